@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "bae",
+      "sources": [
+        "addon.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"],
+      "libraries": ["-lbpf", "-lxdp", "-lelf", "-lz"]
+    }
+  ]
+}

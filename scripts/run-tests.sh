@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test serially: they share one kernel (XDP attachments, pins, namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $EUID -ne 0 ]]; then
+  echo "run-tests: the tests load BPF programs and create network namespaces: run them as root" >&2
+  exit 1
+fi
+files=("$@")
+((${#files[@]})) || files=(dist/test/)
+exec node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
