@@ -13,9 +13,8 @@ export function buildProgram(): Command {
   program
     .name('bae')
     .description(
-      'Behavioral Analysis Engine: watches traffic on an interface in XDP, keeps a profile of every\n' +
-        'conversation,\n' +
-        'and applies policies that emulate network conditions and attacks.',
+      'Behavioral Analysis Engine: watches traffic on an interface in XDP, keeps a profile of ' +
+        'every conversation, and applies policies that emulate network conditions and attacks.',
     )
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
