@@ -9,7 +9,7 @@ packages=(
   # datapath and lab
   iproute2 ethtool xdp-tools procps util-linux
   # traffic and verification in tests and the demo
-  iperf3 hping3 python3-scapy tshark tcpreplay
+  iperf3 hping3 python3-scapy tshark tcpreplay iputils-ping
   # message bus (tests start a real server)
   nats-server
 )
