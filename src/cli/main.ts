@@ -2,11 +2,12 @@
 // reaches this file becomes one line on stderr and an exit code from exitCodeFor().
 import { Command, CommanderError } from 'commander';
 import { BaeError, exitCodeFor } from '../errors';
+import * as labCommand from './lab';
 
 type Register = (program: Command) => void;
 
 // Each command module exports `register(program)`. Add new commands to this list.
-const commands: Register[] = [];
+const commands: Register[] = [labCommand.register];
 
 export function buildProgram(): Command {
   const program = new Command();
