@@ -25,3 +25,5 @@ export type {
 } from './topology';
 export { inNetns, run, tryRun } from './run';
 export type { RunResult } from './run';
+export { iperf3, ping, runOnNode, startOnNode, tcpTransfer } from './traffic';
+export type { Iperf3Result, PingResult, ProcessResult, TransferResult } from './traffic';
