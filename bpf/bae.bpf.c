@@ -152,7 +152,8 @@ static __always_inline struct bae_conv_dir *conv_dir_get(struct pkt_meta *m, str
 	if (!conv) {
 		/* Another CPU may insert the same key first; BPF_NOEXIST then fails and the lookup
 		 * finds its entry. The LRU evicts the coldest entry when the map is full. */
-		bpf_map_update_elem(&bae_convs, &m->conv_key, &conv_zero, BPF_NOEXIST);
+		if (bpf_map_update_elem(&bae_convs, &m->conv_key, &conv_zero, BPF_NOEXIST) == 0)
+			m->facts |= BAE_FACT_NEW_CONV;
 		conv = bpf_map_lookup_elem(&bae_convs, &m->conv_key);
 		if (!conv) {
 			stats->conv_full++;
@@ -281,9 +282,12 @@ static __always_inline void tcp_flow_update(struct pkt_meta *m, struct bae_conv_
 	} else if (len) {
 		if ((__s32)(end - half->seq_high) <= 0) {
 			PROFILE_ADD(d->retransmits, 1);
+			m->facts |= BAE_FACT_RETRANSMIT;
 		} else {
-			if ((__s32)(m->tcp_seq - half->seq_high) > 0)
+			if ((__s32)(m->tcp_seq - half->seq_high) > 0) {
 				PROFILE_ADD(d->out_of_order, 1);
+				m->facts |= BAE_FACT_OUT_OF_ORDER;
+			}
 			half->seq_high = end;
 		}
 	}

@@ -64,6 +64,12 @@ struct ipv6_frag {
 	__be32 id;
 };
 
+/* pkt_meta.facts: what the profile stage found out about this very packet, for the policy
+ * stage's triggers (new_conversations, tcp.retransmits, out_of_order). */
+#define BAE_FACT_NEW_CONV 0x01     /* this packet inserted its conversation */
+#define BAE_FACT_RETRANSMIT 0x02   /* counted as a retransmission */
+#define BAE_FACT_OUT_OF_ORDER 0x04 /* counted as out-of-order */
+
 /*
  * Everything the pipeline learned about one packet. Filled by packet_parse() and
  * profile_update(); the policy stage reads it. Fields beyond what the parse outcome reached
@@ -93,7 +99,8 @@ struct pkt_meta {
 	__u8 fragment;         /* 1 for any IP fragment, first ones included */
 	__u8 dir;              /* enum bae_dir of this packet within conv_key */
 	__u8 addr_equal;       /* 1 when source and destination address are the same */
-	__u8 pad[3];
+	__u8 facts;            /* BAE_FACT_* the profile stage learned about this packet */
+	__u8 pad[2];
 	__u8 saddr[16];        /* network order; IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	struct bae_conv_key conv_key;
