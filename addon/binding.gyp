@@ -3,7 +3,13 @@
     {
       "target_name": "bae",
       "sources": [
-        "addon.cc"
+        "addon.cc",
+        "common.cc",
+        "object.cc",
+        "map.cc",
+        "program.cc",
+        "link.cc",
+        "ringbuf.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

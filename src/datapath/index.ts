@@ -1,0 +1,11 @@
+// The datapath area: typed wrapper of the native addon (objects, maps, programs, links, ring
+// buffers) and, appended by their owners, the datapath's own modules.
+export { loadCollection, Collection } from './collection';
+export type { LoadOptions, StructLayout, StructMember } from './collection';
+export { BpfMap, openPinnedMap } from './map';
+export type { UpdateFlag, BatchResult } from './map';
+export { Program, openPinnedProgram, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT } from './program';
+export type { TestOptions, TestResult } from './program';
+export { BpfError, VerifierError, errnoName } from './errors';
+export { numPossibleCpus, sumPerCpu, splitPerCpu, joinPerCpu, perCpuStride } from './percpu';
+export { ensurePinDir } from './pin';

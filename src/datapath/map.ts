@@ -1,0 +1,335 @@
+// BpfMap: one kernel map, shaped like cilium/ebpf's Map. Keys and values are Buffers of exactly
+// the map's key and value size; per-CPU values are one Buffer per possible CPU. A missing key is
+// `undefined`, not an exception.
+import { BpfError, bpfError, fromNative, nativeCall } from './errors';
+import { native, type NativeHandle, type NativeMapInfo } from './native';
+import { joinPerCpu, numPossibleCpus, perCpuStride, splitPerCpu } from './percpu';
+import { pinFd, unpinPath } from './pin';
+
+export type UpdateFlag = 'any' | 'noexist' | 'exist';
+const updateFlags: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 }; // BPF_ANY, BPF_NOEXIST, BPF_EXIST
+
+export interface BatchResult {
+  keys: Buffer[];
+  /** One value per key; for per-CPU maps the kernel's flat per-CPU layout (see splitPerCpu). */
+  values: Buffer[];
+}
+
+// Map types whose value is one slot per possible CPU.
+const perCpuTypes = new Set(['percpu_hash', 'percpu_array', 'lru_percpu_hash', 'percpu_cgroup_storage']);
+// Map types without keys to walk or values to read from user space.
+const keylessTypes = new Set(['ringbuf', 'user_ringbuf', 'perf_event_array']);
+
+/** Chunk of batch operations: each chunk is one system call, short enough not to stall the loop. */
+const DEFAULT_BATCH_CHUNK = 8192;
+
+export class BpfMap {
+  readonly name: string;
+  /** libbpf's name of the map type, e.g. 'lru_hash', 'percpu_array', 'ringbuf'. */
+  readonly type: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly isPerCpu: boolean;
+  /** true for libbpf's global-data maps (.rodata, .data, .bss). */
+  readonly internal: boolean;
+  #handle: NativeHandle | undefined;
+
+  /** @internal Use loadCollection(...).map(name) or openPinnedMap(path). */
+  constructor(handle: NativeHandle, info: NativeMapInfo, name: string = info.name, internal = false) {
+    this.#handle = handle;
+    this.name = name;
+    this.type = info.type;
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.maxEntries = info.maxEntries;
+    this.flags = info.flags;
+    this.id = info.id;
+    this.isPerCpu = perCpuTypes.has(info.type);
+    this.internal = internal;
+  }
+
+  /** The map's file descriptor; -1 once closed. */
+  get fd(): number {
+    return this.#handle?.fd ?? -1;
+  }
+
+  get closed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  lookup(key: Buffer): Buffer | undefined {
+    const fd = this.#open('lookup');
+    if (this.isPerCpu) throw this.#usage('lookup', 'is a per-CPU map: use lookupPerCpu()');
+    this.#checkKey('lookup', key);
+    return nativeCall(this.name, () => native.mapLookup(fd, key, this.valueSize));
+  }
+
+  /** One value per possible CPU, or undefined when the key is absent. */
+  lookupPerCpu(key: Buffer): Buffer[] | undefined {
+    const fd = this.#open('lookupPerCpu');
+    if (!this.isPerCpu) throw this.#usage('lookupPerCpu', 'is not a per-CPU map: use lookup()');
+    this.#checkKey('lookupPerCpu', key);
+    const flat = nativeCall(this.name, () => native.mapLookup(fd, key, this.#valueLen()));
+    return flat === undefined ? undefined : splitPerCpu(flat, this.valueSize);
+  }
+
+  /**
+   * Creates or replaces the value of `key`. For per-CPU maps `value` is one Buffer per possible
+   * CPU, or a single Buffer that every CPU gets. 'noexist' fails with EEXIST when the key is
+   * there, 'exist' with ENOENT when it is not.
+   */
+  update(key: Buffer, value: Buffer | readonly Buffer[], flag: UpdateFlag = 'any'): void {
+    const fd = this.#open('update');
+    this.#checkKey('update', key);
+    const raw = this.#encodeValue('update', value);
+    const flags = this.#flag('update', flag);
+    nativeCall(this.name, () => native.mapUpdate(fd, key, raw, flags));
+  }
+
+  /** Deletes `key`; false when it was not there. */
+  delete(key: Buffer): boolean {
+    const fd = this.#open('delete');
+    this.#checkKey('delete', key);
+    return nativeCall(this.name, () => native.mapDelete(fd, key));
+  }
+
+  /**
+   * Walks the keys with bpf_map_get_next_key. The next key is fetched before the current one is
+   * handed out, so deleting the current key (draining) is safe; when the kernel restarts the
+   * walk because another key vanished, keys already seen are skipped.
+   */
+  *keys(): IterableIterator<Buffer> {
+    const fd = this.#open('keys');
+    if (keylessTypes.has(this.type)) throw this.#usage('keys', `is a ${this.type} map: it has no keys to walk`);
+    const seen = new Set<string>();
+    const maxSteps = 4 * this.maxEntries + 1024; // bound against a walk that keeps restarting
+    let current = nativeCall(this.name, () => native.mapNextKey(fd, null, this.keySize));
+    for (let steps = 0; current !== undefined && steps < maxSteps; steps++) {
+      const prev: Buffer = current;
+      const next = nativeCall(this.name, () => native.mapNextKey(this.#open('keys'), prev, this.keySize));
+      const id = prev.toString('latin1');
+      if (!seen.has(id)) {
+        seen.add(id);
+        yield prev;
+      }
+      current = next;
+    }
+  }
+
+  /** [key, value] pairs; per-CPU values are one Buffer per CPU. Keys deleted meanwhile are skipped. */
+  *entries(): IterableIterator<[Buffer, Buffer | Buffer[]]> {
+    for (const key of this.keys()) {
+      const value = this.isPerCpu ? this.lookupPerCpu(key) : this.lookup(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[Buffer, Buffer | Buffer[]]> {
+    return this.entries();
+  }
+
+  /**
+   * Every entry through BPF_MAP_LOOKUP_BATCH, `chunk` entries per system call (8192 by default).
+   * Maps without batch support are walked key by key instead.
+   */
+  lookupBatch(opts: { chunk?: number } = {}): BatchResult {
+    const fd = this.#open('lookupBatch');
+    let chunk = this.#chunk('lookupBatch', opts.chunk);
+    const valueLen = this.#valueLen();
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    let token: Buffer | null = null;
+    for (;;) {
+      let res;
+      try {
+        const inBatch: Buffer | null = token;
+        res = native.mapLookupBatch(fd, inBatch, this.keySize, valueLen, chunk, false);
+      } catch (err) {
+        const errno = (err as { errno?: number }).errno;
+        if (errno === 28 /* ENOSPC: one hash bucket holds more than chunk */ && chunk < 1 << 20) {
+          chunk *= 2;
+          continue;
+        }
+        if (token === null && (errno === 22 || errno === 95 || errno === 524)) return this.#lookupByIteration();
+        throw fromNative(err, this.name);
+      }
+      for (let i = 0; i < res.count; i++) {
+        keys.push(res.keys.subarray(i * this.keySize, (i + 1) * this.keySize));
+        values.push(res.values.subarray(i * valueLen, (i + 1) * valueLen));
+      }
+      if (res.done) break;
+      token = res.outBatch;
+    }
+    return { keys, values };
+  }
+
+  /** Writes many entries (BPF_MAP_UPDATE_BATCH), in chunks; values as in update(). */
+  updateBatch(keys: readonly Buffer[], values: readonly (Buffer | readonly Buffer[])[], flag: UpdateFlag = 'any'): void {
+    const fd = this.#open('updateBatch');
+    if (!Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length)
+      throw this.#usage('updateBatch', `needs arrays of keys and values of equal length (got ${describeLength(keys)} and ${describeLength(values)})`);
+    const flags = this.#flag('updateBatch', flag);
+    const valueLen = this.#valueLen();
+    keys.forEach((k) => this.#checkKey('updateBatch', k));
+    const encoded = values.map((v) => this.#encodeValue('updateBatch', v));
+    for (let start = 0; start < keys.length; start += DEFAULT_BATCH_CHUNK) {
+      const end = Math.min(keys.length, start + DEFAULT_BATCH_CHUNK);
+      const keyBuf = Buffer.concat(keys.slice(start, end), (end - start) * this.keySize);
+      const valueBuf = Buffer.concat(encoded.slice(start, end), (end - start) * valueLen);
+      nativeCall(this.name, () => native.mapUpdateBatch(fd, keyBuf, valueBuf, end - start, flags));
+    }
+  }
+
+  /** Deletes many keys (BPF_MAP_DELETE_BATCH); keys that are absent are skipped. Returns how many were deleted. */
+  deleteBatch(keys: readonly Buffer[]): number {
+    const fd = this.#open('deleteBatch');
+    if (!Array.isArray(keys)) throw this.#usage('deleteBatch', 'needs an array of keys');
+    keys.forEach((k) => this.#checkKey('deleteBatch', k));
+    let deleted = 0;
+    let start = 0;
+    while (start < keys.length) {
+      const end = Math.min(keys.length, start + DEFAULT_BATCH_CHUNK);
+      const keyBuf = Buffer.concat(keys.slice(start, end), (end - start) * this.keySize);
+      try {
+        deleted += native.mapDeleteBatch(fd, keyBuf, end - start);
+        start = end;
+      } catch (err) {
+        const e = err as { errno?: number; count?: number };
+        if (e.errno === 2 && typeof e.count === 'number') {
+          // The kernel stops at the first absent key: count it out and go on after it.
+          deleted += e.count;
+          start += e.count + 1;
+          continue;
+        }
+        throw fromNative(err, this.name);
+      }
+    }
+    return deleted;
+  }
+
+  /** Removes every entry; array maps (whose entries cannot be deleted) are zeroed instead. */
+  clear(): void {
+    this.#open('clear');
+    if (this.type.includes('array')) {
+      const zero = Buffer.alloc(this.#valueLen());
+      const keys: Buffer[] = [];
+      for (let i = 0; i < this.maxEntries; i++) {
+        const k = Buffer.alloc(this.keySize);
+        k.writeUInt32LE(i);
+        keys.push(k);
+      }
+      const values = this.isPerCpu ? keys.map(() => splitPerCpu(zero, this.valueSize)) : keys.map(() => zero);
+      this.updateBatch(keys, values);
+      return;
+    }
+    this.deleteBatch(this.lookupBatch().keys.map((k) => Buffer.from(k)));
+  }
+
+  /** Pins the map at `path` (a file on bpffs; the directory is made). */
+  pin(path: string): void {
+    const fd = this.#open('pin');
+    pinFd(fd, path, this.name);
+  }
+
+  /** Removes the pin at `path`. The map lives on while anything holds it. */
+  unpin(path: string): void {
+    unpinPath(path, this.name);
+  }
+
+  /** Releases this handle on the map; safe twice. */
+  close(): void {
+    this.#handle?.close();
+    this.#handle = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #lookupByIteration(): BatchResult {
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    const fd = this.#open('lookupBatch');
+    for (const key of this.keys()) {
+      const value = nativeCall(this.name, () => native.mapLookup(fd, key, this.#valueLen()));
+      if (value === undefined) continue;
+      keys.push(key);
+      values.push(value);
+    }
+    return { keys, values };
+  }
+
+  #open(op: string): number {
+    if (this.#handle === undefined) throw bpfError(op, 'EBADF', `map ${this.name} is closed`, this.name);
+    return this.#handle.fd;
+  }
+
+  #valueLen(): number {
+    return this.isPerCpu ? perCpuStride(this.valueSize) * numPossibleCpus() : this.valueSize;
+  }
+
+  #checkKey(op: string, key: unknown): asserts key is Buffer {
+    if (!Buffer.isBuffer(key) || key.length !== this.keySize)
+      throw this.#usage(op, `key must be a ${this.keySize}-byte Buffer, got ${describeBuffer(key)}`);
+  }
+
+  #encodeValue(op: string, value: unknown): Buffer {
+    if (this.isPerCpu) {
+      const ncpu = numPossibleCpus();
+      if (Buffer.isBuffer(value)) {
+        if (value.length !== this.valueSize) throw this.#usage(op, `value must be a ${this.valueSize}-byte Buffer, got ${describeBuffer(value)}`);
+        return joinPerCpu(new Array<Buffer>(ncpu).fill(value), this.valueSize);
+      }
+      if (!Array.isArray(value) || value.length !== ncpu)
+        throw this.#usage(op, `per-CPU value must be ${ncpu} Buffers (one per possible CPU) or one Buffer, got ${describeLength(value)}`);
+      value.forEach((v: unknown, cpu) => {
+        if (!Buffer.isBuffer(v) || v.length !== this.valueSize)
+          throw this.#usage(op, `value of CPU ${cpu} must be a ${this.valueSize}-byte Buffer, got ${describeBuffer(v)}`);
+      });
+      return joinPerCpu(value as Buffer[], this.valueSize);
+    }
+    if (!Buffer.isBuffer(value) || value.length !== this.valueSize)
+      throw this.#usage(op, `value must be a ${this.valueSize}-byte Buffer, got ${describeBuffer(value)}`);
+    return value;
+  }
+
+  #flag(op: string, flag: unknown): number {
+    if (typeof flag !== 'string' || !(flag in updateFlags))
+      throw this.#usage(op, `flag must be 'any', 'noexist' or 'exist', got ${JSON.stringify(flag)}`);
+    return updateFlags[flag as UpdateFlag];
+  }
+
+  #chunk(op: string, chunk: number | undefined): number {
+    if (chunk === undefined) return Math.max(1, Math.min(DEFAULT_BATCH_CHUNK, this.maxEntries));
+    if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1 << 20) throw this.#usage(op, `chunk must be an integer from 1 to ${1 << 20}, got ${chunk}`);
+    return chunk;
+  }
+
+  #usage(op: string, message: string): BpfError {
+    return bpfError(op, 'EINVAL', message.startsWith('is ') ? `map ${this.name} ${message}` : message, this.name);
+  }
+}
+
+/** Opens a map pinned at `path` (e.g. by another process). */
+export function openPinnedMap(path: string): BpfMap {
+  if (typeof path !== 'string' || path.length === 0) throw bpfError('openPinnedMap', 'EINVAL', 'path must be a non-empty string');
+  const handle = nativeCall(path, () => native.objGet(path));
+  try {
+    const info = nativeCall(path, () => native.mapInfo(handle.fd));
+    return new BpfMap(handle, info);
+  } catch (err) {
+    handle.close();
+    throw err;
+  }
+}
+
+function describeBuffer(v: unknown): string {
+  return Buffer.isBuffer(v) ? `${v.length} bytes` : v === null ? 'null' : typeof v;
+}
+
+function describeLength(v: unknown): string {
+  return Array.isArray(v) ? `${v.length} items` : v === null ? 'null' : typeof v;
+}
