@@ -1,0 +1,519 @@
+// TypeScript mirror of bpf/bae.h: constants, enums, struct layouts and codecs of every value the
+// XDP program shares with user space. test/bpf/layout.test.ts checks each layout here against
+// the BTF of build/bpf/bae.o; change both files together.
+//
+// u64 fields decode as bigint (exact), narrower ones as number. Per-CPU maps (bae_stats,
+// bae_convs) hand out one value per possible CPU; the merge functions fold them into one.
+import net from 'node:net';
+
+// ---- bounds and knobs --------------------------------------------------------------------
+
+export const VLAN_MAX = 2;
+export const IPV6_EXT_MAX = 6;
+export const SIZE_BUCKETS = 8;
+export const TCP_FLAGS = 8;
+export const VERDICTS = 5;
+
+/** Map names in build/bpf/bae.o. */
+export const MAPS = {
+  convs: 'bae_convs',
+  tcpFlows: 'bae_tcp_flows',
+  stats: 'bae_stats',
+  ports: 'bae_ports',
+  testClock: 'bae_test_clock',
+} as const;
+
+/** The XDP program's name in build/bpf/bae.o. */
+export const PROGRAM = 'bae_xdp';
+
+/** `const volatile` knobs, set through loadCollection({ constants }). */
+export const CONSTANTS = { mode: 'bae_mode', clock: 'bae_clock' } as const;
+
+export const Mode = { ingress: 0, inline: 1 } as const;
+export const Clock = { real: 0, test: 1 } as const;
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+/** enum bae_parse, in order: the index is the outcome's value and its slot in stats.parse. */
+export const PARSE_OUTCOMES = [
+  'tcp',
+  'udp',
+  'icmp',
+  'icmpv6',
+  'fragment',
+  'unknown_l4',
+  'trunc_l4',
+  'bad_l4',
+  'trunc_ext',
+  'ext_depth',
+  'non_ip',
+  'trunc_eth',
+  'trunc_vlan',
+  'vlan_depth',
+  'trunc_l3',
+  'bad_version',
+  'bad_ihl',
+] as const;
+export type ParseOutcome = (typeof PARSE_OUTCOMES)[number];
+/** Outcomes before this index had an IP header and count in a conversation profile. */
+export const PARSE_NO_L3 = 10;
+
+export function parseOutcomeHasL3(outcome: ParseOutcome): boolean {
+  return PARSE_OUTCOMES.indexOf(outcome) < PARSE_NO_L3;
+}
+
+/** XDP action codes, the index of stats.verdicts. */
+export const VERDICT_NAMES = ['aborted', 'drop', 'pass', 'tx', 'redirect'] as const;
+export type VerdictName = (typeof VERDICT_NAMES)[number];
+export const XDP = { aborted: 0, drop: 1, pass: 2, tx: 3, redirect: 4 } as const;
+
+/** TCP flags in the bit order of the header's flag byte: the index of ConvDir.tcpFlags. */
+export const TCP_FLAG_NAMES = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'] as const;
+export type TcpFlagName = (typeof TCP_FLAG_NAMES)[number];
+
+export const Dir = { aToB: 0, bToA: 1 } as const;
+
+// ---- struct layouts -------------------------------------------------------------------------
+
+export interface FieldLayout {
+  offset: number;
+  size: number;
+}
+
+export interface StructLayout {
+  name: string;
+  size: number;
+  /** Every member by its C name, pad fields included. */
+  fields: Record<string, FieldLayout>;
+}
+
+/** Lays members out in declaration order with C's natural alignment (members are [name, size, align]). */
+function struct(name: string, members: [string, number, number][]): StructLayout {
+  const fields: Record<string, FieldLayout> = {};
+  let offset = 0;
+  let maxAlign = 1;
+  for (const [field, size, align] of members) {
+    offset = Math.ceil(offset / align) * align;
+    fields[field] = { offset, size };
+    offset += size;
+    maxAlign = Math.max(maxAlign, align);
+  }
+  return { name, size: Math.ceil(offset / maxAlign) * maxAlign, fields };
+}
+
+const CONV_DIR = struct('bae_conv_dir', [
+  ['packets', 8, 8],
+  ['bytes', 8, 8],
+  ['first_seen_ns', 8, 8],
+  ['last_seen_ns', 8, 8],
+  ['size_sum_sq', 8, 8],
+  ['iat_sum_ns', 8, 8],
+  ['iat_sum_sq_1024ns', 8, 8],
+  ['size_hist', 8 * SIZE_BUCKETS, 8],
+  ['tcp_flags', 8 * TCP_FLAGS, 8],
+  ['retransmits', 8, 8],
+  ['out_of_order', 8, 8],
+  ['zero_window', 8, 8],
+  ['size_min', 4, 4],
+  ['size_max', 4, 4],
+  ['ttl_min', 1, 1],
+  ['ttl_max', 1, 1],
+  ['ttl_last', 1, 1],
+  ['pad', 5, 1],
+]);
+
+const TCP_HALF = struct('bae_tcp_half', [
+  ['seq_high', 4, 4],
+  ['ack', 4, 4],
+  ['window', 2, 2],
+  ['seen', 1, 1],
+  ['pad', 1, 1],
+]);
+
+/** Every struct of bpf/bae.h, by its C name. */
+export const LAYOUTS: Record<string, StructLayout> = {
+  bae_stats: struct('bae_stats', [
+    ['verdicts', 8 * VERDICTS, 8],
+    ['parse', 8 * PARSE_OUTCOMES.length, 8],
+    ['inline_no_port', 8, 8],
+    ['conv_full', 8, 8],
+    ['flow_full', 8, 8],
+    ['pad', 8, 8],
+  ]),
+  bae_conv_key: struct('bae_conv_key', [
+    ['family', 1, 1],
+    ['pad', 3, 1],
+    ['addr_a', 16, 1],
+    ['addr_b', 16, 1],
+  ]),
+  bae_conv_dir: CONV_DIR,
+  bae_conv: struct('bae_conv', [['dir', 2 * CONV_DIR.size, 8]]),
+  bae_flow_key: struct('bae_flow_key', [
+    ['family', 1, 1],
+    ['proto', 1, 1],
+    ['port_a', 2, 2],
+    ['port_b', 2, 2],
+    ['pad', 2, 1],
+    ['addr_a', 16, 1],
+    ['addr_b', 16, 1],
+  ]),
+  bae_tcp_half: TCP_HALF,
+  bae_tcp_flow: struct('bae_tcp_flow', [['dir', 2 * TCP_HALF.size, 4]]),
+};
+
+function off(layout: string, field: string): number {
+  return LAYOUTS[layout]!.fields[field]!.offset;
+}
+
+function checkSize(what: string, buf: Buffer, at: number, size: number): void {
+  if (buf.length < at + size) {
+    throw new RangeError(`${what}: need ${size} bytes at offset ${at}, the buffer has ${buf.length}`);
+  }
+}
+
+// ---- addresses ----------------------------------------------------------------------------------
+
+export type Family = typeof AF_INET | typeof AF_INET6;
+
+/** 16 bytes in network order (IPv4 in the first 4, the rest zero) and the address family. */
+export function encodeAddress(addr: string): { family: Family; bytes: Buffer } {
+  const bytes = Buffer.alloc(16);
+  if (net.isIPv4(addr)) {
+    addr.split('.').forEach((part, i) => (bytes[i] = Number(part)));
+    return { family: AF_INET, bytes };
+  }
+  if (!net.isIPv6(addr)) throw new RangeError(`not an IPv4 or IPv6 address: '${addr}'`);
+  // Let the URL parser canonicalise (expands an embedded IPv4 tail, lower-cases).
+  const canonical = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
+  const [head, tail] = canonical.split('::') as [string, string | undefined];
+  const headWords = head ? head.split(':') : [];
+  const tailWords = tail ? tail.split(':') : [];
+  const words = [...headWords, ...Array<string>(8 - headWords.length - tailWords.length).fill('0'), ...tailWords];
+  words.forEach((w, i) => bytes.writeUInt16BE(parseInt(w, 16), i * 2));
+  return { family: AF_INET6, bytes };
+}
+
+/** Text form of an address of `family` from its 16 key bytes. */
+export function decodeAddress(family: number, bytes: Buffer): string {
+  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const words: string[] = [];
+  for (let i = 0; i < 16; i += 2) words.push(bytes.readUInt16BE(i).toString(16));
+  return new URL(`http://[${words.join(':')}]/`).hostname.slice(1, -1);
+}
+
+// ---- conversation keys ----------------------------------------------------------------------
+
+export interface ConvKey {
+  family: Family;
+  /** The lower address: dir[Dir.aToB] is what a sent to b. */
+  a: string;
+  b: string;
+}
+
+/** The conversation of a packet from `src` to `dst`, and the packet's direction in it. */
+export function convKeyFor(src: string, dst: string): { key: ConvKey; dir: 0 | 1 } {
+  const s = encodeAddress(src);
+  const d = encodeAddress(dst);
+  if (s.family !== d.family) throw new RangeError(`addresses of different families: ${src}, ${dst}`);
+  const cmp = Buffer.compare(s.bytes, d.bytes);
+  return cmp <= 0
+    ? { key: { family: s.family, a: src, b: dst }, dir: Dir.aToB }
+    : { key: { family: s.family, a: dst, b: src }, dir: Dir.bToA };
+}
+
+export function encodeConvKey(key: ConvKey): Buffer {
+  const layout = LAYOUTS.bae_conv_key!;
+  const buf = Buffer.alloc(layout.size);
+  const a = encodeAddress(key.a);
+  const b = encodeAddress(key.b);
+  if (a.family !== key.family || b.family !== key.family) {
+    throw new RangeError(`conversation key ${key.a} - ${key.b}: addresses are not of family ${key.family}`);
+  }
+  if (Buffer.compare(a.bytes, b.bytes) > 0) {
+    throw new RangeError(`conversation key ${key.a} - ${key.b}: a must be the lower address (see convKeyFor)`);
+  }
+  buf[off('bae_conv_key', 'family')] = key.family;
+  a.bytes.copy(buf, off('bae_conv_key', 'addr_a'));
+  b.bytes.copy(buf, off('bae_conv_key', 'addr_b'));
+  return buf;
+}
+
+export function decodeConvKey(buf: Buffer): ConvKey {
+  checkSize('bae_conv_key', buf, 0, LAYOUTS.bae_conv_key!.size);
+  const family = buf[off('bae_conv_key', 'family')]!;
+  if (family !== AF_INET && family !== AF_INET6) throw new RangeError(`bae_conv_key: unknown family ${family}`);
+  const a = off('bae_conv_key', 'addr_a');
+  const b = off('bae_conv_key', 'addr_b');
+  return {
+    family,
+    a: decodeAddress(family, buf.subarray(a, a + 16)),
+    b: decodeAddress(family, buf.subarray(b, b + 16)),
+  };
+}
+
+// ---- conversation profiles --------------------------------------------------------------------
+
+export interface ConvDir {
+  packets: bigint;
+  /** Frame bytes as on the wire; also the sum of frame sizes. */
+  bytes: bigint;
+  firstSeenNs: bigint;
+  lastSeenNs: bigint;
+  sizeSumSq: bigint;
+  iatSumNs: bigint;
+  /** Sum of (gap_ns >> 10)^2. */
+  iatSumSq1024ns: bigint;
+  sizeHist: bigint[];
+  /** By TCP_FLAG_NAMES. */
+  tcpFlags: bigint[];
+  retransmits: bigint;
+  outOfOrder: bigint;
+  zeroWindow: bigint;
+  sizeMin: number;
+  sizeMax: number;
+  ttlMin: number;
+  ttlMax: number;
+  ttlLast: number;
+  /** Inter-arrival gaps behind iatSumNs: packets - 1 for each CPU copy that saw packets. */
+  iatCount: bigint;
+}
+
+export interface Conv {
+  /** By Dir: [a->b, b->a]. */
+  dir: [ConvDir, ConvDir];
+}
+
+function u64s(buf: Buffer, at: number, n: number): bigint[] {
+  return Array.from({ length: n }, (_, i) => buf.readBigUInt64LE(at + 8 * i));
+}
+
+/** One CPU's copy of one direction, starting at `at` of `buf`. */
+export function decodeConvDir(buf: Buffer, at = 0): ConvDir {
+  const L = LAYOUTS.bae_conv_dir!;
+  checkSize('bae_conv_dir', buf, at, L.size);
+  const u64 = (f: string): bigint => buf.readBigUInt64LE(at + L.fields[f]!.offset);
+  const u32 = (f: string): number => buf.readUInt32LE(at + L.fields[f]!.offset);
+  const u8 = (f: string): number => buf[at + L.fields[f]!.offset]!;
+  const packets = u64('packets');
+  return {
+    packets,
+    bytes: u64('bytes'),
+    firstSeenNs: u64('first_seen_ns'),
+    lastSeenNs: u64('last_seen_ns'),
+    sizeSumSq: u64('size_sum_sq'),
+    iatSumNs: u64('iat_sum_ns'),
+    iatSumSq1024ns: u64('iat_sum_sq_1024ns'),
+    sizeHist: u64s(buf, at + L.fields.size_hist!.offset, SIZE_BUCKETS),
+    tcpFlags: u64s(buf, at + L.fields.tcp_flags!.offset, TCP_FLAGS),
+    retransmits: u64('retransmits'),
+    outOfOrder: u64('out_of_order'),
+    zeroWindow: u64('zero_window'),
+    sizeMin: u32('size_min'),
+    sizeMax: u32('size_max'),
+    ttlMin: u8('ttl_min'),
+    ttlMax: u8('ttl_max'),
+    ttlLast: u8('ttl_last'),
+    iatCount: packets > 0n ? packets - 1n : 0n,
+  };
+}
+
+/** An empty direction (what a direction that never sent decodes and merges to). */
+export function emptyConvDir(): ConvDir {
+  return decodeConvDir(Buffer.alloc(LAYOUTS.bae_conv_dir!.size));
+}
+
+/**
+ * Folds per-CPU copies of one direction into one: counts and sums add; first seen, size and TTL
+ * minimum take the smallest of the copies that saw packets, last seen and maxima the largest;
+ * the latest TTL is that of the copy seen last.
+ */
+export function mergeConvDirs(parts: readonly ConvDir[]): ConvDir {
+  const seen = parts.filter((p) => p.packets > 0n);
+  const out = emptyConvDir();
+  if (seen.length === 0) return out;
+  const latest = seen.reduce((x, y) => (y.lastSeenNs > x.lastSeenNs ? y : x));
+  for (const p of seen) {
+    out.packets += p.packets;
+    out.bytes += p.bytes;
+    out.sizeSumSq += p.sizeSumSq;
+    out.iatSumNs += p.iatSumNs;
+    out.iatSumSq1024ns += p.iatSumSq1024ns;
+    out.iatCount += p.iatCount;
+    out.retransmits += p.retransmits;
+    out.outOfOrder += p.outOfOrder;
+    out.zeroWindow += p.zeroWindow;
+    p.sizeHist.forEach((v, i) => (out.sizeHist[i]! += v));
+    p.tcpFlags.forEach((v, i) => (out.tcpFlags[i]! += v));
+  }
+  out.firstSeenNs = seen.reduce((m, p) => (p.firstSeenNs < m ? p.firstSeenNs : m), seen[0]!.firstSeenNs);
+  out.lastSeenNs = latest.lastSeenNs;
+  out.sizeMin = Math.min(...seen.map((p) => p.sizeMin));
+  out.sizeMax = Math.max(...seen.map((p) => p.sizeMax));
+  out.ttlMin = Math.min(...seen.map((p) => p.ttlMin));
+  out.ttlMax = Math.max(...seen.map((p) => p.ttlMax));
+  out.ttlLast = latest.ttlLast;
+  return out;
+}
+
+/** One CPU's struct bae_conv. */
+export function decodeConv(buf: Buffer): Conv {
+  const size = LAYOUTS.bae_conv_dir!.size;
+  return { dir: [decodeConvDir(buf, 0), decodeConvDir(buf, size)] };
+}
+
+/** A bae_convs value as lookupPerCpu returns it (one Buffer per CPU), merged. */
+export function mergeConvPerCpu(values: readonly Buffer[]): Conv {
+  const copies = values.map(decodeConv);
+  return { dir: [mergeConvDirs(copies.map((c) => c.dir[0])), mergeConvDirs(copies.map((c) => c.dir[1]))] };
+}
+
+/** Encodes one CPU's copy (for tests and tools that seed the map). */
+export function encodeConvDir(d: ConvDir, buf: Buffer = Buffer.alloc(LAYOUTS.bae_conv_dir!.size), at = 0): Buffer {
+  const L = LAYOUTS.bae_conv_dir!;
+  checkSize('bae_conv_dir', buf, at, L.size);
+  const u64 = (f: string, v: bigint): void => void buf.writeBigUInt64LE(v, at + L.fields[f]!.offset);
+  u64('packets', d.packets);
+  u64('bytes', d.bytes);
+  u64('first_seen_ns', d.firstSeenNs);
+  u64('last_seen_ns', d.lastSeenNs);
+  u64('size_sum_sq', d.sizeSumSq);
+  u64('iat_sum_ns', d.iatSumNs);
+  u64('iat_sum_sq_1024ns', d.iatSumSq1024ns);
+  d.sizeHist.forEach((v, i) => buf.writeBigUInt64LE(v, at + L.fields.size_hist!.offset + 8 * i));
+  d.tcpFlags.forEach((v, i) => buf.writeBigUInt64LE(v, at + L.fields.tcp_flags!.offset + 8 * i));
+  u64('retransmits', d.retransmits);
+  u64('out_of_order', d.outOfOrder);
+  u64('zero_window', d.zeroWindow);
+  buf.writeUInt32LE(d.sizeMin, at + L.fields.size_min!.offset);
+  buf.writeUInt32LE(d.sizeMax, at + L.fields.size_max!.offset);
+  buf[at + L.fields.ttl_min!.offset] = d.ttlMin;
+  buf[at + L.fields.ttl_max!.offset] = d.ttlMax;
+  buf[at + L.fields.ttl_last!.offset] = d.ttlLast;
+  return buf;
+}
+
+export function encodeConv(conv: Conv): Buffer {
+  const size = LAYOUTS.bae_conv_dir!.size;
+  const buf = Buffer.alloc(LAYOUTS.bae_conv!.size);
+  encodeConvDir(conv.dir[0], buf, 0);
+  encodeConvDir(conv.dir[1], buf, size);
+  return buf;
+}
+
+/** The frame-size histogram bucket of a frame length (see BAE_SIZE_BUCKETS in bae.h). */
+export function sizeBucket(len: number): number {
+  if (len < 64) return 0;
+  return Math.min(SIZE_BUCKETS - 1, Math.floor(Math.log2(len)) - 5);
+}
+
+// ---- TCP flows --------------------------------------------------------------------------------
+
+export interface FlowKey {
+  family: Family;
+  proto: number;
+  a: string;
+  portA: number;
+  b: string;
+  portB: number;
+}
+
+export interface TcpHalf {
+  seqHigh: number;
+  ack: number;
+  window: number;
+  seen: boolean;
+}
+
+/** The flow of a TCP segment, oriented like the program does it, and the segment's direction. */
+export function flowKeyFor(src: string, sport: number, dst: string, dport: number): { key: FlowKey; dir: 0 | 1 } {
+  const { key: conv, dir: convDir } = convKeyFor(src, dst);
+  const dir = conv.a === conv.b || Buffer.compare(encodeAddress(src).bytes, encodeAddress(dst).bytes) === 0
+    ? (sport <= dport ? Dir.aToB : Dir.bToA)
+    : convDir;
+  const key = dir === Dir.aToB
+    ? { family: conv.family, proto: 6, a: src, portA: sport, b: dst, portB: dport }
+    : { family: conv.family, proto: 6, a: dst, portA: dport, b: src, portB: sport };
+  return { key, dir };
+}
+
+export function encodeFlowKey(key: FlowKey): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.bae_flow_key!.size);
+  const a = encodeAddress(key.a);
+  const b = encodeAddress(key.b);
+  if (a.family !== key.family || b.family !== key.family) {
+    throw new RangeError(`flow key ${key.a} - ${key.b}: addresses are not of family ${key.family}`);
+  }
+  buf[off('bae_flow_key', 'family')] = key.family;
+  buf[off('bae_flow_key', 'proto')] = key.proto;
+  buf.writeUInt16LE(key.portA, off('bae_flow_key', 'port_a'));
+  buf.writeUInt16LE(key.portB, off('bae_flow_key', 'port_b'));
+  a.bytes.copy(buf, off('bae_flow_key', 'addr_a'));
+  b.bytes.copy(buf, off('bae_flow_key', 'addr_b'));
+  return buf;
+}
+
+export function decodeFlowKey(buf: Buffer): FlowKey {
+  checkSize('bae_flow_key', buf, 0, LAYOUTS.bae_flow_key!.size);
+  const family = buf[off('bae_flow_key', 'family')]! as Family;
+  const a = off('bae_flow_key', 'addr_a');
+  const b = off('bae_flow_key', 'addr_b');
+  return {
+    family,
+    proto: buf[off('bae_flow_key', 'proto')]!,
+    a: decodeAddress(family, buf.subarray(a, a + 16)),
+    portA: buf.readUInt16LE(off('bae_flow_key', 'port_a')),
+    b: decodeAddress(family, buf.subarray(b, b + 16)),
+    portB: buf.readUInt16LE(off('bae_flow_key', 'port_b')),
+  };
+}
+
+export function decodeTcpFlow(buf: Buffer): [TcpHalf, TcpHalf] {
+  const L = LAYOUTS.bae_tcp_half!;
+  checkSize('bae_tcp_flow', buf, 0, LAYOUTS.bae_tcp_flow!.size);
+  const half = (at: number): TcpHalf => ({
+    seqHigh: buf.readUInt32LE(at + L.fields.seq_high!.offset),
+    ack: buf.readUInt32LE(at + L.fields.ack!.offset),
+    window: buf.readUInt16LE(at + L.fields.window!.offset),
+    seen: buf[at + L.fields.seen!.offset] !== 0,
+  });
+  return [half(0), half(L.size)];
+}
+
+// ---- global counters ----------------------------------------------------------------------------
+
+export interface Stats {
+  verdicts: Record<VerdictName, bigint>;
+  parse: Record<ParseOutcome, bigint>;
+  inlineNoPort: bigint;
+  convFull: bigint;
+  flowFull: bigint;
+}
+
+/** One CPU's struct bae_stats. */
+export function decodeStats(buf: Buffer): Stats {
+  const L = LAYOUTS.bae_stats!;
+  checkSize('bae_stats', buf, 0, L.size);
+  const v = L.fields.verdicts!.offset;
+  const p = L.fields.parse!.offset;
+  return {
+    verdicts: Object.fromEntries(VERDICT_NAMES.map((n, i) => [n, buf.readBigUInt64LE(v + 8 * i)])) as Stats['verdicts'],
+    parse: Object.fromEntries(PARSE_OUTCOMES.map((n, i) => [n, buf.readBigUInt64LE(p + 8 * i)])) as Stats['parse'],
+    inlineNoPort: buf.readBigUInt64LE(L.fields.inline_no_port!.offset),
+    convFull: buf.readBigUInt64LE(L.fields.conv_full!.offset),
+    flowFull: buf.readBigUInt64LE(L.fields.flow_full!.offset),
+  };
+}
+
+/** The bae_stats value as lookupPerCpu returns it (one Buffer per CPU), summed. */
+export function sumStatsPerCpu(values: readonly Buffer[]): Stats {
+  const total = decodeStats(Buffer.alloc(LAYOUTS.bae_stats!.size));
+  for (const s of values.map(decodeStats)) {
+    for (const n of VERDICT_NAMES) total.verdicts[n] += s.verdicts[n];
+    for (const n of PARSE_OUTCOMES) total.parse[n] += s.parse[n];
+    total.inlineNoPort += s.inlineNoPort;
+    total.convFull += s.convFull;
+    total.flowFull += s.flowFull;
+  }
+  return total;
+}
