@@ -1,0 +1,62 @@
+// The human view of conversation profiles: one row per conversation, a->b and b->a side by side.
+import type { ConversationProfile, DirectionProfile } from './profiles';
+
+/** 1234567 -> "1.2M"; exact below 10000 so small counts can be checked by eye. */
+export function humanCount(n: bigint): string {
+  if (n < 10000n) return n.toString();
+  const units = ['k', 'M', 'G', 'T', 'P'];
+  let v = Number(n);
+  let u = -1;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)}${units[u]}`;
+}
+
+/** Seconds as "850ms", "12s", "3m20s", "2h05m". */
+export function humanAge(ns: bigint): string {
+  if (ns < 0n) ns = 0n;
+  const ms = Number(ns / 1_000_000n);
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function size(d: DirectionProfile): string {
+  return d.packets > 0n ? `${Math.round(d.sizeMean)} (${d.sizeMin}-${d.sizeMax})` : '-';
+}
+
+/**
+ * Renders profiles as an aligned table. `nowNs` is the clock of the profiles' timestamps
+ * (CLOCK_MONOTONIC for the real clock), used for "idle" (since last packet) and "age".
+ */
+export function renderTable(profiles: readonly ConversationProfile[], nowNs: bigint): string {
+  const header = ['A', 'B', 'PKTS A>B', 'PKTS B>A', 'BYTES A>B', 'BYTES B>A', 'SIZE A>B', 'SIZE B>A', 'RETX', 'IDLE', 'AGE'];
+  const rows = profiles.map((p) => [
+    p.a,
+    p.b,
+    humanCount(p.aToB.packets),
+    humanCount(p.bToA.packets),
+    humanCount(p.aToB.bytes),
+    humanCount(p.bToA.bytes),
+    size(p.aToB),
+    size(p.bToA),
+    p.retransmits.toString(),
+    humanAge(nowNs - p.lastSeenNs),
+    humanAge(nowNs - p.firstSeenNs),
+  ]);
+  const all = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
+  const numeric = (c: number) => c >= 2;
+  return all
+    .map((r) =>
+      r
+        .map((cell, c) => (numeric(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
