@@ -1,11 +1,12 @@
 // Collection: the programs and maps of one BPF ELF object, loaded together (cilium/ebpf's
 // Collection). Knobs that must be set before the kernel sees the object — max_entries,
 // `const volatile` constants, pinning — are options of loadCollection.
+import fs from 'node:fs';
 import path from 'node:path';
 import { bpfError, loadError, nativeCall } from './errors';
 import { BpfMap } from './map';
 import { native, type NativeBpfObject } from './native';
-import { ensurePinDir } from './pin';
+import { ensurePinDir, unpinPath } from './pin';
 import { Program } from './program';
 
 export interface LoadOptions {
@@ -39,11 +40,14 @@ export class Collection {
   readonly programs: ReadonlyMap<string, Program>;
   /** Every map by libbpf name; global-data maps appear as '<obj>.rodata', '<obj>.bss', ... */
   readonly maps: ReadonlyMap<string, BpfMap>;
+  /** The directory the maps are pinned in (loadCollection's pinPath, resolved), if any. */
+  readonly pinPath: string | undefined;
   #object: NativeBpfObject | undefined;
 
   /** @internal Use loadCollection(). */
-  constructor(objectPath: string, object: NativeBpfObject) {
+  constructor(objectPath: string, object: NativeBpfObject, pinPath?: string) {
     this.objectPath = objectPath;
+    this.pinPath = pinPath;
     this.#object = object;
     const programs = new Map<string, Program>();
     const maps = new Map<string, BpfMap>();
@@ -100,6 +104,23 @@ export class Collection {
     return layout;
   }
 
+  /**
+   * Removes the pins of this collection's maps from pinPath (the maps live on while anything
+   * holds them); pins that are already gone are skipped. Returns the paths removed.
+   */
+  unpinMaps(): string[] {
+    if (this.pinPath === undefined) return [];
+    const removed: string[] = [];
+    for (const m of this.maps.values()) {
+      if (m.internal) continue;
+      const pinned = path.join(this.pinPath, m.name);
+      if (!fs.existsSync(pinned)) continue;
+      unpinPath(pinned, m.name);
+      removed.push(pinned);
+    }
+    return removed;
+  }
+
   /** Closes every program and map, then the object; safe twice. Pinned maps stay pinned. */
   close(): void {
     if (this.#object === undefined) return;
@@ -143,7 +164,7 @@ export function loadCollection(objectPath: string, opts: LoadOptions = {}): Coll
   } catch (err) {
     throw loadError(err, objectPath);
   }
-  return new Collection(objectPath, object);
+  return new Collection(objectPath, object, pinDir ?? undefined);
 }
 
 function list(m: ReadonlyMap<string, unknown>): string {

@@ -9,3 +9,7 @@ export type { TestOptions, TestResult } from './program';
 export { BpfError, VerifierError, errnoName } from './errors';
 export { numPossibleCpus, sumPerCpu, splitPerCpu, joinPerCpu, perCpuStride } from './percpu';
 export { ensurePinDir } from './pin';
+export { attachXdp, attachXdpLegacy, detachXdpLegacy, Link, openPinnedLink, resolveIfindex, xdpQuery } from './link';
+export type { AttachXdpOptions, XdpMode, XdpAttachedMode, XdpStatus } from './link';
+export { RingBuffer } from './ringbuf';
+export type { RecordHandler } from './ringbuf';
