@@ -3,11 +3,21 @@
 import { Command, CommanderError } from 'commander';
 import { BaeError, exitCodeFor } from '../errors';
 import * as labCommand from './lab';
+import * as loadCommand from './load';
+import * as profilesCommand from './profiles';
+import * as statusCommand from './status';
+import * as unloadCommand from './unload';
 
 type Register = (program: Command) => void;
 
 // Each command module exports `register(program)`. Add new commands to this list.
-const commands: Register[] = [labCommand.register];
+const commands: Register[] = [
+  loadCommand.register,
+  unloadCommand.register,
+  statusCommand.register,
+  profilesCommand.register,
+  labCommand.register,
+];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -1,0 +1,93 @@
+// `bae load`: attach bae to one interface (ingress mode) or between two (inline mode) and pin
+// everything, so that later commands in other processes find what this one started.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  DEFAULT_PIN_DIR,
+  MAX_CONVERSATIONS_LIMIT,
+  LoadedState,
+  checkIfaceName,
+  checkPinDir,
+  load,
+} from '../datapath/loader';
+
+/** `--pin-dir`, shared by every command that finds bae through its pins. */
+export function pinDirOption(): Option {
+  return new Option('--pin-dir <dir>', 'bpffs directory of bae\'s pins (one per bae instance)')
+    .default(DEFAULT_PIN_DIR)
+    .env('BAE_PIN_DIR')
+    .argParser((v: string) => checkPinDir(v));
+}
+
+/** A commander argument parser for whole numbers in [min, max]. */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function ifaceArg(value: string): string {
+  return checkIfaceName(value);
+}
+
+export function describeLoaded(st: LoadedState): string {
+  const where = st.ports.map((p) => `${p.iface} (ifindex ${p.ifindex}, prog ${p.progId})`).join(' <-> ');
+  return `bae is loaded ${st.mode === 'inline' ? 'inline between' : 'in ingress mode on'} ${where}, ${st.xdpMode} XDP; pins in ${st.pinDir}`;
+}
+
+interface LoadOpts {
+  iface: string;
+  peer?: string;
+  mode: 'native' | 'generic';
+  maxConversations?: number;
+  pinDir: string;
+  object?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('load')
+    .description('attach bae to an interface (ingress mode) or between two (inline mode)')
+    .requiredOption('--iface <name>', 'interface to watch; in inline mode the first port', ifaceArg)
+    .option('--peer <name>', 'second port: run inline, forwarding every frame between --iface and --peer', ifaceArg)
+    .addOption(
+      new Option('--mode <mode>', 'XDP attach mode: native (driver) or generic (skb, slower, works everywhere)')
+        .choices(['native', 'generic'])
+        .default('native'),
+    )
+    .option(
+      '--max-conversations <n>',
+      `capacity of the conversation profile map (least recently seen are evicted), 1-${MAX_CONVERSATIONS_LIMIT}`,
+      wholeNumber(1, MAX_CONVERSATIONS_LIMIT),
+    )
+    .addOption(pinDirOption())
+    .addOption(new Option('--object <path>', 'BPF object to load instead of build/bpf/bae.o').hideHelp())
+    .option('--json', 'print what was loaded as JSON')
+    .addHelpText(
+      'after',
+      `
+In ingress mode every frame continues to the stack (XDP_PASS) after bae has profiled it. Inline,
+bae is a bump in the wire: each frame that arrives on one port leaves on the other. Maps and
+links are pinned under --pin-dir; \`bae status\`, \`bae profiles\` and \`bae unload\` find them there.
+
+Examples:
+  sudo bae load --iface eth1
+  sudo bae load --iface eth1 --peer eth2 --max-conversations 100000
+  sudo bae load --iface eth1 --mode generic
+  sudo bae lab exec bae -- bae load --iface to-client --peer to-server`,
+    )
+    .action((opts: LoadOpts) => {
+      const st = load({
+        iface: opts.iface,
+        peer: opts.peer,
+        xdpMode: opts.mode,
+        maxConversations: opts.maxConversations,
+        pinDir: opts.pinDir,
+        objectPath: opts.object,
+      });
+      process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + '\n' : describeLoaded(st) + '\n');
+    });
+}

@@ -1,0 +1,72 @@
+// `bae profiles`: the conversation profiles bae keeps in the kernel, as a table or as JSON.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, Option } from 'commander';
+import { MAPS } from '../datapath/layout';
+import { openLoadedMap } from '../datapath/loader';
+import { SORT_KEYS, SortKey, readProfiles, renderTable, sortProfiles, toJsonValue } from '../profiles';
+import { pinDirOption, wholeNumber } from './load';
+
+interface ProfilesOpts {
+  pinDir: string;
+  json?: boolean;
+  top?: number;
+  sort: SortKey;
+  watch?: boolean;
+  interval: number;
+  count?: number;
+}
+
+function snapshot(opts: ProfilesOpts): string {
+  const convs = openLoadedMap(MAPS.convs, opts.pinDir);
+  let profiles;
+  try {
+    profiles = sortProfiles(readProfiles(convs), opts.sort);
+  } finally {
+    convs.close();
+  }
+  const total = profiles.length;
+  if (opts.top !== undefined) profiles = profiles.slice(0, opts.top);
+  // The kernel stamps packets with CLOCK_MONOTONIC, which is what hrtime reads on Linux.
+  const nowNs = process.hrtime.bigint();
+  if (opts.json) return JSON.stringify(toJsonValue({ nowNs, total, conversations: profiles }), null, 2);
+  if (total === 0) return 'no conversations yet';
+  const shown = profiles.length < total ? ` (top ${profiles.length} by ${opts.sort})` : '';
+  return `${total} conversations${shown}\n${renderTable(profiles, nowNs)}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('profiles')
+    .description('show the behavioral profile of every conversation bae has seen')
+    .addOption(pinDirOption())
+    .option('--json', 'print JSON with every field (exact counts, nanosecond timestamps)')
+    .option('--top <n>', 'only the first N after sorting', wholeNumber(1, 1_000_000))
+    .addOption(new Option('--sort <key>', 'order, largest first').choices([...SORT_KEYS]).default('bytes'))
+    .option('--watch', 'print again every --interval seconds until interrupted')
+    .option('--interval <seconds>', 'refresh period of --watch', wholeNumber(1, 3600), 1)
+    .option('--count <n>', 'with --watch: stop after N refreshes', wholeNumber(1, 1_000_000))
+    .addHelpText(
+      'after',
+      `
+A conversation is one pair of addresses (both directions). A is the lower address; A>B counts
+what A sent. SIZE is the mean frame size (min-max), RETX counts TCP retransmissions both ways,
+IDLE is the time since the last packet and AGE the time since the first.
+
+Examples:
+  sudo bae profiles
+  sudo bae profiles --top 10 --sort packets
+  sudo bae profiles --watch --interval 2
+  sudo bae profiles --json | jq '.conversations[] | {a, b, bytes}'`,
+    )
+    .action(async (opts: ProfilesOpts) => {
+      if (!opts.watch) {
+        process.stdout.write(snapshot(opts) + '\n');
+        return;
+      }
+      const clear = process.stdout.isTTY && !opts.json ? '\x1b[H\x1b[2J' : '';
+      for (let i = 0; opts.count === undefined || i < opts.count; i++) {
+        if (i > 0) await sleep(opts.interval * 1000);
+        process.stdout.write(clear + snapshot(opts) + '\n' + (clear ? '' : '\n'));
+      }
+    });
+}

@@ -1,0 +1,61 @@
+// `bae status`: where bae is attached and how, how full its maps are, its global counters.
+import { Command } from 'commander';
+import { PARSE_OUTCOMES, VERDICT_NAMES } from '../datapath/layout';
+import { Status, status } from '../datapath/loader';
+import { toJsonValue } from '../profiles';
+import { pinDirOption } from './load';
+
+function percent(n: number, of: number): string {
+  return of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '-';
+}
+
+export function renderStatus(st: Status): string {
+  if (!st.loaded) return `bae is not loaded (nothing pinned in ${st.pinDir})`;
+  const lines: string[] = [];
+  lines.push(`bae is loaded, ${st.mode ?? 'unknown'} mode; pins in ${st.pinDir}`);
+  for (const p of st.ports) {
+    const where = p.attached
+      ? `attached, ${p.xdpMode} XDP, prog ${p.progId}, link ${p.linkId}, ifindex ${p.ifindex}`
+      : p.ifindex === 0
+        ? 'NOT attached: no such interface in this network namespace (gone, or bae was loaded in another one)'
+        : `NOT attached (the interface carries ${p.xdpMode === 'none' ? 'no' : 'another'} XDP program)`;
+    lines.push(`  port ${p.iface}: ${where}`);
+  }
+  const c = st.maps.conversations;
+  if (c) lines.push(`  conversations: ${c.entries} of ${c.maxEntries} (${percent(c.entries, c.maxEntries)})`);
+  const f = st.maps.tcpFlows;
+  if (f) lines.push(`  tcp flows:     ${f.entries} of ${f.maxEntries} (${percent(f.entries, f.maxEntries)})`);
+  if (st.counters) {
+    const s = st.counters;
+    lines.push(`  verdicts:      ${VERDICT_NAMES.map((v) => `${v} ${s.verdicts[v]}`).join(', ')}`);
+    const parsed = PARSE_OUTCOMES.filter((o) => s.parse[o] > 0n);
+    lines.push(`  parsed:        ${parsed.length ? parsed.map((o) => `${o} ${s.parse[o]}`).join(', ') : 'nothing yet'}`);
+    lines.push(
+      `  not profiled:  ${s.convFull} (conversation map full), ${s.flowFull} (flow map full); ` +
+        `inline without a port: ${s.inlineNoPort}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('show where bae is attached, in which mode, how full its maps are and its counters')
+    .addOption(pinDirOption())
+    .option('--json', 'print as JSON (every counter)')
+    .addHelpText(
+      'after',
+      `
+Run it in the network namespace where \`bae load\` ran: interfaces are looked up there.
+
+Examples:
+  sudo bae status
+  sudo bae status --json | jq .counters.verdicts
+  sudo bae lab exec bae -- bae status`,
+    )
+    .action((opts: { pinDir: string; json?: boolean }) => {
+      const st = status({ pinDir: opts.pinDir });
+      process.stdout.write((opts.json ? JSON.stringify(toJsonValue(st), null, 2) : renderStatus(st)) + '\n');
+    });
+}
