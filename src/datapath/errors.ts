@@ -94,14 +94,19 @@ export function loadError(err: unknown, objectPath: string): unknown {
   if (!isNativeErrno(err)) return err;
   const kernelLog = (err.verifierLog ?? '').split('\n').filter((l) => l.length > 0);
   const libbpfLog = (err.libbpfLog ?? '').split('\n').filter((l) => l.length > 0);
-  const refused = libbpfLog.some((l) => /program load failed|failed to load/.test(l));
-  if (kernelLog.length > 0 || (refused && err.op.startsWith('bpf_object__load'))) {
+  const refused = libbpfLog.some((l) => /BPF program load failed/.test(l));
+  if (kernelLog.length > 0 || refused) {
     const log = kernelLog.length > 0 ? kernelLog : libbpfLog;
     const hint = kernelLog.length > 0 ? ` (verifier: ${lastMeaningful(kernelLog)})` : '';
     return new VerifierError('bpf_object__load', err.errno, reasonOf(err) + hint, log, { object: objectPath, cause: err });
   }
   const e = fromNative(err, objectPath);
-  if (e instanceof BpfError && libbpfLog.length > 0) Object.defineProperty(e, 'libbpfLog', { value: libbpfLog, enumerable: false });
+  if (e instanceof BpfError && libbpfLog.length > 0) {
+    Object.defineProperty(e, 'libbpfLog', { value: libbpfLog, enumerable: false });
+    // libbpf's own line says which map or step failed ("map 'x': failed to create: ...").
+    const why = libbpfLog.filter((l) => /fail|error/i.test(l) && !/failed to load object|Failed to bump RLIMIT_MEMLOCK/.test(l)).pop();
+    if (why !== undefined) e.message += ` (${why.replace(/^libbpf: /, '').split('. ')[0]!.trim()})`;
+  }
   return e;
 }
 
