@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "common.h"
+#include "delay_line.h"
 
 static Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), libbpf_version_string());
@@ -25,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   bae::InitProgram(env, exports);
   bae::InitLink(env, exports);
   bae::InitRingBuffer(env, exports);
+  bae::InitDelayLine(env, exports);
   return exports;
 }
 

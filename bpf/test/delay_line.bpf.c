@@ -1,0 +1,48 @@
+// Fixture of the delay line tests and benchmark (test/emulation/, bench/delay-line.ts): every
+// frame goes into the AF_XDP delay line through the XSKMAP slot of its ingress port and class.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Classes per port; XSKMAP key = ingress ifindex * DL_CLASSES_MAX + class. Must match
+// kDelayClassesMax (addon/delay_line.h) and DELAY_CLASSES_MAX (src/emulation/delay-line.ts).
+#define DL_CLASSES_MAX 8
+// Slots of the XSKMAP: ingress ifindexes below DL_XSK_SLOTS / DL_CLASSES_MAX (8192) fit.
+#define DL_XSK_SLOTS 65536
+
+#define ETH_P_IP_BE bpf_htons(0x0800)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, DL_XSK_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} dl_xsks SEC(".maps");
+
+// Test steering only: the class is the low three bits of an IPv4 packet's DSCP (ping -Q 0x04 is
+// class 1); everything else is class 0. The datapath chooses classes from its policy instead.
+static __always_inline __u32 dl_class_of(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+
+	if ((void *)(eth + 1) > data_end || eth->h_proto != ETH_P_IP_BE)
+		return 0;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	return (ip->tos >> 2) & (DL_CLASSES_MAX - 1);
+}
+
+// Into the delay line; XDP_PASS when no socket sits in the slot (delay line not running).
+SEC("xdp")
+int dl_redirect(struct xdp_md *ctx)
+{
+	__u32 key = ctx->ingress_ifindex * DL_CLASSES_MAX + dl_class_of(ctx);
+
+	return bpf_redirect_map(&dl_xsks, key, XDP_PASS);
+}
+
+char LICENSE[] SEC("license") = "GPL";
