@@ -328,6 +328,8 @@ static __always_inline int port_forward(struct xdp_md *ctx, struct bae_stats *st
 	return verdict;
 }
 
+#include "policy.h" /* the policy stage: policy_apply() */
+
 /* ---- the program ------------------------------------------------------------------------- */
 
 SEC("xdp")
@@ -350,15 +352,11 @@ int bae_xdp(struct xdp_md *ctx)
 	if (meta.parse < BAE_PARSE_NO_L3)
 		profile_update(&meta, stats);
 
-	/*
-	 * Policy stage (bpf/policy.h) goes here: after the profile update, so triggers see this
-	 * packet, and before forwarding. It reads `meta` (and meta.conv_dir for IP frames) and
-	 * returns a final verdict or BAE_CONTINUE:
-	 *
-	 *	verdict = policy_apply(ctx, &meta);
-	 *	if (verdict != BAE_CONTINUE)
-	 *		goto out;
-	 */
+	/* Policy stage (bpf/policy.h): after the profile update, so triggers see this packet, and
+	 * before forwarding. A final verdict (XDP_DROP) or BAE_CONTINUE. */
+	verdict = policy_apply(ctx, &meta);
+	if (verdict != BAE_CONTINUE)
+		goto out;
 
 	verdict = port_forward(ctx, stats);
 	goto out; /* the policy stage jumps here too */

@@ -170,4 +170,192 @@ struct bae_tcp_flow {
 	struct bae_tcp_half dir[2]; /* by enum bae_dir of the flow key */
 };
 
+/* ==== policy engine ===========================================================================
+ * Owned by the policy engine (bpf/policy.h, src/policy/); mirrored by the policy section of
+ * src/datapath/layout.ts. The tables, the per-packet algorithm and the window arithmetic are
+ * described in docs/policies.md; src/policy/reference.ts is the same semantics in TypeScript.
+ */
+
+/* Capacities per generation; every table exists twice (generation 0 and 1) so that an apply
+ * writes the idle one and flips. src/policy/compile.ts DEFAULT_LIMITS repeats them. */
+#define POLICY_MAX_RULES 16384    /* policies */
+#define POLICY_MAX_PREFIXES 16384 /* distinct src (and dst) prefixes */
+#define POLICY_MAX_COMBOS 65536   /* (proto, src, dst, sport, dport class) combinations */
+#define POLICY_MAX_CANDIDATES 8   /* rules one combination may list: the per-packet loop bound */
+#define POLICY_WINDOW_BUCKETS 8   /* a trigger window of `within` is 8 buckets of within/8 */
+#define POLICY_PORTS 65536
+#define POLICY_PROTO_OTHER 255    /* proto class of every protocol no rule names */
+#define POLICY_TRIGGERS_MAX 65536 /* trigger states (LRU) */
+#define POLICY_BLOCKLIST_MAX 65536 /* blocked sources (LRU) */
+#define POLICY_EVENTS_BYTES (256 * 1024) /* ring buffer of struct policy_event */
+
+/* Bits of policy_rule.action_mask; src/policy/actions.ts holds the same table. */
+enum policy_action {
+	POLICY_ACT_PASS = 0,
+	POLICY_ACT_DROP = 1,
+	POLICY_ACT_BLOCK = 2,
+	POLICY_ACT_COUNT = 3,
+	POLICY_ACT_EVENT = 4,
+	POLICY_ACT_DELAY = 5, /* not carried out yet: apply refuses it */
+};
+
+/* What a rule decides when it applies; NONE lets lower rules decide. */
+enum policy_verdict {
+	POLICY_VERDICT_NONE = 0,
+	POLICY_VERDICT_PASS = 1,
+	POLICY_VERDICT_DROP = 2,
+};
+
+/* Trigger metrics (src/policy/metrics.ts); 0: the rule has no trigger. */
+enum policy_metric {
+	POLICY_METRIC_NONE = 0,
+	POLICY_METRIC_PACKETS = 1,
+	POLICY_METRIC_BYTES = 2,
+	POLICY_METRIC_TCP_SYN = 3, /* SYN set, ACK clear */
+	POLICY_METRIC_TCP_RST = 4,
+	POLICY_METRIC_TCP_FIN = 5,
+	POLICY_METRIC_TCP_RETRANSMITS = 6,
+	POLICY_METRIC_OUT_OF_ORDER = 7,
+	POLICY_METRIC_ICMP_UNREACHABLE = 8,
+	POLICY_METRIC_NEW_CONVERSATIONS = 9,
+};
+
+enum policy_op {
+	POLICY_OP_GT = 0,
+	POLICY_OP_GE = 1,
+};
+
+/* Whose packets one trigger window counts. */
+enum policy_scope {
+	POLICY_SCOPE_POLICY = 0,       /* every packet the policy matches */
+	POLICY_SCOPE_SOURCE = 1,       /* per source address */
+	POLICY_SCOPE_DESTINATION = 2,  /* per destination address */
+	POLICY_SCOPE_CONVERSATION = 3, /* per address pair, lower address first (like bae_convs) */
+};
+
+enum policy_event_kind {
+	POLICY_EVENT_FIRE = 1,  /* a trigger crossed its threshold; value = the window sum */
+	POLICY_EVENT_BLOCK = 2, /* a block action listed the source; value = expiry (clock ns) */
+	POLICY_EVENT_MATCH = 3, /* an `event` action; value = frame length */
+};
+
+/* Map policy_ctl (ARRAY, one entry): the active generation, read once per packet. */
+struct policy_gen_info {
+	__u32 rules;         /* rules in this generation; 0: the stage only checks the blocklist */
+	__u32 pad;
+	__u64 proto_bits[4]; /* bit p: some rule names IP protocol p */
+};
+
+struct policy_ctl {
+	__u32 gen;    /* 0 or 1 */
+	__u32 pad;
+	__u64 flip_ns; /* CLOCK_MONOTONIC of the last flip, written by user space */
+	struct policy_gen_info g[2];
+};
+
+/* Maps policy_src / policy_dst (LPM_TRIE): longest inserted prefix -> prefix class (__u32).
+ * prefixlen counts gen and family (16 bits) plus the address prefix. */
+struct policy_lpm_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 family; /* AF_INET / AF_INET6 */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes */
+	__u8 pad[2];
+};
+
+/* Map policy_ports (ARRAY of __u32 class): index ((gen * 2 + dir) * 65536 + port), dir 0 for
+ * the source port, 1 for the destination port. */
+
+/* Map policy_combos (HASH): the candidate rules of one combination of classes. */
+struct policy_combo_key {
+	__u8 gen;
+	__u8 proto;        /* the protocol, or POLICY_PROTO_OTHER */
+	__u16 sport_class;
+	__u16 dport_class;
+	__u16 pad;
+	__u32 src_class;
+	__u32 dst_class;
+};
+
+struct policy_combo {
+	__u16 count;                         /* used slots, at most POLICY_MAX_CANDIDATES */
+	__u16 slots[POLICY_MAX_CANDIDATES];  /* rule slots in decision order */
+	__u16 pad;
+};
+
+/* Map policy_rules (ARRAY): index gen * POLICY_MAX_RULES + slot. */
+struct policy_rule {
+	__u32 id;          /* stable id (name + content); keys triggers and counters */
+	__u32 action_mask; /* bits of enum policy_action */
+	__u32 ifindex;     /* arrival interface; 0: any */
+	__u8 verdict;      /* enum policy_verdict */
+	__u8 tcp_flags_mask;
+	__u8 tcp_flags_value;
+	__u8 metric;       /* enum policy_metric */
+	__u8 op;           /* enum policy_op */
+	__u8 scope;        /* enum policy_scope */
+	__u8 pad[6];
+	__u64 threshold;
+	__u64 bucket_ns;   /* within / POLICY_WINDOW_BUCKETS */
+	__u64 for_ns;      /* 0: a fired trigger stays on */
+	__u64 cooldown_ns;
+	__u64 block_ttl_ns;
+	__u64 params[4];   /* parameters of the emulation actions to come */
+};
+
+/* Map policy_triggers (LRU_HASH): one sliding window per (rule, scope key). */
+struct policy_trigger_key {
+	__u32 id;
+	__u8 scope;
+	__u8 family;
+	__u8 pad[2];
+	__u8 addr_a[16]; /* source / destination / lower address; zero for POLICY_SCOPE_POLICY */
+	__u8 addr_b[16]; /* higher address of a conversation; zero otherwise */
+};
+
+struct policy_trigger {
+	__u64 bucket_base;    /* index (now / bucket_ns) of the newest bucket */
+	__u64 fired_until;    /* the actions apply while now < fired_until */
+	__u64 cooldown_until; /* no new fire before this */
+	__u64 counts[POLICY_WINDOW_BUCKETS]; /* slot = bucket index % POLICY_WINDOW_BUCKETS */
+};
+
+/* Map policy_counters (PERCPU_HASH): stable id -> counters, created by user space. */
+struct policy_counters {
+	__u64 matched; /* packets the match selected */
+	__u64 applied; /* packets the actions were applied to */
+	__u64 fired;   /* trigger fires */
+	__u64 blocks;  /* blocklist entries written */
+};
+
+/* Map policy_blocklist (LRU_HASH): source -> expiry (clock ns, __u64). Checked before the rules. */
+struct policy_block_key {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* Map policy_stats (PERCPU_ARRAY, one entry). */
+struct policy_stats {
+	__u64 blocklist_drops; /* packets dropped because their source was blocked */
+	__u64 events_lost;     /* events the ring buffer had no room for */
+	__u64 trigger_full;    /* trigger states that could not be created */
+	__u64 pad;
+};
+
+/* Ring buffer policy_events. */
+struct policy_event {
+	__u64 time_ns;
+	__u64 value;
+	__u32 policy_id;
+	__u8 kind;   /* enum policy_event_kind */
+	__u8 scope;  /* enum policy_scope of the rule */
+	__u8 family;
+	__u8 pad;
+	__u8 addr_a[16]; /* the packet's source */
+	__u8 addr_b[16]; /* the packet's destination */
+};
+
+/* ==== end of the policy engine section ======================================================= */
+
 #endif /* BAE_H */

@@ -517,3 +517,430 @@ export function sumStatsPerCpu(values: readonly Buffer[]): Stats {
   }
   return total;
 }
+
+// ==== policy engine =============================================================================
+// Owned by the policy engine (src/policy/); mirrors the policy section of bpf/bae.h.
+
+/** Map names of the policy stage (bpf/policy.h). */
+export const POLICY_MAPS = {
+  ctl: 'policy_ctl',
+  src: 'policy_src',
+  dst: 'policy_dst',
+  ports: 'policy_ports',
+  combos: 'policy_combos',
+  rules: 'policy_rules',
+  triggers: 'policy_triggers',
+  counters: 'policy_counters',
+  blocklist: 'policy_blocklist',
+  stats: 'policy_stats',
+  events: 'policy_events',
+} as const;
+
+/** Bounds of bae.h's policy section (POLICY_*). */
+export const POLICY = {
+  maxRules: 16384,
+  maxPrefixes: 16384,
+  maxCombos: 65536,
+  maxCandidates: 8,
+  windowBuckets: 8,
+  ports: 65536,
+  protoOther: 255,
+} as const;
+
+export const PolicyEventKind = { fire: 1, block: 2, match: 3 } as const;
+
+Object.assign(LAYOUTS, {
+  policy_gen_info: struct('policy_gen_info', [
+    ['rules', 4, 4],
+    ['pad', 4, 4],
+    ['proto_bits', 32, 8],
+  ]),
+  policy_ctl: struct('policy_ctl', [
+    ['gen', 4, 4],
+    ['pad', 4, 4],
+    ['flip_ns', 8, 8],
+    ['g', 80, 8],
+  ]),
+  policy_lpm_key: struct('policy_lpm_key', [
+    ['prefixlen', 4, 4],
+    ['gen', 1, 1],
+    ['family', 1, 1],
+    ['addr', 16, 1],
+    ['pad', 2, 1],
+  ]),
+  policy_combo_key: struct('policy_combo_key', [
+    ['gen', 1, 1],
+    ['proto', 1, 1],
+    ['sport_class', 2, 2],
+    ['dport_class', 2, 2],
+    ['pad', 2, 2],
+    ['src_class', 4, 4],
+    ['dst_class', 4, 4],
+  ]),
+  policy_combo: struct('policy_combo', [
+    ['count', 2, 2],
+    ['slots', 2 * POLICY.maxCandidates, 2],
+    ['pad', 2, 2],
+  ]),
+  policy_rule: struct('policy_rule', [
+    ['id', 4, 4],
+    ['action_mask', 4, 4],
+    ['ifindex', 4, 4],
+    ['verdict', 1, 1],
+    ['tcp_flags_mask', 1, 1],
+    ['tcp_flags_value', 1, 1],
+    ['metric', 1, 1],
+    ['op', 1, 1],
+    ['scope', 1, 1],
+    ['pad', 6, 1],
+    ['threshold', 8, 8],
+    ['bucket_ns', 8, 8],
+    ['for_ns', 8, 8],
+    ['cooldown_ns', 8, 8],
+    ['block_ttl_ns', 8, 8],
+    ['params', 32, 8],
+  ]),
+  policy_trigger_key: struct('policy_trigger_key', [
+    ['id', 4, 4],
+    ['scope', 1, 1],
+    ['family', 1, 1],
+    ['pad', 2, 1],
+    ['addr_a', 16, 1],
+    ['addr_b', 16, 1],
+  ]),
+  policy_trigger: struct('policy_trigger', [
+    ['bucket_base', 8, 8],
+    ['fired_until', 8, 8],
+    ['cooldown_until', 8, 8],
+    ['counts', 8 * POLICY.windowBuckets, 8],
+  ]),
+  policy_counters: struct('policy_counters', [
+    ['matched', 8, 8],
+    ['applied', 8, 8],
+    ['fired', 8, 8],
+    ['blocks', 8, 8],
+  ]),
+  policy_block_key: struct('policy_block_key', [
+    ['family', 1, 1],
+    ['pad', 3, 1],
+    ['addr', 16, 1],
+  ]),
+  policy_stats: struct('policy_stats', [
+    ['blocklist_drops', 8, 8],
+    ['events_lost', 8, 8],
+    ['trigger_full', 8, 8],
+    ['pad', 8, 8],
+  ]),
+  policy_event: struct('policy_event', [
+    ['time_ns', 8, 8],
+    ['value', 8, 8],
+    ['policy_id', 4, 4],
+    ['kind', 1, 1],
+    ['scope', 1, 1],
+    ['family', 1, 1],
+    ['pad', 1, 1],
+    ['addr_a', 16, 1],
+    ['addr_b', 16, 1],
+  ]),
+});
+
+function pf(layout: string, field: string): number {
+  return off(layout, field);
+}
+
+export interface PolicyGenInfo {
+  rules: number;
+  /** Four 64-bit words: bit p of the protocol bitmap is bit (p % 64) of word p / 64. */
+  protoBits: [bigint, bigint, bigint, bigint];
+}
+
+export interface PolicyCtl {
+  gen: number;
+  flipNs: bigint;
+  g: [PolicyGenInfo, PolicyGenInfo];
+}
+
+export function encodePolicyCtl(ctl: PolicyCtl): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_ctl!.size);
+  buf.writeUInt32LE(ctl.gen, pf('policy_ctl', 'gen'));
+  buf.writeBigUInt64LE(ctl.flipNs, pf('policy_ctl', 'flip_ns'));
+  const g0 = pf('policy_ctl', 'g');
+  const gs = LAYOUTS.policy_gen_info!.size;
+  ctl.g.forEach((g, i) => {
+    buf.writeUInt32LE(g.rules, g0 + i * gs + pf('policy_gen_info', 'rules'));
+    g.protoBits.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'proto_bits') + 8 * k));
+  });
+  return buf;
+}
+
+export function decodePolicyCtl(buf: Buffer): PolicyCtl {
+  checkSize('policy_ctl', buf, 0, LAYOUTS.policy_ctl!.size);
+  const g0 = pf('policy_ctl', 'g');
+  const gs = LAYOUTS.policy_gen_info!.size;
+  const gen = (i: number): PolicyGenInfo => {
+    const at = g0 + i * gs;
+    const bits = at + pf('policy_gen_info', 'proto_bits');
+    return {
+      rules: buf.readUInt32LE(at + pf('policy_gen_info', 'rules')),
+      protoBits: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(bits + 8 * k)) as PolicyGenInfo['protoBits'],
+    };
+  };
+  return { gen: buf.readUInt32LE(pf('policy_ctl', 'gen')), flipNs: buf.readBigUInt64LE(pf('policy_ctl', 'flip_ns')), g: [gen(0), gen(1)] };
+}
+
+export interface PolicyLpmKey {
+  gen: number;
+  family: Family;
+  /** 16 bytes, IPv4 in the first 4. */
+  addr: Uint8Array;
+  /** Address prefix length (0..32 or 0..128), without the 16 bits of gen and family. */
+  len: number;
+}
+
+export function encodePolicyLpmKey(k: PolicyLpmKey): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_lpm_key!.size);
+  buf.writeUInt32LE(16 + k.len, pf('policy_lpm_key', 'prefixlen'));
+  buf[pf('policy_lpm_key', 'gen')] = k.gen;
+  buf[pf('policy_lpm_key', 'family')] = k.family;
+  buf.set(k.addr, pf('policy_lpm_key', 'addr'));
+  return buf;
+}
+
+export function decodePolicyLpmKey(buf: Buffer): PolicyLpmKey {
+  checkSize('policy_lpm_key', buf, 0, LAYOUTS.policy_lpm_key!.size);
+  const a = pf('policy_lpm_key', 'addr');
+  return {
+    gen: buf[pf('policy_lpm_key', 'gen')]!,
+    family: buf[pf('policy_lpm_key', 'family')]! as Family,
+    addr: Uint8Array.from(buf.subarray(a, a + 16)),
+    len: buf.readUInt32LE(pf('policy_lpm_key', 'prefixlen')) - 16,
+  };
+}
+
+export interface PolicyComboKey {
+  gen: number;
+  proto: number;
+  sportClass: number;
+  dportClass: number;
+  srcClass: number;
+  dstClass: number;
+}
+
+export function encodePolicyComboKey(k: PolicyComboKey): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_combo_key!.size);
+  buf[pf('policy_combo_key', 'gen')] = k.gen;
+  buf[pf('policy_combo_key', 'proto')] = k.proto;
+  buf.writeUInt16LE(k.sportClass, pf('policy_combo_key', 'sport_class'));
+  buf.writeUInt16LE(k.dportClass, pf('policy_combo_key', 'dport_class'));
+  buf.writeUInt32LE(k.srcClass, pf('policy_combo_key', 'src_class'));
+  buf.writeUInt32LE(k.dstClass, pf('policy_combo_key', 'dst_class'));
+  return buf;
+}
+
+export function decodePolicyComboKey(buf: Buffer): PolicyComboKey {
+  checkSize('policy_combo_key', buf, 0, LAYOUTS.policy_combo_key!.size);
+  return {
+    gen: buf[pf('policy_combo_key', 'gen')]!,
+    proto: buf[pf('policy_combo_key', 'proto')]!,
+    sportClass: buf.readUInt16LE(pf('policy_combo_key', 'sport_class')),
+    dportClass: buf.readUInt16LE(pf('policy_combo_key', 'dport_class')),
+    srcClass: buf.readUInt32LE(pf('policy_combo_key', 'src_class')),
+    dstClass: buf.readUInt32LE(pf('policy_combo_key', 'dst_class')),
+  };
+}
+
+export function encodePolicyCombo(slots: readonly number[]): Buffer {
+  if (slots.length > POLICY.maxCandidates) throw new RangeError(`policy_combo: ${slots.length} slots, at most ${POLICY.maxCandidates}`);
+  const buf = Buffer.alloc(LAYOUTS.policy_combo!.size);
+  buf.writeUInt16LE(slots.length, pf('policy_combo', 'count'));
+  slots.forEach((s, i) => buf.writeUInt16LE(s, pf('policy_combo', 'slots') + 2 * i));
+  return buf;
+}
+
+export function decodePolicyCombo(buf: Buffer): number[] {
+  checkSize('policy_combo', buf, 0, LAYOUTS.policy_combo!.size);
+  const n = Math.min(buf.readUInt16LE(pf('policy_combo', 'count')), POLICY.maxCandidates);
+  return Array.from({ length: n }, (_, i) => buf.readUInt16LE(pf('policy_combo', 'slots') + 2 * i));
+}
+
+export interface PolicyRuleValue {
+  id: number;
+  actionMask: number;
+  ifindex: number;
+  verdict: number;
+  tcpFlagsMask: number;
+  tcpFlagsValue: number;
+  metric: number;
+  op: number;
+  scope: number;
+  threshold: bigint;
+  bucketNs: bigint;
+  forNs: bigint;
+  cooldownNs: bigint;
+  blockTtlNs: bigint;
+  params: [bigint, bigint, bigint, bigint];
+}
+
+export function encodePolicyRule(r: PolicyRuleValue): Buffer {
+  const L = 'policy_rule';
+  const buf = Buffer.alloc(LAYOUTS.policy_rule!.size);
+  buf.writeUInt32LE(r.id, pf(L, 'id'));
+  buf.writeUInt32LE(r.actionMask, pf(L, 'action_mask'));
+  buf.writeUInt32LE(r.ifindex, pf(L, 'ifindex'));
+  buf[pf(L, 'verdict')] = r.verdict;
+  buf[pf(L, 'tcp_flags_mask')] = r.tcpFlagsMask;
+  buf[pf(L, 'tcp_flags_value')] = r.tcpFlagsValue;
+  buf[pf(L, 'metric')] = r.metric;
+  buf[pf(L, 'op')] = r.op;
+  buf[pf(L, 'scope')] = r.scope;
+  buf.writeBigUInt64LE(r.threshold, pf(L, 'threshold'));
+  buf.writeBigUInt64LE(r.bucketNs, pf(L, 'bucket_ns'));
+  buf.writeBigUInt64LE(r.forNs, pf(L, 'for_ns'));
+  buf.writeBigUInt64LE(r.cooldownNs, pf(L, 'cooldown_ns'));
+  buf.writeBigUInt64LE(r.blockTtlNs, pf(L, 'block_ttl_ns'));
+  r.params.forEach((p, i) => buf.writeBigUInt64LE(p, pf(L, 'params') + 8 * i));
+  return buf;
+}
+
+export function decodePolicyRule(buf: Buffer): PolicyRuleValue {
+  const L = 'policy_rule';
+  checkSize(L, buf, 0, LAYOUTS.policy_rule!.size);
+  return {
+    id: buf.readUInt32LE(pf(L, 'id')),
+    actionMask: buf.readUInt32LE(pf(L, 'action_mask')),
+    ifindex: buf.readUInt32LE(pf(L, 'ifindex')),
+    verdict: buf[pf(L, 'verdict')]!,
+    tcpFlagsMask: buf[pf(L, 'tcp_flags_mask')]!,
+    tcpFlagsValue: buf[pf(L, 'tcp_flags_value')]!,
+    metric: buf[pf(L, 'metric')]!,
+    op: buf[pf(L, 'op')]!,
+    scope: buf[pf(L, 'scope')]!,
+    threshold: buf.readBigUInt64LE(pf(L, 'threshold')),
+    bucketNs: buf.readBigUInt64LE(pf(L, 'bucket_ns')),
+    forNs: buf.readBigUInt64LE(pf(L, 'for_ns')),
+    cooldownNs: buf.readBigUInt64LE(pf(L, 'cooldown_ns')),
+    blockTtlNs: buf.readBigUInt64LE(pf(L, 'block_ttl_ns')),
+    params: [0, 1, 2, 3].map((i) => buf.readBigUInt64LE(pf(L, 'params') + 8 * i)) as PolicyRuleValue['params'],
+  };
+}
+
+export interface PolicyTriggerKey {
+  id: number;
+  scope: number;
+  family: number;
+  addrA: Buffer;
+  addrB: Buffer;
+}
+
+export function decodePolicyTriggerKey(buf: Buffer): PolicyTriggerKey {
+  const L = 'policy_trigger_key';
+  checkSize(L, buf, 0, LAYOUTS.policy_trigger_key!.size);
+  const a = pf(L, 'addr_a');
+  const b = pf(L, 'addr_b');
+  return {
+    id: buf.readUInt32LE(pf(L, 'id')),
+    scope: buf[pf(L, 'scope')]!,
+    family: buf[pf(L, 'family')]!,
+    addrA: Buffer.from(buf.subarray(a, a + 16)),
+    addrB: Buffer.from(buf.subarray(b, b + 16)),
+  };
+}
+
+export interface PolicyTriggerState {
+  bucketBase: bigint;
+  firedUntil: bigint;
+  cooldownUntil: bigint;
+  counts: bigint[];
+}
+
+export function decodePolicyTrigger(buf: Buffer): PolicyTriggerState {
+  const L = 'policy_trigger';
+  checkSize(L, buf, 0, LAYOUTS.policy_trigger!.size);
+  return {
+    bucketBase: buf.readBigUInt64LE(pf(L, 'bucket_base')),
+    firedUntil: buf.readBigUInt64LE(pf(L, 'fired_until')),
+    cooldownUntil: buf.readBigUInt64LE(pf(L, 'cooldown_until')),
+    counts: u64s(buf, pf(L, 'counts'), POLICY.windowBuckets),
+  };
+}
+
+export interface PolicyCountersValue {
+  matched: bigint;
+  applied: bigint;
+  fired: bigint;
+  blocks: bigint;
+}
+
+/** policy_counters as lookupPerCpu returns it (one Buffer per CPU), summed. */
+export function sumPolicyCountersPerCpu(values: readonly Buffer[]): PolicyCountersValue {
+  const L = 'policy_counters';
+  const total: PolicyCountersValue = { matched: 0n, applied: 0n, fired: 0n, blocks: 0n };
+  for (const buf of values) {
+    checkSize(L, buf, 0, LAYOUTS.policy_counters!.size);
+    total.matched += buf.readBigUInt64LE(pf(L, 'matched'));
+    total.applied += buf.readBigUInt64LE(pf(L, 'applied'));
+    total.fired += buf.readBigUInt64LE(pf(L, 'fired'));
+    total.blocks += buf.readBigUInt64LE(pf(L, 'blocks'));
+  }
+  return total;
+}
+
+export function encodePolicyBlockKey(family: number, addr: Uint8Array): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_block_key!.size);
+  buf[pf('policy_block_key', 'family')] = family;
+  buf.set(addr.subarray(0, 16), pf('policy_block_key', 'addr'));
+  return buf;
+}
+
+export function decodePolicyBlockKey(buf: Buffer): { family: number; addr: Buffer } {
+  checkSize('policy_block_key', buf, 0, LAYOUTS.policy_block_key!.size);
+  const a = pf('policy_block_key', 'addr');
+  return { family: buf[pf('policy_block_key', 'family')]!, addr: Buffer.from(buf.subarray(a, a + 16)) };
+}
+
+export interface PolicyStatsValue {
+  blocklistDrops: bigint;
+  eventsLost: bigint;
+  triggerFull: bigint;
+}
+
+export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValue {
+  const L = 'policy_stats';
+  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n };
+  for (const buf of values) {
+    checkSize(L, buf, 0, LAYOUTS.policy_stats!.size);
+    total.blocklistDrops += buf.readBigUInt64LE(pf(L, 'blocklist_drops'));
+    total.eventsLost += buf.readBigUInt64LE(pf(L, 'events_lost'));
+    total.triggerFull += buf.readBigUInt64LE(pf(L, 'trigger_full'));
+  }
+  return total;
+}
+
+export interface PolicyEventRecord {
+  timeNs: bigint;
+  value: bigint;
+  policyId: number;
+  kind: number;
+  scope: number;
+  family: number;
+  addrA: Buffer;
+  addrB: Buffer;
+}
+
+export function decodePolicyEvent(buf: Buffer): PolicyEventRecord {
+  const L = 'policy_event';
+  checkSize(L, buf, 0, LAYOUTS.policy_event!.size);
+  const a = pf(L, 'addr_a');
+  const b = pf(L, 'addr_b');
+  return {
+    timeNs: buf.readBigUInt64LE(pf(L, 'time_ns')),
+    value: buf.readBigUInt64LE(pf(L, 'value')),
+    policyId: buf.readUInt32LE(pf(L, 'policy_id')),
+    kind: buf[pf(L, 'kind')]!,
+    scope: buf[pf(L, 'scope')]!,
+    family: buf[pf(L, 'family')]!,
+    addrA: Buffer.from(buf.subarray(a, a + 16)),
+    addrB: Buffer.from(buf.subarray(b, b + 16)),
+  };
+}
+// ==== end of the policy engine section ==========================================================

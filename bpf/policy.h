@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * policy.h: the policy stage of the bae XDP program: blocklist, rule match, triggers, actions.
+ * Included by bae.bpf.c after the profile stage; kernel only. The shared structs are in the
+ * policy section of bae.h. Rules are map entries written by src/policy/apply.ts; this code is
+ * the same for every policy set (docs/policies.md explains the tables; src/policy/reference.ts
+ * is the same semantics in TypeScript and the differential test holds the two together).
+ *
+ * Per packet, whatever the number of rules: one array lookup (generation), the blocklist, two
+ * LPM lookups, two port-class lookups, one hash lookup for the candidate list, then at most
+ * POLICY_MAX_CANDIDATES rules, each with a counter and possibly a trigger window.
+ */
+#ifndef BAE_POLICY_H
+#define BAE_POLICY_H
+
+#include "bae.h"
+#include "parsing.h"
+
+#define POLICY_TCP 6
+#define POLICY_ICMP 1
+#define POLICY_ICMPV6 58
+#define POLICY_TCP_ACK 0x10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct policy_ctl);
+} policy_ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * POLICY_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* LPM tries must not be preallocated */
+	__type(key, struct policy_lpm_key);
+	__type(value, __u32);
+} policy_src SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * POLICY_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct policy_lpm_key);
+	__type(value, __u32);
+} policy_dst SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 2 * POLICY_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} policy_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * POLICY_MAX_COMBOS);
+	__type(key, struct policy_combo_key);
+	__type(value, struct policy_combo);
+} policy_combos SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POLICY_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct policy_rule);
+} policy_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, POLICY_TRIGGERS_MAX);
+	__type(key, struct policy_trigger_key);
+	__type(value, struct policy_trigger);
+} policy_triggers SEC(".maps");
+
+/* Both generations' ids can be live at once during an apply. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 2 * POLICY_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct policy_counters);
+} policy_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, POLICY_BLOCKLIST_MAX);
+	__type(key, struct policy_block_key);
+	__type(value, __u64);
+} policy_blocklist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct policy_stats);
+} policy_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, POLICY_EVENTS_BYTES);
+} policy_events SEC(".maps");
+
+/* BTF: a ring buffer has no value type, so this names struct policy_event for user space (the
+ * layout test reads its offsets from the object's BTF). */
+const struct policy_event policy_event_btf_anchor = {};
+
+/* The window a trigger state starts from (read-only data, no stack copy). */
+static const struct policy_trigger policy_trigger_zero;
+
+/* What this packet adds to a metric (src/policy/metrics.ts metricContribution). */
+static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 metric)
+{
+	switch (metric) {
+	case POLICY_METRIC_PACKETS:
+		return 1;
+	case POLICY_METRIC_BYTES:
+		return m->frame_len;
+	case POLICY_METRIC_TCP_SYN:
+		return m->l4_proto == POLICY_TCP &&
+		       (m->tcp_flags & (BAE_TCP_SYN | POLICY_TCP_ACK)) == BAE_TCP_SYN;
+	case POLICY_METRIC_TCP_RST:
+		return m->l4_proto == POLICY_TCP && (m->tcp_flags & BAE_TCP_RST);
+	case POLICY_METRIC_TCP_FIN:
+		return m->l4_proto == POLICY_TCP && (m->tcp_flags & BAE_TCP_FIN);
+	case POLICY_METRIC_TCP_RETRANSMITS:
+		return !!(m->facts & BAE_FACT_RETRANSMIT);
+	case POLICY_METRIC_OUT_OF_ORDER:
+		return !!(m->facts & BAE_FACT_OUT_OF_ORDER);
+	case POLICY_METRIC_ICMP_UNREACHABLE:
+		return (m->parse == BAE_PARSE_ICMP && m->icmp_type == 3) ||
+		       (m->parse == BAE_PARSE_ICMPV6 && m->icmp_type == 1);
+	case POLICY_METRIC_NEW_CONVERSATIONS:
+		return !!(m->facts & BAE_FACT_NEW_CONV);
+	}
+	return 0;
+}
+
+static __always_inline void policy_event_emit(const struct pkt_meta *m, __u32 id, __u8 kind,
+					      __u8 scope, __u64 value, struct policy_stats *stats)
+{
+	struct policy_event *e = bpf_ringbuf_reserve(&policy_events, sizeof(*e), 0);
+
+	if (!e) {
+		stats->events_lost++;
+		return;
+	}
+	e->time_ns = m->now_ns;
+	e->value = value;
+	e->policy_id = id;
+	e->kind = kind;
+	e->scope = scope;
+	e->family = m->family;
+	e->pad = 0;
+	__builtin_memcpy(e->addr_a, m->saddr, 16);
+	__builtin_memcpy(e->addr_b, m->daddr, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void policy_trigger_key_build(struct policy_trigger_key *k,
+						     const struct policy_rule *r,
+						     const struct pkt_meta *m)
+{
+	k->id = r->id;
+	k->scope = r->scope;
+	if (r->scope == POLICY_SCOPE_POLICY)
+		return;
+	k->family = m->family;
+	if (r->scope == POLICY_SCOPE_SOURCE) {
+		__builtin_memcpy(k->addr_a, m->saddr, 16);
+	} else if (r->scope == POLICY_SCOPE_DESTINATION) {
+		__builtin_memcpy(k->addr_a, m->daddr, 16);
+	} else {
+		/* The conversation as bae_convs keys it: lower address first. */
+		__builtin_memcpy(k->addr_a, m->conv_key.addr_a, 16);
+		__builtin_memcpy(k->addr_b, m->conv_key.addr_b, 16);
+	}
+}
+
+/*
+ * Counts the packet in the rule's window and says whether the rule is on for it (1) or not (0).
+ * Integer arithmetic, exactly as reference.ts: bucket = now / bucket_ns; buckets between the
+ * newest one and this one are cleared (all of them after a gap of POLICY_WINDOW_BUCKETS or
+ * more); a bucket index older than the newest counts in the newest; the sum of all slots is the
+ * window. A rule that is not on fires when the sum passes the threshold and the cooldown is
+ * over: it is then on until now + for (for 0: for ever), and the packet that fired it is
+ * already treated.
+ */
+static __always_inline int policy_trigger_eval(const struct policy_rule *r, const struct pkt_meta *m,
+					       struct policy_counters *cnt, struct policy_stats *stats)
+{
+	struct policy_trigger_key key = {};
+	struct policy_trigger *st;
+	__u64 now = m->now_ns;
+	__u64 idx, sum = 0, until;
+	int pass;
+
+	policy_trigger_key_build(&key, r, m);
+	st = bpf_map_lookup_elem(&policy_triggers, &key);
+	if (!st) {
+		bpf_map_update_elem(&policy_triggers, &key, &policy_trigger_zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&policy_triggers, &key);
+		if (!st) {
+			stats->trigger_full++;
+			return 0;
+		}
+	}
+	idx = r->bucket_ns ? now / r->bucket_ns : 0;
+	if (idx > st->bucket_base) {
+		__u64 gap = idx - st->bucket_base;
+
+		if (gap >= POLICY_WINDOW_BUCKETS) {
+#pragma unroll
+			for (int i = 0; i < POLICY_WINDOW_BUCKETS; i++)
+				st->counts[i] = 0;
+		} else {
+#pragma unroll
+			for (int i = 1; i < POLICY_WINDOW_BUCKETS; i++)
+				if (i <= gap)
+					st->counts[(st->bucket_base + i) % POLICY_WINDOW_BUCKETS] = 0;
+		}
+		st->bucket_base = idx;
+	}
+	__sync_fetch_and_add(&st->counts[st->bucket_base % POLICY_WINDOW_BUCKETS],
+			     policy_metric_value(m, r->metric));
+#pragma unroll
+	for (int i = 0; i < POLICY_WINDOW_BUCKETS; i++)
+		sum += st->counts[i];
+
+	if (now < st->fired_until)
+		return 1;
+	if (now < st->cooldown_until)
+		return 0;
+	pass = r->op == POLICY_OP_GE ? sum >= r->threshold : sum > r->threshold;
+	if (!pass)
+		return 0;
+	until = r->for_ns ? now + r->for_ns : ~0ULL;
+	if (until < now) /* wrapped: stays on */
+		until = ~0ULL;
+	st->fired_until = until;
+	st->cooldown_until = r->for_ns ? until + r->cooldown_ns : ~0ULL;
+	if (st->cooldown_until < until)
+		st->cooldown_until = ~0ULL;
+	if (cnt)
+		cnt->fired++;
+	policy_event_emit(m, r->id, POLICY_EVENT_FIRE, r->scope, sum, stats);
+	return 1;
+}
+
+/* Source on the blocklist with an expiry still ahead: the packet is dropped. */
+static __always_inline int policy_blocked(const struct pkt_meta *m)
+{
+	struct policy_block_key key = { .family = m->family };
+	__u64 *expiry;
+
+	__builtin_memcpy(key.addr, m->saddr, 16);
+	expiry = bpf_map_lookup_elem(&policy_blocklist, &key);
+	return expiry && m->now_ns < *expiry;
+}
+
+static __always_inline void policy_block(const struct pkt_meta *m, const struct policy_rule *r,
+					 struct policy_counters *cnt, struct policy_stats *stats)
+{
+	struct policy_block_key key = { .family = m->family };
+	__u64 expiry = m->now_ns + r->block_ttl_ns;
+
+	__builtin_memcpy(key.addr, m->saddr, 16);
+	bpf_map_update_elem(&policy_blocklist, &key, &expiry, BPF_ANY);
+	if (cnt)
+		cnt->blocks++;
+	policy_event_emit(m, r->id, POLICY_EVENT_BLOCK, r->scope, expiry, stats);
+}
+
+static __always_inline __u32 policy_prefix_class(void *trie, __u32 gen, const struct pkt_meta *m,
+						 const __u8 *addr)
+{
+	struct policy_lpm_key key = {
+		.prefixlen = 16 + (m->family == AF_INET ? 32 : 128),
+		.gen = gen,
+		.family = m->family,
+	};
+	__u32 *cls;
+
+	__builtin_memcpy(key.addr, addr, 16);
+	cls = bpf_map_lookup_elem(trie, &key);
+	return cls ? *cls : 0;
+}
+
+static __always_inline __u32 policy_port_class(__u32 gen, __u32 dir, __u16 port)
+{
+	__u32 index = (gen * 2 + dir) * POLICY_PORTS + port;
+	__u32 *cls = bpf_map_lookup_elem(&policy_ports, &index);
+
+	return cls ? *cls : 0;
+}
+
+/* State of the candidate loop, shared with its bpf_loop callback. */
+struct policy_loop {
+	struct pkt_meta *m;
+	struct policy_combo *combo;
+	struct policy_stats *stats;
+	__u32 gen;
+	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
+};
+
+/*
+ * One candidate rule. Verifier: a bpf_loop callback is verified as one body; the same loop
+ * unrolled (8 rules, each with a trigger window) exceeds the verifier's budget.
+ */
+static long policy_candidate(__u32 i, void *data)
+{
+	struct policy_loop *l = data;
+	struct pkt_meta *m = l->m;
+	struct policy_counters *cnt;
+	struct policy_rule *r;
+	__u32 slot;
+	int on;
+
+	if (i >= POLICY_MAX_CANDIDATES || i >= l->combo->count)
+		return 1;
+	slot = l->gen * POLICY_MAX_RULES + (l->combo->slots[i] & (POLICY_MAX_RULES - 1));
+	r = bpf_map_lookup_elem(&policy_rules, &slot);
+	if (!r)
+		return 1;
+	if ((m->tcp_flags & r->tcp_flags_mask) != r->tcp_flags_value)
+		return 0;
+	if (r->ifindex && r->ifindex != m->ingress_ifindex)
+		return 0;
+	cnt = bpf_map_lookup_elem(&policy_counters, &r->id);
+	if (cnt)
+		cnt->matched++;
+	on = r->metric == POLICY_METRIC_NONE ? 1 : policy_trigger_eval(r, m, cnt, l->stats);
+	/* Once a rule decided, lower rules still count their triggers but act no more. */
+	if (!on || l->verdict != POLICY_VERDICT_NONE)
+		return 0;
+	if (cnt)
+		cnt->applied++;
+	if (r->action_mask & (1 << POLICY_ACT_EVENT))
+		policy_event_emit(m, r->id, POLICY_EVENT_MATCH, r->scope, m->frame_len, l->stats);
+	if (r->action_mask & (1 << POLICY_ACT_BLOCK))
+		policy_block(m, r, cnt, l->stats);
+	l->verdict = r->verdict;
+	return 0;
+}
+
+/*
+ * The policy stage. Returns XDP_DROP, or BAE_CONTINUE to let forwarding decide (a `pass`
+ * verdict also continues: it only stops lower rules). Every matching rule counts its trigger
+ * metric; the first rule (in decision order) that is on and decides the verdict decides it.
+ */
+static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
+{
+	struct policy_combo_key ck = {};
+	struct policy_loop loop = {};
+	struct policy_stats *stats;
+	struct policy_combo *combo;
+	struct policy_ctl *ctl;
+	__u32 zero = 0, gen;
+	__u8 proto = m->l4_proto;
+
+	if (m->parse >= BAE_PARSE_NO_L3)
+		return BAE_CONTINUE;
+	stats = bpf_map_lookup_elem(&policy_stats, &zero);
+	ctl = bpf_map_lookup_elem(&policy_ctl, &zero);
+	if (!stats || !ctl) /* Verifier: one-entry arrays, key 0 cannot miss. */
+		return BAE_CONTINUE;
+
+	if (policy_blocked(m)) {
+		stats->blocklist_drops++;
+		return XDP_DROP;
+	}
+
+	gen = ctl->gen & 1; /* read once: this packet sees one generation only */
+	if (ctl->g[gen].rules == 0)
+		return BAE_CONTINUE;
+
+	ck.gen = gen;
+	ck.proto = (ctl->g[gen].proto_bits[proto >> 6] >> (proto & 63)) & 1 ? proto : POLICY_PROTO_OTHER;
+	ck.src_class = policy_prefix_class(&policy_src, gen, m, m->saddr);
+	ck.dst_class = policy_prefix_class(&policy_dst, gen, m, m->daddr);
+	ck.sport_class = policy_port_class(gen, 0, m->sport);
+	ck.dport_class = policy_port_class(gen, 1, m->dport);
+	combo = bpf_map_lookup_elem(&policy_combos, &ck);
+	if (!combo)
+		return BAE_CONTINUE;
+
+	loop.m = m;
+	loop.combo = combo;
+	loop.stats = stats;
+	loop.gen = gen;
+	bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
+	return loop.verdict == POLICY_VERDICT_DROP ? XDP_DROP : BAE_CONTINUE;
+}
+
+#endif /* BAE_POLICY_H */

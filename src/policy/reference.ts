@@ -1,0 +1,216 @@
+// The reference model: the policy semantics of bpf/policy.h in plain TypeScript, evaluated from
+// the policies themselves (a linear scan by definition of every match field, not the compiled
+// tables), with the kernel's integer arithmetic for windows. Fed packets with timestamps, it
+// returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
+import { ACTION_BY_KIND } from './actions';
+import { METRIC_BY_NAME, metricContribution, type PacketFacts } from './metrics';
+import { SCOPE_IDS, WINDOW_BUCKETS, type Policy } from './model';
+import { prefixContainsAddress, type Family } from './net';
+import { orderPolicies } from './order';
+
+const U64_MAX = (1n << 64n) - 1n;
+const U64 = (x: bigint) => x & U64_MAX;
+
+export interface RefPacket extends PacketFacts {
+  timeNs: bigint;
+  family: Family;
+  /** 16 bytes each, IPv4 in the first 4. */
+  src: Uint8Array;
+  dst: Uint8Array;
+  /** 0 when the protocol has none (or the header was not reached). */
+  sport: number;
+  dport: number;
+  ifindex: number;
+  /** false for frames without a usable IP header: the policy stage leaves them alone. */
+  ip: boolean;
+}
+
+export interface RefCounters {
+  matched: bigint;
+  applied: bigint;
+  fired: bigint;
+  blocks: bigint;
+}
+
+export type RefEventKind = 'fire' | 'block' | 'match';
+
+export interface RefEvent {
+  kind: RefEventKind;
+  policyId: number;
+  timeNs: bigint;
+  value: bigint;
+  family: Family;
+  src: Uint8Array;
+  dst: Uint8Array;
+}
+
+export interface RefDecision {
+  verdict: 'pass' | 'drop';
+  /** The policy that decided, if one did. */
+  policy?: string;
+  /** Dropped by the blocklist before any rule. */
+  blocked: boolean;
+}
+
+interface TriggerState {
+  bucketBase: bigint;
+  firedUntil: bigint;
+  cooldownUntil: bigint;
+  counts: bigint[];
+}
+
+export interface ReferenceOptions {
+  /** match.iface -> ifindex, as apply resolves it; unresolved interfaces never match. */
+  ifindexOf?: (name: string) => number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function compareAddr(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
+
+export class ReferenceModel {
+  #policies: Policy[] = [];
+  #triggers = new Map<string, TriggerState>();
+  readonly counters = new Map<number, RefCounters>();
+  /** "family/addr-hex" -> expiry ns. */
+  readonly blocklist = new Map<string, bigint>();
+  readonly events: RefEvent[] = [];
+  blocklistDrops = 0n;
+  readonly #ifindexOf: (name: string) => number;
+
+  constructor(options: ReferenceOptions = {}) {
+    this.#ifindexOf = options.ifindexOf ?? (() => 0);
+  }
+
+  /** Replaces the policy set, as an apply does: state of unchanged policies (same id) stays. */
+  setPolicies(policies: readonly Policy[]): void {
+    this.#policies = orderPolicies(policies);
+    const ids = new Set(this.#policies.map((p) => p.id));
+    for (const id of [...this.counters.keys()]) if (!ids.has(id)) this.counters.delete(id);
+    for (const key of [...this.#triggers.keys()]) if (!ids.has(Number(key.split('|')[0]))) this.#triggers.delete(key);
+    for (const p of this.#policies) {
+      if (!this.counters.has(p.id)) this.counters.set(p.id, { matched: 0n, applied: 0n, fired: 0n, blocks: 0n });
+    }
+  }
+
+  get policies(): readonly Policy[] {
+    return this.#policies;
+  }
+
+  matches(p: Policy, pkt: RefPacket): boolean {
+    const m = p.match;
+    if (m.src && !m.src.some((x) => prefixContainsAddress(x, pkt.family, pkt.src))) return false;
+    if (m.dst && !m.dst.some((x) => prefixContainsAddress(x, pkt.family, pkt.dst))) return false;
+    if (m.proto && !m.proto.includes(pkt.proto)) return false;
+    if (m.sport && !m.sport.some((r) => pkt.sport >= r.lo && pkt.sport <= r.hi)) return false;
+    if (m.dport && !m.dport.some((r) => pkt.dport >= r.lo && pkt.dport <= r.hi)) return false;
+    if (m.tcpFlags && (pkt.tcpFlags & m.tcpFlags.mask) !== m.tcpFlags.value) return false;
+    if (m.iface !== undefined) {
+      const ifindex = this.#ifindexOf(m.iface);
+      if (ifindex !== 0 && ifindex !== pkt.ifindex) return false;
+    }
+    return true;
+  }
+
+  #scopeKey(p: Policy, pkt: RefPacket): string {
+    const scope = p.trigger!.scope;
+    switch (scope) {
+      case 'policy':
+        return `${p.id}|${SCOPE_IDS.policy}`;
+      case 'source':
+        return `${p.id}|${SCOPE_IDS.source}|${pkt.family}|${hex(pkt.src)}`;
+      case 'destination':
+        return `${p.id}|${SCOPE_IDS.destination}|${pkt.family}|${hex(pkt.dst)}`;
+      case 'conversation': {
+        const [a, b] = compareAddr(pkt.src, pkt.dst) <= 0 ? [pkt.src, pkt.dst] : [pkt.dst, pkt.src];
+        return `${p.id}|${SCOPE_IDS.conversation}|${pkt.family}|${hex(a)}|${hex(b)}`;
+      }
+    }
+  }
+
+  /** The kernel's policy_trigger_eval(): counts the packet, says whether the policy is on. */
+  #trigger(p: Policy, pkt: RefPacket, cnt: RefCounters): boolean {
+    const t = p.trigger!;
+    const key = this.#scopeKey(p, pkt);
+    let st = this.#triggers.get(key);
+    if (!st) {
+      st = { bucketBase: 0n, firedUntil: 0n, cooldownUntil: 0n, counts: new Array<bigint>(WINDOW_BUCKETS).fill(0n) };
+      this.#triggers.set(key, st);
+    }
+    const B = BigInt(WINDOW_BUCKETS);
+    const bucketNs = t.withinNs / B;
+    const now = pkt.timeNs;
+    const idx = bucketNs ? now / bucketNs : 0n;
+    if (idx > st.bucketBase) {
+      const gap = idx - st.bucketBase;
+      if (gap >= B) st.counts.fill(0n);
+      else for (let i = 1n; i <= gap; i++) st.counts[Number((st.bucketBase + i) % B)] = 0n;
+      st.bucketBase = idx;
+    }
+    const slot = Number(st.bucketBase % B);
+    st.counts[slot] = U64(st.counts[slot]! + BigInt(metricContribution(METRIC_BY_NAME.get(t.metric)!.id, pkt)));
+    let sum = 0n;
+    for (const c of st.counts) sum = U64(sum + c);
+    if (now < st.firedUntil) return true;
+    if (now < st.cooldownUntil) return false;
+    const pass = t.op === '>=' ? sum >= t.threshold : sum > t.threshold;
+    if (!pass) return false;
+    const forNs = p.forNs ?? 0n;
+    let until = forNs ? U64(now + forNs) : U64_MAX;
+    if (until < now) until = U64_MAX;
+    st.firedUntil = until;
+    let cool = forNs ? U64(until + p.cooldownNs) : U64_MAX;
+    if (cool < until) cool = U64_MAX;
+    st.cooldownUntil = cool;
+    cnt.fired++;
+    this.#event('fire', p, pkt, sum);
+    return true;
+  }
+
+  #event(kind: RefEventKind, p: Policy, pkt: RefPacket, value: bigint): void {
+    this.events.push({ kind, policyId: p.id, timeNs: pkt.timeNs, value, family: pkt.family, src: pkt.src, dst: pkt.dst });
+  }
+
+  static blockKey(family: Family, addr: Uint8Array): string {
+    return `${family}/${hex(addr)}`;
+  }
+
+  process(pkt: RefPacket): RefDecision {
+    if (!pkt.ip) return { verdict: 'pass', blocked: false };
+    const expiry = this.blocklist.get(ReferenceModel.blockKey(pkt.family, pkt.src));
+    if (expiry !== undefined && pkt.timeNs < expiry) {
+      this.blocklistDrops++;
+      return { verdict: 'drop', blocked: true };
+    }
+    let decided: Policy | undefined;
+    let verdict: 'pass' | 'drop' | undefined;
+    for (const p of this.#policies) {
+      if (!this.matches(p, pkt)) continue;
+      const cnt = this.counters.get(p.id)!;
+      cnt.matched++;
+      const on = p.trigger ? this.#trigger(p, pkt, cnt) : true;
+      if (!on || decided) continue;
+      cnt.applied++;
+      const kinds = new Set(p.actions.map((a) => a.kind));
+      if (kinds.has('event')) this.#event('match', p, pkt, BigInt(pkt.length));
+      const block = p.actions.find((a) => a.kind === 'block');
+      if (block) {
+        const until = U64(pkt.timeNs + (block.params.ttl as bigint));
+        this.blocklist.set(ReferenceModel.blockKey(pkt.family, pkt.src), until);
+        cnt.blocks++;
+        this.#event('block', p, pkt, until);
+      }
+      for (const a of p.actions) {
+        const v = ACTION_BY_KIND.get(a.kind)!.verdict;
+        if (v) {
+          verdict = v;
+          decided = p;
+        }
+      }
+    }
+    return { verdict: verdict === 'drop' ? 'drop' : 'pass', ...(decided ? { policy: decided.name } : {}), blocked: false };
+  }
+}
