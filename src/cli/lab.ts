@@ -126,7 +126,10 @@ Examples:
     .addHelpText('after', '\nExample:\n  sudo bae lab exec server -- iperf3 -s -1')
     .action(async (node: string, command: string[], opts: { prefix: string }) => {
       if (!isLabNode(node)) throw new UsageError(`unknown lab node '${node}': use one of ${LAB_NODES.join(', ')}`);
-      const argv = labExecArgv(labTopology(opts.prefix), node, command);
+      // With options before NODE, commander hands the `--` separator through as an argument.
+      const cmd = command[0] === '--' ? command.slice(1) : command;
+      if (cmd.length === 0) throw new UsageError('lab exec needs a command after NODE, e.g. `bae lab exec client -- ping 10.199.0.2`');
+      const argv = labExecArgv(labTopology(opts.prefix), node, cmd);
       process.exitCode = await runInherited(argv);
     });
 }

@@ -43,7 +43,6 @@ interface LoadOpts {
   mode: 'native' | 'generic';
   maxConversations?: number;
   pinDir: string;
-  object?: string;
   json?: boolean;
 }
 
@@ -64,7 +63,6 @@ export function register(program: Command): void {
       wholeNumber(1, MAX_CONVERSATIONS_LIMIT),
     )
     .addOption(pinDirOption())
-    .addOption(new Option('--object <path>', 'BPF object to load instead of build/bpf/bae.o').hideHelp())
     .option('--json', 'print what was loaded as JSON')
     .addHelpText(
       'after',
@@ -86,7 +84,6 @@ Examples:
         xdpMode: opts.mode,
         maxConversations: opts.maxConversations,
         pinDir: opts.pinDir,
-        objectPath: opts.object,
       });
       process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + '\n' : describeLoaded(st) + '\n');
     });

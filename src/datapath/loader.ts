@@ -20,8 +20,8 @@ import { Link, XdpAttachedMode, XdpMode, attachXdp, openPinnedLink, resolveIfind
 import { ensurePinDir } from './pin';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/bae';
-/** build/bpf/bae.o of this checkout (dist/src/datapath/loader.js -> <repo>/build/bpf/bae.o). */
-export const DEFAULT_OBJECT = path.resolve(__dirname, '../../../build/bpf/bae.o');
+/** build/bpf/bae.o of this checkout (dist/src/datapath/loader.js -> <repo>/build/bpf/bae.o); BAE_OBJECT overrides. */
+export const DEFAULT_OBJECT = process.env.BAE_OBJECT ?? path.resolve(__dirname, '../../../build/bpf/bae.o');
 /**
  * Upper bound of --max-conversations. bae_convs is a per-CPU LRU hash whose memory is allocated
  * up front: 464 bytes per entry per possible CPU, so 2^20 entries take ~1 GB on two CPUs.
