@@ -57,10 +57,15 @@ static Napi::Value LinkGetById(const Napi::CallbackInfo& info) {
   return Handle::New(info.Env(), fd);
 }
 
-// xdpLinkIdFor(ifindex) -> id of the XDP bpf_link on that interface, or 0 (netlink-attached or
-// nothing). Walks every link in the system: there are few.
-static Napi::Value XdpLinkIdFor(const Napi::CallbackInfo& info) {
-  uint32_t ifindex = ArgUint(info, 0);
+// xdpLinkIds(ifindex, progId) -> ids of XDP bpf_links holding progId on an interface with that
+// index. Link info carries no network namespace, so an interface with the same index in another
+// namespace can match too; matching the program as well makes that all but impossible, and the
+// caller treats more than one match as ambiguous. Walks every link in the system: there are few.
+static Napi::Value XdpLinkIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = ArgUint(info, 0), progId = ArgUint(info, 1);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
   __u32 id = 0;
   while (bpf_link_get_next_id(id, &id) == 0) {
     int fd = bpf_link_get_fd_by_id(id);
@@ -68,9 +73,10 @@ static Napi::Value XdpLinkIdFor(const Napi::CallbackInfo& info) {
     struct bpf_link_info li;
     bool ok = LinkInfoOf(fd, &li);
     close(fd);
-    if (ok && li.type == BPF_LINK_TYPE_XDP && li.xdp.ifindex == ifindex) return Napi::Number::New(info.Env(), id);
+    if (ok && li.type == BPF_LINK_TYPE_XDP && li.xdp.ifindex == ifindex && li.prog_id == progId)
+      out.Set(n++, Napi::Number::New(env, id));
   }
-  return Napi::Number::New(info.Env(), 0);
+  return out;
 }
 
 // xdpQuery(ifindex) -> { progId, attachMode, drvProgId, skbProgId, hwProgId }
@@ -121,7 +127,7 @@ void InitLink(Napi::Env env, Napi::Object exports) {
   exports.Set("linkDetach", Napi::Function::New(env, LinkDetach));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo));
   exports.Set("linkGetById", Napi::Function::New(env, LinkGetById));
-  exports.Set("xdpLinkIdFor", Napi::Function::New(env, XdpLinkIdFor));
+  exports.Set("xdpLinkIds", Napi::Function::New(env, XdpLinkIds));
   exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery));
   exports.Set("xdpDetach", Napi::Function::New(env, XdpDetach));
   exports.Set("xdpAttachLegacy", Napi::Function::New(env, XdpAttachLegacy));

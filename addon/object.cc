@@ -23,7 +23,8 @@ namespace bae {
 
 // libbpf reports through a global print callback. While an object is opened or loaded on the
 // main thread its messages are collected for the error; otherwise only warnings reach stderr.
-static std::string* libbpfCapture = nullptr;
+// thread_local: worker threads load objects too.
+static thread_local std::string* libbpfCapture = nullptr;
 
 static int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (libbpfCapture != nullptr) {

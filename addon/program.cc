@@ -77,6 +77,8 @@ struct TestRun {
       ctx.rx_queue_index = c.Get(1u).As<Napi::Number>().Uint32Value();
     }
     flags = ArgUint(info, 5);
+    // The kernel wants the context to describe the packet it is handed: data 0, data_end = size.
+    if (hasCtx) ctx.data_end = static_cast<__u32>(data.size());
     // Live frames go out to the device; the kernel refuses an output buffer for them.
     if (!(flags & BPF_F_TEST_XDP_LIVE_FRAMES)) out.resize(ArgUint(info, 4));
   }

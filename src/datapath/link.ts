@@ -1,7 +1,7 @@
 // XDP attachment through bpf_link (cilium/ebpf link/xdp.go): the program stays attached while
 // the Link (or a pin of it) lives. Interfaces are named or numbered in the caller's network
 // namespace.
-import { bpfError, nativeCall } from './errors';
+import { bpfError, fromNative, nativeCall } from './errors';
 import { native, type NativeHandle, type NativeLinkInfo } from './native';
 import { pinFd, unpinPath } from './pin';
 import type { Program } from './program';
@@ -84,10 +84,23 @@ export class Link {
     this.close();
   }
 
-  /** Closes this handle; an unpinned link with no other holder detaches. Safe twice. */
+  /**
+   * Closes this handle; an unpinned link is detached first, so that the program is gone when
+   * close() returns even if another process holds the link for a moment (anything that lists
+   * links, such as xdpQuery, does). A pinned link stays attached. Safe twice.
+   */
   close(): void {
-    this.#handle?.close();
+    const handle = this.#handle;
+    if (handle === undefined) return;
     this.#handle = undefined;
+    if (this.#pinnedAt === undefined) {
+      try {
+        native.linkDetach(handle.fd);
+      } catch {
+        // already detached (replaced, interface gone): closing is all that is left
+      }
+    }
+    handle.close();
   }
 
   [Symbol.dispose](): void {
@@ -133,8 +146,10 @@ export function xdpQuery(iface: string | number): XdpStatus {
     const info = nativeCall(name, () => native.progInfoById(progId));
     if (info !== undefined) status.progName = info.name;
   }
-  const linkId = nativeCall(name, () => native.xdpLinkIdFor(ifindex));
-  if (linkId) status.linkId = linkId;
+  if (progId) {
+    const linkIds = nativeCall(name, () => native.xdpLinkIds(ifindex, progId));
+    if (linkIds.length === 1) status.linkId = linkIds[0]!;
+  }
   return status;
 }
 
@@ -160,7 +175,7 @@ export function attachXdp(opts: AttachXdpOptions): Link {
       const what = `${current.progName ? `'${current.progName}' ` : ''}(id ${current.progId}, ${current.mode ?? 'unknown'} mode, ${current.linkId ? `link ${current.linkId}` : 'netlink'})`;
       throw bpfError('attachXdp', 'EEXIST', `interface ${name} already has XDP program ${what}; pass replace to detach it first`, name);
     }
-    detachCurrent(ifindex, name, current);
+    detachCurrent(ifindex, name);
   }
 
   const handle = nativeCall(name, () => native.xdpLinkCreate(program.fd, ifindex, modeFlags[mode]));
@@ -172,25 +187,33 @@ export function attachXdp(opts: AttachXdpOptions): Link {
   }
 }
 
-function detachCurrent(ifindex: number, name: string, current: XdpStatus): void {
-  if (current.linkId !== undefined) {
-    const linkId = current.linkId;
-    const handle = nativeCall(name, () => native.linkGetById(linkId));
-    try {
-      nativeCall(name, () => native.linkDetach(handle.fd));
-    } finally {
-      handle.close();
-    }
-    return;
-  }
-  // Netlink attachments are removed in the mode they were made in; 'multi' means several.
+// Removes whatever XDP program the interface carries, mode by mode. Netlink first: the kernel
+// refuses that with EBUSY when a bpf_link holds the program, and then the link is detached.
+function detachCurrent(ifindex: number, name: string): void {
   const q = nativeCall(name, () => native.xdpQuery(ifindex));
   const modes: [number, number][] = [
     [q.drvProgId, XDP_FLAGS_DRV_MODE],
     [q.skbProgId, XDP_FLAGS_SKB_MODE],
     [q.hwProgId, XDP_FLAGS_HW_MODE],
   ];
-  for (const [progId, flags] of modes) if (progId) nativeCall(name, () => native.xdpDetach(ifindex, flags));
+  for (const [progId, flags] of modes) {
+    if (!progId) continue;
+    try {
+      native.xdpDetach(ifindex, flags);
+      continue;
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== 16 /* EBUSY: a link holds it */) throw fromNative(err, name);
+    }
+    const linkIds = nativeCall(name, () => native.xdpLinkIds(ifindex, progId));
+    if (linkIds.length !== 1)
+      throw bpfError('attachXdp', 'EBUSY', `interface ${name}: cannot tell which of ${linkIds.length} links holds program ${progId}; detach it by hand`, name);
+    const handle = nativeCall(name, () => native.linkGetById(linkIds[0]!));
+    try {
+      nativeCall(name, () => native.linkDetach(handle.fd));
+    } finally {
+      handle.close();
+    }
+  }
 }
 
 /**

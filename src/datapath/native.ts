@@ -135,7 +135,7 @@ export interface NativeAddon {
   linkDetach(fd: number): void;
   linkInfo(fd: number): NativeLinkInfo;
   linkGetById(id: number): NativeHandle;
-  xdpLinkIdFor(ifindex: number): number;
+  xdpLinkIds(ifindex: number, progId: number): number[];
   xdpQuery(ifindex: number): NativeXdpQuery;
   xdpDetach(ifindex: number, xdpFlags: number): void;
   xdpAttachLegacy(ifindex: number, progFd: number, xdpFlags: number): void;

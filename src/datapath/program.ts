@@ -15,7 +15,7 @@ export interface TestOptions {
 }
 
 export interface TestResult {
-  /** The program's return value (XDP_DROP = 1, XDP_PASS = 2, XDP_TX = 3, ...). */
+  /** The program's return value (XDP_DROP = 1, XDP_PASS = 2, XDP_TX = 3, ...); 0 with liveFrames, where the kernel reports none. */
   verdict: number;
   /** The packet as the program left it (empty with liveFrames). */
   data: Buffer;

@@ -146,3 +146,42 @@ describe('attachXdp in the current namespace', () => {
     assert.throws(() => xdpQuery('btnosuch0'), { code: 'ENODEV', message: /btnosuch0/ });
   });
 });
+
+describe('Program.test with live frames', () => {
+  let ns: NetnsWithVeth;
+  before(() => {
+    ns = createNetnsWithVeth('live');
+  });
+  after(() => ns?.remove());
+
+  test('frames the program bounces with XDP_TX really leave the ingress device and reach its veth peer', async () => {
+    const [a, b] = ns.veth;
+    const out = await ns.runNode<{ verdict: number; dataLength: number; counted: string; delivered: number }>(`
+      const { execFileSync } = require('node:child_process');
+      const rxPackets = () => JSON.parse(execFileSync('ip', ['-j', '-s', 'link', 'show', 'dev', ${JSON.stringify(b)}], { encoding: 'utf8' }))[0].stats64.rx.packets;
+      const coll = dp.loadCollection(${JSON.stringify(bpfFixture('addon_fixture'))});
+      // A veth peer only takes XDP-transmitted frames when it has NAPI: any XDP program gives it that.
+      const peer = dp.attachXdp({ program: coll.program('xdp_pass'), iface: ${JSON.stringify(b)}, mode: 'native' });
+      try {
+        const before = rxPackets();
+        const frame = Buffer.alloc(60);
+        Buffer.from([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5, 0x10]).copy(frame);
+        const res = coll.program('xdp_fixture').test(frame, { repeat: 1000, liveFrames: true, ctxIn: { ingressIfindex: dp.resolveIfindex(${JSON.stringify(a)}) } });
+        let delivered = 0;
+        for (let i = 0; i < 100 && delivered < 1000; i++) {
+          delivered = rxPackets() - before;
+          if (delivered < 1000) await new Promise((r) => setTimeout(r, 10));
+        }
+        const counted = dp.sumPerCpu(coll.map('counters').lookupPerCpu(Buffer.alloc(4))).toString();
+        return { verdict: res.verdict, dataLength: res.data.length, counted, delivered };
+      } finally {
+        peer.close();
+        coll.close();
+      }
+    `);
+    assert.equal(out.verdict, 0, 'the kernel reports no verdict for live frames');
+    assert.equal(out.dataLength, 0, 'live frames return no output packet');
+    assert.equal(out.counted, '1000', 'the program ran once per frame');
+    assert.equal(out.delivered, 1000, 'every bounced frame arrived at the peer');
+  });
+});

@@ -20,7 +20,7 @@ export function runNodeChild<T = unknown>(body: string, opts: { prefix?: string[
   return new Promise<T>((resolve, reject) => {
     execFile(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: opts.timeoutMs ?? 20_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${label} failed: ${err.message}\n${stderr}`));
-      const line = stdout.split('\n').find((l) => l.startsWith('@@result '));
+      const line = stdout.split('\n').filter((l) => l.startsWith('@@result ')).pop(); // the last one wins
       if (line === undefined) return reject(new Error(`${label} returned nothing\n${stdout}\n${stderr}`));
       resolve(JSON.parse(line.slice('@@result '.length)) as T);
     });
