@@ -361,8 +361,12 @@ int bae_xdp(struct xdp_md *ctx)
 	verdict = port_forward(ctx, stats);
 	goto out; /* the policy stage jumps here too */
 out:
-	if (verdict >= 0 && verdict < BAE_VERDICTS) /* Verifier: bounds the index. */
-		stats->verdicts[verdict]++;
+	slot = verdict;
+	/* Verifier: without the barrier clang tests a copy of the verdict and indexes with the
+	 * original register, which the verifier then sees unbounded. */
+	barrier_var(slot);
+	if (slot < BAE_VERDICTS)
+		stats->verdicts[slot]++;
 	return verdict;
 }
 
