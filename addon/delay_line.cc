@@ -124,12 +124,16 @@ struct Correlation {
 
 // ---------------------------------------------------------------------------------------------
 // Jitter distributions as netem defines them: a table of 4096 quantiles of a unit distribution,
-// one picked by a (correlated) random number, delay = mu + sigma * table[rnd % 4096]. The tables
+// one picked by a (correlated) random number, delay = mu + sigma * table[index]. netem takes the
+// index (and the uniform offset) modulo the table size, which throws away the correlation it has
+// just computed; here the random number maps monotonically (top 12 bits, or scaling for uniform),
+// so that a correlated random number gives a correlated delay. The tables
 // are those iproute2 ships (normal.dist, pareto.dist, paretonormal.dist), computed here from
 // their definitions at the midpoint of each 1/4096 probability step, clamped like the int16
 // tables to +-32767/8192.
 enum Distribution : uint32_t { kUniform = 0, kNormal = 1, kPareto = 2, kParetoNormal = 3 };
 constexpr uint32_t kTableSize = 4096;
+constexpr int kTableShift = 32 - 12;  // top 12 bits of a 32-bit random number index the table
 constexpr double kTableClamp = 32767.0 / 8192.0;
 
 struct DistTables {
@@ -199,9 +203,9 @@ struct ClassState {
     double mu = static_cast<double>(p.delayNs), sigma = static_cast<double>(p.jitterNs), d;
     const DistTables& t = Tables();
     switch (p.distribution) {
-      case kNormal: d = mu + sigma * t.normal[rnd % kTableSize]; break;
-      case kPareto: d = mu + sigma * t.pareto[rnd % kTableSize]; break;
-      case kParetoNormal: d = mu + sigma * t.paretonormal[rnd % kTableSize]; break;
+      case kNormal: d = mu + sigma * t.normal[rnd >> kTableShift]; break;
+      case kPareto: d = mu + sigma * t.pareto[rnd >> kTableShift]; break;
+      case kParetoNormal: d = mu + sigma * t.paretonormal[rnd >> kTableShift]; break;
       default: d = mu - sigma + 2 * sigma * (rnd / 4294967296.0); break;
     }
     // A negative delay means "now": netem's time_to_send lands in the past and leaves at once.
