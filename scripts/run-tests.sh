@@ -7,5 +7,6 @@ if [[ $EUID -ne 0 ]]; then
   exit 1
 fi
 files=("$@")
-((${#files[@]})) || files=(dist/test/)
+# Only *.test.js: node --test would also run every helper module under a test/ directory.
+((${#files[@]})) || mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 exec node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
