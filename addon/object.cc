@@ -2,6 +2,7 @@
 // before the kernel sees the object — max_entries, `const volatile` constants, pin paths — is
 // applied between open and load. Programs and maps are handed to JS as duplicated descriptors
 // (Handles) so that each JS wrapper owns what it closes.
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
@@ -210,20 +211,62 @@ class BpfObject : public Napi::ObjectWrap<BpfObject>, public Closable {
     }
   }
 
+  // Maps get pinned at <dir>/<name>. A map already pinned there is refused, or with reusePinned
+  // reused: checked and handed to libbpf here rather than through libbpf's own reuse, whose
+  // compatibility check (libbpf 1.1) fails on the flags the kernel adds by itself, such as
+  // BPF_F_RDONLY_PROG on every devmap, so that a devmap could never be reused.
   void ApplyPinDir(Napi::Env env, const std::string& dir, bool reusePinned) {
     struct bpf_map* map;
     bpf_object__for_each_map(map, obj_) {
       if (bpf_map__is_internal(map)) continue;
-      std::string path = dir + "/" + bpf_map__name(map);
+      const std::string name = bpf_map__name(map);
+      const std::string path = dir + "/" + name;
       struct stat st;
-      if (!reusePinned && stat(path.c_str(), &st) == 0) {
-        Napi::Error e = ErrnoError(env, "bpf_map__pin(" + std::string(bpf_map__name(map)) + ")", EEXIST);
+      if (stat(path.c_str(), &st) != 0) {
+        int err = bpf_map__set_pin_path(map, path.c_str());
+        if (err) ThrowErrno(env, "bpf_map__set_pin_path(" + path + ")", err);
+        continue;
+      }
+      if (!reusePinned) {
+        Napi::Error e = ErrnoError(env, "bpf_map__pin(" + name + ")", EEXIST);
         e.Set("detail", Napi::String::New(env, "a map is already pinned at " + path + " (pass reusePinned to reuse it)"));
         throw e;
       }
-      int err = bpf_map__set_pin_path(map, path.c_str());
-      if (err) ThrowErrno(env, "bpf_map__set_pin_path(" + path + ")", err);
+      ReusePinned(env, map, path);
     }
+  }
+
+  void ReusePinned(Napi::Env env, struct bpf_map* map, const std::string& path) {
+    const std::string name = bpf_map__name(map);
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) ThrowErrno(env, "bpf_obj_get(" + path + ")", errno);
+    struct bpf_map_info info = {};
+    __u32 len = sizeof info;
+    std::string mismatch;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+      int err = errno;
+      close(fd);
+      ThrowErrno(env, "bpf_map_get_info_by_fd(" + path + ")", err);
+    }
+    const __u32 kernelAdded = BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG;
+    auto differs = [&](const char* what, uint64_t pinned, uint64_t wanted) {
+      if (pinned != wanted && mismatch.empty())
+        mismatch = std::string(what) + " " + std::to_string(pinned) + " where the object wants " + std::to_string(wanted);
+    };
+    differs("type", info.type, bpf_map__type(map));
+    differs("key size", info.key_size, bpf_map__key_size(map));
+    differs("value size", info.value_size, bpf_map__value_size(map));
+    differs("max_entries", info.max_entries, bpf_map__max_entries(map));
+    differs("flags", info.map_flags & ~kernelAdded, bpf_map__map_flags(map) & ~kernelAdded);
+    if (!mismatch.empty()) {
+      close(fd);
+      Napi::Error e = ErrnoError(env, "reusePinned(" + name + ")", EINVAL);
+      e.Set("detail", Napi::String::New(env, "the map pinned at " + path + " does not fit: " + mismatch));
+      throw e;
+    }
+    int err = bpf_map__reuse_fd(map, fd);
+    close(fd);  // reuse_fd keeps its own duplicate
+    if (err) ThrowErrno(env, "bpf_map__reuse_fd(" + name + ")", err);
   }
 
   struct bpf_map* FindUserMap(const std::string& name) {

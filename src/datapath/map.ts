@@ -153,7 +153,7 @@ export class BpfMap {
           chunk *= 2;
           continue;
         }
-        if (token === null && (errno === 22 || errno === 95 || errno === 524)) return this.#lookupByIteration();
+        if (token === null && noBatchSupport(errno)) return this.#lookupByIteration();
         throw fromNative(err, this.name);
       }
       for (let i = 0; i < res.count; i++) {
@@ -166,7 +166,7 @@ export class BpfMap {
     return { keys, values };
   }
 
-  /** Writes many entries (BPF_MAP_UPDATE_BATCH), in chunks; values as in update(). */
+  /** Writes many entries (BPF_MAP_UPDATE_BATCH, in chunks; one by one where the map type has no batch update); values as in update(). */
   updateBatch(keys: readonly Buffer[], values: readonly (Buffer | readonly Buffer[])[], flag: UpdateFlag = 'any'): void {
     const fd = this.#open('updateBatch');
     if (!Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length)
@@ -179,11 +179,19 @@ export class BpfMap {
       const end = Math.min(keys.length, start + DEFAULT_BATCH_CHUNK);
       const keyBuf = Buffer.concat(keys.slice(start, end), (end - start) * this.keySize);
       const valueBuf = Buffer.concat(encoded.slice(start, end), (end - start) * valueLen);
-      nativeCall(this.name, () => native.mapUpdateBatch(fd, keyBuf, valueBuf, end - start, flags));
+      try {
+        native.mapUpdateBatch(fd, keyBuf, valueBuf, end - start, flags);
+      } catch (err) {
+        const e = err as { errno?: number; count?: number };
+        if (!(start === 0 && noBatchSupport(e.errno))) throw fromNative(err, this.name);
+        // No batch update for this map type: one element at a time.
+        keys.forEach((k, i) => nativeCall(this.name, () => native.mapUpdate(fd, k, encoded[i]!, flags)));
+        return;
+      }
     }
   }
 
-  /** Deletes many keys (BPF_MAP_DELETE_BATCH); keys that are absent are skipped. Returns how many were deleted. */
+  /** Deletes many keys (BPF_MAP_DELETE_BATCH, or one by one where unsupported); absent keys are skipped. Returns how many were deleted. */
   deleteBatch(keys: readonly Buffer[]): number {
     const fd = this.#open('deleteBatch');
     if (!Array.isArray(keys)) throw this.#usage('deleteBatch', 'needs an array of keys');
@@ -203,6 +211,10 @@ export class BpfMap {
           deleted += e.count;
           start += e.count + 1;
           continue;
+        }
+        if (start === 0 && noBatchSupport(e.errno)) {
+          for (const k of keys) if (nativeCall(this.name, () => native.mapDelete(fd, k))) deleted++;
+          return deleted;
         }
         throw fromNative(err, this.name);
       }
@@ -324,6 +336,11 @@ export function openPinnedMap(path: string): BpfMap {
     handle.close();
     throw err;
   }
+}
+
+// EINVAL, EOPNOTSUPP and the kernel's ENOTSUPP: what a map type without a batch operation returns.
+function noBatchSupport(errno: number | undefined): boolean {
+  return errno === 22 || errno === 95 || errno === 524;
 }
 
 function describeBuffer(v: unknown): string {

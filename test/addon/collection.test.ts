@@ -13,7 +13,7 @@ describe('loadCollection', () => {
       assert.ok(p.fd > 0 && p.id > 0, p.name);
     }
     const userMaps = [...coll.maps.values()].filter((m) => !m.internal).map((m) => m.name);
-    assert.deepEqual(userMaps.sort(), ['big', 'counters', 'events', 'last_event', 'pcpu_hash', 'sized']);
+    assert.deepEqual(userMaps.sort(), ['big', 'counters', 'events', 'last_event', 'pcpu_hash', 'ports', 'prefixes', 'sized']);
     assert.equal(coll.map('events').type, 'ringbuf');
     assert.ok([...coll.maps.values()].some((m) => m.internal && m.name.endsWith('.rodata')));
   });

@@ -122,6 +122,30 @@ describe('BpfMap', () => {
     assert.deepEqual(arr.lookup(u32(3)), Buffer.alloc(16));
   });
 
+  test('lookupBatch walks the keys of a map the kernel has no batch lookup for (devmap_hash)', () => {
+    const ports = coll.map('ports');
+    assert.equal(ports.type, 'devmap_hash');
+    for (let i = 1; i <= 12; i++) ports.update(u32(i * 10), u32(1)); // every slot points at lo
+    const all = ports.lookupBatch();
+    assert.deepEqual(all.keys.map((k) => k.readUInt32LE()).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => (i + 1) * 10));
+    assert.ok(all.values.every((v) => v.readUInt32LE() === 1));
+    ports.clear();
+    assert.equal(ports.lookupBatch().keys.length, 0);
+  });
+
+  test('an LPM trie round-trips prefixes through batch lookup and clear', () => {
+    const trie = coll.map('prefixes');
+    assert.equal(trie.type, 'lpm_trie');
+    const key = (len: number, a: number, b: number) => Buffer.from([len, 0, 0, 0, 10, a, b, 0]);
+    for (let i = 0; i < 20; i++) trie.update(key(24, i, i + 1), u32(i + 100));
+    const all = trie.lookupBatch();
+    assert.equal(all.keys.length, 20);
+    const got = new Map(all.keys.map((k, i) => [k.readUInt8(5), all.values[i]!.readUInt32LE()]));
+    for (let i = 0; i < 20; i++) assert.equal(got.get(i), i + 100);
+    trie.clear();
+    assert.equal(trie.lookupBatch().keys.length, 0);
+  });
+
   test('per-CPU values: distinct values per CPU read back in order, and sum', () => {
     const ncpu = numPossibleCpus();
     assert.ok(ncpu >= 1);

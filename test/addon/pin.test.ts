@@ -13,10 +13,11 @@ describe('pinning', () => {
   const dir = testPinDir('pin');
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('maps pinned by loadCollection are seen with the same values by a second process, and unpinning leaves nothing', async () => {
+  test('maps pinned by loadCollection are seen with the same values by a second process, and unpinning leaves nothing', async (t) => {
     using coll = loadCollection(bpfFixture('addon_fixture'), { pinPath: dir });
+    t.after(() => coll.unpinMaps()); // also when an assertion below fails
     const pinned = fs.readdirSync(dir).sort();
-    assert.deepEqual(pinned, ['big', 'counters', 'events', 'last_event', 'pcpu_hash', 'sized']);
+    assert.deepEqual(pinned, ['big', 'counters', 'events', 'last_event', 'pcpu_hash', 'ports', 'prefixes', 'sized']);
     const big = coll.map('big');
     for (let i = 1; i <= 50; i++) big.update(u32(i), u64(i * i));
     coll.map('counters').update(u32(1), Array.from({ length: coll.map('counters').lookupPerCpu(u32(1))!.length }, (_, cpu) => u64(cpu + 5)));
@@ -44,9 +45,14 @@ describe('pinning', () => {
       using again = loadCollection(bpfFixture('addon_fixture'), { pinPath: dir, reusePinned: true });
       assert.equal(again.map('big').id, big.id);
       assert.deepEqual(again.map('big').lookup(u32(7)), u64(49));
+      assert.equal(again.map('ports').id, coll.map('ports').id, 'a devmap is reused too (the kernel adds BPF_F_RDONLY_PROG to it)');
     }
+    assert.throws(() => loadCollection(bpfFixture('addon_fixture'), { pinPath: dir, reusePinned: true, maxEntries: { sized: 99 } }), {
+      code: 'EINVAL',
+      message: `reusePinned(sized): the map pinned at ${dir}/sized does not fit: max_entries 4 where the object wants 99`,
+    });
 
-    assert.equal(coll.unpinMaps().length, 6);
+    assert.equal(coll.unpinMaps().length, 8);
     assert.deepEqual(fs.readdirSync(dir), []);
     assert.deepEqual(big.lookup(u32(7)), u64(49), 'an unpinned map lives on while it is held');
   });
