@@ -182,6 +182,7 @@ describe('Program.test with live frames', () => {
     assert.equal(out.verdict, 0, 'the kernel reports no verdict for live frames');
     assert.equal(out.dataLength, 0, 'live frames return no output packet');
     assert.equal(out.counted, '1000', 'the program ran once per frame');
-    assert.equal(out.delivered, 1000, 'every bounced frame arrived at the peer');
+    // The veth's own IPv6 housekeeping (router solicitation, DAD) may add a few frames.
+    assert.ok(out.delivered >= 1000 && out.delivered < 1050, `every bounced frame arrived at the peer (rx ${out.delivered})`);
   });
 });
