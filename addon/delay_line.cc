@@ -26,6 +26,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -66,6 +67,12 @@ constexpr uint32_t kBatch = 64;
 constexpr int kMaxKicksPerStep = 64;
 // close(): held frames are transmitted at once; whatever has not left after this long is dropped.
 constexpr int64_t kFlushDeadlineNs = 200'000'000;
+// bind() of a queue whose previous socket was just closed: EBUSY until the kernel's deferred
+// release ran; give up after this long.
+constexpr int64_t kBindBusyRetryNs = 1'000'000'000;
+// SCHED_FIFO priority of the thread when real-time scheduling is asked for: the lowest band,
+// above every normal task, below the kernel's own real-time threads.
+constexpr int kRealtimePriority = 10;
 // The thread re-checks a full TX ring this often instead of sleeping until the next due time.
 constexpr int64_t kTxRetryNs = 20'000;
 
@@ -482,7 +489,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   }
 
   // new DelayLine(xskMapFd, ports: {ifname, egress, keys[]}[], classes, frames, frameSize,
-  //               ringSize, maxInFlight, overflowPass, spinNs)
+  //               ringSize, maxInFlight, overflowPass, spinNs, realtime)
   explicit DelayLine(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<DelayLine>(info), Closable(info.Env()), wheel_(meta_) {
     Napi::Env env = info.Env();
@@ -495,6 +502,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     maxInFlight_ = ArgUint(info, 6);
     overflowPass_ = info[7].ToBoolean().Value();
     spinNs_ = static_cast<int64_t>(info[8].As<Napi::Number>().Int64Value());
+    realtime_ = info[9].ToBoolean().Value();
     if (!info[1].IsArray() || ports.Length() == 0 || ports.Length() > kDelayPortsMax || classes_ == 0 ||
         classes_ > kDelayClassesMax || (frameSize_ != 2048 && frameSize_ != 4096) || frames_ == 0 ||
         (ringSize_ & (ringSize_ - 1)) != 0)
@@ -628,8 +636,15 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
       sxdp.sxdp_flags = XDP_SHARED_UMEM;
       sxdp.sxdp_shared_umem_fd = portOwner ? sockets_[0].fd : sockets_[port.txSocket].fd;
     }
-    if (bind(s.fd, reinterpret_cast<struct sockaddr*>(&sxdp), sizeof sxdp))
-      ThrowErrno(env, "xsk_bind(" + what + " queue 0 copy mode)", errno);
+    // A queue stays busy for a moment after the previous delay line on it closed: the kernel
+    // releases the buffer pool from a workqueue. Retry for a bounded time.
+    int err = 0;
+    for (int64_t giveUp = MonoNs() + kBindBusyRetryNs;;) {
+      if (bind(s.fd, reinterpret_cast<struct sockaddr*>(&sxdp), sizeof sxdp) == 0) break;
+      err = errno;
+      if (err != EBUSY || MonoNs() > giveUp) ThrowErrno(env, "xsk_bind(" + what + " queue 0 copy mode)", err);
+      usleep(1000);
+    }
   }
 
   void Release() {
@@ -666,6 +681,14 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   void Run() {
     pthread_setname_np(pthread_self(), "bae-delayline");
     prctl(PR_SET_TIMERSLACK, 1UL);  // wake at the due time, not up to 50 us later
+    // A low real-time priority: a woken delay line runs at once instead of waiting for a busy
+    // CPU's time slice (milliseconds of lateness otherwise). The kernel's RT throttling still
+    // leaves other tasks 5% of the CPU if frames never stop. Refused without CAP_SYS_NICE.
+    if (realtime_) {
+      struct sched_param sp = {};
+      sp.sched_priority = kRealtimePriority;
+      realtimeActive_.store(pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0, std::memory_order_relaxed);
+    }
     std::vector<struct pollfd> pfds;
     for (Socket& s : sockets_) pfds.push_back({s.fd, POLLIN, 0});
     pfds.push_back({eventFd_, POLLIN, 0});
@@ -1020,6 +1043,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     o.Set("droppedAtClose", num(load(counters_.droppedAtClose)));
     o.Set("inFlight", num(inFlight_.load(std::memory_order_relaxed)));
     o.Set("latenessMaxNs", num(latenessMax_.load(std::memory_order_relaxed)));
+    o.Set("realtime", Napi::Boolean::New(env, realtimeActive_.load(std::memory_order_relaxed)));
     Napi::Array classes = Napi::Array::New(env, classes_);
     for (uint32_t c = 0; c < classes_; c++) {
       Napi::Object co = Napi::Object::New(env);
@@ -1102,6 +1126,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   uint32_t classes_ = 1, frames_ = 0, frameSize_ = 2048, frameShift_ = 11, ringSize_ = 2048, maxInFlight_ = 0;
   bool overflowPass_ = false;
   int64_t spinNs_ = 0;
+  bool realtime_ = false;
   int mapFd_ = -1, eventFd_ = -1;
   void* umem_ = MAP_FAILED;
   size_t umemLen_ = 0;
@@ -1134,6 +1159,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   std::array<std::atomic<uint64_t>, kLatenessBuckets> lateness_{};
   std::atomic<uint64_t> latenessMax_{0};
   std::atomic<uint64_t> inFlight_{0};
+  std::atomic<bool> realtimeActive_{false};
   KernelCounters kernelAtClose_;
   bool kernelSaved_ = false;
   std::mutex recordMutex_;

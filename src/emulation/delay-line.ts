@@ -83,6 +83,11 @@ export interface DelayLineOptions {
   seed?: number | bigint;
   /** Wake-up this long before a due time and spin, for sub-50 µs lateness. Default 50; 0 saves CPU. */
   spinUs?: number;
+  /**
+   * Run the thread with SCHED_FIFO priority 10, so that a busy machine does not make frames
+   * milliseconds late (stats().realtime says whether the kernel allowed it). Default true.
+   */
+  realtime?: boolean;
   /** Parameters of class 0, or of each class by index. Default: no delay. */
   params?: Partial<DelayParams> | readonly Partial<DelayParams>[];
   /** XSKMAP key of (ingress ifindex, class); default delayLineKey. */
@@ -112,6 +117,8 @@ export interface DelayLineStats {
   droppedAtClose: number;
   inFlight: number;
   latenessMaxNs: number;
+  /** whether the thread runs with real-time priority */
+  realtime: boolean;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** transmit time - due time of every transmitted frame (not those sent early by close()) */
   lateness: LatenessBucket[];
@@ -225,6 +232,8 @@ export class DelayLine {
     const overflow = options.overflow ?? 'drop';
     if (overflow !== 'drop' && overflow !== 'pass') fail(`overflow must be 'drop' or 'pass', got ${String(overflow)}`);
     const spinUs = checkNumber('spinUs', options.spinUs ?? 50, 0, 10_000);
+    const realtime = options.realtime ?? true;
+    if (typeof realtime !== 'boolean') fail(`realtime must be true or false, got ${String(realtime)}`);
     const seed = options.seed === undefined ? randomBytes(8).readBigUInt64LE() : checkSeed(options.seed);
 
     const given = options.params === undefined ? [] : Array.isArray(options.params) ? options.params : [options.params];
@@ -256,7 +265,7 @@ export class DelayLine {
     const where = ports.map((p) => p.iface).join(',');
     this.#native = nativeCall(
       `delay line on ${where}`,
-      () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000)),
+      () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000), realtime),
     );
     try {
       this.#native.setSeed(seed);

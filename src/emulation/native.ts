@@ -22,6 +22,7 @@ export interface NativeDelayLineStats {
   droppedAtClose: number;
   inFlight: number;
   latenessMaxNs: number;
+  realtime: boolean;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** [lowNs, highNs, count] of each non-empty bucket */
   lateness: [number, number, number][];
@@ -68,6 +69,7 @@ export interface NativeDelayLineCtor {
     maxInFlight: number,
     overflowPass: boolean,
     spinNs: number,
+    realtime: boolean,
   ): NativeDelayLine;
   ifindex(name: string): number;
 }

@@ -1,0 +1,235 @@
+// The AF_XDP delay line between two bae ports of a real lab: client <-> portA [delay line] portB
+// <-> server (test/lib/delay-lab.ts).
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { BpfError } from '../../src/datapath';
+import { DelayLine, latenessQuantileNs, type DelayLineOptions } from '../../src/emulation';
+import { UsageError } from '../../src/errors';
+import { labTopology, tcpTransfer, type Lab } from '../../src/lab';
+import { createDelayLab, pingThrough, pinNeighbours, sendUdp, startUdpReceiver, type DelayLab } from '../lib/delay-lab';
+import { Z_ALPHA_0001 } from '../lib/ks';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('the delay line between two ports', () => {
+  let lab: DelayLab | undefined;
+  let dl: DelayLine | undefined;
+
+  before(() => {
+    lab = createDelayLab('d');
+  });
+
+  afterEach(() => {
+    dl?.close();
+    dl = undefined;
+  });
+
+  after(() => {
+    dl?.close();
+    lab?.remove();
+  });
+
+  function open(extra: Partial<DelayLineOptions> = {}): DelayLine {
+    dl = new DelayLine({ xskMap: lab!.xskMap, ports: [lab!.portA, lab!.portB], seed: 1, ...extra });
+    return dl;
+  }
+
+  test('ping through it with 10 ms each way takes 20 ms more than without delay, and never less', async (t) => {
+    const line = open();
+    await pingThrough(lab!, 3, 0.02); // ARP and warm-up
+    const base = await pingThrough(lab!, 20, 0.02);
+    assert.equal(base.received, 20, 'every echo comes back without delay');
+    line.setParams({ delayMs: 10 });
+    const delayed = await pingThrough(lab!, 20, 0.05);
+    const s = line.stats();
+    t.diagnostic(`no delay: median ${median(base.rttsMs)} max ${base.maxMs} ms; 10 ms each way: min ${delayed.minMs} median ${median(delayed.rttsMs)} max ${delayed.maxMs} ms; realtime thread: ${s.realtime}`);
+    assert.equal(delayed.received, 20);
+    assert.ok(delayed.minMs >= 20, `an echo came back after ${delayed.minMs} ms, before the 20 ms of delay`);
+    // What the line adds on top of its 2 x 10 ms: timer lateness, which must stay well under 1 ms.
+    // Medians, so that one echo the busy machine held up does not decide.
+    const bound = 20 + median(base.rttsMs) + 1;
+    assert.ok(median(delayed.rttsMs) <= bound, `median RTT ${median(delayed.rttsMs)} ms > ${bound.toFixed(3)} ms (20 ms + no-delay RTT + 1 ms)`);
+    assert.equal(s.transmitted, s.received, 'every frame received was transmitted');
+    t.diagnostic(`lateness p50 <= ${latenessQuantileNs(s.lateness, 0.5)} ns, p99 <= ${latenessQuantileNs(s.lateness, 0.99)} ns, max ${s.latenessMaxNs} ns`);
+  });
+
+  test('TCP works through it: 8 MB with 10 ms each way arrive intact', async (t) => {
+    open({ params: { delayMs: 10 } });
+    // tcpTransfer runs the sender on `client` and the receiver on `server` of a Lab: point those
+    // at this lab's namespaces.
+    const topo = labTopology('bt-dl-');
+    const asLab: Lab = {
+      ...topo,
+      ns: { client: lab!.client.name, bae: lab!.client.name, server: lab!.server.name },
+      server: { ...topo.server, ipv4: lab!.serverIp },
+    };
+    const res = await tcpTransfer(asLab, { bytes: 8 << 20, port: 5401, timeoutMs: 60_000 });
+    t.diagnostic(`8 MiB in ${res.seconds.toFixed(2)} s`);
+    assert.equal(res.receivedBytes, 8 << 20);
+    assert.equal(res.receivedSha256, res.sentSha256);
+  });
+
+  test('parameters change while frames flow', async () => {
+    const line = open();
+    await pingThrough(lab!, 2, 0.02);
+    line.setParams({ delayMs: 15 });
+    assert.ok((await pingThrough(lab!, 5, 0.05)).minMs >= 30);
+    line.setParams({ delayMs: 2 });
+    const r = await pingThrough(lab!, 5, 0.05);
+    assert.ok(r.minMs >= 4 && r.maxMs < 30, `RTT ${r.minMs}..${r.maxMs} ms after lowering the delay to 2 ms`);
+    assert.deepEqual(line.params().delayMs, 2);
+  });
+
+  test('each delay class has its own parameters, chosen by the XSKMAP slot the XDP program picks', async () => {
+    // The fixture takes the class from the IPv4 DSCP: ping -Q 0x04 is class 1 (the reply too).
+    const line = open({ classes: 2, params: [{ delayMs: 5 }, { delayMs: 25 }] });
+    await pingThrough(lab!, 2, 0.02);
+    const c0 = await pingThrough(lab!, 5, 0.05);
+    const c1 = await pingThrough(lab!, 5, 0.08, { tos: 0x04 });
+    assert.ok(c0.minMs >= 10 && c0.maxMs < 50, `class 0 RTT ${c0.minMs}..${c0.maxMs} ms`);
+    assert.ok(c1.minMs >= 50, `class 1 RTT ${c1.minMs} ms`);
+    const s = line.stats();
+    assert.ok(s.classes[1]!.received >= 10, `class 1 saw ${s.classes[1]!.received} frames`);
+    assert.equal(s.classes[0]!.received + s.classes[1]!.received, s.received);
+  });
+
+  describe('overflow', () => {
+    // frames 4096, rings 512: 2 ports x (fill + TX) = 2048 reserved; at most 64 held.
+    const small = { frames: 4096, ringSize: 512, maxInFlight: 64 } as const;
+    const BURST = 500;
+
+    test("with 'drop', frames beyond maxInFlight are counted and dropped, and close() sends the held ones at once", async () => {
+      pinNeighbours(lab!);
+      const line = open({ ...small, overflow: 'drop', params: { delayMs: 2000 } });
+      const rx = await startUdpReceiver(lab!, 7001);
+      try {
+        // 50 frames a millisecond: faster than any delay here, slow enough for a veth's 256-frame ring.
+        assert.equal(await sendUdp(lab!, 7001, BURST, 50), BURST);
+        await sleep(200);
+        const s = line.stats();
+        assert.equal(s.received, BURST, `the line received ${s.received} frames (kernel: ${JSON.stringify(s.kernel)})`);
+        assert.equal(s.inFlight, 64);
+        assert.equal(s.overflow, BURST - 64);
+        assert.equal(s.transmitted, 0, 'nothing left before its 2 s delay');
+        const t0 = Date.now();
+        const closed = line.close();
+        assert.ok(Date.now() - t0 < 1000, `close() took ${Date.now() - t0} ms`);
+        assert.deepEqual(closed, { flushed: 64, dropped: 0 });
+        assert.deepEqual(line.close(), closed, 'close() twice returns the first result');
+        await sleep(100);
+        assert.equal(await rx.stop(), 64, 'the server got exactly the held frames');
+      } finally {
+        await rx.stop().catch(() => undefined);
+      }
+    });
+
+    test("with 'pass', frames beyond maxInFlight leave at once, undelayed", async () => {
+      pinNeighbours(lab!);
+      const line = open({ ...small, overflow: 'pass', params: { delayMs: 500 } });
+      const rx = await startUdpReceiver(lab!, 7002);
+      try {
+        assert.equal(await sendUdp(lab!, 7002, BURST, 50), BURST);
+        await sleep(150);
+        const s = line.stats();
+        assert.equal(s.received, BURST, `the line received ${s.received} frames (kernel: ${JSON.stringify(s.kernel)})`);
+        assert.equal(s.overflow, BURST - 64);
+        assert.equal(s.inFlight, 64);
+        assert.equal(s.transmitted, BURST - 64, 'overflow frames went out undelayed');
+        await sleep(600);
+        assert.equal(line.stats().transmitted, BURST, 'the held frames followed after their delay');
+        assert.equal(await rx.stop(), BURST);
+      } finally {
+        await rx.stop().catch(() => undefined);
+      }
+    });
+  });
+
+  test('duplicate 1 sends every frame twice; each copy gets its own delay', async () => {
+    pinNeighbours(lab!);
+    const line = open({ params: { delayMs: 5, jitterMs: 2, duplicate: 1 } });
+    const rx = await startUdpReceiver(lab!, 7003);
+    try {
+      await sendUdp(lab!, 7003, 200, 5);
+      await sleep(100);
+      const s = line.stats();
+      assert.equal(s.received, 200);
+      assert.equal(s.duplicated, 200);
+      assert.equal(s.transmitted, 400);
+      assert.equal(await rx.stop(), 400);
+    } finally {
+      await rx.stop().catch(() => undefined);
+    }
+  });
+
+  test('reorder p lets a fraction p of frames skip the delay (netem gap 1)', async () => {
+    pinNeighbours(lab!);
+    const p = 0.25;
+    const n = 1000;
+    const line = open({ params: { delayMs: 20, reorder: p } });
+    await sendUdp(lab!, 9, n, 10);
+    await sleep(100);
+    const s = line.stats();
+    // The server answers some datagrams with ICMP port unreachable: those cross the line too.
+    assert.ok(s.received >= n, `the line received ${s.received} of ${n} frames`);
+    const share = s.reordered / s.received;
+    const bound = Z_ALPHA_0001 * Math.sqrt((p * (1 - p)) / s.received);
+    assert.ok(Math.abs(share - p) < bound, `${s.reordered} of ${s.received} reordered, expected ${p} +- ${bound.toFixed(3)}`);
+    line.setParams({ reorder: 1, delayMs: 100 });
+    const r = await pingThrough(lab!, 3, 0.02);
+    assert.ok(r.maxMs < 50, `with reorder 1 every frame skips the 100 ms delay, RTT ${r.maxMs} ms`);
+  });
+
+  test('reorder with gap 5 reorders at most every fifth frame', async () => {
+    pinNeighbours(lab!);
+    const line = open({ params: { delayMs: 10, reorder: 1, reorderGap: 5 } });
+    await sendUdp(lab!, 9, 100, 5);
+    await sleep(100);
+    // netem: after a reordered frame, gap - 1 frames are delayed before the next may skip.
+    const s = line.stats();
+    assert.ok(s.received >= 100);
+    assert.equal(s.reordered, Math.floor(s.received / 5));
+  });
+
+  test('bad options are refused with one clear error and nothing opened', () => {
+    const base = { xskMap: lab!.xskMap, ports: [lab!.portA, lab!.portB] };
+    const cases: [Partial<DelayLineOptions> & Record<string, unknown>, RegExp][] = [
+      [{ params: { jitterMs: -1 } }, /jitterMs must be a number from 0 to 60000, got -1/],
+      [{ params: { distribution: 'cauchy' as never } }, /distribution must be one of uniform, normal, pareto, paretonormal, got cauchy/],
+      [{ params: { delay: 5 } as never }, /unknown parameter 'delay'/],
+      [{ params: { duplicate: 2 } }, /duplicate must be a number from 0 to 1, got 2/],
+      [{ classes: 9 }, /classes must be an integer from 1 to 8, got 9/],
+      [{ ringSize: 1000 }, /ringSize must be a power of two, got 1000/],
+      [{ frames: 100 }, /frames must be an integer from 8193 to 262144, got 100/],
+      [{ overflow: 'queue' as never }, /overflow must be 'drop' or 'pass', got queue/],
+      [{ ports: [lab!.portA, lab!.portA] }, /a port is listed twice/],
+      [{ ports: [lab!.portA, lab!.portB, 'lo'] }, /needs an egress/],
+      [{ seed: -1 }, /seed must be an integer from 0 to 2\^64-1, got -1/],
+      [{ xskMap: { fd: 3, type: 'hash', maxEntries: 1, name: 'conv' } }, /xskMap must be of type xskmap, 'conv' is hash/],
+      [{ key: () => 1 << 20 }, /XSKMAP key 1048576 of .* is outside 'dl_xsks' \(65536 entries\)/],
+    ];
+    for (const [opts, message] of cases) {
+      assert.throws(() => new DelayLine({ ...base, ...opts } as DelayLineOptions), (err: unknown) => {
+        assert.ok(err instanceof UsageError, `${String(err)} for ${JSON.stringify(opts)}`);
+        assert.match(err.message, message);
+        assert.equal(err.message.split('\n').length, 1);
+        return true;
+      });
+    }
+    assert.throws(
+      () => new DelayLine({ ...base, ports: [lab!.portA, 'bt-no-such0'] }),
+      (err: unknown) => err instanceof BpfError && err.code === 'ENODEV' && /bt-no-such0/.test(err.message),
+    );
+    // Nothing was left in the XSKMAP: a working line opens on the same ports right after.
+    open().close();
+  });
+
+  test('a bad parameter change is refused and leaves the parameters as they were', () => {
+    const line = open({ params: { delayMs: 3 } });
+    assert.throws(() => line.setParams({ delayMs: 1, jitterMs: Number.NaN }), /jitterMs must be a number/);
+    assert.equal(line.params().delayMs, 3);
+    assert.throws(() => line.setParams({}, 1), /classId must be an integer from 0 to 0, got 1/);
+    line.close();
+    assert.throws(() => line.setParams({ delayMs: 1 }), /setParams after close/);
+  });
+});
