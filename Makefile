@@ -36,8 +36,8 @@ build/bpf/%.o: bpf/%.bpf.c $(BPF_HDRS) build/vmlinux.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-# The shared-profile bench fixture is bae.bpf.c built with another define.
-build/bpf/test/bae_shared.o: bpf/bae.bpf.c
+# Bench fixtures that are bae.bpf.c built with other defines.
+build/bpf/test/bae_shared.o build/bpf/test/bae_core.o: bpf/bae.bpf.c
 
 bpf: $(BPF_OBJS)
 

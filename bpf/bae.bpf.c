@@ -242,12 +242,12 @@ static __always_inline __u32 flow_key_build(struct pkt_meta *m, struct bae_flow_
  * TCP sequence analysis of one segment (the rules, exactly, are in docs/profiles.md):
  *   len = payload + SYN + FIN, end = seq + len (mod 2^32); per flow direction seq_high is the
  *   highest end seen, i.e. the next expected seq.
- *   - first segment of the direction, or a SYN whose end differs from seq_high (a new
- *     connection on the same ports): seq_high = end, nothing counted;
+ *   - first segment with len > 0 of the direction, or a SYN whose end differs from seq_high
+ *     (a new connection on the same ports): seq_high = end, nothing counted;
  *   - len > 0 and end <= seq_high: retransmission;
  *   - len > 0 and seq > seq_high: out-of-order (a gap before it); seq_high = end;
- *   - len > 0 otherwise (in order, or overlapping and extending): seq_high = end;
- *   - window 0 on a segment without SYN, FIN or RST: zero-window (independent of the above).
+ *   - len > 0 otherwise (in order, or overlapping and extending): seq_high = end.
+ * Only segments with len > 0 get here (profile_update); zero-window is counted there.
  * The flow entry is shared by all CPUs and updated without locks: RSS keeps a flow on one CPU,
  * and two CPUs racing on one flow can only misjudge the segments that raced.
  */
@@ -279,7 +279,7 @@ static __always_inline void tcp_flow_update(struct pkt_meta *m, struct bae_conv_
 	if (!half->seen || ((flags & BAE_TCP_SYN) && end != half->seq_high)) {
 		half->seq_high = end;
 		half->seen = 1;
-	} else if (len) {
+	} else {
 		if ((__s32)(end - half->seq_high) <= 0) {
 			PROFILE_ADD(d->retransmits, 1);
 			m->facts |= BAE_FACT_RETRANSMIT;
@@ -291,8 +291,6 @@ static __always_inline void tcp_flow_update(struct pkt_meta *m, struct bae_conv_
 			half->seq_high = end;
 		}
 	}
-	if (m->tcp_window == 0 && !(flags & (BAE_TCP_SYN | BAE_TCP_FIN | BAE_TCP_RST)))
-		PROFILE_ADD(d->zero_window, 1);
 	half->ack = m->tcp_ack;
 	half->window = m->tcp_window;
 }
@@ -309,8 +307,15 @@ static __always_inline void profile_update(struct pkt_meta *m, struct bae_stats 
 		return;
 	m->conv_dir = d;
 	conv_dir_count(d, m);
-	/* Fragments carry part of a segment: their length says nothing about sequence space. */
-	if (m->parse == BAE_PARSE_TCP && !m->fragment)
+	if (m->parse != BAE_PARSE_TCP)
+		return;
+	/* Zero-window needs no flow state. Segments without payload, SYN or FIN occupy no sequence
+	 * space and cannot be retransmissions: skipping their flow lookup spares about half the
+	 * lookups of a bulk transfer (the ACK direction). Fragments carry part of a segment: their
+	 * length says nothing about sequence space. */
+	if (m->tcp_window == 0 && !(m->tcp_flags & (BAE_TCP_SYN | BAE_TCP_FIN | BAE_TCP_RST)))
+		PROFILE_ADD(d->zero_window, 1);
+	if ((m->l4_payload_len || (m->tcp_flags & (BAE_TCP_SYN | BAE_TCP_FIN))) && !m->fragment)
 		tcp_flow_update(m, d, stats);
 }
 
@@ -328,7 +333,9 @@ static __always_inline int port_forward(struct xdp_md *ctx, struct bae_stats *st
 	return verdict;
 }
 
+#ifndef BAE_NO_POLICY /* bench fixture bpf/test/bae_core.bpf.c measures the datapath alone */
 #include "policy.h" /* the policy stage: policy_apply() */
+#endif
 
 /* ---- the program ------------------------------------------------------------------------- */
 
@@ -354,9 +361,11 @@ int bae_xdp(struct xdp_md *ctx)
 
 	/* Policy stage (bpf/policy.h): after the profile update, so triggers see this packet, and
 	 * before forwarding. A final verdict (XDP_DROP) or BAE_CONTINUE. */
+#ifndef BAE_NO_POLICY
 	verdict = policy_apply(ctx, &meta);
 	if (verdict != BAE_CONTINUE)
 		goto out;
+#endif
 
 	verdict = port_forward(ctx, stats);
 	goto out; /* the policy stage jumps here too */

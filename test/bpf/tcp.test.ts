@@ -114,13 +114,15 @@ describe('TCP sequence analysis', () => {
     ]);
   });
 
-  test('the first segment seen in a direction is the baseline, whatever its seq', () => {
+  test('the first segment with data seen in a direction is the baseline, whatever its seq', () => {
     const c = '10.8.2.1';
     const s = '10.8.2.2';
     play(c, s, 1, 2, [
       { from: 'server', flags: TCP_ACK, seq: 777, len: 10, why: 'mid-stream start: baseline' },
       { from: 'server', flags: TCP_ACK, seq: 700, len: 10, retransmit: true, why: 'before the baseline' },
       { from: 'client', flags: TCP_ACK, seq: 1, len: 0, window: 0, zeroWindow: true, why: 'first client segment, window 0' },
+      { from: 'client', flags: TCP_ACK, seq: 50, len: 10, why: 'a pure ACK sets no baseline: this one does' },
+      { from: 'client', flags: TCP_ACK, seq: 60, len: 10, why: 'in order after it' },
     ]);
   });
 });
