@@ -3,7 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { BaeError, exitCodeFor } from '../errors';
 import * as labCommand from './lab';
+import * as eventsCommand from './events';
 import * as loadCommand from './load';
+import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
 import * as statusCommand from './status';
 import * as unloadCommand from './unload';
@@ -17,6 +19,8 @@ const commands: Register[] = [
   statusCommand.register,
   profilesCommand.register,
   labCommand.register,
+  policyCommand.register,
+  eventsCommand.register,
 ];
 
 export function buildProgram(): Command {

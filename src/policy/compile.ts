@@ -249,7 +249,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     if (options.requireKernelActions) {
       for (const a of p.actions) {
         if (!ACTION_BY_KIND.get(a.kind)!.kernel) {
-          throw new PolicyError({ ...p.source, policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
+          throw new PolicyError({ ...(a.source ?? p.source), policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
         }
       }
     }

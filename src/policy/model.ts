@@ -47,6 +47,8 @@ export interface PolicyAction {
   kind: string;
   /** Parameters as validated by the action's entry in actions.ts (durations in ns as bigint). */
   params: Record<string, bigint | number | string | boolean>;
+  /** Where the action was written (for errors about it after parsing, e.g. at apply). */
+  source?: SourcePosition;
 }
 
 export interface Policy {

@@ -3,7 +3,7 @@
 // each document is one policy, or a list of policies (which is also how a JSON array reads).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
 import { PolicyError } from './errors';
@@ -28,6 +28,7 @@ export const LIMITS = {
 } as const;
 
 const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, 'ipv6-icmp': 58 };
+const PROTO_DISPLAY: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 const TCP = 6;
 const UDP = 17;
 const TCP_FLAG_BITS: Record<string, number> = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 };
@@ -80,7 +81,7 @@ class Walker {
   /** The value node of a pair, or a failure at the key when the value is empty. */
   value(pair: Pair<Scalar, YamlNode | null>, what: string): YamlNode {
     const v = pair.value;
-    if (v === null || v === undefined || (isScalar(v) && v.value === null)) this.fail(v ?? pair.key, `${what} has no value`);
+    if (v === null || v === undefined || (isScalar(v) && v.value === null)) this.fail(pair.key, `${what} has no value`);
     return v;
   }
 
@@ -128,6 +129,7 @@ class Walker {
 
 function describe(node: AnyNode): string {
   if (node === null || node === undefined) return '';
+  if (isAlias(node)) return `, not an alias (*${node.source}); aliases are not supported`;
   if (isMap(node)) return ', not a mapping';
   if (isSeq(node)) return ', not a list';
   if (isScalar(node)) {
@@ -351,7 +353,9 @@ function parseActions(w: Walker, node: YamlNode): PolicyAction[] {
       kind = key.value as string;
       kindNode = key;
       paramsNode = (pair.value as YamlNode | null) ?? null;
+      // `drop:`, `drop: null` and `drop: {}` all mean the action without parameters.
       if (isScalar(paramsNode) && paramsNode.value === null) paramsNode = null;
+      if (isMap(paramsNode) && paramsNode.items.length === 0) paramsNode = null;
     } else {
       w.fail(item, `an action is a name (drop) or a mapping with one key (block: { ttl: 30s })${describe(item)}`);
     }
@@ -374,7 +378,7 @@ function parseActions(w: Walker, node: YamlNode): PolicyAction[] {
         w.fail(paramsNode ?? kindNode, `action '${kind}' needs '${name}'`);
       }
     }
-    out.push({ kind, params });
+    out.push({ kind, params, source: { file: w.file, ...w.at(kindNode.range?.[0] ?? 0) } });
   }
   return out;
 }
@@ -472,7 +476,7 @@ export function policySpec(p: Omit<Policy, 'id' | 'spec' | 'source'>): Record<st
     match: {
       ...(m.src ? { src: m.src.map(formatPrefix) } : {}),
       ...(m.dst ? { dst: m.dst.map(formatPrefix) } : {}),
-      ...(m.proto ? { proto: m.proto } : {}),
+      ...(m.proto ? { proto: m.proto.map((n) => PROTO_DISPLAY[n] ?? n) } : {}),
       ...(m.sport ? { sport: ports(m.sport) } : {}),
       ...(m.dport ? { dport: ports(m.dport) } : {}),
       ...(m.tcpFlags ? { tcpFlags: flagNames(m.tcpFlags) } : {}),
@@ -508,8 +512,19 @@ export function parsePolicyText(text: string, file: string): Policy[] {
   for (const doc of docs) {
     const first = doc.errors[0];
     if (first) {
-      const pos = lines.linePos(first.pos[0]);
-      const msg = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      let offset = first.pos[0];
+      let msg = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      // The parser reports an unclosed quote where the text ends; the quote that opened it is
+      // the last one of its kind before that (a string running to the end has none inside).
+      const quote = first.code === 'MISSING_CHAR' ? /Missing closing (["'])quote/.exec(msg)?.[1] : undefined;
+      if (quote) {
+        const open = text.lastIndexOf(quote, first.pos[0] - 1);
+        if (open >= 0) {
+          offset = open;
+          msg = `the string opened by this ${quote} is never closed`;
+        }
+      }
+      const pos = lines.linePos(offset);
       throw new PolicyError({ file, line: pos.line, column: pos.col, policy: peekName(doc.contents as AnyNode) ?? `#${policies.length + 1}` }, `YAML: ${msg}`);
     }
     const content = doc.contents as AnyNode;

@@ -1,0 +1,80 @@
+// `bae events [--follow] [--json]`: trigger fires, blocks and `event` matches from the policy
+// stage's ring buffer. Without --follow it prints what is waiting and exits.
+import { Command } from 'commander';
+import { RingBuffer } from '../datapath';
+import { decodeAddress, decodePolicyEvent, POLICY_MAPS, type PolicyEventRecord } from '../datapath/layout';
+import { openLoadedMap } from '../datapath/loader';
+import { storedNames } from '../policy/service';
+import { pinDirOption } from './load';
+
+const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match' };
+const SCOPES: Record<number, string> = { 0: 'policy', 1: 'source', 2: 'destination', 3: 'conversation' };
+
+export interface PolicyEventView {
+  kind: string;
+  policy: string;
+  policyId: number;
+  scope: string;
+  src: string;
+  dst: string;
+  value: string;
+  timeNs: string;
+  /** Wall-clock time, from the monotonic kernel time (real clock). */
+  time: string;
+}
+
+export function viewEvent(e: PolicyEventRecord, names: Map<number, string>, monoNow: bigint, wallNowMs: number): PolicyEventView {
+  const ageMs = Number(monoNow - e.timeNs) / 1e6;
+  return {
+    kind: KINDS[e.kind] ?? `kind-${e.kind}`,
+    policy: names.get(e.policyId) ?? `#${e.policyId}`,
+    policyId: e.policyId,
+    scope: SCOPES[e.scope] ?? String(e.scope),
+    src: e.family ? decodeAddress(e.family, e.addrA) : '',
+    dst: e.family ? decodeAddress(e.family, e.addrB) : '',
+    value: e.value.toString(),
+    timeNs: e.timeNs.toString(),
+    time: new Date(wallNowMs - ageMs).toISOString(),
+  };
+}
+
+export function formatEvent(v: PolicyEventView, e: PolicyEventRecord): string {
+  const what =
+    v.kind === 'fire'
+      ? `trigger fired (window sum ${v.value})`
+      : v.kind === 'block'
+        ? `blocked ${v.src} for ${(Number(e.value - e.timeNs) / 1e9).toFixed(3)}s`
+        : `matched (${v.value} bytes)`;
+  return `${v.time} ${v.kind.padEnd(5)} ${v.policy} ${v.src} -> ${v.dst} scope=${v.scope}: ${what}`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('events')
+    .description('print policy events: trigger fires, blocks and `event` matches')
+    .option('--follow', 'keep printing new events until interrupted')
+    .option('--json', 'one JSON object per line')
+    .addOption(pinDirOption())
+    .action(async (opts: { follow?: boolean; json?: boolean; pinDir: string }) => {
+      const names = storedNames(opts.pinDir);
+      const map = openLoadedMap(POLICY_MAPS.events, opts.pinDir);
+      const print = (record: Buffer) => {
+        const e = decodePolicyEvent(record);
+        const v = viewEvent(e, names, process.hrtime.bigint(), Date.now());
+        process.stdout.write((opts.json ? JSON.stringify(v) : formatEvent(v, e)) + '\n');
+      };
+      const ring = new RingBuffer(map, print);
+      try {
+        ring.consume();
+        if (!opts.follow) return;
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      } finally {
+        ring.close();
+        map.close();
+      }
+    });
+}

@@ -1,0 +1,163 @@
+// `bae policy check|apply|list|delete|show`: policy files -> validated, compiled map entries in
+// the loaded bae. Every policy error is one line naming file:line:column and the policy (exit 2);
+// nothing is written unless the whole set validates and fits the maps.
+import { Command } from 'commander';
+import { ACTION_BY_KIND } from '../policy/actions';
+import { compilePolicies, summarize } from '../policy/compile';
+import type { Policy } from '../policy/model';
+import { parsePolicyFiles } from '../policy/parse';
+import { applyPolicyFiles, deletePolicies, policyStatuses, type ApplyOutcome } from '../policy/service';
+import { UsageError } from '../errors';
+import { pinDirOption } from './load';
+
+const bigintJson = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+
+function matchText(spec: Record<string, unknown>): string {
+  const m = (spec.match ?? {}) as Record<string, unknown>;
+  const parts = Object.entries(m).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`);
+  return parts.length ? parts.join(' ') : 'every packet';
+}
+
+function actionsText(spec: Record<string, unknown>): string {
+  return (spec.actions as Record<string, Record<string, unknown>>[])
+    .map((a) => {
+      const [kind, params] = Object.entries(a)[0]!;
+      const p = Object.entries(params ?? {}).map(([k, v]) => `${k}=${String(v)}`);
+      return p.length ? `${kind}(${p.join(' ')})` : kind;
+    })
+    .join(' ');
+}
+
+function triggerText(spec: Record<string, unknown>): string {
+  const t = spec.trigger as { when: string; within: string; scope: string } | undefined;
+  if (!t) return 'always';
+  const forText = spec.for ? ` for ${String(spec.for)}` : ' until removed';
+  const cool = spec.cooldown ? `, cooldown ${String(spec.cooldown)}` : '';
+  return `when ${t.when} within ${t.within} per ${t.scope}${forText}${cool}`;
+}
+
+function describePolicy(p: { name: string; spec: unknown }): string {
+  const spec = p.spec as Record<string, unknown>;
+  return `${p.name} (priority ${String(spec.priority)}): ${matchText(spec)}; ${triggerText(spec)} -> ${actionsText(spec)}`;
+}
+
+function pending(p: Policy): string[] {
+  return p.actions.filter((a) => !ACTION_BY_KIND.get(a.kind)!.kernel).map((a) => a.kind);
+}
+
+function printOutcome(out: ApplyOutcome, json: boolean): void {
+  if (json) {
+    process.stdout.write(
+      bigintJson({
+        generation: out.result.gen,
+        policies: out.policies.map((p) => ({ name: p.name, id: p.id })),
+        added: out.added,
+        changed: out.changed,
+        unchanged: out.unchanged,
+        removed: out.removed,
+        ms: out.result.ms,
+      }) + '\n',
+    );
+    return;
+  }
+  const parts = [
+    out.added.length ? `added ${out.added.join(', ')}` : '',
+    out.changed.length ? `changed ${out.changed.join(', ')}` : '',
+    out.unchanged.length ? `unchanged ${out.unchanged.join(', ')}` : '',
+    out.removed.length ? `removed ${out.removed.join(', ')}` : '',
+  ].filter(Boolean);
+  process.stdout.write(`${out.policies.length} ${out.policies.length === 1 ? 'policy' : 'policies'} active (generation ${out.result.gen})${parts.length ? ': ' + parts.join('; ') : ''}\n`);
+}
+
+export function register(program: Command): void {
+  const policy = program.command('policy').description('validate, apply, list, show and delete policies');
+
+  policy
+    .command('check')
+    .description('validate and compile policy files without loading them; prints what would be loaded')
+    .argument('<file...>', 'policy files (YAML or JSON) or directories of them')
+    .option('--json', 'print the normalized policies and table sizes as JSON')
+    .action((files: string[], opts: { json?: boolean }) => {
+      const policies = parsePolicyFiles(files);
+      const compiled = compilePolicies(policies);
+      const tables = summarize(compiled);
+      if (opts.json) {
+        const list = compiled.rules.map((r) => ({ ...(r.policy.spec as object), id: r.id, source: r.policy.source, pendingActions: pending(r.policy) }));
+        process.stdout.write(bigintJson({ policies: list, tables }) + '\n');
+        return;
+      }
+      for (const r of compiled.rules) {
+        const wait = pending(r.policy);
+        process.stdout.write(`${describePolicy(r.policy)}${wait.length ? `   [apply refuses until the datapath has: ${wait.join(', ')}]` : ''}\n`);
+      }
+      process.stdout.write(
+        `ok: ${tables.rules} ${tables.rules === 1 ? 'policy' : 'policies'} in decision order; tables: ${tables.srcPrefixes} src and ${tables.dstPrefixes} dst prefixes, ` +
+          `${tables.sportClasses}+${tables.dportClasses} port classes, ${tables.combinations} combinations, at most ${tables.maxCandidates} candidates per packet\n`,
+      );
+    });
+
+  policy
+    .command('apply')
+    .description('apply policy files to the loaded bae (atomically: packets see the old set or the new one)')
+    .argument('<path...>', 'policy files (YAML or JSON) or directories of them')
+    .option('--replace', 'make these files the whole set (policies not in them are removed)')
+    .addOption(pinDirOption())
+    .option('--json', 'print the outcome as JSON')
+    .action(async (paths: string[], opts: { replace?: boolean; pinDir: string; json?: boolean }) => {
+      printOutcome(await applyPolicyFiles(paths, { pinDir: opts.pinDir, replace: opts.replace ?? false }), opts.json ?? false);
+    });
+
+  policy
+    .command('delete')
+    .description('remove applied policies by name')
+    .argument('<name...>', 'policy names')
+    .addOption(pinDirOption())
+    .option('--json', 'print the outcome as JSON')
+    .action(async (names: string[], opts: { pinDir: string; json?: boolean }) => {
+      printOutcome(await deletePolicies(names, { pinDir: opts.pinDir }), opts.json ?? false);
+    });
+
+  policy
+    .command('list')
+    .description('list the applied policies with their counters')
+    .addOption(pinDirOption())
+    .option('--json', 'print as JSON')
+    .action((opts: { pinDir: string; json?: boolean }) => {
+      const st = policyStatuses(opts.pinDir);
+      if (opts.json) {
+        process.stdout.write(bigintJson(st.map((s) => ({ name: s.name, id: s.id, source: s.source, counters: s.counters }))) + '\n');
+        return;
+      }
+      if (st.length === 0) {
+        process.stdout.write('no policies applied\n');
+        return;
+      }
+      const rows = [['NAME', 'PRIORITY', 'MATCHED', 'APPLIED', 'FIRED', 'BLOCKS', 'SOURCE']];
+      for (const s of st) {
+        rows.push([s.name, String(s.spec.priority), String(s.counters.matched), String(s.counters.applied), String(s.counters.fired), String(s.counters.blocks), s.source]);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+    });
+
+  policy
+    .command('show')
+    .description('one applied policy: its definition, hit and trigger fire counters, trigger windows')
+    .argument('<name>', 'policy name')
+    .addOption(pinDirOption())
+    .option('--json', 'print as JSON')
+    .action((name: string, opts: { pinDir: string; json?: boolean }) => {
+      const s = policyStatuses(opts.pinDir).find((x) => x.name === name);
+      if (!s) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
+      if (opts.json) {
+        process.stdout.write(bigintJson(s) + '\n');
+        return;
+      }
+      process.stdout.write(
+        `${describePolicy(s)}\n` +
+          `  id ${s.id}, from ${s.source}\n` +
+          `  matched ${s.counters.matched}, applied ${s.counters.applied}, trigger fired ${s.counters.fired}, blocks ${s.counters.blocks}\n` +
+          `  trigger windows ${s.windows} (on now: ${s.activeWindows})\n`,
+      );
+    });
+}

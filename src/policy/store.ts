@@ -1,0 +1,79 @@
+// The applied policy set, kept beside the pinned maps so that `policy list/show/delete` and
+// `bae events` work from a new process. One JSON file per pin directory under /run/bae (a tmpfs,
+// gone at reboot like the maps). It records the id of the pinned policy_ctl map: when bae was
+// reloaded meanwhile, the maps are new and empty and the stored set no longer describes them.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import type { Policy, SourcePosition } from './model';
+import { API_VERSION, parsePolicyText } from './parse';
+
+export const DEFAULT_RUN_DIR = '/run/bae';
+
+export interface StoredPolicy {
+  name: string;
+  id: number;
+  /** Where it was written when applied. */
+  source: SourcePosition;
+  /** The normalized policy (parse.ts policySpec). */
+  spec: Record<string, unknown>;
+}
+
+export interface StoredSet {
+  version: 1;
+  pinDir: string;
+  /** Id of the policy_ctl map the set was written to. */
+  ctlMapId: number;
+  appliedAt: string;
+  policies: StoredPolicy[];
+}
+
+export function runDir(): string {
+  return process.env.BAE_RUN_DIR ?? DEFAULT_RUN_DIR;
+}
+
+export function stateFile(pinDir: string): string {
+  const tag = crypto.createHash('sha256').update(path.resolve(pinDir)).digest('hex').slice(0, 12);
+  return path.join(runDir(), `policies-${tag}.json`);
+}
+
+/** The stored set of the maps whose policy_ctl has `ctlMapId`; empty when none or stale. */
+export function loadStoredSet(pinDir: string, ctlMapId: number): StoredPolicy[] {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(stateFile(pinDir), 'utf8');
+  } catch {
+    return [];
+  }
+  const set = JSON.parse(raw) as StoredSet;
+  return set.version === 1 && set.ctlMapId === ctlMapId ? set.policies : [];
+}
+
+export function saveStoredSet(pinDir: string, ctlMapId: number, policies: readonly Policy[]): void {
+  const file = stateFile(pinDir);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const set: StoredSet = {
+    version: 1,
+    pinDir: path.resolve(pinDir),
+    ctlMapId,
+    appliedAt: new Date().toISOString(),
+    policies: policies.map((p) => ({ name: p.name, id: p.id, source: p.source, spec: p.spec as Record<string, unknown> })),
+  };
+  // Write and rename: a reader sees the old file or the new one.
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(set, null, 2) + '\n', { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+export function removeStoredSet(pinDir: string): void {
+  fs.rmSync(stateFile(pinDir), { force: true });
+}
+
+/** A stored policy back as a Policy (through the parser, so it is validated like a file). */
+export function policyFromStored(stored: StoredPolicy): Policy {
+  const { name, ...spec } = stored.spec;
+  const doc = { apiVersion: API_VERSION, kind: 'Policy', metadata: { name }, spec };
+  const [policy] = parsePolicyText(stringify(doc), `${stored.source.file} (stored)`);
+  return { ...policy!, source: stored.source };
+}
