@@ -1,0 +1,163 @@
+// 64-byte frames per second through bae inline vs through a plain devmap bridge (bench_bridge of
+// bpf/test/bench.bpf.c) between the same two veth ports, in one run.
+//
+// Source: BPF_PROG_RUN live frames of an XDP_TX program with the ingress ifindex of the client's
+// veth, so every frame leaves the client and arrives on bae's client-side port. Delivery is
+// counted on the far side, by a counting XDP program on the server's veth, never by verdicts.
+// Rounds alternate between the two bridges. Prints one JSON object; target: bae >= 0.8x.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { openPinnedLink, openPinnedMap, sumPerCpu } from '../src/datapath';
+import { Lab, LabNode, labDown, labExecArgv, labUp, run } from '../src/lab';
+import { baeOn, median, note, printResult } from './lib/lab';
+
+const SECONDS = Number(process.env.BENCH_PPS_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_PPS_ROUNDS ?? 2);
+/** Frames per BPF_PROG_RUN call: long enough to amortise its ~24 ms fixed cost. */
+const REPEAT = 1_000_000;
+/** 60 bytes without FCS: 64 bytes on a wire. */
+const FRAME_BYTES = 60;
+const TARGET = 0.8;
+const WORKER = path.join(__dirname, 'lib/pps-worker.js');
+
+function worker(lab: Lab, node: LabNode, args: string[]): Record<string, unknown> {
+  const argv = labExecArgv(lab, node, [process.execPath, WORKER, ...args]);
+  const res = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (SECONDS + 60) * 1000 });
+  if (res.status !== 0) throw new Error(`pps-worker ${args[0]} on ${node}: ${res.stderr.trim() || res.error?.message}`);
+  return JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+function macOf(ns: string, iface: string): Buffer {
+  const [link] = JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', iface])) as { address: string }[];
+  return Buffer.from(link!.address.replace(/:/g, ''), 'hex');
+}
+
+/** Ethernet + IPv4 + UDP from the client to the server, padded to FRAME_BYTES. */
+function udpFrame(lab: Lab): Buffer {
+  const f = Buffer.alloc(FRAME_BYTES);
+  macOf(lab.server.ns, lab.server.iface).copy(f, 0);
+  macOf(lab.client.ns, lab.client.iface).copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  const ip = 14;
+  f[ip] = 0x45;
+  f.writeUInt16BE(FRAME_BYTES - ip, ip + 2);
+  f[ip + 8] = 64; // TTL
+  f[ip + 9] = 17; // UDP
+  lab.client.ipv4.split('.').forEach((o, i) => (f[ip + 12 + i] = Number(o)));
+  lab.server.ipv4.split('.').forEach((o, i) => (f[ip + 16 + i] = Number(o)));
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += f.readUInt16BE(ip + i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  f.writeUInt16BE(~sum & 0xffff, ip + 10);
+  const udp = ip + 20;
+  f.writeUInt16BE(40000, udp);
+  f.writeUInt16BE(9, udp + 2); // discard
+  f.writeUInt16BE(FRAME_BYTES - udp, udp + 4); // checksum 0: none, allowed over IPv4
+  return f;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+function delivered(countDir: string): bigint {
+  const m = openPinnedMap(path.join(countDir, 'bench_counts'));
+  try {
+    return sumPerCpu(m.lookupPerCpu(u32(0)) ?? []);
+  } finally {
+    m.close();
+  }
+}
+
+/** Detaches every link pinned as link-* in `dir`, then removes the directory. */
+function detachAll(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir).filter((n) => n.startsWith('link-'))) {
+    try {
+      openPinnedLink(path.join(dir, name)).detach();
+    } catch {
+      /* already gone with its interface */
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+interface Measurement {
+  pps: number;
+  offeredPps: number;
+}
+
+function measure(lab: Lab, countDir: string, frameHex: string): Measurement {
+  const before = delivered(countDir);
+  const gen = worker(lab, 'client', ['generate', lab.client.iface, frameHex, String(SECONDS), String(REPEAT)]) as {
+    sent: number;
+    elapsedNs: number;
+  };
+  const got = delivered(countDir) - before;
+  return { pps: (Number(got) * 1e9) / gen.elapsedNs, offeredPps: (gen.sent * 1e9) / gen.elapsedNs };
+}
+
+async function main(): Promise<void> {
+  const prefix = `bp${process.pid}-`;
+  const pinBase = `/sys/fs/bpf/bae-bench-${process.pid}-pps`;
+  const countDir = `${pinBase}/count`;
+  const bridgeDir = `${pinBase}/bridge`;
+  const baeDir = `${pinBase}/bae`;
+  const { lab } = labUp(prefix);
+  const bridge: Measurement[] = [];
+  const bae: Measurement[] = [];
+  try {
+    worker(lab, 'server', ['attach', countDir, 'bench_count', lab.server.iface]);
+    const frameHex = udpFrame(lab).toString('hex');
+    for (let round = 0; round < ROUNDS; round++) {
+      note(`round ${round + 1}/${ROUNDS}: plain devmap bridge, ${SECONDS} s`);
+      worker(lab, 'bae', ['attach', bridgeDir, 'bench_bridge', lab.bae.clientPort, lab.bae.serverPort]);
+      try {
+        bridge.push(measure(lab, countDir, frameHex));
+      } finally {
+        detachAll(bridgeDir);
+      }
+      note(`round ${round + 1}/${ROUNDS}: bae inline, ${SECONDS} s`);
+      baeOn(lab, 'bae', ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', baeDir]);
+      try {
+        bae.push(measure(lab, countDir, frameHex));
+      } finally {
+        baeOn(lab, 'bae', ['unload', '--pin-dir', baeDir]);
+      }
+    }
+  } finally {
+    try {
+      detachAll(countDir);
+      detachAll(bridgeDir);
+      labDown(prefix);
+    } finally {
+      fs.rmSync(pinBase, { recursive: true, force: true });
+    }
+  }
+  const bridgePps = median(bridge.map((m) => m.pps));
+  const baePps = median(bae.map((m) => m.pps));
+  const ratio = baePps / bridgePps;
+  printResult({
+    bench: 'inline-pps',
+    what: `${FRAME_BYTES}-byte UDP frames (64 on a wire) delivered per second client->server, counted on the server's veth (median of rounds)`,
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    devmapBridgePps: Math.round(bridgePps),
+    baeInlinePps: Math.round(baePps),
+    runs: {
+      devmapBridge: bridge.map((m) => ({ pps: Math.round(m.pps), offeredPps: Math.round(m.offeredPps) })),
+      baeInline: bae.map((m) => ({ pps: Math.round(m.pps), offeredPps: Math.round(m.offeredPps) })),
+    },
+    ratio: Number(ratio.toFixed(3)),
+    target: TARGET,
+    meetsTarget: ratio >= TARGET,
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`inline-pps bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,67 @@
+// iperf3 TCP from client to server through bae inline vs through a Linux bridge between the same
+// two ports, with the same offload settings (the lab's: end hosts tx checksum off, GRO on), in
+// one run. Rounds alternate between the two so that drift of a shared machine hits both alike.
+// Prints one JSON object; target: bae >= 1.2x the bridge.
+import fs from 'node:fs';
+import { iperf3, labDown, labLinuxBridge, labUp } from '../src/lab';
+import { baeOn, median, note, printResult } from './lib/lab';
+
+const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_IPERF_ROUNDS ?? 1);
+const TARGET = 1.2;
+
+async function main(): Promise<void> {
+  const prefix = `bb${process.pid}-`;
+  const pinDir = `/sys/fs/bpf/bae-bench-${process.pid}`;
+  const { lab } = labUp(prefix);
+  const bridge: number[] = [];
+  const bae: number[] = [];
+  const retransmits = { bridge: 0, bae: 0 };
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      note(`round ${round + 1}/${ROUNDS}: Linux bridge, ${SECONDS} s`);
+      labLinuxBridge(lab, true);
+      try {
+        const r = await iperf3(lab, { seconds: SECONDS });
+        bridge.push(r.bitsPerSecond);
+        retransmits.bridge += r.retransmits;
+      } finally {
+        labLinuxBridge(lab, false);
+      }
+      note(`round ${round + 1}/${ROUNDS}: bae inline, ${SECONDS} s`);
+      baeOn(lab, 'bae', ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', pinDir]);
+      try {
+        const r = await iperf3(lab, { seconds: SECONDS });
+        bae.push(r.bitsPerSecond);
+        retransmits.bae += r.retransmits;
+      } finally {
+        baeOn(lab, 'bae', ['unload', '--pin-dir', pinDir]);
+      }
+    }
+  } finally {
+    try {
+      labDown(prefix);
+    } finally {
+      fs.rmSync(pinDir, { recursive: true, force: true });
+    }
+  }
+  const ratio = median(bae) / median(bridge);
+  printResult({
+    bench: 'iperf',
+    what: 'iperf3 TCP client->server, receiver goodput, bit/s (median of rounds)',
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    linuxBridgeBitsPerSecond: Math.round(median(bridge)),
+    baeInlineBitsPerSecond: Math.round(median(bae)),
+    runs: { linuxBridge: bridge.map(Math.round), baeInline: bae.map(Math.round) },
+    retransmits,
+    ratio: Number(ratio.toFixed(3)),
+    target: TARGET,
+    meetsTarget: ratio >= TARGET,
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`iperf bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
