@@ -17,7 +17,7 @@ interface ProfilesOpts {
 }
 
 function snapshot(opts: ProfilesOpts): string {
-  const convs = openLoadedMap(MAPS.convs, opts.pinDir);
+  const convs = openLoadedMap(MAPS.convs, opts.pinDir, 'bae profiles');
   let profiles;
   try {
     profiles = sortProfiles(readProfiles(convs), opts.sort);

@@ -258,8 +258,9 @@ export interface UnloadResult {
 export function unload(opts: { pinDir?: string } = {}): UnloadResult {
   const pinDir = checkPinDir(opts.pinDir ?? DEFAULT_PIN_DIR);
   const result: UnloadResult = { pinDir, wasLoaded: false, detached: [], removedPins: [] };
-  if (!fs.existsSync(pinDir)) return result;
+  // Before looking: without root, /sys/fs/bpf (mode 0700) hides the pins and all looks unloaded.
   requireRoot('bae unload');
+  if (!fs.existsSync(pinDir)) return result;
   const linkDir = path.join(pinDir, LINKS_DIR);
   const linkPins = fs.existsSync(linkDir) ? fs.readdirSync(linkDir).map((n) => path.join(linkDir, n)) : [];
   const errors: string[] = [];
@@ -332,8 +333,9 @@ function countEntries(m: BpfMap): number {
 }
 
 /** Opens a pinned map of a loaded bae; NotLoadedError when bae is not loaded at pinDir. */
-export function openLoadedMap(name: string, pinDir: string = DEFAULT_PIN_DIR): BpfMap {
+export function openLoadedMap(name: string, pinDir: string = DEFAULT_PIN_DIR, command = 'this bae command'): BpfMap {
   const dir = checkPinDir(pinDir);
+  requireRoot(command);
   const pin = path.join(dir, name);
   if (!fs.existsSync(pin)) {
     throw new NotLoadedError(`bae is not loaded (no ${name} pinned in ${dir}); run \`bae load --iface IF\` first`);
@@ -348,8 +350,8 @@ export function openLoadedMap(name: string, pinDir: string = DEFAULT_PIN_DIR): B
 export function status(opts: { pinDir?: string } = {}): Status {
   const pinDir = checkPinDir(opts.pinDir ?? DEFAULT_PIN_DIR);
   const st: Status = { pinDir, loaded: false, ports: [], maps: {} };
-  if (listPins(pinDir).length === 0) return st;
   requireRoot('bae status');
+  if (listPins(pinDir).length === 0) return st;
   st.loaded = true;
   const linkDir = path.join(pinDir, LINKS_DIR);
   for (const iface of fs.existsSync(linkDir) ? fs.readdirSync(linkDir).sort() : []) {
@@ -379,7 +381,7 @@ export function status(opts: { pinDir?: string } = {}): Status {
   ];
   for (const [key, name] of maps) {
     if (!fs.existsSync(path.join(pinDir, name))) continue;
-    const m = openLoadedMap(name, pinDir);
+    const m = openLoadedMap(name, pinDir, 'bae status');
     try {
       st.maps[key] = { entries: countEntries(m), maxEntries: m.maxEntries };
     } finally {
@@ -387,7 +389,7 @@ export function status(opts: { pinDir?: string } = {}): Status {
     }
   }
   if (fs.existsSync(path.join(pinDir, MAPS.ports))) {
-    const ports = openLoadedMap(MAPS.ports, pinDir);
+    const ports = openLoadedMap(MAPS.ports, pinDir, 'bae status');
     try {
       st.mode = countEntries(ports) > 0 ? 'inline' : 'ingress';
     } finally {
@@ -395,7 +397,7 @@ export function status(opts: { pinDir?: string } = {}): Status {
     }
   }
   if (fs.existsSync(path.join(pinDir, MAPS.stats))) {
-    const stats = openLoadedMap(MAPS.stats, pinDir);
+    const stats = openLoadedMap(MAPS.stats, pinDir, 'bae status');
     try {
       const perCpu = stats.lookupPerCpu(u32(0));
       if (perCpu) st.counters = sumStatsPerCpu(perCpu);

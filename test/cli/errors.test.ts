@@ -67,6 +67,10 @@ describe('bae CLI errors', () => {
     // Entering a namespace needs root too, so this one runs in the host's namespace.
     const res = bae(['load', '--iface', 'to-client', '--pin-dir', pinDir], { spawn: { uid: 65534, gid: 65534, cwd: '/' } });
     assertFails(res, 1, /bae load needs root/);
+    for (const cmd of ['status', 'profiles', 'unload']) {
+      const r = bae([cmd, '--pin-dir', pinDir], { spawn: { uid: 65534, gid: 65534, cwd: '/' } });
+      assertFails(r, 1, new RegExp(`bae ${cmd} needs root`));
+    }
     assertNothingLeft(lab, pinDir);
   });
 
