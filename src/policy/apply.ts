@@ -42,6 +42,8 @@ export interface ApplyOptions {
   /** CLOCK_MONOTONIC in ns (the clock of bpf_ktime_get_ns); injectable for tests. */
   monotonicNs?: () => bigint;
   sleep?: (ms: number) => Promise<void>;
+  /** Called when the idle generation is written, just before the flip (tests look at packets then). */
+  beforeFlip?: () => void | Promise<void>;
 }
 
 export interface ApplyResult {
@@ -195,6 +197,7 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   const g = [...ctl.g] as PolicyCtl['g'];
   g[next] = { rules: set.rules.length, protoBits: protoBits(set.protoBits) };
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
+  await options.beforeFlip?.();
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));
   const t2 = performance.now();
 

@@ -52,7 +52,7 @@ export interface RefDecision {
   blocked: boolean;
 }
 
-interface TriggerState {
+export interface TriggerState {
   bucketBase: bigint;
   firedUntil: bigint;
   cooldownUntil: bigint;
@@ -65,6 +65,7 @@ export interface ReferenceOptions {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const ZERO_HEX = '00'.repeat(16);
 
 function compareAddr(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
@@ -115,20 +116,31 @@ export class ReferenceModel {
     return true;
   }
 
+  /**
+   * The kernel's policy_trigger_key as text: id|scope|family|addr_a|addr_b (family as AF_INET 2 /
+   * AF_INET6 10, addresses as hex, zero where the scope has none).
+   */
   #scopeKey(p: Policy, pkt: RefPacket): string {
     const scope = p.trigger!.scope;
+    const zero = ZERO_HEX;
+    const af = pkt.family === 4 ? 2 : 10;
     switch (scope) {
       case 'policy':
-        return `${p.id}|${SCOPE_IDS.policy}`;
+        return `${p.id}|${SCOPE_IDS.policy}|0|${zero}|${zero}`;
       case 'source':
-        return `${p.id}|${SCOPE_IDS.source}|${pkt.family}|${hex(pkt.src)}`;
+        return `${p.id}|${SCOPE_IDS.source}|${af}|${hex(pkt.src)}|${zero}`;
       case 'destination':
-        return `${p.id}|${SCOPE_IDS.destination}|${pkt.family}|${hex(pkt.dst)}`;
+        return `${p.id}|${SCOPE_IDS.destination}|${af}|${hex(pkt.dst)}|${zero}`;
       case 'conversation': {
         const [a, b] = compareAddr(pkt.src, pkt.dst) <= 0 ? [pkt.src, pkt.dst] : [pkt.dst, pkt.src];
-        return `${p.id}|${SCOPE_IDS.conversation}|${pkt.family}|${hex(a)}|${hex(b)}`;
+        return `${p.id}|${SCOPE_IDS.conversation}|${af}|${hex(a)}|${hex(b)}`;
       }
     }
+  }
+
+  /** Trigger windows by their kernel key (see #scopeKey), as copies. */
+  triggerStates(): Map<string, TriggerState> {
+    return new Map([...this.#triggers].map(([k, v]) => [k, { ...v, counts: [...v.counts] }]));
   }
 
   /** The kernel's policy_trigger_eval(): counts the packet, says whether the policy is on. */

@@ -1,7 +1,7 @@
 // Shared by the policy tests: the bae program under BPF_PROG_TEST_RUN with its policy maps, and
 // the reference model's view of a frame.
 import { Bae } from '../bpf/harness';
-import { policyMapsOf, applyCompiled, type PolicyMaps } from '../../src/policy/apply';
+import { policyMapsOf, applyCompiled, type ApplyResult, type PolicyMaps } from '../../src/policy/apply';
 import { compilePolicies, type CompileOptions } from '../../src/policy/compile';
 import { parsePolicyText } from '../../src/policy/parse';
 import type { Policy } from '../../src/policy/model';
@@ -16,10 +16,11 @@ export class PolicyBae extends Bae {
     this.maps = policyMapsOf((n) => this.collection.map(n));
   }
 
-  async apply(policies: readonly Policy[], options: CompileOptions = {}): Promise<void> {
-    await applyCompiled(this.maps, compilePolicies(policies, { requireKernelActions: true, ...options }), {
-      // The test clock is not CLOCK_MONOTONIC; no packet runs concurrently with a test's apply.
+  async apply(policies: readonly Policy[], options: CompileOptions = {}, beforeFlip?: () => void): Promise<ApplyResult> {
+    return applyCompiled(this.maps, compilePolicies(policies, { requireKernelActions: true, ...options }), {
+      // No packet runs concurrently with a test's apply: no grace period to wait for.
       sleep: async () => undefined,
+      ...(beforeFlip ? { beforeFlip } : {}),
     });
   }
 }

@@ -44,3 +44,80 @@ describe('the policy stage in the kernel', () => {
     assert.equal(bae.run(frame({ ip: { version: 4, src: '10.9.9.9', dst: '10.0.0.2' }, l4: { proto: 'tcp', sport: 40000, dport: 443, flags: TCP_ACK } })), XDP.pass, 'the ban ends after its ttl');
   });
 });
+
+describe('applying a policy set', () => {
+  let bae: PolicyBae;
+  before(() => {
+    bae = new PolicyBae();
+  });
+  after(() => bae?.close());
+
+  const web = frame({ ip: { version: 4, src: '10.0.0.1', dst: '10.0.0.2' }, l4: { proto: 'tcp', sport: 1234, dport: 80 } });
+
+  it('is atomic: until the flip packets see the old set whole, after it the new set whole', async () => {
+    bae.setClock(1_000_000_000n);
+    await bae.apply(policies(policyYaml('allow-web', 'match: { dport: 80 }\nactions: [pass]') + '---\n' + policyYaml('drop-all', 'actions: [drop]')));
+    assert.equal(bae.run(web), XDP.pass, 'old set: web passes (allow-web outranks drop-all by specificity)');
+    const seen: number[] = [];
+    const res = await bae.apply(policies(policyYaml('drop-all', 'actions: [drop]')), {}, () => {
+      // The new set is fully written into the idle generation; packets still use the old one.
+      seen.push(bae.run(web));
+    });
+    assert.deepEqual(seen, [XDP.pass], 'before the flip: the old set');
+    assert.equal(bae.run(web), XDP.drop, 'after the flip: the new set');
+    const again = await bae.apply(policies(policyYaml('allow-web', 'match: { dport: 80 }\nactions: [pass]') + '---\n' + policyYaml('drop-all', 'actions: [drop]')));
+    assert.notEqual(again.gen, res.gen, 'each apply writes the other generation');
+    assert.equal(bae.run(web), XDP.pass);
+  });
+
+  it('keeps the trigger window and counters of a policy that is re-applied unchanged, and resets a changed one', async () => {
+    const yaml = policyYaml('udp-burst', 'match: { proto: udp }\ntrigger: { when: packets > 4, within: 1s, scope: source }\nactions: [drop]');
+    const udp = frame({ ip: { version: 4, src: '10.0.0.7', dst: '10.0.0.2' }, l4: { proto: 'udp', sport: 1, dport: 2 } });
+    await bae.apply(policies(yaml));
+    bae.setClock(50_000_000_000n);
+    const verdicts = [bae.run(udp), bae.run(udp), bae.run(udp)];
+    await bae.apply(policies(yaml)); // unchanged: same stable id, same window
+    verdicts.push(bae.run(udp), bae.run(udp));
+    assert.deepEqual(verdicts, [XDP.pass, XDP.pass, XDP.pass, XDP.pass, XDP.drop], 'the fifth packet crosses "> 4" across the re-apply');
+    const id = policies(yaml)[0]!.id;
+    assert.equal(readCounters(bae.maps).get(id)?.matched, 5n);
+    const changed = policies(yaml.replace('packets > 4', 'packets > 5'));
+    await bae.apply(changed);
+    assert.equal(readCounters(bae.maps).get(id), undefined, 'the old id is gone');
+    assert.equal(bae.run(udp), XDP.pass, 'the changed policy starts a fresh window');
+    assert.equal(readCounters(bae.maps).get(changed[0]!.id)?.matched, 1n);
+  });
+
+  it('counts a burst that straddles a bucket boundary in one window', async () => {
+    // within 800ms = 8 buckets of 100ms; 3 packets just before a boundary and 3 just after are
+    // 6 within 2 ms: "> 5" fires on the sixth.
+    await bae.apply(policies(policyYaml('edge', 'match: { proto: udp }\ntrigger: { when: packets > 5, within: 800ms, scope: policy }\nfor: 1s\nactions: [drop]')));
+    const udp = frame({ ip: { version: 6, src: '2001:db8::1', dst: '2001:db8::2' }, l4: { proto: 'udp', sport: 1, dport: 2 } });
+    const base = 100_000_000_000n; // a multiple of 100 ms
+    const times = [base - 3n, base - 2n, base - 1n, base, base + 1n, base + 2n];
+    const verdicts = times.map((t) => {
+      bae.setClock(t);
+      return bae.run(udp);
+    });
+    assert.deepEqual(verdicts, [XDP.pass, XDP.pass, XDP.pass, XDP.pass, XDP.pass, XDP.drop]);
+    // 1 s of `for` later and a window further on, the policy is off again.
+    bae.setClock(base + 2n + 1_000_000_000n);
+    assert.equal(bae.run(udp), XDP.pass);
+  });
+
+  it('lets the higher priority decide, then the more specific policy', async () => {
+    const set = policies(
+      [
+        policyYaml('wide-drop', 'priority: 10\nmatch: { dst: 10.0.0.0/8 }\nactions: [drop]'),
+        policyYaml('narrow-pass', 'priority: 10\nmatch: { dst: 10.1.0.0/16 }\nactions: [pass]'),
+        policyYaml('urgent-drop', 'priority: 20\nmatch: { dst: 10.1.2.0/24, dport: 22 }\nactions: [drop]'),
+      ].join('---\n'),
+    );
+    await bae.apply(set);
+    const to = (dst: string, dport: number) => frame({ ip: { version: 4, src: '192.0.2.1', dst }, l4: { proto: 'tcp', sport: 999, dport } });
+    assert.equal(bae.run(to('10.9.9.9', 80)), XDP.drop, 'only wide-drop matches');
+    assert.equal(bae.run(to('10.1.9.9', 80)), XDP.pass, 'equal priority: the /16 outranks the /8');
+    assert.equal(bae.run(to('10.1.2.9', 22)), XDP.drop, 'higher priority wins over specificity');
+    assert.equal(bae.run(to('10.1.2.9', 23)), XDP.pass);
+  });
+});
