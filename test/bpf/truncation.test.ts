@@ -69,6 +69,12 @@ const cases: Case[] = [
     outcomes: ['trunc_vlan', 'trunc_l3', 'trunc_l4', 'tcp'],
   },
   {
+    name: 'IPv4 UDP behind one 802.1ad tag',
+    spec: (i) => ({ eth: { vlans: [{ vid: 4000, tpid: ETH_P_8021AD }] }, ip: { version: 4, ...v4(7, i), ttl: 128 }, l4: { proto: 'udp', sport: 53, dport: 53, payload: Buffer.alloc(5) } }),
+    ttl: 128,
+    outcomes: ['trunc_vlan', 'trunc_l3', 'trunc_l4', 'udp'],
+  },
+  {
     name: 'IPv4 ICMP echo',
     spec: (i) => ({ ip: { version: 4, ...v4(1, i), ttl: 2 }, l4: { proto: 'icmp', payload: Buffer.alloc(8) } }),
     ttl: 2,
@@ -126,7 +132,7 @@ describe('frames cut at every byte', () => {
   after(() => bae?.close());
 
   test('the kernel refuses to run XDP on less than an Ethernet header, and nothing is counted', () => {
-    const frame = buildPacket(cases[0]!.spec(0)).frame;
+    const frame = buildPacket(cases[0]!.spec(0)).frame; // any frame: the kernel looks at the length only
     for (let n = 1; n < ETH_HLEN; n++) {
       const before = bae.stats();
       assert.throws(() => bae.run(frame.subarray(0, n)), { code: 'EINVAL' }, `${n} bytes`);
