@@ -1,0 +1,97 @@
+// `bae profiles` and `bae status` on a bae in ingress mode: sorting, --top, the table, --watch,
+// and the counters of status, checked against traffic the test sent.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Lab, labDown, labUp, ping, run } from '../../src/lab';
+import { assertNothingLeft, bae } from '../lib/bae-cli';
+
+const prefix = `bt${process.pid}-`;
+const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-prof`;
+let lab: Lab;
+
+function inBae(args: string[]) {
+  return bae([...args, '--pin-dir', pinDir], { lab, node: 'bae' });
+}
+
+interface JsonConv {
+  a: string;
+  b: string;
+  packets: number;
+  aToB: { packets: number; bytes: number; sizeMin: number; sizeMax: number; ttlLast: number };
+  bToA: { packets: number; bytes: number };
+}
+
+describe('bae profiles and status in ingress mode', () => {
+  before(async () => {
+    lab = labUp(prefix).lab;
+    // The client's frames reach bae's port and stop in the bae namespace (it has no addresses):
+    // pings get no answer, but every request is profiled. A fixed neighbour spares us ARP.
+    for (const a of [lab.server.ipv4]) {
+      run(['ip', '-n', lab.client.ns, 'neigh', 'replace', a, 'lladdr', '02:00:00:00:00:02', 'dev', lab.client.iface, 'nud', 'permanent']);
+    }
+    const res = inBae(['load', '--iface', lab.bae.clientPort]);
+    assert.equal(res.status, 0, res.stderr);
+    await ping(lab, 'client', lab.server.ipv4, { count: 4, intervalS: 0.05, waitS: 0.1 });
+    await ping(lab, 'client', lab.server.ipv4, { count: 2, intervalS: 0.05, waitS: 0.1, source: lab.client.ipv4Second });
+  });
+  after(() => {
+    try {
+      inBae(['unload']);
+    } finally {
+      fs.rmSync(pinDir, { recursive: true, force: true });
+      labDown(prefix);
+    }
+  });
+
+  test('profiles --json counts each source separately and sorts by packets', () => {
+    const res = inBae(['profiles', '--json', '--sort', 'packets']);
+    assert.equal(res.status, 0, res.stderr);
+    const out = JSON.parse(res.stdout) as { total: number; conversations: JsonConv[] };
+    // A is the lower address: 10.199.0.1 < server 10.199.0.2 < 10.199.0.3.
+    const v4 = out.conversations.filter((c) => c.a === lab.server.ipv4 || c.b === lab.server.ipv4);
+    assert.deepEqual(
+      v4.map((c) => (c.a === lab.server.ipv4 ? [c.b, c.bToA.packets, c.aToB.packets] : [c.a, c.aToB.packets, c.bToA.packets])),
+      [
+        [lab.client.ipv4, 4, 0],
+        [lab.client.ipv4Second, 2, 0],
+      ],
+    );
+    const first = v4[0]!;
+    // An ICMP echo request of ping's default 56 data bytes: 14 + 20 + 8 + 56.
+    assert.equal(first.aToB.bytes, 4 * 98);
+    assert.deepEqual([first.aToB.sizeMin, first.aToB.sizeMax, first.aToB.ttlLast], [98, 98, 64]);
+    const counts = out.conversations.map((c) => c.packets);
+    assert.deepEqual(counts, [...counts].sort((x, y) => y - x), 'sorted by packets, largest first');
+  });
+
+  test('--top limits the rows and the table shows addresses and counts', () => {
+    const top = JSON.parse(inBae(['profiles', '--json', '--sort', 'packets', '--top', '1']).stdout);
+    assert.equal(top.conversations.length, 1);
+    assert.ok(top.total >= 2);
+    const table = inBae(['profiles', '--sort', 'packets', '--top', '2']).stdout;
+    const lines = table.trim().split('\n');
+    assert.match(lines[0]!, /conversations \(top 2 by packets\)/);
+    assert.match(lines[1]!, /^A\s+B\s+PKTS A>B\s+PKTS B>A\s+BYTES A>B/);
+    assert.match(lines[2]!, new RegExp(`^${lab.client.ipv4.replace(/\./g, '\\.')}\\s+${lab.server.ipv4.replace(/\./g, '\\.')}\\s+4\\s+0\\s+392\\s+0`));
+  });
+
+  test('--watch prints a snapshot per interval and stops after --count', () => {
+    const res = inBae(['profiles', '--watch', '--interval', '1', '--count', '2', '--top', '1']);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout.match(/conversations/g)?.length, 2);
+  });
+
+  test('status shows the ingress attachment and counts what passed', () => {
+    const st = JSON.parse(inBae(['status', '--json']).stdout);
+    assert.equal(st.mode, 'ingress');
+    assert.deepEqual(st.ports.map((p: { iface: string; attached: boolean }) => [p.iface, p.attached]), [[lab.bae.clientPort, true]]);
+    assert.ok(st.counters.parse.icmp >= 6, `icmp parsed: ${st.counters.parse.icmp}`);
+    assert.equal(st.counters.verdicts.redirect, 0);
+    assert.equal(st.counters.verdicts.pass, Object.values(st.counters.parse as Record<string, number>).reduce((a, b) => a + b, 0));
+    assert.ok(st.maps.conversations.entries >= 2);
+    const un = inBae(['unload']);
+    assert.equal(un.status, 0, un.stderr);
+    assertNothingLeft(lab, pinDir);
+  });
+});
