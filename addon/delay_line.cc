@@ -69,7 +69,7 @@ constexpr int kMaxKicksPerStep = 64;
 constexpr int64_t kFlushDeadlineNs = 200'000'000;
 // bind() of a queue whose previous socket was just closed: EBUSY until the kernel's deferred
 // release ran; give up after this long.
-constexpr int64_t kBindBusyRetryNs = 1'000'000'000;
+constexpr int64_t kBindBusyRetryNs = 500'000'000;
 // SCHED_FIFO priority of the thread when real-time scheduling is asked for: the lowest band,
 // above every normal task, below the kernel's own real-time threads.
 constexpr int kRealtimePriority = 10;
@@ -949,7 +949,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     if (thread_.joinable()) return env.Undefined();
     for (Socket& s : sockets_) {
       int fd = s.fd;
-      if (bpf_map_update_elem(mapFd_, &s.key, &fd, BPF_ANY)) {
+      // NOEXIST: a slot that holds a socket belongs to another delay line; the kernel empties
+      // the slot of a socket that closes, so nothing stale can block it.
+      if (bpf_map_update_elem(mapFd_, &s.key, &fd, BPF_NOEXIST)) {
         int err = errno;
         for (Socket& t : sockets_) {
           if (t.inMap) bpf_map_delete_elem(mapFd_, &t.key);

@@ -3,7 +3,7 @@
 // correlation, duplicate and reorder. This file checks every argument (bad input: one UsageError
 // naming the problem, nothing changed) and converts units; addon/delay_line.cc does the work.
 import { randomBytes } from 'node:crypto';
-import { nativeCall } from '../datapath/errors';
+import { BpfError, nativeCall as datapathCall } from '../datapath/errors';
 import { UsageError } from '../errors';
 import { DISTRIBUTION_CODES, isJitterDistribution, JITTER_DISTRIBUTIONS, type JitterDistribution } from './jitter';
 import { NativeDelayLine, type NativeDelayLinePort } from './native';
@@ -177,6 +177,9 @@ function checkSeed(v: unknown): bigint {
 }
 
 const PARAM_KEYS = new Set(Object.keys(DEFAULT_DELAY_PARAMS));
+const OPTION_KEYS = new Set([
+  'xskMap', 'ports', 'classes', 'frames', 'frameSize', 'ringSize', 'maxInFlight', 'overflow', 'seed', 'spinUs', 'realtime', 'params', 'key',
+]);
 
 /** Merges `patch` into `base` after checking every field; throws before anything changes. */
 export function checkDelayParams(patch: Partial<DelayParams>, base: DelayParams = { ...DEFAULT_DELAY_PARAMS }): DelayParams {
@@ -197,6 +200,21 @@ export function checkDelayParams(patch: Partial<DelayParams>, base: DelayParams 
   return p;
 }
 
+/** An addon call whose failure becomes a BpfError; `busy` explains EBUSY/EEXIST, which here mean "taken". */
+function nativeCall<T>(object: string, fn: () => T, busy?: string): T {
+  try {
+    return datapathCall(object, fn);
+  } catch (err) {
+    if (busy !== undefined && err instanceof BpfError && (err.code === 'EBUSY' || err.code === 'EEXIST')) {
+      const reason = err.message.slice(err.message.lastIndexOf(': ') + 2);
+      const options: { object?: string; detail: string; cause: unknown } = { detail: `${busy} (${reason})`, cause: err };
+      if (err.object !== undefined) options.object = err.object;
+      throw new BpfError(err.op, err.errno, err.message, options);
+    }
+    throw err;
+  }
+}
+
 const rho = (c: number) => Math.min(TWO_32 - 1, Math.round(c * TWO_32));
 const threshold = (p: number) => Math.round(p * TWO_32);
 
@@ -214,6 +232,7 @@ export class DelayLine {
   /** Opens the sockets, inserts them into the XSKMAP and starts the thread. */
   constructor(options: DelayLineOptions) {
     if (options === null || typeof options !== 'object') fail('options must be an object');
+    for (const k of Object.keys(options)) if (!OPTION_KEYS.has(k)) fail(`unknown option '${k}'`);
     const { xskMap } = options;
     if (!xskMap || typeof xskMap.fd !== 'number') fail('xskMap must be a BpfMap of type xskmap');
     if (xskMap.type !== 'xskmap') fail(`xskMap must be of type xskmap, '${xskMap.name}' is ${xskMap.type}`);
@@ -266,11 +285,12 @@ export class DelayLine {
     this.#native = nativeCall(
       `delay line on ${where}`,
       () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000), realtime),
+      'another AF_XDP socket (another delay line?) is bound to queue 0 of this port',
     );
     try {
       this.#native.setSeed(seed);
       params.forEach((p, c) => this.#push(c, p));
-      nativeCall(`delay line on ${where}`, () => this.#native.start());
+      nativeCall(`delay line on ${where}`, () => this.#native.start(), `the XSKMAP slot holds another delay line's socket`);
     } catch (err) {
       this.#native.close();
       throw err;

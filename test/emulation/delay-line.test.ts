@@ -199,6 +199,7 @@ describe('the delay line between two ports', () => {
       [{ params: { delay: 5 } as never }, /unknown parameter 'delay'/],
       [{ params: { duplicate: 2 } }, /duplicate must be a number from 0 to 1, got 2/],
       [{ classes: 9 }, /classes must be an integer from 1 to 8, got 9/],
+      [{ jitter: 3 }, /unknown option 'jitter'/],
       [{ ringSize: 1000 }, /ringSize must be a power of two, got 1000/],
       [{ frames: 100 }, /frames must be an integer from 8193 to 262144, got 100/],
       [{ overflow: 'queue' as never }, /overflow must be 'drop' or 'pass', got queue/],
@@ -222,6 +223,18 @@ describe('the delay line between two ports', () => {
     );
     // Nothing was left in the XSKMAP: a working line opens on the same ports right after.
     open().close();
+  });
+
+  test('a second delay line on the same ports is refused and the first keeps working', async () => {
+    const line = open({ params: { delayMs: 10 } });
+    assert.throws(
+      () => new DelayLine({ xskMap: lab!.xskMap, ports: [lab!.portA, lab!.portB] }),
+      (err: unknown) => err instanceof BpfError && err.code === 'EBUSY' && /another AF_XDP socket/.test(err.message),
+    );
+    const r = await pingThrough(lab!, 3, 0.05);
+    assert.equal(r.received, 3);
+    assert.ok(r.minMs >= 20, `RTT ${r.minMs} ms`);
+    assert.equal(line.stats().transmitted, line.stats().received);
   });
 
   test('a bad parameter change is refused and leaves the parameters as they were', () => {
