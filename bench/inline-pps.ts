@@ -5,12 +5,11 @@
 // veth, so every frame leaves the client and arrives on bae's client-side port. Delivery is
 // counted on the far side, by a counting XDP program on the server's veth, never by verdicts.
 // Rounds alternate between the two bridges. Prints one JSON object; target: bae >= 0.8x.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openPinnedLink, openPinnedMap, sumPerCpu } from '../src/datapath';
-import { Lab, LabNode, labDown, labExecArgv, labUp, run } from '../src/lab';
-import { baeOn, median, note, printResult } from './lib/lab';
+import { openPinnedMap, sumPerCpu } from '../src/datapath';
+import { Lab, labDown, labUp, run } from '../src/lab';
+import { baeOn, detachAll, median, note, printResult, worker } from './lib/lab';
 
 const SECONDS = Number(process.env.BENCH_PPS_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_PPS_ROUNDS ?? 2);
@@ -19,14 +18,6 @@ const REPEAT = 1_000_000;
 /** 60 bytes without FCS: 64 bytes on a wire. */
 const FRAME_BYTES = 60;
 const TARGET = 0.8;
-const WORKER = path.join(__dirname, 'lib/pps-worker.js');
-
-function worker(lab: Lab, node: LabNode, args: string[]): Record<string, unknown> {
-  const argv = labExecArgv(lab, node, [process.execPath, WORKER, ...args]);
-  const res = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: (SECONDS + 60) * 1000 });
-  if (res.status !== 0) throw new Error(`pps-worker ${args[0]} on ${node}: ${res.stderr.trim() || res.error?.message}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-}
 
 function macOf(ns: string, iface: string): Buffer {
   const [link] = JSON.parse(run(['ip', '-n', ns, '-j', 'link', 'show', 'dev', iface])) as { address: string }[];
@@ -72,19 +63,6 @@ function delivered(countDir: string): bigint {
   }
 }
 
-/** Detaches every link pinned as link-* in `dir`, then removes the directory. */
-function detachAll(dir: string): void {
-  if (!fs.existsSync(dir)) return;
-  for (const name of fs.readdirSync(dir).filter((n) => n.startsWith('link-'))) {
-    try {
-      openPinnedLink(path.join(dir, name)).detach();
-    } catch {
-      /* already gone with its interface */
-    }
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
 interface Measurement {
   pps: number;
   offeredPps: number;
@@ -92,7 +70,7 @@ interface Measurement {
 
 function measure(lab: Lab, countDir: string, frameHex: string): Measurement {
   const before = delivered(countDir);
-  const gen = worker(lab, 'client', ['generate', lab.client.iface, frameHex, String(SECONDS), String(REPEAT)]) as {
+  const gen = worker(lab, 'client', ['generate', lab.client.iface, frameHex, String(SECONDS), String(REPEAT)], (SECONDS + 60) * 1000) as {
     sent: number;
     elapsedNs: number;
   };

@@ -1,13 +1,15 @@
 // iperf3 TCP from client to server through bae inline vs through a Linux bridge between the same
 // two ports, with the same offload settings (the lab's: end hosts tx checksum off, GRO on), in
-// one run. Rounds alternate between the two so that drift of a shared machine hits both alike.
-// Prints one JSON object; target: bae >= 1.2x the bridge.
+// one run. A plain XDP devmap bridge (bench_bridge) is measured too: it separates what any XDP
+// path on veth costs from what bae's own work costs. Rounds alternate between the three so that
+// drift of a shared machine hits all alike. Prints one JSON object; target: bae >= 1.2x the
+// Linux bridge.
 import fs from 'node:fs';
 import { iperf3, labDown, labLinuxBridge, labUp } from '../src/lab';
-import { baeOn, median, note, printResult } from './lib/lab';
+import { baeOn, detachAll, median, note, printResult, worker } from './lib/lab';
 
 const SECONDS = Number(process.env.BENCH_IPERF_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_IPERF_ROUNDS ?? 1);
+const ROUNDS = Number(process.env.BENCH_IPERF_ROUNDS ?? 2);
 const TARGET = 1.2;
 
 async function main(): Promise<void> {
@@ -15,8 +17,10 @@ async function main(): Promise<void> {
   const pinDir = `/sys/fs/bpf/bae-bench-${process.pid}`;
   const { lab } = labUp(prefix);
   const bridge: number[] = [];
+  const devmap: number[] = [];
   const bae: number[] = [];
-  const retransmits = { bridge: 0, bae: 0 };
+  const retransmits = { bridge: 0, devmap: 0, bae: 0 };
+  const devmapDir = `${pinDir}-devmap`;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       note(`round ${round + 1}/${ROUNDS}: Linux bridge, ${SECONDS} s`);
@@ -27,6 +31,15 @@ async function main(): Promise<void> {
         retransmits.bridge += r.retransmits;
       } finally {
         labLinuxBridge(lab, false);
+      }
+      note(`round ${round + 1}/${ROUNDS}: plain XDP devmap bridge, ${SECONDS} s`);
+      worker(lab, 'bae', ['attach', devmapDir, 'bench_bridge', lab.bae.clientPort, lab.bae.serverPort]);
+      try {
+        const r = await iperf3(lab, { seconds: SECONDS });
+        devmap.push(r.bitsPerSecond);
+        retransmits.devmap += r.retransmits;
+      } finally {
+        detachAll(devmapDir);
       }
       note(`round ${round + 1}/${ROUNDS}: bae inline, ${SECONDS} s`);
       baeOn(lab, 'bae', ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', pinDir]);
@@ -40,9 +53,11 @@ async function main(): Promise<void> {
     }
   } finally {
     try {
+      detachAll(devmapDir);
       labDown(prefix);
     } finally {
       fs.rmSync(pinDir, { recursive: true, force: true });
+      fs.rmSync(devmapDir, { recursive: true, force: true });
     }
   }
   const ratio = median(bae) / median(bridge);
@@ -52,10 +67,12 @@ async function main(): Promise<void> {
     seconds: SECONDS,
     rounds: ROUNDS,
     linuxBridgeBitsPerSecond: Math.round(median(bridge)),
+    xdpDevmapBridgeBitsPerSecond: Math.round(median(devmap)),
     baeInlineBitsPerSecond: Math.round(median(bae)),
-    runs: { linuxBridge: bridge.map(Math.round), baeInline: bae.map(Math.round) },
+    runs: { linuxBridge: bridge.map(Math.round), xdpDevmapBridge: devmap.map(Math.round), baeInline: bae.map(Math.round) },
     retransmits,
     ratio: Number(ratio.toFixed(3)),
+    ratioToDevmapBridge: Number((median(bae) / median(devmap)).toFixed(3)),
     target: TARGET,
     meetsTarget: ratio >= TARGET,
   });
