@@ -31,6 +31,22 @@ function frame64(): Buffer {
   return f;
 }
 
+/** CPU seconds (user + system) used so far by this process's delay-line thread, 0 if none. */
+function delayLineCpuSeconds(): number {
+  const ticksPerSecond = 100; // USER_HZ
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'bae-delayline') continue;
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond; // utime, stime
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return 0;
+}
+
 function sinkCount(counter: Collection): number {
   const v = counter.map('bench_counts').lookupPerCpu(Buffer.alloc(4));
   return (v ?? []).reduce((n, b) => n + Number(b.readBigUInt64LE(0)), 0);
@@ -99,9 +115,11 @@ async function main(): Promise<void> {
     let dl = new DelayLine({ xskMap: line.map('dl_xsks'), ports: [portA, portB], frames: 1 << 15, seed: 1, params: { delayMs: DELAY_MS } });
     undo.push(() => dl.close());
     before = sinkCount(bench);
+    const cpuBefore = delayLineCpuSeconds();
     const dlGen = generate(line.program('dl_redirect'), ifA, SECONDS, 1000);
     await sleep(DELAY_MS * 3 + 50);
     const dlDelivered = sinkCount(bench) - before;
+    const dlCpu = delayLineCpuSeconds() - cpuBefore;
     const dlStats = dl.stats();
     dl.close();
 
@@ -135,6 +153,9 @@ async function main(): Promise<void> {
             overflow: dlStats.overflow,
             kernelRxRingFull: dlStats.kernel.rxRingFull,
             realtime: dlStats.realtime,
+            // The machine is shared: how much CPU the thread got, and what it did per CPU-second.
+            threadCpuShare: Math.round((dlCpu / dlGen.seconds) * 100) / 100,
+            deliveredPerThreadCpuSecond: dlCpu > 0 ? Math.round(dlDelivered / dlCpu) : null,
           },
           lateness: {
             delayMs: DELAY_MS,
