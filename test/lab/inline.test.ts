@@ -46,8 +46,10 @@ interface Capture {
 async function startCapture(lab: Lab, node: 'client' | 'server'): Promise<Capture> {
   const ep = lab[node];
   const file = `${pcapDir}/${node}.pcapng`;
+  // The two hosts' conversations, and the second client address's for the readiness probes.
   const filter =
-    `(host ${lab.client.ipv4} and host ${lab.server.ipv4}) or ` + `(host ${lab.client.ipv6} and host ${lab.server.ipv6})`;
+    `(host ${lab.server.ipv4} and (host ${lab.client.ipv4} or host ${lab.client.ipv4Second})) or ` +
+    `(host ${lab.client.ipv6} and host ${lab.server.ipv6})`;
   const child = spawn('nsenter', [`--net=/run/netns/${ep.ns}`, '--', 'dumpcap', '-i', ep.iface, '-f', filter, '-s', '128', '-B', '64', '-w', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -59,10 +61,22 @@ async function startCapture(lab: Lab, node: 'client' | 'server'): Promise<Captur
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.match(err, /Capturing on/, `dumpcap on ${node} did not start: ${err}`);
-  // libpcap installs the filter after saying so, draining the socket on the way: frames in that
-  // window are lost to the capture. Give it time before the counted traffic starts.
-  await new Promise((r) => setTimeout(r, 2000));
   return { child, file, stderr: () => err, exited };
+}
+
+/**
+ * Waits until every capture has seen a probe. libpcap installs its filter after dumpcap says
+ * "Capturing on", draining the socket on the way, so frames sent right then are lost to the
+ * capture. The probes are pings from the client's second address: a conversation the comparison
+ * leaves out.
+ */
+async function capturesReady(lab: Lab, captures: Capture[]): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (captures.every((c) => /Packets: [1-9]/.test(c.stderr()))) return;
+    await ping(lab, 'client', lab.server.ipv4, { count: 1, waitS: 0.2, source: lab.client.ipv4Second });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`captures never saw a probe: ${captures.map((c) => c.stderr()).join(' | ')}`);
 }
 
 async function stopCapture(c: Capture): Promise<void> {
@@ -80,19 +94,23 @@ interface Tally {
   bytes: number;
 }
 
-/** Frames and frame bytes in a capture sent by `src`, per address family. */
-function tallyFrom(file: string, src: { ipv4: string; ipv6: string }): { ipv4: Tally; ipv6: Tally } {
-  const res = spawnSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.len', '-e', 'ip.src', '-e', 'ipv6.src'], {
+type Addresses = { ipv4: string; ipv6: string };
+
+/** Frames and frame bytes in a capture sent from `src` to `dst`, per address family. */
+function tallyFrom(file: string, src: Addresses, dst: Addresses): { ipv4: Tally; ipv6: Tally } {
+  const fields = ['frame.len', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst'].flatMap((f) => ['-e', f]);
+  const res = spawnSync('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=,', ...fields], {
     encoding: 'utf8',
     timeout: 60_000,
   });
   assert.equal(res.status, 0, `tshark -r ${file}: ${res.stderr}`);
   const out = { ipv4: { packets: 0, bytes: 0 }, ipv6: { packets: 0, bytes: 0 } };
   for (const line of res.stdout.split('\n')) {
-    const [len, v4, v6] = line.split(',');
+    const [len, s4, d4, s6, d6] = line.split(',');
     if (!len) continue;
-    const t = v4 === src.ipv4 ? out.ipv4 : v6 === src.ipv6 ? out.ipv6 : undefined;
-    if (!t) continue; // frames the other host sent (received here, possibly merged by GRO)
+    // Only frames this host sent: what it received may have been merged by GRO on the way in.
+    const t = s4 === src.ipv4 && d4 === dst.ipv4 ? out.ipv4 : s6 === src.ipv6 && d6 === dst.ipv6 ? out.ipv6 : undefined;
+    if (!t) continue;
     t.packets++;
     t.bytes += Number(len);
   }
@@ -135,6 +153,7 @@ describe('bae inline in the lab', () => {
     const captures: Capture[] = [];
     try {
       captures.push(await startCapture(lab, 'client'), await startCapture(lab, 'server'));
+      await capturesReady(lab, captures);
 
       assert.deepEqual(await ping(lab, 'client', lab.server.ipv4, { count: 3 }), { transmitted: 3, received: 3 });
       assert.deepEqual(await ping(lab, 'client', lab.server.ipv6, { count: 3 }), { transmitted: 3, received: 3 });
@@ -149,8 +168,8 @@ describe('bae inline in the lab', () => {
       for (const c of captures) await stopCapture(c);
 
       const convs = (JSON.parse(profiles.stdout) as { conversations: JsonConv[] }).conversations;
-      const fromClient = tallyFrom(captures[0]!.file, lab.client);
-      const fromServer = tallyFrom(captures[1]!.file, lab.server);
+      const fromClient = tallyFrom(captures[0]!.file, lab.client, lab.server);
+      const fromServer = tallyFrom(captures[1]!.file, lab.server, lab.client);
       for (const family of ['ipv4', 'ipv6'] as const) {
         const c = convs.find((p) => p.family === family && [p.a, p.b].sort().join() === [lab.client[family], lab.server[family]].sort().join());
         assert.ok(c, `no ${family} conversation between client and server in ${profiles.stdout}`);
