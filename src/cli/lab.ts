@@ -123,7 +123,18 @@ Examples:
     .argument('<command...>', 'the command and its arguments (after --)')
     .addOption(prefixOption())
     .passThroughOptions()
-    .addHelpText('after', '\nExample:\n  sudo bae lab exec server -- iperf3 -s -1')
+    .addHelpText(
+      'after',
+      `
+Options go before NODE: everything after NODE (and after --) belongs to the command. The
+command keeps the host's mount namespace, so /sys/fs/bpf and its pins look the same from every
+node and from the host.
+
+Examples:
+  sudo bae lab exec client -- ping -c 3 fd00:bae::2
+  sudo bae lab exec --prefix test- server -- iperf3 -s -1
+  sudo bae lab exec bae -- bae status`,
+    )
     .action(async (node: string, command: string[], opts: { prefix: string }) => {
       if (!isLabNode(node)) throw new UsageError(`unknown lab node '${node}': use one of ${LAB_NODES.join(', ')}`);
       // With options before NODE, commander hands the `--` separator through as an argument.
