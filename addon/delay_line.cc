@@ -70,6 +70,8 @@ constexpr int64_t kFlushDeadlineNs = 200'000'000;
 // bind() of a queue whose previous socket was just closed: EBUSY until the kernel's deferred
 // release ran; give up after this long.
 constexpr int64_t kBindBusyRetryNs = 500'000'000;
+// A port whose kicks fail (down, gone) is retried this often.
+constexpr int64_t kTxErrorRetryNs = 1'000'000;
 // SCHED_FIFO priority of the thread when real-time scheduling is asked for: the lowest band,
 // above every normal task, below the kernel's own real-time threads.
 constexpr int kRealtimePriority = 10;
@@ -403,7 +405,7 @@ inline uint64_t LatenessBucketLow(unsigned i) {
 
 struct Counters {
   std::atomic<uint64_t> received{0}, transmitted{0}, overflow{0}, duplicated{0}, duplicateSkipped{0},
-      reordered{0}, txErrors{0}, flushedAtClose{0}, droppedAtClose{0};
+      reordered{0}, txErrors{0}, txDropped{0}, flushedAtClose{0}, droppedAtClose{0};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -438,6 +440,8 @@ struct Port {
   MappedRing fillMap, compMap;
   uint32_t txReserved = 0;     // descriptors written in this step, not yet submitted
   uint64_t txOutstanding = 0;  // submitted, completion not seen yet
+  int txError = 0;             // errno of the last failed kick (port down, gone), 0 when it works
+  int64_t txErrorAt = 0;       // when that kick failed
 };
 
 void SetRing(void* map, const xdp_ring_offset& off, uint32_t size, bool producer, xsk_ring_prod* prod,
@@ -708,6 +712,8 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
       int64_t next = immediate_.empty() ? wheel_.NextDue() : now;
       int64_t wait = next == INT64_MAX ? INT64_MAX : next - MonoNs();
       if (blocked) wait = std::min(wait, kTxRetryNs);
+      for (const Port& port : ports_)
+        if (port.txError) wait = std::min(wait, kTxErrorRetryNs);
       if (wait <= spinNs_) continue;  // due soon: spin rather than risk a late wake-up
       struct timespec ts, *timeout = nullptr;
       if (wait != INT64_MAX) {
@@ -844,7 +850,14 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     Port& port = ports_[m.egress];
     Socket& s = sockets_[port.txSocket];
     uint32_t slot;
-    if (xsk_ring_prod__reserve(&s.tx, 1, &slot) != 1) return false;
+    if (xsk_ring_prod__reserve(&s.tx, 1, &slot) != 1) {
+      if (!port.txError) return false;
+      // The port is down or gone and its TX ring is full: the frame is lost, as on a cable
+      // that was pulled, rather than held until the wheel overflows.
+      freeFrames_.push_back(idx);
+      Bump(counters_.txDropped);
+      return true;
+    }
     struct xdp_desc* d = xsk_ring_prod__tx_desc(&s.tx, slot);
     d->addr = m.addr;
     d->len = m.len;
@@ -882,19 +895,27 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         port.txOutstanding += port.txReserved;
         port.txReserved = 0;
       }
-      // Copy mode: the kernel only transmits inside sendto(), 32 descriptors per call.
+      // Copy mode: the kernel only transmits inside sendto(), 32 descriptors per call. A port
+      // whose last kick failed is tried again after kTxErrorRetryNs, not on every step.
+      if (port.txError && MonoNs() - port.txErrorAt < kTxErrorRetryNs) continue;
       for (int k = 0; k < kMaxKicksPerStep; k++) {
         if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer) break;
         if (!xsk_ring_prod__needs_wakeup(&s.tx)) break;
-        if (sendto(s.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) continue;
+        if (sendto(s.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
+          port.txError = 0;
+          continue;
+        }
         if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
+          port.txError = 0;
           DrainCompletions();  // a full completion ring stops copy-mode TX
           continue;
         }
+        port.txError = errno;  // ENETDOWN, ENXIO: retried every kTxErrorRetryNs, not spun on
+        port.txErrorAt = MonoNs();
         Bump(counters_.txErrors);
         break;
       }
-      drained &= __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer;
+      drained &= port.txError != 0 || __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer;
     }
     return drained;
   }
@@ -1041,6 +1062,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     o.Set("duplicateSkipped", num(load(counters_.duplicateSkipped)));
     o.Set("reordered", num(load(counters_.reordered)));
     o.Set("txErrors", num(load(counters_.txErrors)));
+    o.Set("txDropped", num(load(counters_.txDropped)));
     o.Set("flushedAtClose", num(load(counters_.flushedAtClose)));
     o.Set("droppedAtClose", num(load(counters_.droppedAtClose)));
     o.Set("inFlight", num(inFlight_.load(std::memory_order_relaxed)));

@@ -112,7 +112,10 @@ export interface DelayLineStats {
   /** duplicates not made because no UMEM frame was free */
   duplicateSkipped: number;
   reordered: number;
+  /** failed transmit kicks (egress port down or gone) */
   txErrors: number;
+  /** frames dropped because their egress port was down and its TX ring full */
+  txDropped: number;
   flushedAtClose: number;
   droppedAtClose: number;
   inFlight: number;

@@ -18,6 +18,7 @@ export interface NativeDelayLineStats {
   duplicateSkipped: number;
   reordered: number;
   txErrors: number;
+  txDropped: number;
   flushedAtClose: number;
   droppedAtClose: number;
   inFlight: number;

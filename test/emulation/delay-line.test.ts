@@ -1,6 +1,8 @@
 // The AF_XDP delay line between two bae ports of a real lab: client <-> portA [delay line] portB
 // <-> server (test/lib/delay-lab.ts).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { BpfError } from '../../src/datapath';
 import { DelayLine, latenessQuantileNs, type DelayLineOptions } from '../../src/emulation';
@@ -10,6 +12,22 @@ import { createDelayLab, pingThrough, pinNeighbours, sendUdp, startUdpReceiver, 
 import { Z_ALPHA_0001 } from '../lib/ks';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds used so far by this process's delay-line thread(s). */
+function threadCpuSeconds(): number {
+  let ticks = 0;
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== 'bae-delayline') continue;
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ticks / 100;
+}
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 describe('the delay line between two ports', () => {
@@ -235,6 +253,29 @@ describe('the delay line between two ports', () => {
     assert.equal(r.received, 3);
     assert.ok(r.minMs >= 20, `RTT ${r.minMs} ms`);
     assert.equal(line.stats().transmitted, line.stats().received);
+  });
+
+  test('while a port is down its frames are dropped and counted, without spinning, and it recovers', async () => {
+    pinNeighbours(lab!); // no ARP probes crossing the line at random times
+    const line = open({ params: { delayMs: 1 } });
+    const cpu0 = threadCpuSeconds();
+    execFileSync('ip', ['link', 'set', lab!.portB, 'down']);
+    try {
+      // 3000 frames toward the server: more than its TX ring (2048) holds.
+      await sendUdp(lab!, 9, 3000, 30);
+      await sleep(300);
+    } finally {
+      execFileSync('ip', ['link', 'set', lab!.portB, 'up']);
+    }
+    const s = line.stats();
+    assert.ok(s.txErrors > 0 && s.txErrors < 5000, `${s.txErrors} kicks failed on the down port (retried once a millisecond)`);
+    assert.ok(s.txDropped > 0 && s.txDropped <= 3000, `${s.txDropped} frames dropped`);
+    assert.equal(s.inFlight, 0, `nothing stays held for the down port: ${JSON.stringify({ ...s, lateness: undefined })}`);
+    const cpu = threadCpuSeconds() - cpu0;
+    assert.ok(cpu < 0.5, `the thread used ${cpu} s of CPU in about 0.5 s while the port was down`);
+    await sleep(200); // carrier
+    const r = await pingThrough(lab!, 3, 0.05);
+    assert.equal(r.received, 3, 'traffic flows again once the port is up');
   });
 
   test('a bad parameter change is refused and leaves the parameters as they were', () => {
