@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { LAB_NODES, labDown, labLinuxBridge, labStatus, labTopology, netnsExists, ping, run } from '../../src/lab';
-import { bae } from '../lib/bae-cli';
+import { BAE_BIN, bae } from '../lib/bae-cli';
 
 const prefix = `bt${process.pid}-`;
 const lab = labTopology(prefix);
@@ -104,5 +104,25 @@ describe('the lab', () => {
     assert.equal(labCli(['down']).status, 0);
     for (const node of LAB_NODES) assert.equal(netnsExists(lab.ns[node]), false);
     assert.match(labCli(['down']).stdout, /was not there; nothing to remove/);
+  });
+
+  test('after the lab goes down under a loaded bae, status says so and unload still removes every pin', () => {
+    const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-gone`;
+    try {
+      assert.equal(labCli(['up']).status, 0);
+      const load = onNode('bae', [process.execPath, BAE_BIN, 'load', '--iface', lab.bae.clientPort, '--pin-dir', pinDir]);
+      assert.equal(load.status, 0, load.stderr);
+      assert.equal(labCli(['down']).status, 0);
+      const st = bae(['status', '--json', '--pin-dir', pinDir]);
+      assert.equal(st.status, 0, st.stderr);
+      const s = JSON.parse(st.stdout);
+      assert.equal(s.loaded, true);
+      assert.deepEqual(s.ports.map((p: { iface: string; attached: boolean }) => [p.iface, p.attached]), [['to-client', false]]);
+      const un = bae(['unload', '--pin-dir', pinDir]);
+      assert.equal(un.status, 0, un.stderr);
+      assert.equal(fs.existsSync(pinDir), false);
+    } finally {
+      fs.rmSync(pinDir, { recursive: true, force: true });
+    }
   });
 });
