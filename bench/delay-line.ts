@@ -13,6 +13,7 @@ import path from 'node:path';
 import { attachXdp, loadCollection, numPossibleCpus, resolveIfindex, type Collection, type Link, type Program } from '../src/datapath';
 import { DelayLine, latenessQuantileNs } from '../src/emulation';
 import { bpfFixture, testPinDir } from '../test/lib/fixtures';
+import { xskSlotsFor } from '../test/lib/delay-lab';
 import { createNetns, type Netns } from '../test/lib/netns';
 
 const SECONDS = 2;
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     const countPin = path.join(pinDir, 'count');
     bench.program('bench_count').pin(countPin);
     ns.exec('ip', ['link', 'set', 'dev', 'eth0', 'xdpdrv', 'pinned', countPin]);
-    const line = loadCollection(bpfFixture('delay_line'));
+    const line = loadCollection(bpfFixture('delay_line'), { maxEntries: { dl_xsks: xskSlotsFor([portA, portB]) } });
     undo.push(() => line.close());
     // Both ports carry the fixture, as in the lab. It matters for the generator too: live frames
     // into a device without an XDP program pay ~25 ms per BPF_PROG_RUN call on this kernel.

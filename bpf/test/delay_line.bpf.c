@@ -7,7 +7,8 @@
 // Classes per port; XSKMAP key = ingress ifindex * DL_CLASSES_MAX + class. Must match
 // kDelayClassesMax (addon/delay_line.h) and DELAY_CLASSES_MAX (src/emulation/delay-line.ts).
 #define DL_CLASSES_MAX 8
-// Slots of the XSKMAP: ingress ifindexes below DL_XSK_SLOTS / DL_CLASSES_MAX (8192) fit.
+// Slots of the XSKMAP: ingress ifindexes below DL_XSK_SLOTS / DL_CLASSES_MAX (8192) fit; the
+// tests size it to their ports with maxEntries, since ifindexes grow on a long-lived host.
 #define DL_XSK_SLOTS 65536
 
 #define ETH_P_IP_BE bpf_htons(0x0800)

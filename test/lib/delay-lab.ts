@@ -5,7 +5,8 @@
 //
 //   client ns: eth0 10.201.0.1/24  <-veth->  portA  [delay line]  portB  <-veth->  server ns: eth0 10.201.0.2/24
 import { execFile, execFileSync } from 'node:child_process';
-import { attachXdp, loadCollection, type BpfMap, type Collection, type Link } from '../../src/datapath';
+import { attachXdp, loadCollection, resolveIfindex, type BpfMap, type Collection, type Link } from '../../src/datapath';
+import { DELAY_CLASSES_MAX } from '../../src/emulation';
 import { bpfFixture } from './fixtures';
 import { createNetns, type Netns } from './netns';
 
@@ -21,6 +22,15 @@ export interface DelayLab {
   xskMap: BpfMap;
   /** Removes links, objects, namespaces and the veths with them; safe twice. */
   remove(): void;
+}
+
+/**
+ * XSKMAP slots for ports keyed ingress ifindex * 8 + class: ifindexes only grow on a long-lived
+ * host, so the map is sized for the ports at hand rather than fixed.
+ */
+export function xskSlotsFor(ports: string[]): number {
+  const top = Math.max(...ports.map((p) => resolveIfindex(p)));
+  return Math.max(1024, (top + 1) * DELAY_CLASSES_MAX);
 }
 
 function sh(cmd: string, args: string[]): string {
@@ -63,7 +73,7 @@ export function createDelayLab(tag: string): DelayLab {
       // DESIGN.md: end hosts need tx checksum offload off for TCP through an XDP path.
       ns.exec('ethtool', ['-K', 'eth0', 'tx', 'off', 'gro', 'on']);
     }
-    const collection = loadCollection(bpfFixture('delay_line'));
+    const collection = loadCollection(bpfFixture('delay_line'), { maxEntries: { dl_xsks: xskSlotsFor([portA, portB]) } });
     undo.push(() => collection.close());
     const links: Link[] = [];
     for (const port of [portA, portB]) {
