@@ -70,7 +70,7 @@ export interface DelayLineOptions {
   ports: readonly string[] | readonly DelayLinePort[];
   /** Delay classes per port, 1..8 (one AF_XDP socket per port and class). Default 1. */
   classes?: number;
-  /** UMEM frames shared by all ports. Default 16384. */
+  /** UMEM frames shared by all ports. Default 16384 (more when the rings need more). */
   frames?: number;
   /** UMEM frame size, 2048 or 4096. Default 2048 (frames up to 1792 bytes). */
   frameSize?: 2048 | 4096;
@@ -249,7 +249,7 @@ export class DelayLine {
 
     const ports = this.#checkPorts(options.ports);
     const reserved = ports.length * 2 * ringSize; // fill and TX rings of every port
-    const frames = checkInt('frames', options.frames ?? 16384, reserved + 1, 1 << 18);
+    const frames = checkInt('frames', options.frames ?? Math.max(16384, 2 * reserved), reserved + 1, 1 << 18);
     const maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? frames - reserved, 1, frames - reserved);
     const overflow = options.overflow ?? 'drop';
     if (overflow !== 'drop' && overflow !== 'pass') fail(`overflow must be 'drop' or 'pass', got ${String(overflow)}`);
