@@ -1,0 +1,65 @@
+// The profile view without a kernel: entries built with layout.ts's encoders, merged over CPUs,
+// sorted, rendered and turned into JSON.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Conv, LAYOUTS, convKeyFor, emptyConvDir, encodeConv, encodeConvKey } from '../../src/datapath/layout';
+import { findProfile, humanAge, humanCount, profileFromEntry, renderTable, sortProfiles, toJsonValue } from '../../src/profiles';
+
+function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint }>) {
+  const { key, dir } = convKeyFor(src, dst);
+  const values = perCpu.map((p) => {
+    const conv: Conv = { dir: [emptyConvDir(), emptyConvDir()] };
+    const d = conv.dir[dir];
+    Object.assign(d, {
+      packets: p.packets,
+      bytes: p.bytes,
+      firstSeenNs: p.last - 1000n,
+      lastSeenNs: p.last,
+      sizeMin: 60,
+      sizeMax: 1514,
+      sizeSumSq: p.bytes * 100n,
+      retransmits: p.retx ?? 0n,
+    });
+    return encodeConv(conv);
+  });
+  return profileFromEntry(encodeConvKey(key), values);
+}
+
+describe('conversation profiles', () => {
+  test('per-CPU copies add up and the lower address is A', () => {
+    const p = entry('10.0.0.9', '10.0.0.1', [
+      { packets: 2n, bytes: 200n, last: 5000n },
+      { packets: 3n, bytes: 300n, last: 7000n, retx: 1n },
+    ]);
+    assert.equal(LAYOUTS.bae_conv!.size, encodeConv({ dir: [emptyConvDir(), emptyConvDir()] }).length);
+    assert.deepEqual([p.family, p.a, p.b], ['ipv4', '10.0.0.1', '10.0.0.9']);
+    assert.deepEqual([p.bToA.packets, p.bToA.bytes, p.aToB.packets], [5n, 500n, 0n]);
+    assert.deepEqual([p.packets, p.bytes, p.retransmits, p.lastSeenNs, p.firstSeenNs], [5n, 500n, 1n, 7000n, 4000n]);
+    assert.equal(p.bToA.sizeMean, 100);
+  });
+
+  test('sorting puts the largest first for each key and breaks ties by bytes, then addresses', () => {
+    const big = entry('10.0.0.1', '10.0.0.2', [{ packets: 10n, bytes: 100n, last: 1001n }]);
+    const heavy = entry('10.0.0.1', '10.0.0.3', [{ packets: 2n, bytes: 3000n, last: 9000n, retx: 4n }]);
+    const v6 = entry('fd00::1', 'fd00::2', [{ packets: 2n, bytes: 3000n, last: 5000n }]);
+    const names = (ps: { b: string }[]) => ps.map((p) => p.b);
+    assert.deepEqual(names(sortProfiles([big, heavy, v6], 'packets')), ['10.0.0.2', '10.0.0.3', 'fd00::2']);
+    assert.deepEqual(names(sortProfiles([big, v6, heavy], 'bytes')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
+    assert.deepEqual(names(sortProfiles([big, v6, heavy], 'retransmits')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
+    assert.deepEqual(names(sortProfiles([big, v6, heavy], 'last-seen')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
+    assert.equal(findProfile([big, heavy], '10.0.0.3', '10.0.0.1'), heavy);
+  });
+
+  test('JSON keeps counts exact: numbers up to 2^53, strings beyond', () => {
+    assert.deepEqual(toJsonValue({ a: 5n, b: 2n ** 60n, c: [1n] }), { a: 5, b: '1152921504606846976', c: [1] });
+  });
+
+  test('the table aligns columns and shows ages and sizes', () => {
+    const p = entry('10.0.0.1', '10.0.0.2', [{ packets: 12345n, bytes: 1_234_567n, last: 1_000_000_000n }]);
+    const lines = renderTable([p], 3_500_000_000n).split('\n');
+    assert.match(lines[0]!, /^A\s+B\s+PKTS A>B/);
+    assert.match(lines[1]!, /^10\.0\.0\.1\s+10\.0\.0\.2\s+12k\s+0\s+1\.2M\s+0\s+100 \(60-1514\)\s+-\s+0\s+2s\s+2s$/);
+    assert.deepEqual([humanCount(9999n), humanCount(10_000n), humanCount(2_500_000_000n)], ['9999', '10k', '2.5G']);
+    assert.deepEqual([humanAge(999_000_000n), humanAge(61_000_000_000n), humanAge(7_300_000_000_000n)], ['999ms', '1m01s', '2h01m']);
+  });
+});
