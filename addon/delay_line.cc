@@ -897,6 +897,10 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
       }
       // Copy mode: the kernel only transmits inside sendto(), 32 descriptors per call. A port
       // whose last kick failed is tried again after kTxErrorRetryNs, not on every step.
+      if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer) {
+        port.txError = 0;  // nothing waits for this port: no reason to come back for it
+        continue;
+      }
       if (port.txError && MonoNs() - port.txErrorAt < kTxErrorRetryNs) continue;
       for (int k = 0; k < kMaxKicksPerStep; k++) {
         if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer) break;
