@@ -239,11 +239,45 @@ enum policy_event_kind {
 	POLICY_EVENT_MATCH = 3, /* an `event` action; value = frame length */
 };
 
+/* Tables of a generation, in the order of policy_gen_info.digests. */
+enum policy_table {
+	POLICY_TABLE_SRC = 0, /* policy_src and the source entries of policy_prefixes */
+	POLICY_TABLE_DST = 1,
+	POLICY_TABLE_PORTS = 2,
+	POLICY_TABLE_COMBOS = 3,
+	POLICY_TABLE_RULES = 4,
+	POLICY_TABLES = 5,
+};
+
+/* A dimension (source or destination address) of one family whose rules use at most this many
+ * distinct prefix lengths is looked up in policy_prefixes, one hash lookup per length, longest
+ * first; with more lengths, in the LPM trie. Measured: a trie lookup among 10k /24s costs about
+ * 60 ns, a hash lookup about 15. */
+#define POLICY_HASH_LENGTHS 4
+
+enum policy_lookup {
+	POLICY_LOOKUP_NONE = 0, /* no rule names a prefix of this family here: class 0 */
+	POLICY_LOOKUP_HASH = 1, /* policy_prefixes, per length in lens[] */
+	POLICY_LOOKUP_TRIE = 2, /* policy_src / policy_dst */
+};
+
+struct policy_dim {
+	__u8 mode;                      /* enum policy_lookup */
+	__u8 count;                     /* lengths in lens[] */
+	__u8 lens[POLICY_HASH_LENGTHS]; /* distinct prefix lengths, longest first */
+	__u8 pad[2];
+};
+
 /* Map policy_ctl (ARRAY, one entry): the active generation, read once per packet. */
 struct policy_gen_info {
 	__u32 rules;         /* rules in this generation; 0: the stage only checks the blocklist */
-	__u32 pad;
+	__u8 port_dirs;      /* bit 0: some rule names source ports, bit 1: destination ports */
+	__u8 pad[3];
 	__u64 proto_bits[4]; /* bit p: some rule names IP protocol p */
+	struct policy_dim dims[2][2]; /* [0 source, 1 destination][0 IPv4, 1 IPv6] */
+	/* User space only: a digest of what each table holds for this generation (0: unknown), so
+	 * that an apply skips tables whose content would not change. */
+	__u64 digests[POLICY_TABLES];
 };
 
 struct policy_ctl {
@@ -253,8 +287,19 @@ struct policy_ctl {
 	struct policy_gen_info g[2];
 };
 
-/* Maps policy_src / policy_dst (LPM_TRIE): longest inserted prefix -> prefix class (__u32).
- * prefixlen counts gen and family (16 bits) plus the address prefix. */
+/* Map policy_prefixes (HASH): prefix -> prefix class (__u32), for dimensions in
+ * POLICY_LOOKUP_HASH mode; the address is masked to len bits. */
+struct policy_prefix_key {
+	__u8 gen;
+	__u8 dim;    /* 0 source, 1 destination */
+	__u8 family; /* AF_INET / AF_INET6 */
+	__u8 len;
+	__u8 addr[16];
+};
+
+/* Maps policy_src / policy_dst (LPM_TRIE), for dimensions in POLICY_LOOKUP_TRIE mode: longest
+ * inserted prefix -> prefix class (__u32). prefixlen counts gen and family (16 bits) plus the
+ * address prefix. */
 struct policy_lpm_key {
 	__u32 prefixlen;
 	__u8 gen;
@@ -263,8 +308,15 @@ struct policy_lpm_key {
 	__u8 pad[2];
 };
 
-/* Map policy_ports (ARRAY of __u32 class): index ((gen * 2 + dir) * 65536 + port), dir 0 for
- * the source port, 1 for the destination port. */
+/* Map policy_ports (ARRAY of struct policy_port_classes): the classes of 8 consecutive ports
+ * per entry, index ((gen * 2 + dir) * POLICY_PORT_ENTRIES + port / 8), dir 0 for the source
+ * port, 1 for the destination port. Eight to an entry: an apply writes 32768 entries, not 262144. */
+#define POLICY_PORTS_PER_ENTRY 8
+#define POLICY_PORT_ENTRIES (POLICY_PORTS / POLICY_PORTS_PER_ENTRY)
+
+struct policy_port_classes {
+	__u16 cls[POLICY_PORTS_PER_ENTRY];
+};
 
 /* Map policy_combos (HASH): the candidate rules of one combination of classes. */
 struct policy_combo_key {
@@ -320,7 +372,8 @@ struct policy_trigger {
 	__u64 counts[POLICY_WINDOW_BUCKETS]; /* slot = bucket index % POLICY_WINDOW_BUCKETS */
 };
 
-/* Map policy_counters (PERCPU_HASH): stable id -> counters, created by user space. */
+/* Map policy_counters (PERCPU_HASH): stable id -> counters, created by the first packet a rule
+ * matches, kept across applies while the id is in the set, deleted when it leaves. */
 struct policy_counters {
 	__u64 matched; /* packets the match selected */
 	__u64 applied; /* packets the actions were applied to */

@@ -45,10 +45,17 @@ struct {
 } policy_dst SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 2 * POLICY_PORTS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 2 * POLICY_MAX_PREFIXES);
+	__type(key, struct policy_prefix_key);
 	__type(value, __u32);
+} policy_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 2 * POLICY_PORT_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct policy_port_classes);
 } policy_ports SEC(".maps");
 
 struct {
@@ -103,8 +110,9 @@ struct {
  * layout test reads its offsets from the object's BTF). */
 const struct policy_event policy_event_btf_anchor = {};
 
-/* The window a trigger state starts from (read-only data, no stack copy). */
+/* What a trigger window and a rule's counters start from (read-only data, no stack copy). */
 static const struct policy_trigger policy_trigger_zero;
+static const struct policy_counters policy_counters_zero;
 
 /* What this packet adds to a metric (src/policy/metrics.ts metricContribution). */
 static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 metric)
@@ -269,27 +277,63 @@ static __always_inline void policy_block(const struct pkt_meta *m, const struct 
 	policy_event_emit(m, r->id, POLICY_EVENT_BLOCK, r->scope, expiry, stats);
 }
 
-static __always_inline __u32 policy_prefix_class(void *trie, __u32 gen, const struct pkt_meta *m,
-						 const __u8 *addr)
+/* dst = src masked to its first len bits (addresses in network order). */
+static __always_inline void policy_mask(__u8 *dst, const __u8 *src, __u32 len)
 {
-	struct policy_lpm_key key = {
-		.prefixlen = 16 + (m->family == AF_INET ? 32 : 128),
-		.gen = gen,
-		.family = m->family,
-	};
-	__u32 *cls;
+#pragma unroll
+	for (int w = 0; w < 4; w++) {
+		__u32 word, bits = len > 32 * w ? len - 32 * w : 0;
 
-	__builtin_memcpy(key.addr, addr, 16);
-	cls = bpf_map_lookup_elem(trie, &key);
-	return cls ? *cls : 0;
+		__builtin_memcpy(&word, src + 4 * w, 4);
+		if (bits < 32)
+			word &= bpf_htonl(bits ? ~0U << (32 - bits) : 0);
+		__builtin_memcpy(dst + 4 * w, &word, 4);
+	}
 }
 
-static __always_inline __u32 policy_port_class(__u32 gen, __u32 dir, __u16 port)
+/* The prefix class of an address: the longest inserted prefix of its dimension that holds it. */
+static __always_inline __u32 policy_prefix_class(const struct policy_gen_info *g, __u32 gen,
+						 __u32 dim, void *trie, const struct pkt_meta *m,
+						 const __u8 *addr)
 {
-	__u32 index = (gen * 2 + dir) * POLICY_PORTS + port;
-	__u32 *cls = bpf_map_lookup_elem(&policy_ports, &index);
+	const struct policy_dim *d = &g->dims[dim & 1][m->family == AF_INET ? 0 : 1];
+	__u32 *cls;
 
-	return cls ? *cls : 0;
+	if (d->mode == POLICY_LOOKUP_HASH) {
+		struct policy_prefix_key key = { .gen = gen, .dim = dim, .family = m->family };
+
+#pragma unroll
+		for (int i = 0; i < POLICY_HASH_LENGTHS; i++) {
+			if (i >= d->count)
+				break;
+			key.len = d->lens[i];
+			policy_mask(key.addr, addr, key.len);
+			cls = bpf_map_lookup_elem(&policy_prefixes, &key);
+			if (cls)
+				return *cls;
+		}
+		return 0;
+	}
+	if (d->mode == POLICY_LOOKUP_TRIE) {
+		struct policy_lpm_key key = {
+			.prefixlen = 16 + (m->family == AF_INET ? 32 : 128),
+			.gen = gen,
+			.family = m->family,
+		};
+
+		__builtin_memcpy(key.addr, addr, 16);
+		cls = bpf_map_lookup_elem(trie, &key);
+		return cls ? *cls : 0;
+	}
+	return 0;
+}
+
+static __always_inline __u16 policy_port_class(__u32 gen, __u32 dir, __u16 port)
+{
+	__u32 index = (gen * 2 + dir) * POLICY_PORT_ENTRIES + port / POLICY_PORTS_PER_ENTRY;
+	struct policy_port_classes *e = bpf_map_lookup_elem(&policy_ports, &index);
+
+	return e ? e->cls[port % POLICY_PORTS_PER_ENTRY] : 0;
 }
 
 /* State of the candidate loop, shared with its bpf_loop callback. */
@@ -325,6 +369,11 @@ static long policy_candidate(__u32 i, void *data)
 	if (r->ifindex && r->ifindex != m->ingress_ifindex)
 		return 0;
 	cnt = bpf_map_lookup_elem(&policy_counters, &r->id);
+	if (!cnt) {
+		/* First match of this rule: its counters start here (this CPU's copy; the others 0). */
+		bpf_map_update_elem(&policy_counters, &r->id, &policy_counters_zero, BPF_NOEXIST);
+		cnt = bpf_map_lookup_elem(&policy_counters, &r->id);
+	}
 	if (cnt)
 		cnt->matched++;
 	on = r->metric == POLICY_METRIC_NONE ? 1 : policy_trigger_eval(r, m, cnt, l->stats);
@@ -352,6 +401,7 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	struct policy_loop loop = {};
 	struct policy_stats *stats;
 	struct policy_combo *combo;
+	struct policy_gen_info *g;
 	struct policy_ctl *ctl;
 	__u32 zero = 0, gen;
 	__u8 proto = m->l4_proto;
@@ -372,12 +422,16 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	if (ctl->g[gen].rules == 0)
 		return BAE_CONTINUE;
 
+	g = &ctl->g[gen];
 	ck.gen = gen;
-	ck.proto = (ctl->g[gen].proto_bits[proto >> 6] >> (proto & 63)) & 1 ? proto : POLICY_PROTO_OTHER;
-	ck.src_class = policy_prefix_class(&policy_src, gen, m, m->saddr);
-	ck.dst_class = policy_prefix_class(&policy_dst, gen, m, m->daddr);
-	ck.sport_class = policy_port_class(gen, 0, m->sport);
-	ck.dport_class = policy_port_class(gen, 1, m->dport);
+	ck.proto = (g->proto_bits[proto >> 6] >> (proto & 63)) & 1 ? proto : POLICY_PROTO_OTHER;
+	ck.src_class = policy_prefix_class(g, gen, 0, &policy_src, m, m->saddr);
+	ck.dst_class = policy_prefix_class(g, gen, 1, &policy_dst, m, m->daddr);
+	/* Dimensions no rule names have class 0 everywhere: no lookup. */
+	if (g->port_dirs & 1)
+		ck.sport_class = policy_port_class(gen, 0, m->sport);
+	if (g->port_dirs & 2)
+		ck.dport_class = policy_port_class(gen, 1, m->dport);
 	combo = bpf_map_lookup_elem(&policy_combos, &ck);
 	if (!combo)
 		return BAE_CONTINUE;

@@ -524,6 +524,7 @@ export function sumStatsPerCpu(values: readonly Buffer[]): Stats {
 /** Map names of the policy stage (bpf/policy.h). */
 export const POLICY_MAPS = {
   ctl: 'policy_ctl',
+  prefixes: 'policy_prefixes',
   src: 'policy_src',
   dst: 'policy_dst',
   ports: 'policy_ports',
@@ -544,23 +545,45 @@ export const POLICY = {
   maxCandidates: 8,
   windowBuckets: 8,
   ports: 65536,
+  portsPerEntry: 8,
   protoOther: 255,
+  /** enum policy_table: src, dst, ports, combos, rules. */
+  tables: 5,
+  /** POLICY_HASH_LENGTHS: a dimension with at most this many prefix lengths uses hash lookups. */
+  hashLengths: 4,
 } as const;
 
 export const PolicyEventKind = { fire: 1, block: 2, match: 3 } as const;
 
 Object.assign(LAYOUTS, {
+  policy_dim: struct('policy_dim', [
+    ['mode', 1, 1],
+    ['count', 1, 1],
+    ['lens', POLICY.hashLengths, 1],
+    ['pad', 2, 1],
+  ]),
   policy_gen_info: struct('policy_gen_info', [
     ['rules', 4, 4],
-    ['pad', 4, 4],
+    ['port_dirs', 1, 1],
+    ['pad', 3, 1],
     ['proto_bits', 32, 8],
+    ['dims', 4 * 8, 1],
+    ['digests', 8 * POLICY.tables, 8],
   ]),
   policy_ctl: struct('policy_ctl', [
     ['gen', 4, 4],
     ['pad', 4, 4],
     ['flip_ns', 8, 8],
-    ['g', 80, 8],
+    ['g', 2 * (72 + 8 * POLICY.tables), 8],
   ]),
+  policy_prefix_key: struct('policy_prefix_key', [
+    ['gen', 1, 1],
+    ['dim', 1, 1],
+    ['family', 1, 1],
+    ['len', 1, 1],
+    ['addr', 16, 1],
+  ]),
+  policy_port_classes: struct('policy_port_classes', [['cls', 2 * POLICY.portsPerEntry, 2]]),
   policy_lpm_key: struct('policy_lpm_key', [
     ['prefixlen', 4, 4],
     ['gen', 1, 1],
@@ -648,10 +671,25 @@ function pf(layout: string, field: string): number {
   return off(layout, field);
 }
 
+/** enum policy_lookup */
+export const PolicyLookup = { none: 0, hash: 1, trie: 2 } as const;
+
+export interface PolicyDim {
+  mode: number;
+  /** Longest first, at most POLICY.hashLengths. */
+  lens: number[];
+}
+
 export interface PolicyGenInfo {
   rules: number;
+  /** Bit 0: some rule names source ports; bit 1: destination ports. */
+  portDirs: number;
+  /** [source, destination][IPv4, IPv6]. */
+  dims: [[PolicyDim, PolicyDim], [PolicyDim, PolicyDim]];
   /** Four 64-bit words: bit p of the protocol bitmap is bit (p % 64) of word p / 64. */
   protoBits: [bigint, bigint, bigint, bigint];
+  /** Digest of each table's content for this generation (enum policy_table order), 0n: unknown. */
+  digests: bigint[];
 }
 
 export interface PolicyCtl {
@@ -668,7 +706,16 @@ export function encodePolicyCtl(ctl: PolicyCtl): Buffer {
   const gs = LAYOUTS.policy_gen_info!.size;
   ctl.g.forEach((g, i) => {
     buf.writeUInt32LE(g.rules, g0 + i * gs + pf('policy_gen_info', 'rules'));
+    buf[g0 + i * gs + pf('policy_gen_info', 'port_dirs')] = g.portDirs;
+    g.dims.flat().forEach((d, k) => {
+      const at = g0 + i * gs + pf('policy_gen_info', 'dims') + k * LAYOUTS.policy_dim!.size;
+      if (d.lens.length > POLICY.hashLengths) throw new RangeError(`policy_dim: ${d.lens.length} lengths, at most ${POLICY.hashLengths}`);
+      buf[at + pf('policy_dim', 'mode')] = d.mode;
+      buf[at + pf('policy_dim', 'count')] = d.lens.length;
+      d.lens.forEach((len, j) => (buf[at + pf('policy_dim', 'lens') + j] = len));
+    });
     g.protoBits.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'proto_bits') + 8 * k));
+    g.digests.forEach((d, k) => buf.writeBigUInt64LE(d, g0 + i * gs + pf('policy_gen_info', 'digests') + 8 * k));
   });
   return buf;
 }
@@ -680,9 +727,20 @@ export function decodePolicyCtl(buf: Buffer): PolicyCtl {
   const gen = (i: number): PolicyGenInfo => {
     const at = g0 + i * gs;
     const bits = at + pf('policy_gen_info', 'proto_bits');
+    const dim = (k: number): PolicyDim => {
+      const d = at + pf('policy_gen_info', 'dims') + k * LAYOUTS.policy_dim!.size;
+      const count = Math.min(buf[d + pf('policy_dim', 'count')]!, POLICY.hashLengths);
+      return { mode: buf[d + pf('policy_dim', 'mode')]!, lens: [...buf.subarray(d + pf('policy_dim', 'lens'), d + pf('policy_dim', 'lens') + count)] };
+    };
     return {
       rules: buf.readUInt32LE(at + pf('policy_gen_info', 'rules')),
+      portDirs: buf[at + pf('policy_gen_info', 'port_dirs')]!,
+      dims: [
+        [dim(0), dim(1)],
+        [dim(2), dim(3)],
+      ],
       protoBits: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(bits + 8 * k)) as PolicyGenInfo['protoBits'],
+      digests: Array.from({ length: POLICY.tables }, (_, k) => buf.readBigUInt64LE(at + pf('policy_gen_info', 'digests') + 8 * k)),
     };
   };
   return { gen: buf.readUInt32LE(pf('policy_ctl', 'gen')), flipNs: buf.readBigUInt64LE(pf('policy_ctl', 'flip_ns')), g: [gen(0), gen(1)] };
@@ -714,6 +772,38 @@ export function decodePolicyLpmKey(buf: Buffer): PolicyLpmKey {
     family: buf[pf('policy_lpm_key', 'family')]! as Family,
     addr: Uint8Array.from(buf.subarray(a, a + 16)),
     len: buf.readUInt32LE(pf('policy_lpm_key', 'prefixlen')) - 16,
+  };
+}
+
+export interface PolicyPrefixKey {
+  gen: number;
+  /** 0 source, 1 destination. */
+  dim: number;
+  family: Family;
+  len: number;
+  /** 16 bytes, masked to len bits. */
+  addr: Uint8Array;
+}
+
+export function encodePolicyPrefixKey(k: PolicyPrefixKey): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_prefix_key!.size);
+  buf[pf('policy_prefix_key', 'gen')] = k.gen;
+  buf[pf('policy_prefix_key', 'dim')] = k.dim;
+  buf[pf('policy_prefix_key', 'family')] = k.family;
+  buf[pf('policy_prefix_key', 'len')] = k.len;
+  buf.set(k.addr.subarray(0, 16), pf('policy_prefix_key', 'addr'));
+  return buf;
+}
+
+export function decodePolicyPrefixKey(buf: Buffer): PolicyPrefixKey {
+  checkSize('policy_prefix_key', buf, 0, LAYOUTS.policy_prefix_key!.size);
+  const a = pf('policy_prefix_key', 'addr');
+  return {
+    gen: buf[pf('policy_prefix_key', 'gen')]!,
+    dim: buf[pf('policy_prefix_key', 'dim')]!,
+    family: buf[pf('policy_prefix_key', 'family')]! as Family,
+    len: buf[pf('policy_prefix_key', 'len')]!,
+    addr: Uint8Array.from(buf.subarray(a, a + 16)),
   };
 }
 

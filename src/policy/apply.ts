@@ -3,6 +3,8 @@
 // sees the old set or the new one, never a mix. The generation written now was left by the
 // previous flip; a packet still on it would have to have started before that flip, and an XDP
 // run takes microseconds, so waiting until GRACE_NS has passed since the flip is enough.
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 import type { BpfMap } from '../datapath';
 import {
   AF_INET,
@@ -11,6 +13,10 @@ import {
   POLICY_MAPS,
   decodePolicyCtl,
   decodePolicyLpmKey,
+  decodePolicyPrefixKey,
+  encodePolicyPrefixKey,
+  PolicyLookup,
+  type PolicyDim,
   decodePolicyComboKey,
   decodePolicyTriggerKey,
   encodePolicyCombo,
@@ -18,11 +24,10 @@ import {
   encodePolicyCtl,
   encodePolicyLpmKey,
   encodePolicyRule,
-  LAYOUTS,
   type PolicyCtl,
 } from '../datapath/layout';
 import type { CompiledRule, CompiledSet } from './compile';
-import type { Family } from './net';
+import { prefixKey, type Family } from './net';
 
 export type PolicyMapName = keyof typeof POLICY_MAPS;
 export type PolicyMaps = Record<PolicyMapName, BpfMap>;
@@ -33,7 +38,7 @@ export function policyMapsOf(get: (name: string) => BpfMap): PolicyMaps {
 }
 
 /** Maps whose bytes an apply may change (the ring buffer has no bytes to compare). */
-export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'blocklist', 'stats'];
+export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'blocklist', 'stats'];
 
 /** A generation is rewritten no sooner than this after the flip that left it. */
 export const GRACE_NS = 20_000_000n;
@@ -51,6 +56,8 @@ export interface ApplyResult {
   rules: number;
   /** Stable ids whose counters and trigger state were dropped (policies no longer in the set). */
   removed: number[];
+  /** Tables that were written (the others already held the same content in that generation). */
+  written: string[];
   ms: { clear: number; write: number; total: number };
 }
 
@@ -121,15 +128,63 @@ function writeEntries(map: BpfMap, keys: Buffer[], values: Buffer[]): void {
   }
 }
 
+/** Keys of the port-class array for one generation: source ports then destination ports. */
 let portKeyCache: Buffer[][] | undefined;
-/** Keys of the port-class array for one generation: sport then dport, 65536 each. */
 function portKeys(gen: number): Buffer[] {
   portKeyCache ??= [[], []];
   const cached = portKeyCache[gen]!;
   if (cached.length === 0) {
-    for (let i = 0; i < 2 * POLICY.ports; i++) cached.push(u32(gen * 2 * POLICY.ports + i));
+    for (let i = 0; i < 2 * PORT_ENTRIES; i++) cached.push(u32(gen * 2 * PORT_ENTRIES + i));
   }
   return cached;
+}
+
+const PORT_ENTRIES = POLICY.ports / POLICY.portsPerEntry;
+const PORT_ENTRY_BYTES = 2 * POLICY.portsPerEntry;
+
+/** The port-class entries of a set: eight little-endian u16 classes each, sport then dport. */
+function portValues(set: CompiledSet): Buffer[] {
+  const all = Buffer.alloc(2 * POLICY.ports * 2);
+  const view = new Uint16Array(all.buffer, all.byteOffset, 2 * POLICY.ports);
+  view.set(set.sportClass, 0);
+  view.set(set.dportClass, POLICY.ports);
+  if (os.endianness() !== 'LE') for (let i = 0; i < view.length; i++) all.writeUInt16LE(view[i]!, 2 * i);
+  return Array.from({ length: 2 * PORT_ENTRIES }, (_, i) => all.subarray(i * PORT_ENTRY_BYTES, (i + 1) * PORT_ENTRY_BYTES));
+}
+
+/** 64 bits of SHA-256 over the parts; never 0 (0 means "unknown" in policy_gen_info.digests). */
+function digest(...parts: (string | Uint8Array)[]): bigint {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest().readBigUInt64LE(0) || 1n;
+}
+
+/** What each table of a compiled set holds, as digests in enum policy_table order. */
+export function setDigests(set: CompiledSet): bigint[] {
+  const prefixes = (list: CompiledSet['srcPrefixes']) => list.map((e) => `${prefixKey(e.prefix)}=${e.cls}`).join(',');
+  return [
+    digest('src', prefixes(set.srcPrefixes)),
+    digest('dst', prefixes(set.dstPrefixes)),
+    digest('ports', new Uint8Array(set.sportClass.buffer), new Uint8Array(set.dportClass.buffer)),
+    digest('combos', set.combos.map((c) => `${c.proto}|${c.srcClass}|${c.dstClass}|${c.sportClass}|${c.dportClass}=${c.slots.join('.')}`).join(',')),
+    // A rule is its policy's id (a digest of its content) plus the resolved interface.
+    digest('rules', set.rules.map((r) => `${r.id}@${r.ifindex}`).join(',')),
+  ];
+}
+
+const TABLE = { src: 0, dst: 1, ports: 2, combos: 3, rules: 4 } as const;
+
+/**
+ * How the kernel looks one address dimension up, per family: by hash per prefix length (longest
+ * first) when the rules use at most POLICY.hashLengths lengths, else in the LPM trie.
+ */
+export function dimsOf(prefixes: CompiledSet['srcPrefixes']): [PolicyDim, PolicyDim] {
+  return ([4, 6] as const).map((family) => {
+    const lens = [...new Set(prefixes.filter((e) => e.prefix.family === family).map((e) => e.prefix.len))].sort((a, b) => b - a);
+    if (lens.length === 0) return { mode: PolicyLookup.none, lens: [] };
+    if (lens.length <= POLICY.hashLengths) return { mode: PolicyLookup.hash, lens };
+    return { mode: PolicyLookup.trie, lens: [] };
+  }) as [PolicyDim, PolicyDim];
 }
 
 const monotonic = () => process.hrtime.bigint();
@@ -147,79 +202,83 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   const sinceFlip = now() - ctl.flipNs;
   if (ctl.flipNs !== 0n && sinceFlip >= 0n && sinceFlip < GRACE_NS) await sleep(Number((GRACE_NS - sinceFlip) / 1_000_000n) + 1);
 
-  // Clear what the idle generation held: its prefixes and combinations (rules and ports are
-  // overwritten slot by slot; rule slots past the new count are never referenced).
-  deleteKeys(maps.src, allKeys(maps.src).filter((k) => decodePolicyLpmKey(k).gen === next));
-  deleteKeys(maps.dst, allKeys(maps.dst).filter((k) => decodePolicyLpmKey(k).gen === next));
-  deleteKeys(maps.combos, allKeys(maps.combos).filter((k) => decodePolicyComboKey(k).gen === next));
-  const t1 = performance.now();
+  // Tables the idle generation already holds exactly are left as they are (re-applying a set,
+  // or changing one policy of many, rewrites only what differs). The others are marked unknown
+  // before they are touched, so that an apply that dies half way is never trusted later.
+  const digests = setDigests(set);
+  const stale = ctl.g[next].digests;
+  const changed = digests.map((d, k) => stale[k] !== d);
+  const g = [...ctl.g] as PolicyCtl['g'];
+  g[next] = { ...g[next], digests: stale.map((d, k) => (changed[k] ? 0n : d)) };
+  maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
 
-  writeEntries(
-    maps.rules,
-    set.rules.map((_, slot) => u32(next * POLICY.maxRules + slot)),
-    set.rules.map(ruleValue),
-  );
-  const classValues: Buffer[] = new Array<Buffer>(2 * POLICY.ports);
-  const valueOf = new Map<number, Buffer>();
-  const classBuf = (c: number) => {
-    let b = valueOf.get(c);
-    if (!b) valueOf.set(c, (b = u32(c)));
-    return b;
+  let clearMs = 0;
+  const clear = (map: BpfMap, mine: (k: Buffer) => boolean) => {
+    const c = performance.now();
+    deleteKeys(map, allKeys(map).filter(mine));
+    clearMs += performance.now() - c;
   };
-  for (let p = 0; p < POLICY.ports; p++) {
-    classValues[p] = classBuf(set.sportClass[p]!);
-    classValues[POLICY.ports + p] = classBuf(set.dportClass[p]!);
+  const dims = [dimsOf(set.srcPrefixes), dimsOf(set.dstPrefixes)] as const;
+  const writePrefixes = (dim: 0 | 1, trie: BpfMap, prefixes: CompiledSet['srcPrefixes']) => {
+    clear(trie, (k) => decodePolicyLpmKey(k).gen === next);
+    clear(maps.prefixes, (k) => {
+      const key = decodePolicyPrefixKey(k);
+      return key.gen === next && key.dim === dim;
+    });
+    const hashed = prefixes.filter((e) => dims[dim][e.prefix.family === 4 ? 0 : 1].mode === PolicyLookup.hash);
+    const tried = prefixes.filter((e) => dims[dim][e.prefix.family === 4 ? 0 : 1].mode === PolicyLookup.trie);
+    const family = (e: CompiledSet['srcPrefixes'][number]) => familyCode(e.prefix.family) as 2 | 10;
+    writeEntries(
+      maps.prefixes,
+      hashed.map((e) => encodePolicyPrefixKey({ gen: next, dim, family: family(e), len: e.prefix.len, addr: e.prefix.addr })),
+      hashed.map((e) => u32(e.cls)),
+    );
+    writeEntries(
+      trie,
+      tried.map((e) => encodePolicyLpmKey({ gen: next, family: family(e), addr: e.prefix.addr, len: e.prefix.len })),
+      tried.map((e) => u32(e.cls)),
+    );
+  };
+  if (changed[TABLE.src]) writePrefixes(0, maps.src, set.srcPrefixes);
+  if (changed[TABLE.dst]) writePrefixes(1, maps.dst, set.dstPrefixes);
+  if (changed[TABLE.ports]) writeEntries(maps.ports, portKeys(next), portValues(set));
+  if (changed[TABLE.combos]) {
+    clear(maps.combos, (k) => decodePolicyComboKey(k).gen === next);
+    writeEntries(
+      maps.combos,
+      set.combos.map((c) => encodePolicyComboKey({ gen: next, proto: c.proto, sportClass: c.sportClass, dportClass: c.dportClass, srcClass: c.srcClass, dstClass: c.dstClass })),
+      set.combos.map((c) => encodePolicyCombo(c.slots)),
+    );
   }
-  writeEntries(maps.ports, portKeys(next), classValues);
-  const classValue = (c: number) => u32(c);
-  writeEntries(
-    maps.src,
-    set.srcPrefixes.map((e) => encodePolicyLpmKey({ gen: next, family: familyCode(e.prefix.family) as 2 | 10, addr: e.prefix.addr, len: e.prefix.len })),
-    set.srcPrefixes.map((e) => classValue(e.cls)),
-  );
-  writeEntries(
-    maps.dst,
-    set.dstPrefixes.map((e) => encodePolicyLpmKey({ gen: next, family: familyCode(e.prefix.family) as 2 | 10, addr: e.prefix.addr, len: e.prefix.len })),
-    set.dstPrefixes.map((e) => classValue(e.cls)),
-  );
-  writeEntries(
-    maps.combos,
-    set.combos.map((c) => encodePolicyComboKey({ gen: next, proto: c.proto, sportClass: c.sportClass, dportClass: c.dportClass, srcClass: c.srcClass, dstClass: c.dstClass })),
-    set.combos.map((c) => encodePolicyCombo(c.slots)),
-  );
-  // Counters of new policies start at zero; those of unchanged policies (same id) keep counting.
-  const existing = new Set(allKeys(maps.counters).map((k) => k.readUInt32LE(0)));
-  const zero = Buffer.alloc(LAYOUTS.policy_counters!.size);
-  const fresh = set.rules.filter((r) => !existing.has(r.id));
-  writeEntries(maps.counters, fresh.map((r) => u32(r.id)), fresh.map(() => zero));
+  // Rule slots past the new count are never referenced: no need to clear them.
+  if (changed[TABLE.rules]) writeEntries(maps.rules, set.rules.map((_, slot) => u32(next * POLICY.maxRules + slot)), set.rules.map(ruleValue));
 
   // The idle generation's header first (packets do not read it), then the flip.
-  const g = [...ctl.g] as PolicyCtl['g'];
-  g[next] = { rules: set.rules.length, protoBits: protoBits(set.protoBits) };
+  const portDirs = (set.sportClass.some((c) => c !== 0) ? 1 : 0) | (set.dportClass.some((c) => c !== 0) ? 2 : 0);
+  g[next] = { rules: set.rules.length, portDirs, protoBits: protoBits(set.protoBits), dims: [dims[0], dims[1]], digests };
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
   await options.beforeFlip?.();
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));
   const t2 = performance.now();
 
-  // State of policies that left the set: packets on the old generation may still look their
-  // counters up (a miss is skipped), so dropping them now is safe.
+  // Counters and windows of policies that left the set. Every policy with a window has matched
+  // a packet, so it has counters: their keys say which ids were live. Packets still on the old
+  // generation may look a deleted id up; a miss is skipped (or starts a fresh entry the next
+  // apply removes).
   const ids = new Set(set.rules.map((r) => r.id));
-  const removed = [...existing].filter((id) => !ids.has(id));
+  const removed = allKeys(maps.counters)
+    .map((k) => k.readUInt32LE(0))
+    .filter((id) => !ids.has(id));
   if (removed.length) {
     const gone = new Set(removed);
     deleteKeys(maps.counters, removed.map(u32));
     deleteKeys(maps.triggers, allKeys(maps.triggers).filter((k) => gone.has(decodePolicyTriggerKey(k).id)));
   }
-  return { gen: next, rules: set.rules.length, removed, ms: { clear: t1 - t0, write: t2 - t1, total: performance.now() - t0 } };
-}
-
-/** A byte-exact dump of every policy table (ring buffer excluded), to prove an apply changed nothing. */
-export function dumpPolicyMaps(maps: PolicyMaps): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of POLICY_TABLE_MAPS) {
-    const { keys, values } = maps[name].lookupBatch();
-    const rows = keys.map((k, i) => `${k.toString('hex')}=${values[i]!.toString('hex')}`).sort();
-    out[name] = rows.join('\n');
-  }
-  return out;
+  return {
+    gen: next,
+    rules: set.rules.length,
+    removed,
+    written: Object.keys(TABLE).filter((_, k) => changed[k]),
+    ms: { clear: clearMs, write: t2 - t0 - clearMs, total: performance.now() - t0 },
+  };
 }

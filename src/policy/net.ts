@@ -165,7 +165,12 @@ export function formatPrefix(p: Prefix): string {
   return `${formatAddress(p.family, p.addr)}/${p.len}`;
 }
 
-/** A string key that identifies a prefix (family, masked bits, length). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** A string key that identifies a prefix (family, length, the bytes that hold its bits). */
 export function prefixKey(p: Prefix): string {
-  return `${p.family}/${p.len}/${Buffer.from(p.addr).toString('hex')}`;
+  let key = `${p.family}/${p.len}/`;
+  const bytes = Math.ceil(p.len / 8);
+  for (let i = 0; i < bytes; i++) key += HEX[p.addr[i]!];
+  return key;
 }

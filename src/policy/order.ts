@@ -48,7 +48,13 @@ export function comparePolicies(a: Policy, b: Policy): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** Policies in decision order (a new array). */
+/** Policies in decision order (a new array); comparePolicies with each key computed once. */
 export function orderPolicies(policies: readonly Policy[]): Policy[] {
-  return [...policies].sort(comparePolicies);
+  const keyed = policies.map((p) => ({ p, s: specificity(p) }));
+  keyed.sort((a, b) => {
+    if (a.p.priority !== b.p.priority) return b.p.priority - a.p.priority;
+    for (let i = 0; i < a.s.length; i++) if (a.s[i] !== b.s[i]) return b.s[i]! - a.s[i]!;
+    return a.p.name < b.p.name ? -1 : a.p.name > b.p.name ? 1 : 0;
+  });
+  return keyed.map((k) => k.p);
 }
