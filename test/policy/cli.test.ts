@@ -1,0 +1,148 @@
+// `bae policy check|apply|list|show|delete` and `bae events`, each a process of its own against a
+// bae.o pinned by the test: the applied set survives between processes, counters and events come
+// from the kernel.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadCollection, type Collection } from '../../src/datapath';
+import { CONSTANTS, Clock, PROGRAM, XDP } from '../../src/datapath/layout';
+import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
+import { repoRoot, testPinDir } from '../lib/fixtures';
+import { TCP_SYN } from '../lib/packets';
+import { frame } from './helpers';
+
+const BAE = path.join(repoRoot, 'bin/bae');
+const POLICIES = path.join(repoRoot, 'policies');
+
+describe('the policy CLI', () => {
+  const pinDir = testPinDir('cli');
+  let runDir: string;
+  let collection: Collection | undefined;
+
+  before(() => {
+    pinToOneCpu();
+    runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
+    collection = loadCollection(BAE_OBJECT, { pinPath: pinDir, constants: { [CONSTANTS.clock]: Clock.test } });
+  });
+  after(() => {
+    if (collection) {
+      collection.unpinMaps();
+      collection.close();
+    }
+    fs.rmSync(pinDir, { recursive: true, force: true });
+    if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
+  });
+
+  const bae = (...args: string[]) => {
+    const res = spawnSync(process.execPath, [BAE, ...args], { encoding: 'utf8', env: { ...process.env, BAE_RUN_DIR: runDir }, timeout: 30_000 });
+    return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+  };
+  const write = (name: string, text: string) => {
+    const file = path.join(runDir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('checks the example policies, the seed example with delay included, and prints them in decision order', () => {
+    const res = bae('policy', 'check', POLICIES);
+    assert.equal(res.status, 0, res.stderr);
+    const lines = res.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^syn-flood \(priority 200\)/);
+    assert.match(lines[1]!, /^port-scan \(priority 150\): every packet; when new_conversations > 50 within 10s per source/);
+    assert.match(lines[2]!, /^slow-down-retransmitters .*delay\(time=100ms\).*apply refuses until the datapath has: delay/);
+    assert.match(lines[3]!, /^ok: 3 policies/);
+    const json = JSON.parse(bae('policy', 'check', '--json', POLICIES).stdout) as { policies: { name: string; pendingActions: string[] }[] };
+    assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', ['delay']]]);
+  });
+
+  it('refuses to apply the delay example with exit 2 and a line naming the action', () => {
+    const res = bae('policy', 'apply', '--pin-dir', pinDir, path.join(POLICIES, 'slow-retransmitters.yaml'));
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /slow-retransmitters\.yaml:\d+:\d+: policy 'slow-down-retransmitters': action 'delay' is not supported by this datapath yet/);
+  });
+
+  it('applies, lists, shows and deletes from separate processes, with the kernel counting', () => {
+    const a = write(
+      'a.yaml',
+      `apiVersion: bae/v1
+kind: Policy
+metadata: { name: no-telnet }
+spec:
+  priority: 10
+  match: { proto: tcp, dport: 23 }
+  actions: [drop]
+---
+apiVersion: bae/v1
+kind: Policy
+metadata: { name: count-syn }
+spec:
+  match: { proto: tcp, tcpFlags: "SYN,!ACK" }
+  trigger: { when: tcp.syn > 1, within: 1s, scope: source }
+  actions: [count, event]
+`,
+    );
+    let res = bae('policy', 'apply', '--pin-dir', pinDir, a);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^2 policies active \(generation 1\): added no-telnet, count-syn/);
+    res = bae('policy', 'apply', '--pin-dir', pinDir, POLICIES + '/syn-flood.yaml');
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^3 policies active \(generation 0\): added syn-flood; unchanged no-telnet, count-syn/);
+
+    const program = collection!.program(PROGRAM);
+    const clock = collection!.map('bae_test_clock');
+    const now = Buffer.alloc(8);
+    now.writeBigUInt64LE(7_000_000_000n);
+    clock.update(Buffer.alloc(4), now);
+    const syn = (dport: number) => frame({ ip: { version: 4, src: '198.51.100.9', dst: '192.0.2.1' }, l4: { proto: 'tcp', sport: 1111, dport, flags: TCP_SYN } });
+    assert.equal(program.test(syn(23)).verdict, XDP.drop);
+    assert.equal(program.test(syn(80)).verdict, XDP.pass);
+    assert.equal(program.test(syn(81)).verdict, XDP.pass);
+
+    res = bae('policy', 'list', '--pin-dir', pinDir, '--json');
+    assert.equal(res.status, 0, res.stderr);
+    const list = JSON.parse(res.stdout) as { name: string; counters: Record<string, string> }[];
+    assert.deepEqual(
+      list.map((p) => [p.name, p.counters.matched, p.counters.applied, p.counters.fired]).sort(),
+      [
+        ['count-syn', '3', '2', '1'],
+        ['no-telnet', '1', '1', '0'],
+        ['syn-flood', '3', '0', '0'],
+      ],
+    );
+    res = bae('policy', 'list', '--pin-dir', pinDir);
+    assert.match(res.stdout, /^NAME\s+PRIORITY\s+MATCHED\s+APPLIED\s+FIRED\s+BLOCKS\s+SOURCE\n/);
+
+    res = bae('policy', 'show', '--pin-dir', pinDir, 'count-syn');
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /matched 3, applied 2, trigger fired 1, blocks 0/);
+    assert.match(res.stdout, /trigger windows 1 \(on now: /);
+
+    res = bae('events', '--pin-dir', pinDir, '--json');
+    assert.equal(res.status, 0, res.stderr);
+    const events = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; policy: string; value: string; src: string });
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.policy, e.src]),
+      [
+        ['fire', 'count-syn', '198.51.100.9'],
+        ['match', 'count-syn', '198.51.100.9'],
+        ['match', 'count-syn', '198.51.100.9'],
+      ],
+    );
+
+    res = bae('policy', 'delete', '--pin-dir', pinDir, 'no-telnet');
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^2 policies active \(generation 1\): unchanged .*; removed no-telnet/);
+    assert.equal(program.test(syn(23)).verdict, XDP.pass, 'telnet passes once the policy is deleted');
+    res = bae('policy', 'delete', '--pin-dir', pinDir, 'no-such');
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /^bae: no applied policy named 'no-such'/);
+    res = bae('policy', 'show', '--pin-dir', pinDir, 'no-telnet');
+    assert.equal(res.status, 2);
+    res = bae('policy', 'apply', '--pin-dir', pinDir, '--replace', POLICIES + '/port-scan.yaml');
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^1 policy active \(generation 0\): added port-scan; removed (count-syn, syn-flood|syn-flood, count-syn)/);
+  });
+});
