@@ -192,7 +192,8 @@ export function load(opts: LoadOptions): LoadedState {
       maxEntries,
       constants: { [CONSTANTS.mode]: opts.peer === undefined ? Mode.ingress : Mode.inline },
     });
-    pins.push(...listPins(pinDir));
+    // loadCollection pins every map that is not global data, named after it.
+    for (const m of coll.maps.values()) if (!m.internal) pins.push(path.join(pinDir, m.name));
     const program = coll.program(PROGRAM);
 
     if (opts.peer !== undefined) {
@@ -220,7 +221,8 @@ export function load(opts: LoadOptions): LoadedState {
     const maxConversations = coll.map(MAPS.convs).maxEntries;
     return { pinDir, mode: opts.peer === undefined ? 'ingress' : 'inline', xdpMode, ports, maxConversations };
   } catch (err) {
-    // Undo in reverse: detach, then remove every pin this call made (also those libbpf made).
+    // Undo in reverse: detach, then remove the pins this call made and nothing else (a failed
+    // loadCollection has already removed its own). The directories go when they are empty.
     for (const link of links.reverse()) {
       try {
         link.detach();
@@ -228,13 +230,21 @@ export function load(opts: LoadOptions): LoadedState {
         /* the interface may be gone */
       }
     }
-    for (const p of new Set([...pins, ...listPins(pinDir)])) fs.rmSync(p, { force: true });
-    fs.rmSync(path.join(pinDir, LINKS_DIR), { recursive: true, force: true });
-    if (createdDir) fs.rmSync(pinDir, { recursive: true, force: true });
+    for (const p of pins) fs.rmSync(p, { force: true });
+    removeIfEmpty(path.join(pinDir, LINKS_DIR));
+    if (createdDir) removeIfEmpty(pinDir);
     throw bpfFailure(`bae load failed ${step}`, err);
   } finally {
     for (const link of links) link.close();
     coll?.close();
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* absent, or holds what another process made */
   }
 }
 
