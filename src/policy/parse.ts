@@ -244,7 +244,9 @@ function parseTcpFlags(w: Walker, node: YamlNode): { mask: number; value: number
 
 function parseMatch(w: Walker, node: YamlNode, keyNode: YamlNode): PolicyMatch {
   const fields = w.map(node, 'spec.match', ['src', 'dst', 'sport', 'dport', 'proto', 'tcpFlags', 'iface'], keyNode);
-  const match: PolicyMatch = {};
+  // Every field present (undefined when absent): one object shape for all policies keeps the
+  // compiler's property reads monomorphic (a 10k-policy compile is several times faster).
+  const match: PolicyMatch = { src: undefined, dst: undefined, sport: undefined, dport: undefined, proto: undefined, tcpFlags: undefined, iface: undefined };
   const get = (name: string) => {
     const pair = fields.get(name);
     return pair ? w.value(pair, `match.${name}`) : undefined;
@@ -424,7 +426,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   let priority = 0;
   const prioPair = spec.get('priority');
   if (prioPair) priority = w.integer(w.value(prioPair, 'spec.priority'), 'spec.priority', 0, LIMITS.priorityMax);
-  let match: PolicyMatch = {};
+  let match: PolicyMatch = { src: undefined, dst: undefined, sport: undefined, dport: undefined, proto: undefined, tcpFlags: undefined, iface: undefined };
   const matchPair = spec.get('match');
   if (matchPair && matchPair.value !== null && !(isScalar(matchPair.value) && matchPair.value.value === null)) {
     match = parseMatch(w, matchPair.value as YamlNode, matchPair.key);
@@ -448,17 +450,21 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
 
-  const policy: Omit<Policy, 'id' | 'spec'> = {
+  const policy: Policy = {
     name,
     priority,
     match,
-    ...(trigger ? { trigger } : {}),
-    ...(forNs !== undefined ? { forNs } : {}),
+    trigger,
+    forNs,
     cooldownNs,
     actions,
+    id: 0,
     source: { file: w.file, ...w.at(node.range?.[0] ?? 0) },
+    spec: undefined,
   };
-  return { ...policy, id: policyId(policy), spec: JSON.parse(canonicalJson(policySpec(policy))) as unknown };
+  policy.id = policyId(policy);
+  policy.spec = JSON.parse(canonicalJson(policySpec(policy))) as unknown;
+  return policy;
 }
 
 /** The normalized policy as plain data (what `policy check --json` prints and the store keeps). */

@@ -75,5 +75,6 @@ export function policyFromStored(stored: StoredPolicy): Policy {
   const { name, ...spec } = stored.spec;
   const doc = { apiVersion: API_VERSION, kind: 'Policy', metadata: { name }, spec };
   const [policy] = parsePolicyText(stringify(doc), `${stored.source.file} (stored)`);
-  return { ...policy!, source: stored.source };
+  policy!.source = stored.source;
+  return policy!;
 }
