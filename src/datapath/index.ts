@@ -13,3 +13,5 @@ export { attachXdp, attachXdpLegacy, detachXdpLegacy, Link, openPinnedLink, reso
 export type { AttachXdpOptions, XdpMode, XdpAttachedMode, XdpStatus } from './link';
 export { RingBuffer } from './ringbuf';
 export type { RecordHandler } from './ringbuf';
+// bae's own loader (load/unload/status of bae.o with its pins), as a namespace: loader.load(...).
+export * as loader from './loader';
