@@ -274,6 +274,7 @@ struct policy_gen_info {
 	__u8 port_dirs;      /* bit 0: some rule names source ports, bit 1: destination ports */
 	__u8 pad[3];
 	__u64 proto_bits[4]; /* bit p: some rule names IP protocol p */
+	__u64 combo_protos[4]; /* bit c: some combination has proto class c (a prefilter) */
 	struct policy_dim dims[2][2]; /* [0 source, 1 destination][0 IPv4, 1 IPv6] */
 	/* User space only: a digest of what each table holds for this generation (0: unknown), so
 	 * that an apply skips tables whose content would not change. */
@@ -315,8 +316,13 @@ struct policy_lpm_key {
 #define POLICY_PORT_ENTRIES (POLICY_PORTS / POLICY_PORTS_PER_ENTRY)
 
 struct policy_port_classes {
-	__u16 cls[POLICY_PORTS_PER_ENTRY];
+	__u16 cls[POLICY_PORTS_PER_ENTRY]; /* class | POLICY_PORT_USED */
 };
+
+/* Set on a port's class when some combination has that class: a port whose class has none
+ * cannot match, and the prefix and combination lookups are skipped (a prefilter). */
+#define POLICY_PORT_USED 0x8000
+#define POLICY_PORT_CLASS_MASK 0x7FFF
 
 /* Map policy_combos (HASH): the candidate rules of one combination of classes. */
 struct policy_combo_key {

@@ -328,6 +328,7 @@ static __always_inline __u32 policy_prefix_class(const struct policy_gen_info *g
 	return 0;
 }
 
+/* The port's class with POLICY_PORT_USED when some combination has it. */
 static __always_inline __u16 policy_port_class(__u32 gen, __u32 dir, __u16 port)
 {
 	__u32 index = (gen * 2 + dir) * POLICY_PORT_ENTRIES + port / POLICY_PORTS_PER_ENTRY;
@@ -425,13 +426,27 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	g = &ctl->g[gen];
 	ck.gen = gen;
 	ck.proto = (g->proto_bits[proto >> 6] >> (proto & 63)) & 1 ? proto : POLICY_PROTO_OTHER;
+	/* Prefilters, cheapest first: a protocol or port class that no combination has cannot
+	 * match, so most traffic no rule is about leaves before the hash lookups. Dimensions no rule
+	 * names have class 0 everywhere: no lookup. */
+	if (!((g->combo_protos[ck.proto >> 6] >> (ck.proto & 63)) & 1))
+		return BAE_CONTINUE;
+	if (g->port_dirs & 1) {
+		__u16 c = policy_port_class(gen, 0, m->sport);
+
+		if (!(c & POLICY_PORT_USED))
+			return BAE_CONTINUE;
+		ck.sport_class = c & POLICY_PORT_CLASS_MASK;
+	}
+	if (g->port_dirs & 2) {
+		__u16 c = policy_port_class(gen, 1, m->dport);
+
+		if (!(c & POLICY_PORT_USED))
+			return BAE_CONTINUE;
+		ck.dport_class = c & POLICY_PORT_CLASS_MASK;
+	}
 	ck.src_class = policy_prefix_class(g, gen, 0, &policy_src, m, m->saddr);
 	ck.dst_class = policy_prefix_class(g, gen, 1, &policy_dst, m, m->daddr);
-	/* Dimensions no rule names have class 0 everywhere: no lookup. */
-	if (g->port_dirs & 1)
-		ck.sport_class = policy_port_class(gen, 0, m->sport);
-	if (g->port_dirs & 2)
-		ck.dport_class = policy_port_class(gen, 1, m->dport);
 	combo = bpf_map_lookup_elem(&policy_combos, &ck);
 	if (!combo)
 		return BAE_CONTINUE;

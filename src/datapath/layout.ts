@@ -546,6 +546,8 @@ export const POLICY = {
   windowBuckets: 8,
   ports: 65536,
   portsPerEntry: 8,
+  /** POLICY_PORT_USED: the bit on a port class that some combination has. */
+  portUsed: 0x8000,
   protoOther: 255,
   /** enum policy_table: src, dst, ports, combos, rules. */
   tables: 5,
@@ -567,6 +569,7 @@ Object.assign(LAYOUTS, {
     ['port_dirs', 1, 1],
     ['pad', 3, 1],
     ['proto_bits', 32, 8],
+    ['combo_protos', 32, 8],
     ['dims', 4 * 8, 1],
     ['digests', 8 * POLICY.tables, 8],
   ]),
@@ -574,7 +577,7 @@ Object.assign(LAYOUTS, {
     ['gen', 4, 4],
     ['pad', 4, 4],
     ['flip_ns', 8, 8],
-    ['g', 2 * (72 + 8 * POLICY.tables), 8],
+    ['g', 2 * (104 + 8 * POLICY.tables), 8],
   ]),
   policy_prefix_key: struct('policy_prefix_key', [
     ['gen', 1, 1],
@@ -688,6 +691,8 @@ export interface PolicyGenInfo {
   dims: [[PolicyDim, PolicyDim], [PolicyDim, PolicyDim]];
   /** Four 64-bit words: bit p of the protocol bitmap is bit (p % 64) of word p / 64. */
   protoBits: [bigint, bigint, bigint, bigint];
+  /** The same layout: proto classes some combination has. */
+  comboProtos: [bigint, bigint, bigint, bigint];
   /** Digest of each table's content for this generation (enum policy_table order), 0n: unknown. */
   digests: bigint[];
 }
@@ -715,6 +720,7 @@ export function encodePolicyCtl(ctl: PolicyCtl): Buffer {
       d.lens.forEach((len, j) => (buf[at + pf('policy_dim', 'lens') + j] = len));
     });
     g.protoBits.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'proto_bits') + 8 * k));
+    g.comboProtos.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'combo_protos') + 8 * k));
     g.digests.forEach((d, k) => buf.writeBigUInt64LE(d, g0 + i * gs + pf('policy_gen_info', 'digests') + 8 * k));
   });
   return buf;
@@ -740,6 +746,7 @@ export function decodePolicyCtl(buf: Buffer): PolicyCtl {
         [dim(2), dim(3)],
       ],
       protoBits: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(bits + 8 * k)) as PolicyGenInfo['protoBits'],
+      comboProtos: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(at + pf('policy_gen_info', 'combo_protos') + 8 * k)) as PolicyGenInfo['comboProtos'],
       digests: Array.from({ length: POLICY.tables }, (_, k) => buf.readBigUInt64LE(at + pf('policy_gen_info', 'digests') + 8 * k)),
     };
   };

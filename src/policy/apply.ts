@@ -146,8 +146,14 @@ const PORT_ENTRY_BYTES = 2 * POLICY.portsPerEntry;
 function portValues(set: CompiledSet): Buffer[] {
   const all = Buffer.alloc(2 * POLICY.ports * 2);
   const view = new Uint16Array(all.buffer, all.byteOffset, 2 * POLICY.ports);
-  view.set(set.sportClass, 0);
-  view.set(set.dportClass, POLICY.ports);
+  // Classes that some combination has carry POLICY_PORT_USED (the kernel's prefilter).
+  const used = [new Set(set.combos.map((c) => c.sportClass)), new Set(set.combos.map((c) => c.dportClass))];
+  for (let p = 0; p < POLICY.ports; p++) {
+    const s = set.sportClass[p]!;
+    const d = set.dportClass[p]!;
+    view[p] = used[0]!.has(s) ? s | POLICY.portUsed : s;
+    view[POLICY.ports + p] = used[1]!.has(d) ? d | POLICY.portUsed : d;
+  }
   if (os.endianness() !== 'LE') for (let i = 0; i < view.length; i++) all.writeUInt16LE(view[i]!, 2 * i);
   return Array.from({ length: 2 * PORT_ENTRIES }, (_, i) => all.subarray(i * PORT_ENTRY_BYTES, (i + 1) * PORT_ENTRY_BYTES));
 }
@@ -162,11 +168,13 @@ function digest(...parts: (string | Uint8Array)[]): bigint {
 /** What each table of a compiled set holds, as digests in enum policy_table order. */
 export function setDigests(set: CompiledSet): bigint[] {
   const prefixes = (list: CompiledSet['srcPrefixes']) => list.map((e) => `${prefixKey(e.prefix)}=${e.cls}`).join(',');
+  const combosText = set.combos.map((c) => `${c.proto}|${c.srcClass}|${c.dstClass}|${c.sportClass}|${c.dportClass}=${c.slots.join('.')}`).join(',');
   return [
     digest('src', prefixes(set.srcPrefixes)),
     digest('dst', prefixes(set.dstPrefixes)),
-    digest('ports', new Uint8Array(set.sportClass.buffer), new Uint8Array(set.dportClass.buffer)),
-    digest('combos', set.combos.map((c) => `${c.proto}|${c.srcClass}|${c.dstClass}|${c.sportClass}|${c.dportClass}=${c.slots.join('.')}`).join(',')),
+    // The used bits on port classes follow from the combinations: both go into this digest.
+    digest('ports', new Uint8Array(set.sportClass.buffer), new Uint8Array(set.dportClass.buffer), combosText),
+    digest('combos', combosText),
     // A rule is its policy's id (a digest of its content) plus the resolved interface.
     digest('rules', set.rules.map((r) => `${r.id}@${r.ifindex}`).join(',')),
   ];
@@ -255,7 +263,9 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
 
   // The idle generation's header first (packets do not read it), then the flip.
   const portDirs = (set.sportClass.some((c) => c !== 0) ? 1 : 0) | (set.dportClass.some((c) => c !== 0) ? 2 : 0);
-  g[next] = { rules: set.rules.length, portDirs, protoBits: protoBits(set.protoBits), dims: [dims[0], dims[1]], digests };
+  const comboProtos = new Array<boolean>(256).fill(false);
+  for (const c of set.combos) comboProtos[c.proto] = true;
+  g[next] = { rules: set.rules.length, portDirs, protoBits: protoBits(set.protoBits), comboProtos: protoBits(comboProtos), dims: [dims[0], dims[1]], digests };
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
   await options.beforeFlip?.();
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));

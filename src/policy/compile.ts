@@ -30,7 +30,8 @@ export const DEFAULT_LIMITS: PolicyLimits = {
   rules: 16384,
   prefixes: 16384,
   combos: 65536,
-  portClasses: 65535,
+  // A class is 15 bits: the 16th marks classes some combination has (POLICY_PORT_USED).
+  portClasses: 32767,
 };
 
 /** The proto class of every protocol no rule names. */
