@@ -711,13 +711,22 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
 
       int64_t next = immediate_.empty() ? wheel_.NextDue() : now;
       int64_t wait = next == INT64_MAX ? INT64_MAX : next - MonoNs();
-      if (blocked) wait = std::min(wait, kTxRetryNs);
       for (const Port& port : ports_)
         if (port.txError) wait = std::min(wait, kTxErrorRetryNs);
-      if (wait <= spinNs_) continue;  // due soon: spin rather than risk a late wake-up
+      int64_t spin = spinNs_;
+      if (txStalled_) {
+        // The kernel took nothing from a TX ring: copy mode waits for the receiving veth to
+        // free its skbs, work that runs in softirq context on this CPU, which this real-time
+        // thread would starve if it spun. Sleep briefly instead.
+        wait = kTxRetryNs;
+        spin = 0;
+      } else if (blocked) {
+        continue;  // the kernel is taking frames: keep kicking
+      }
+      if (wait <= spin) continue;  // due soon: spin rather than risk a late wake-up
       struct timespec ts, *timeout = nullptr;
       if (wait != INT64_MAX) {
-        int64_t sleepNs = wait - spinNs_;
+        int64_t sleepNs = wait - spin;
         ts = {static_cast<time_t>(sleepNs / 1'000'000'000), static_cast<long>(sleepNs % 1'000'000'000)};
         timeout = &ts;
       }
@@ -885,9 +894,11 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     return wheel_.PopDue(now, [&](uint32_t idx) { return Emit(idx, now); });
   }
 
-  // Returns false when a TX ring still holds descriptors the kernel has not taken.
+  // Returns false when a TX ring still holds descriptors the kernel has not taken; sets
+  // txStalled_ when a kick found the kernel unable to take any.
   bool SubmitAndKick() {
     bool drained = true;
+    txStalled_ = false;
     for (Port& port : ports_) {
       Socket& s = sockets_[port.txSocket];
       if (port.txReserved) {
@@ -902,6 +913,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         continue;
       }
       if (port.txError && MonoNs() - port.txErrorAt < kTxErrorRetryNs) continue;
+      uint32_t consumedBefore = __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE);
       for (int k = 0; k < kMaxKicksPerStep; k++) {
         if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer) break;
         if (!xsk_ring_prod__needs_wakeup(&s.tx)) break;
@@ -912,6 +924,13 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
           port.txError = 0;
           DrainCompletions();  // a full completion ring stops copy-mode TX
+          // EAGAIN also ends every call that used its 32-descriptor budget; only a kick that
+          // took nothing means the kernel is stalled (send buffer full of skbs in flight).
+          if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == consumedBefore) {
+            txStalled_ = true;
+            break;
+          }
+          consumedBefore = __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE);
           continue;
         }
         port.txError = errno;  // ENETDOWN, ENXIO: retried every kTxErrorRetryNs, not spun on
@@ -1170,6 +1189,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   TimingWheel wheel_;
   FrameList immediate_;
   bool flushing_ = false;
+  bool txStalled_ = false;
   std::array<ClassState, kDelayClassesMax> cls_;
   uint32_t seenControlGen_ = 0;
   uint64_t seenSeedGen_ = 0;
