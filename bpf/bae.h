@@ -378,8 +378,12 @@ struct policy_trigger {
 	__u64 counts[POLICY_WINDOW_BUCKETS]; /* slot = bucket index % POLICY_WINDOW_BUCKETS */
 };
 
-/* Map policy_counters (PERCPU_HASH): stable id -> counters, created by the first packet a rule
- * matches, kept across applies while the id is in the set, deleted when it leaves. */
+/* Map policy_counters (PERCPU_ARRAY): index gen * POLICY_MAX_RULES + slot, like policy_rules,
+ * so the per-packet update is an inlined array access. A policy's counters are carried across
+ * applies by stable id: before an apply reuses the idle generation, user space adds that
+ * generation's counts to map policy_counter_base (HASH, id -> struct policy_counters, never
+ * touched by the kernel) for the policies still in the set, and zeroes the slots. A policy's
+ * total = its base + its slots in both generations. */
 struct policy_counters {
 	__u64 matched; /* packets the match selected */
 	__u64 applied; /* packets the actions were applied to */

@@ -79,13 +79,20 @@ struct {
 	__type(value, struct policy_trigger);
 } policy_triggers SEC(".maps");
 
-/* Both generations' ids can be live at once during an apply. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2 * POLICY_MAX_RULES);
 	__type(key, __u32);
 	__type(value, struct policy_counters);
 } policy_counters SEC(".maps");
+
+/* Written by user space only (see bae.h): counts of retired generations by stable id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * POLICY_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct policy_counters);
+} policy_counter_base SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -110,9 +117,8 @@ struct {
  * layout test reads its offsets from the object's BTF). */
 const struct policy_event policy_event_btf_anchor = {};
 
-/* What a trigger window and a rule's counters start from (read-only data, no stack copy). */
+/* What a trigger window starts from (read-only data, no stack copy). */
 static const struct policy_trigger policy_trigger_zero;
-static const struct policy_counters policy_counters_zero;
 
 /* What this packet adds to a metric (src/policy/metrics.ts metricContribution). */
 static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 metric)
@@ -369,12 +375,7 @@ static long policy_candidate(__u32 i, void *data)
 		return 0;
 	if (r->ifindex && r->ifindex != m->ingress_ifindex)
 		return 0;
-	cnt = bpf_map_lookup_elem(&policy_counters, &r->id);
-	if (!cnt) {
-		/* First match of this rule: its counters start here (this CPU's copy; the others 0). */
-		bpf_map_update_elem(&policy_counters, &r->id, &policy_counters_zero, BPF_NOEXIST);
-		cnt = bpf_map_lookup_elem(&policy_counters, &r->id);
-	}
+	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 	if (cnt)
 		cnt->matched++;
 	on = r->metric == POLICY_METRIC_NONE ? 1 : policy_trigger_eval(r, m, cnt, l->stats);

@@ -532,6 +532,7 @@ export const POLICY_MAPS = {
   rules: 'policy_rules',
   triggers: 'policy_triggers',
   counters: 'policy_counters',
+  counterBase: 'policy_counter_base',
   blocklist: 'policy_blocklist',
   stats: 'policy_stats',
   events: 'policy_events',
@@ -968,7 +969,17 @@ export interface PolicyCountersValue {
   blocks: bigint;
 }
 
-/** policy_counters as lookupPerCpu returns it (one Buffer per CPU), summed. */
+export function encodePolicyCounters(c: PolicyCountersValue): Buffer {
+  const L = 'policy_counters';
+  const buf = Buffer.alloc(LAYOUTS.policy_counters!.size);
+  buf.writeBigUInt64LE(c.matched, pf(L, 'matched'));
+  buf.writeBigUInt64LE(c.applied, pf(L, 'applied'));
+  buf.writeBigUInt64LE(c.fired, pf(L, 'fired'));
+  buf.writeBigUInt64LE(c.blocks, pf(L, 'blocks'));
+  return buf;
+}
+
+/** policy_counters as lookupPerCpu returns it (one Buffer per CPU), summed; also one plain value. */
 export function sumPolicyCountersPerCpu(values: readonly Buffer[]): PolicyCountersValue {
   const L = 'policy_counters';
   const total: PolicyCountersValue = { matched: 0n, applied: 0n, fired: 0n, blocks: 0n };

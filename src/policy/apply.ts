@@ -27,6 +27,7 @@ import {
   type PolicyCtl,
 } from '../datapath/layout';
 import type { CompiledRule, CompiledSet } from './compile';
+import { foldIdleCounters } from './counters';
 import { prefixKey, type Family } from './net';
 
 export type PolicyMapName = keyof typeof POLICY_MAPS;
@@ -38,7 +39,7 @@ export function policyMapsOf(get: (name: string) => BpfMap): PolicyMaps {
 }
 
 /** Maps whose bytes an apply may change (the ring buffer has no bytes to compare). */
-export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'blocklist', 'stats'];
+export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'stats'];
 
 /** A generation is rewritten no sooner than this after the flip that left it. */
 export const GRACE_NS = 20_000_000n;
@@ -54,7 +55,7 @@ export interface ApplyOptions {
 export interface ApplyResult {
   gen: number;
   rules: number;
-  /** Stable ids whose counters and trigger state were dropped (policies no longer in the set). */
+  /** Stable ids whose trigger windows were dropped (policies no longer in the set). */
   removed: number[];
   /** Tables that were written (the others already held the same content in that generation). */
   written: string[];
@@ -210,6 +211,10 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   const sinceFlip = now() - ctl.flipNs;
   if (ctl.flipNs !== 0n && sinceFlip >= 0n && sinceFlip < GRACE_NS) await sleep(Number((GRACE_NS - sinceFlip) / 1_000_000n) + 1);
 
+  // The idle generation's counters move to the base of the policies that stay.
+  const ids = new Set(set.rules.map((r) => r.id));
+  foldIdleCounters(maps, ctl, ids);
+
   // Tables the idle generation already holds exactly are left as they are (re-applying a set,
   // or changing one policy of many, rewrites only what differs). The others are marked unknown
   // before they are touched, so that an apply that dies half way is never trusted later.
@@ -271,23 +276,19 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));
   const t2 = performance.now();
 
-  // Counters and windows of policies that left the set. Every policy with a window has matched
-  // a packet, so it has counters: their keys say which ids were live. Packets still on the old
-  // generation may look a deleted id up; a miss is skipped (or starts a fresh entry the next
-  // apply removes).
-  const ids = new Set(set.rules.map((r) => r.id));
-  const removed = allKeys(maps.counters)
-    .map((k) => k.readUInt32LE(0))
-    .filter((id) => !ids.has(id));
-  if (removed.length) {
-    const gone = new Set(removed);
-    deleteKeys(maps.counters, removed.map(u32));
-    deleteKeys(maps.triggers, allKeys(maps.triggers).filter((k) => gone.has(decodePolicyTriggerKey(k).id)));
+  // Windows of policies that are not in the set (none can have left when the rules are those of
+  // the generation that was active). A packet still on the old generation may recreate one; the
+  // next apply removes it again.
+  const removed = new Set<number>();
+  if (ctl.g[active].digests[TABLE.rules] !== digests[TABLE.rules]) {
+    const stale = allKeys(maps.triggers).filter((k) => !ids.has(decodePolicyTriggerKey(k).id));
+    for (const k of stale) removed.add(decodePolicyTriggerKey(k).id);
+    deleteKeys(maps.triggers, stale);
   }
   return {
     gen: next,
     rules: set.rules.length,
-    removed,
+    removed: [...removed],
     written: Object.keys(TABLE).filter((_, k) => changed[k]),
     ms: { clear: clearMs, write: t2 - t0 - clearMs, total: performance.now() - t0 },
   };

@@ -92,6 +92,7 @@ export class ReferenceModel {
     const ids = new Set(this.#policies.map((p) => p.id));
     for (const id of [...this.counters.keys()]) if (!ids.has(id)) this.counters.delete(id);
     for (const key of [...this.#triggers.keys()]) if (!ids.has(Number(key.split('|')[0]))) this.#triggers.delete(key);
+    for (const p of this.#policies) if (!this.counters.has(p.id)) this.counters.set(p.id, { matched: 0n, applied: 0n, fired: 0n, blocks: 0n });
   }
 
   get policies(): readonly Policy[] {
@@ -198,9 +199,7 @@ export class ReferenceModel {
     let verdict: 'pass' | 'drop' | undefined;
     for (const p of this.#policies) {
       if (!this.matches(p, pkt)) continue;
-      // Counters start at a policy's first match (the kernel creates them then).
-      let cnt = this.counters.get(p.id);
-      if (!cnt) this.counters.set(p.id, (cnt = { matched: 0n, applied: 0n, fired: 0n, blocks: 0n }));
+      const cnt = this.counters.get(p.id)!;
       cnt.matched++;
       const on = p.trigger ? this.#trigger(p, pkt, cnt) : true;
       if (!on || decided) continue;

@@ -3,20 +3,18 @@ import {
   decodePolicyBlockKey,
   decodePolicyTrigger,
   decodePolicyTriggerKey,
-  sumPolicyCountersPerCpu,
   sumPolicyStatsPerCpu,
   type PolicyCountersValue,
   type PolicyStatsValue,
   type PolicyTriggerKey,
   type PolicyTriggerState,
 } from '../datapath/layout';
-import type { PolicyMaps } from './apply';
+import { readCtl, type PolicyMaps } from './apply';
+import { readCountersWith } from './counters';
 
-/** Stable id -> counters summed over the CPUs. */
+/** Stable id -> counters (summed over CPUs, generations and earlier applies) of the active set. */
 export function readCounters(maps: PolicyMaps): Map<number, PolicyCountersValue> {
-  const out = new Map<number, PolicyCountersValue>();
-  for (const [key, value] of maps.counters.entries()) out.set(key.readUInt32LE(0), sumPolicyCountersPerCpu(value as Buffer[]));
-  return out;
+  return readCountersWith(maps, readCtl(maps));
 }
 
 export function readTriggers(maps: PolicyMaps): { key: PolicyTriggerKey; state: PolicyTriggerState }[] {
