@@ -272,7 +272,8 @@ struct policy_dim {
 struct policy_gen_info {
 	__u32 rules;         /* rules in this generation; 0: the stage only checks the blocklist */
 	__u8 port_dirs;      /* bit 0: some rule names source ports, bit 1: destination ports */
-	__u8 pad[3];
+	__u8 zero_classes;   /* bit 0: some combination has source class 0, bit 1: destination */
+	__u8 pad[2];
 	__u64 proto_bits[4]; /* bit p: some rule names IP protocol p */
 	__u64 combo_protos[4]; /* bit c: some combination has proto class c (a prefilter) */
 	struct policy_dim dims[2][2]; /* [0 source, 1 destination][0 IPv4, 1 IPv6] */

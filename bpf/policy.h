@@ -446,8 +446,14 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 			return BAE_CONTINUE;
 		ck.dport_class = c & POLICY_PORT_CLASS_MASK;
 	}
+	/* An address in no prefix of its dimension has class 0: a match only if a rule without
+	 * that dimension (a combination with class 0) exists. */
 	ck.src_class = policy_prefix_class(g, gen, 0, &policy_src, m, m->saddr);
+	if (!ck.src_class && !(g->zero_classes & 1))
+		return BAE_CONTINUE;
 	ck.dst_class = policy_prefix_class(g, gen, 1, &policy_dst, m, m->daddr);
+	if (!ck.dst_class && !(g->zero_classes & 2))
+		return BAE_CONTINUE;
 	combo = bpf_map_lookup_elem(&policy_combos, &ck);
 	if (!combo)
 		return BAE_CONTINUE;

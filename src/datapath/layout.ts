@@ -568,7 +568,8 @@ Object.assign(LAYOUTS, {
   policy_gen_info: struct('policy_gen_info', [
     ['rules', 4, 4],
     ['port_dirs', 1, 1],
-    ['pad', 3, 1],
+    ['zero_classes', 1, 1],
+    ['pad', 2, 1],
     ['proto_bits', 32, 8],
     ['combo_protos', 32, 8],
     ['dims', 4 * 8, 1],
@@ -688,6 +689,8 @@ export interface PolicyGenInfo {
   rules: number;
   /** Bit 0: some rule names source ports; bit 1: destination ports. */
   portDirs: number;
+  /** Bit 0: some combination has source class 0; bit 1: destination class 0. */
+  zeroClasses: number;
   /** [source, destination][IPv4, IPv6]. */
   dims: [[PolicyDim, PolicyDim], [PolicyDim, PolicyDim]];
   /** Four 64-bit words: bit p of the protocol bitmap is bit (p % 64) of word p / 64. */
@@ -713,6 +716,7 @@ export function encodePolicyCtl(ctl: PolicyCtl): Buffer {
   ctl.g.forEach((g, i) => {
     buf.writeUInt32LE(g.rules, g0 + i * gs + pf('policy_gen_info', 'rules'));
     buf[g0 + i * gs + pf('policy_gen_info', 'port_dirs')] = g.portDirs;
+    buf[g0 + i * gs + pf('policy_gen_info', 'zero_classes')] = g.zeroClasses;
     g.dims.flat().forEach((d, k) => {
       const at = g0 + i * gs + pf('policy_gen_info', 'dims') + k * LAYOUTS.policy_dim!.size;
       if (d.lens.length > POLICY.hashLengths) throw new RangeError(`policy_dim: ${d.lens.length} lengths, at most ${POLICY.hashLengths}`);
@@ -742,6 +746,7 @@ export function decodePolicyCtl(buf: Buffer): PolicyCtl {
     return {
       rules: buf.readUInt32LE(at + pf('policy_gen_info', 'rules')),
       portDirs: buf[at + pf('policy_gen_info', 'port_dirs')]!,
+      zeroClasses: buf[at + pf('policy_gen_info', 'zero_classes')]!,
       dims: [
         [dim(0), dim(1)],
         [dim(2), dim(3)],

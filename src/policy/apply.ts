@@ -270,7 +270,8 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   const portDirs = (set.sportClass.some((c) => c !== 0) ? 1 : 0) | (set.dportClass.some((c) => c !== 0) ? 2 : 0);
   const comboProtos = new Array<boolean>(256).fill(false);
   for (const c of set.combos) comboProtos[c.proto] = true;
-  g[next] = { rules: set.rules.length, portDirs, protoBits: protoBits(set.protoBits), comboProtos: protoBits(comboProtos), dims: [dims[0], dims[1]], digests };
+  const zeroClasses = (set.combos.some((c) => c.srcClass === 0) ? 1 : 0) | (set.combos.some((c) => c.dstClass === 0) ? 2 : 0);
+  g[next] = { rules: set.rules.length, portDirs, zeroClasses, protoBits: protoBits(set.protoBits), comboProtos: protoBits(comboProtos), dims: [dims[0], dims[1]], digests };
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
   await options.beforeFlip?.();
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));
