@@ -15,7 +15,7 @@ import { ACTION_BY_KIND } from './actions';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
 import { MAX_CANDIDATES, SCOPE_IDS, WINDOW_BUCKETS, type Policy, type PortRange } from './model';
-import { formatPrefix, maskAddress, prefixKey, type Prefix } from './net';
+import { maskAddress, prefixKey, type Prefix } from './net';
 import { orderPolicies } from './order';
 
 /** Capacities of the kernel maps, per generation (bpf/policy.h POLICY_MAX_*). */
@@ -345,4 +345,3 @@ export function summarize(set: CompiledSet): Record<string, number> {
   };
 }
 
-export { formatPrefix };

@@ -509,11 +509,6 @@ export function parsePolicyText(text: string, file: string): Policy[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   const w = new Walker(file, lines, '#1');
-  if (!Array.isArray(docs)) {
-    // An empty stream.
-    w.policy = undefined as unknown as string;
-    throw new PolicyError({ file, line: 1, column: 1 }, 'the file holds no policy');
-  }
   const policies: Policy[] = [];
   for (const doc of docs) {
     const first = doc.errors[0];

@@ -1,7 +1,6 @@
 // What the CLI (and later the agent) does with policies against a loaded bae: validate and
 // compile everything first, then touch the maps; keep the applied set beside the pins.
 import type { BpfMap } from '../datapath';
-import { decodeAddress, POLICY_MAPS } from '../datapath/layout';
 import { ifindexOf, openLoadedMap } from '../datapath/loader';
 import { UsageError } from '../errors';
 import { applyCompiled, policyMapsOf, type ApplyResult, type PolicyMaps } from './apply';
@@ -154,4 +153,3 @@ export function storedNames(pinDir: string): Map<number, string> {
   }
 }
 
-export { POLICY_MAPS, decodeAddress };
