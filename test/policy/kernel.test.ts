@@ -1,6 +1,7 @@
 // The policy stage in the real kernel (BPF_PROG_TEST_RUN, test clock): golden packets whose
 // verdicts, counters, blocklist and events are predicted by hand.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { XDP } from '../../src/datapath/layout';
 import { PolicyBae, frame, policies, policyYaml } from './helpers';
@@ -25,6 +26,15 @@ describe('the policy stage in the kernel', () => {
     assert.equal(bae.run(udp), XDP.pass);
     const c = readCounters(bae.maps).get(policies(policyYaml('no-web', 'match: { dport: 80, proto: tcp }\nactions: [drop]'))[0]!.id);
     assert.deepEqual(c, { matched: 1n, applied: 1n, fired: 0n, blocks: 0n });
+  });
+
+  it('matches the port a packet arrived on (inline mode has two)', async () => {
+    // A test cannot rely on interface names here: resolve 'port-a' to lo (ifindex 1, always there).
+    await bae.apply(policies(policyYaml('port-a-only', 'match: { iface: port-a, proto: udp }\nactions: [drop]')), { ifindexOf: () => 1 });
+    const udp = frame({ ip: { version: 4, src: '10.0.0.1', dst: '10.0.0.2' }, l4: { proto: 'udp', sport: 1, dport: 2 } });
+    assert.equal(bae.run(udp, 1), XDP.drop, 'arrived on ifindex 1');
+    const other = Number(fs.readFileSync('/sys/class/net/' + fs.readdirSync('/sys/class/net').find((n) => n !== 'lo') + '/ifindex', 'utf8'));
+    assert.equal(bae.run(udp, other), XDP.pass, `arrived on ifindex ${other}`);
   });
 
   it('blocks a source after more than 3 SYNs within a second and drops it until the ban ends', async () => {
