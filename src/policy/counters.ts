@@ -83,7 +83,8 @@ export function readCountersWith(maps: PolicyMaps, ctl: PolicyCtl): Map<number, 
 export function foldIdleCounters(maps: PolicyMaps, ctl: PolicyCtl, keep: ReadonlySet<number>): void {
   const active = ctl.gen & 1;
   const idle = active ^ 1;
-  const counts = slotCounters(maps, ctl);
+  // A generation that never held rules has no counts (the first applies).
+  const counts = ctl.g[idle].rules ? slotCounters(maps, ctl) : [[], []];
   const base = readBase(maps);
   const changed = new Map<number, PolicyCountersValue>();
   const zeroSlots: number[] = [];
