@@ -2,7 +2,7 @@
 // bae.o pinned by the test: the applied set survives between processes, counters and events come
 // from the kernel.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -64,7 +64,7 @@ describe('the policy CLI', () => {
     assert.match(res.stderr, /slow-retransmitters\.yaml:\d+:\d+: policy 'slow-down-retransmitters': action 'delay' is not supported by this datapath yet/);
   });
 
-  it('applies, lists, shows and deletes from separate processes, with the kernel counting', () => {
+  it('applies, lists, shows and deletes from separate processes, with the kernel counting', async () => {
     const a = write(
       'a.yaml',
       `apiVersion: bae/v1
@@ -131,6 +131,27 @@ spec:
         ['match', 'count-syn', '198.51.100.9'],
       ],
     );
+
+    // --follow: events arrive while the command runs; SIGINT ends it cleanly.
+    const follower = spawn(process.execPath, [BAE, 'events', '--follow', '--json', '--pin-dir', pinDir], {
+      env: { ...process.env, BAE_RUN_DIR: runDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      follower.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const exited = new Promise<number | null>((resolve) => follower.on('close', (code) => resolve(code)));
+      await new Promise((r) => setTimeout(r, 1000)); // the command is up and polling
+      assert.equal(program.test(syn(82)).verdict, XDP.pass);
+      const deadline = Date.now() + 5000;
+      while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const first = JSON.parse(out.split('\n')[0]!) as { kind: string; policy: string };
+      assert.deepEqual([first.kind, first.policy], ['match', 'count-syn']);
+      follower.kill('SIGINT');
+      assert.equal(await exited, 0, 'events --follow exits 0 on SIGINT');
+    } finally {
+      if (follower.exitCode === null) follower.kill('SIGKILL');
+    }
 
     res = bae('policy', 'delete', '--pin-dir', pinDir, 'no-telnet');
     assert.equal(res.status, 0, res.stderr);
