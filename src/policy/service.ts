@@ -9,7 +9,7 @@ import { PolicyError } from './errors';
 import type { Policy } from './model';
 import { checkUniqueNames, parsePolicyFiles } from './parse';
 import { readCounters, readTriggers } from './state';
-import { loadStoredSet, policyFromStored, saveStoredSet, type StoredPolicy } from './store';
+import { loadStoredSet, policyFromStored, saveStoredSet, withApplyLock, type StoredPolicy } from './store';
 
 export interface LoadedPolicyMaps {
   maps: PolicyMaps;
@@ -84,12 +84,14 @@ export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir:
   compilePolicies(incoming, { requireKernelActions: true });
   const loaded = openPolicyMaps(opts.pinDir);
   try {
-    const stored = loadStoredSet(opts.pinDir, loaded.ctlMapId);
-    const names = new Set(incoming.map((p) => p.name));
-    const kept = opts.replace ? [] : stored.filter((s) => !names.has(s.name)).map(policyFromStored);
-    const set = [...kept, ...incoming];
-    checkUniqueNames(set);
-    return await writeSet(loaded, opts.pinDir, stored, set);
+    return await withApplyLock(opts.pinDir, async () => {
+      const stored = loadStoredSet(opts.pinDir, loaded.ctlMapId);
+      const names = new Set(incoming.map((p) => p.name));
+      const kept = opts.replace ? [] : stored.filter((s) => !names.has(s.name)).map(policyFromStored);
+      const set = [...kept, ...incoming];
+      checkUniqueNames(set);
+      return writeSet(loaded, opts.pinDir, stored, set);
+    });
   } finally {
     loaded.close();
   }
@@ -98,12 +100,14 @@ export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir:
 export async function deletePolicies(names: readonly string[], opts: { pinDir: string }): Promise<ApplyOutcome> {
   const loaded = openPolicyMaps(opts.pinDir);
   try {
-    const stored = loadStoredSet(opts.pinDir, loaded.ctlMapId);
-    for (const name of names) {
-      if (!stored.some((s) => s.name === name)) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
-    }
-    const set = stored.filter((s) => !names.includes(s.name)).map(policyFromStored);
-    return await writeSet(loaded, opts.pinDir, stored, set);
+    return await withApplyLock(opts.pinDir, async () => {
+      const stored = loadStoredSet(opts.pinDir, loaded.ctlMapId);
+      for (const name of names) {
+        if (!stored.some((s) => s.name === name)) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
+      }
+      const set = stored.filter((s) => !names.includes(s.name)).map(policyFromStored);
+      return writeSet(loaded, opts.pinDir, stored, set);
+    });
   } finally {
     loaded.close();
   }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import type { Policy, SourcePosition } from './model';
+import { BaeError } from '../errors';
 import { API_VERSION, parsePolicyText } from './parse';
 
 export const DEFAULT_RUN_DIR = '/run/bae';
@@ -78,3 +79,52 @@ export function policyFromStored(stored: StoredPolicy): Policy {
   policy!.source = stored.source;
   return policy!;
 }
+
+/**
+ * Runs `fn` holding the apply lock of a pin directory: two applies at once would both write the
+ * same idle generation. The lock is a directory (mkdir is atomic) holding the owner's pid; a lock
+ * whose owner is gone is taken over.
+ */
+export async function withApplyLock<T>(pinDir: string, fn: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const lock = `${stateFile(pinDir)}.lock`;
+  fs.mkdirSync(path.dirname(lock), { recursive: true, mode: 0o755 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = NaN;
+      try {
+        owner = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8'));
+      } catch {
+        // The owner has not written its pid yet: wait.
+      }
+      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+        fs.rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new BaeError('EALREADY', `another policy apply on ${pinDir} is running (pid ${Number.isNaN(owner) ? '?' : owner}); try again`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+

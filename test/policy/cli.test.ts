@@ -58,6 +58,22 @@ describe('the policy CLI', () => {
     assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', ['delay']]]);
   });
 
+  it('serializes applies that run at the same time: neither one loses the other', async () => {
+    const run = (file: string) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [BAE, 'policy', 'apply', '--pin-dir', pinDir, file], { env: { ...process.env, BAE_RUN_DIR: runDir }, stdio: 'ignore' });
+        child.on('close', resolve);
+      });
+    const files = ['x', 'y', 'z'].map((n) =>
+      write(`${n}.yaml`, `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: par-${n} }\nspec:\n  match: { proto: udp, dport: ${n.charCodeAt(0)} }\n  actions: [count]\n`),
+    );
+    assert.deepEqual(await Promise.all(files.map(run)), [0, 0, 0]);
+    const list = JSON.parse(bae('policy', 'list', '--pin-dir', pinDir, '--json').stdout) as { name: string }[];
+    assert.deepEqual(list.map((p) => p.name).sort(), ['par-x', 'par-y', 'par-z']);
+    const cleared = bae('policy', 'delete', '--pin-dir', pinDir, 'par-x', 'par-y', 'par-z');
+    assert.equal(cleared.status, 0, cleared.stderr);
+  });
+
   it('refuses to apply the delay example with exit 2 and a line naming the action', () => {
     const res = bae('policy', 'apply', '--pin-dir', pinDir, path.join(POLICIES, 'slow-retransmitters.yaml'));
     assert.equal(res.status, 2);
