@@ -3,7 +3,7 @@
 // each document is one policy, or a list of policies (which is also how a JSON array reads).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
 import { PolicyError } from './errors';
@@ -539,6 +539,22 @@ export function parsePolicyText(text: string, file: string): Policy[] {
   }
   if (policies.length === 0) throw new PolicyError({ file, line: 1, column: 1 }, 'the file holds no policy');
   return policies;
+}
+
+/**
+ * Policies given as plain values (what `policySpec` wrote, e.g. the applied set kept on disk),
+ * validated by the same code as files but without YAML text to parse. Errors name `file`, 1:1.
+ */
+export function parsePolicyValues(values: readonly unknown[], file: string): Policy[] {
+  const lines = new LineCounter();
+  lines.addNewLine(0);
+  const w = new Walker(file, lines, '#1');
+  return values.map((value, i) => {
+    const node = new Document(value).contents as AnyNode;
+    w.policy = peekName(node) ?? `#${i + 1}`;
+    if (!isMap(node)) w.fail(node, `a policy must be a mapping with apiVersion, kind, metadata and spec${describe(node)}`);
+    return parseOne(w, node as YamlNode);
+  });
 }
 
 /** Files named on the command line: a directory stands for its *.yaml, *.yml and *.json files, sorted. */

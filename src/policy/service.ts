@@ -9,7 +9,7 @@ import { PolicyError } from './errors';
 import type { Policy } from './model';
 import { checkUniqueNames, parsePolicyFiles } from './parse';
 import { readCounters, readTriggers } from './state';
-import { loadStoredSet, policyFromStored, saveStoredSet, withApplyLock, type StoredPolicy } from './store';
+import { loadStoredSet, policiesFromStored, saveStoredSet, withApplyLock, type StoredPolicy } from './store';
 
 export interface LoadedPolicyMaps {
   maps: PolicyMaps;
@@ -87,7 +87,7 @@ export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir:
     return await withApplyLock(opts.pinDir, async () => {
       const stored = loadStoredSet(opts.pinDir, loaded.ctlMapId);
       const names = new Set(incoming.map((p) => p.name));
-      const kept = opts.replace ? [] : stored.filter((s) => !names.has(s.name)).map(policyFromStored);
+      const kept = opts.replace ? [] : policiesFromStored(stored.filter((s) => !names.has(s.name)), opts.pinDir);
       const set = [...kept, ...incoming];
       checkUniqueNames(set);
       return writeSet(loaded, opts.pinDir, stored, set);
@@ -105,7 +105,7 @@ export async function deletePolicies(names: readonly string[], opts: { pinDir: s
       for (const name of names) {
         if (!stored.some((s) => s.name === name)) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
       }
-      const set = stored.filter((s) => !names.includes(s.name)).map(policyFromStored);
+      const set = policiesFromStored(stored.filter((s) => !names.includes(s.name)), opts.pinDir);
       return writeSet(loaded, opts.pinDir, stored, set);
     });
   } finally {

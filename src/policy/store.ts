@@ -5,10 +5,9 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { stringify } from 'yaml';
 import type { Policy, SourcePosition } from './model';
 import { BaeError } from '../errors';
-import { API_VERSION, parsePolicyText } from './parse';
+import { API_VERSION, parsePolicyValues } from './parse';
 
 export const DEFAULT_RUN_DIR = '/run/bae';
 
@@ -71,13 +70,15 @@ export function removeStoredSet(pinDir: string): void {
   fs.rmSync(stateFile(pinDir), { force: true });
 }
 
-/** A stored policy back as a Policy (through the parser, so it is validated like a file). */
-export function policyFromStored(stored: StoredPolicy): Policy {
-  const { name, ...spec } = stored.spec;
-  const doc = { apiVersion: API_VERSION, kind: 'Policy', metadata: { name }, spec };
-  const [policy] = parsePolicyText(stringify(doc), `${stored.source.file} (stored)`);
-  policy!.source = stored.source;
-  return policy!;
+/** Stored policies back as Policy objects, validated like a file (a damaged state file is an error, not a surprise). */
+export function policiesFromStored(stored: readonly StoredPolicy[], pinDir: string): Policy[] {
+  const values = stored.map((s) => {
+    const { name, ...spec } = s.spec;
+    return { apiVersion: API_VERSION, kind: 'Policy', metadata: { name }, spec };
+  });
+  const policies = parsePolicyValues(values, stateFile(pinDir));
+  policies.forEach((p, i) => (p.source = stored[i]!.source));
+  return policies;
 }
 
 /**
