@@ -70,7 +70,23 @@ function printOutcome(out: ApplyOutcome, json: boolean): void {
 }
 
 export function register(program: Command): void {
-  const policy = program.command('policy').description('validate, apply, list, show and delete policies');
+  const policy = program
+    .command('policy')
+    .description('validate, apply, list, show and delete policies')
+    .addHelpText(
+      'after',
+      `
+A policy file (YAML or JSON, docs/policies.md) says which packets (match), when (trigger: a
+metric over a sliding window) and what happens (actions: pass, drop, block, count, event).
+Errors name file:line:column and the policy, exit 2, and change nothing that is loaded.
+
+Examples:
+  bae policy check policies/
+  sudo bae policy apply policies/syn-flood.yaml policies/port-scan.yaml
+  sudo bae policy apply --replace policies/
+  sudo bae policy show syn-flood
+  sudo bae events --follow`,
+    );
 
   policy
     .command('check')
