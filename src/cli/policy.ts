@@ -83,7 +83,7 @@ Errors name file:line:column and the policy, exit 2, and change nothing that is 
 Examples:
   bae policy check policies/
   sudo bae policy apply policies/syn-flood.yaml policies/port-scan.yaml
-  sudo bae policy apply --replace policies/
+  sudo bae policy apply --replace my-policies/    # the files become the whole set
   sudo bae policy show syn-flood
   sudo bae events --follow`,
     );
