@@ -196,7 +196,7 @@ enum policy_action {
 	POLICY_ACT_BLOCK = 2,
 	POLICY_ACT_COUNT = 3,
 	POLICY_ACT_EVENT = 4,
-	POLICY_ACT_DELAY = 5, /* not carried out yet: apply refuses it */
+	POLICY_ACT_DELAY = 5, /* delay class: through the delay line (see policy_rule.delay_class) */
 };
 
 /* What a rule decides when it applies; NONE lets lower rules decide. */
@@ -353,7 +353,8 @@ struct policy_rule {
 	__u8 metric;       /* enum policy_metric */
 	__u8 op;           /* enum policy_op */
 	__u8 scope;        /* enum policy_scope */
-	__u8 pad[6];
+	__u8 delay_class;  /* delay section below: 0 none, else the delay line's class */
+	__u8 pad[5];
 	__u64 threshold;
 	__u64 bucket_ns;   /* within / POLICY_WINDOW_BUCKETS */
 	__u64 for_ns;      /* 0: a fired trigger stays on */
@@ -418,6 +419,20 @@ struct policy_event {
 	__u8 pad;
 	__u8 addr_a[16]; /* the packet's source */
 	__u8 addr_b[16]; /* the packet's destination */
+};
+
+/* ---- delay-class actions (delay, duplicate, reorder) ----------------------------------------
+ * Owned by the agent (src/agent/, docs/agent.md). Inline mode only. A packet whose deciding rule
+ * is on and has a delay_class goes to map bae_xsks at key ingress ifindex * POLICY_DELAY_CLASSES
+ * + class, where the agent's delay line (addon/delay_line.cc) holds it and sends it on the other
+ * port; with no socket in the slot it is forwarded as usual and counted. Class 0 is "no delay":
+ * the classes of a policy set are 1..POLICY_DELAY_CLASSES - 1 (src/policy/compile.ts). */
+#define POLICY_DELAY_CLASSES 8 /* XSKMAP slots per port (src/emulation DELAY_CLASSES_MAX) */
+
+/* Map policy_delay_stats (PERCPU_ARRAY, one entry). */
+struct policy_delay_stats {
+	__u64 redirected; /* packets handed to the delay line */
+	__u64 no_socket;  /* packets of a delay class forwarded undelayed: no agent holds the slot */
 };
 
 /* ==== end of the policy engine section ======================================================= */

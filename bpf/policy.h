@@ -113,6 +113,22 @@ struct {
 	__uint(max_entries, POLICY_EVENTS_BYTES);
 } policy_events SEC(".maps");
 
+/* Delay-class actions (bae.h delay section): the agent's AF_XDP sockets, key ingress ifindex *
+ * POLICY_DELAY_CLASSES + class. The loader sizes it for the ports' ifindexes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} bae_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct policy_delay_stats);
+} policy_delay_stats SEC(".maps");
+
 /* BTF: a ring buffer has no value type, so this names struct policy_event for user space (the
  * layout test reads its offsets from the object's BTF). */
 const struct policy_event policy_event_btf_anchor = {};
@@ -350,6 +366,7 @@ struct policy_loop {
 	struct policy_stats *stats;
 	__u32 gen;
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
+	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
 };
 
 /*
@@ -388,12 +405,41 @@ static long policy_candidate(__u32 i, void *data)
 		policy_event_emit(m, r->id, POLICY_EVENT_MATCH, r->scope, m->frame_len, l->stats);
 	if (r->action_mask & (1 << POLICY_ACT_BLOCK))
 		policy_block(m, r, cnt, l->stats);
+	if (r->delay_class && !l->delay_class)
+		l->delay_class = r->delay_class;
 	l->verdict = r->verdict;
 	return 0;
 }
 
 /*
- * The policy stage. Returns XDP_DROP, or BAE_CONTINUE to let forwarding decide (a `pass`
+ * A packet of a delay class: into the agent's delay line (XDP_REDIRECT), or BAE_CONTINUE when
+ * no socket holds the slot (no agent), so that it is forwarded undelayed. Inline mode only: in
+ * ingress mode apply refuses delay classes, and the stack, not a peer port, is the way out.
+ */
+static __always_inline int policy_delay(struct xdp_md *ctx, __u32 cls)
+{
+	struct policy_delay_stats *ds;
+	__u32 zero = 0, key;
+	long verdict;
+
+	if (bae_mode != BAE_MODE_INLINE || cls == 0 || cls >= POLICY_DELAY_CLASSES)
+		return BAE_CONTINUE;
+	ds = bpf_map_lookup_elem(&policy_delay_stats, &zero);
+	key = ctx->ingress_ifindex * POLICY_DELAY_CLASSES + cls;
+	/* The low bits of flags are the verdict when the slot is empty. */
+	verdict = bpf_redirect_map(&bae_xsks, key, XDP_PASS);
+	if (verdict == XDP_REDIRECT) {
+		if (ds)
+			ds->redirected++;
+		return XDP_REDIRECT;
+	}
+	if (ds)
+		ds->no_socket++;
+	return BAE_CONTINUE;
+}
+
+/*
+ * The policy stage. Returns XDP_DROP, XDP_REDIRECT (delay line) or BAE_CONTINUE to let forwarding decide (a `pass`
  * verdict also continues: it only stops lower rules). Every matching rule counts its trigger
  * metric; the first rule (in decision order) that is on and decides the verdict decides it.
  */
@@ -463,7 +509,11 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	loop.stats = stats;
 	loop.gen = gen;
 	bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
-	return loop.verdict == POLICY_VERDICT_DROP ? XDP_DROP : BAE_CONTINUE;
+	if (loop.verdict == POLICY_VERDICT_DROP)
+		return XDP_DROP;
+	if (loop.delay_class)
+		return policy_delay(ctx, loop.delay_class);
+	return BAE_CONTINUE;
 }
 
 #endif /* BAE_POLICY_H */

@@ -620,7 +620,8 @@ Object.assign(LAYOUTS, {
     ['metric', 1, 1],
     ['op', 1, 1],
     ['scope', 1, 1],
-    ['pad', 6, 1],
+    ['delay_class', 1, 1],
+    ['pad', 5, 1],
     ['threshold', 8, 8],
     ['bucket_ns', 8, 8],
     ['for_ns', 8, 8],
@@ -658,6 +659,11 @@ Object.assign(LAYOUTS, {
     ['events_lost', 8, 8],
     ['trigger_full', 8, 8],
     ['pad', 8, 8],
+  ]),
+  // Delay-class actions (owned by src/agent/; bae.h delay section).
+  policy_delay_stats: struct('policy_delay_stats', [
+    ['redirected', 8, 8],
+    ['no_socket', 8, 8],
   ]),
   policy_event: struct('policy_event', [
     ['time_ns', 8, 8],
@@ -882,6 +888,8 @@ export interface PolicyRuleValue {
   cooldownNs: bigint;
   blockTtlNs: bigint;
   params: [bigint, bigint, bigint, bigint];
+  /** Delay-class actions: the delay line's class, 0 none (absent: 0). */
+  delayClass?: number;
 }
 
 export function encodePolicyRule(r: PolicyRuleValue): Buffer {
@@ -896,6 +904,7 @@ export function encodePolicyRule(r: PolicyRuleValue): Buffer {
   buf[pf(L, 'metric')] = r.metric;
   buf[pf(L, 'op')] = r.op;
   buf[pf(L, 'scope')] = r.scope;
+  buf[pf(L, 'delay_class')] = r.delayClass ?? 0;
   buf.writeBigUInt64LE(r.threshold, pf(L, 'threshold'));
   buf.writeBigUInt64LE(r.bucketNs, pf(L, 'bucket_ns'));
   buf.writeBigUInt64LE(r.forNs, pf(L, 'for_ns'));
@@ -918,6 +927,7 @@ export function decodePolicyRule(buf: Buffer): PolicyRuleValue {
     metric: buf[pf(L, 'metric')]!,
     op: buf[pf(L, 'op')]!,
     scope: buf[pf(L, 'scope')]!,
+    delayClass: buf[pf(L, 'delay_class')]!,
     threshold: buf.readBigUInt64LE(pf(L, 'threshold')),
     bucketNs: buf.readBigUInt64LE(pf(L, 'bucket_ns')),
     forNs: buf.readBigUInt64LE(pf(L, 'for_ns')),
@@ -1025,6 +1035,30 @@ export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValu
     total.blocklistDrops += buf.readBigUInt64LE(pf(L, 'blocklist_drops'));
     total.eventsLost += buf.readBigUInt64LE(pf(L, 'events_lost'));
     total.triggerFull += buf.readBigUInt64LE(pf(L, 'trigger_full'));
+  }
+  return total;
+}
+
+// ---- delay-class actions (owned by src/agent/; bae.h delay section) ----
+
+/** Maps of the delay-class actions (bpf/policy.h). */
+export const DELAY_MAPS = { xsks: 'bae_xsks', stats: 'policy_delay_stats' } as const;
+
+/** XSKMAP slots per port (bae.h POLICY_DELAY_CLASSES); class 0 is "no delay". */
+export const POLICY_DELAY_CLASSES = 8;
+
+export interface PolicyDelayStats {
+  redirected: bigint;
+  noSocket: bigint;
+}
+
+export function sumPolicyDelayStatsPerCpu(values: readonly Buffer[]): PolicyDelayStats {
+  const L = 'policy_delay_stats';
+  const total: PolicyDelayStats = { redirected: 0n, noSocket: 0n };
+  for (const buf of values) {
+    checkSize(L, buf, 0, LAYOUTS.policy_delay_stats!.size);
+    total.redirected += buf.readBigUInt64LE(pf(L, 'redirected'));
+    total.noSocket += buf.readBigUInt64LE(pf(L, 'no_socket'));
   }
   return total;
 }

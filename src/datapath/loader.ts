@@ -14,7 +14,7 @@ import path from 'node:path';
 import { AlreadyLoadedError, BaeError, NoInterfaceError, NotLoadedError, NotRootError, UsageError } from '../errors';
 import { Collection, loadCollection } from './collection';
 import { BpfError, VerifierError } from './errors';
-import { CONSTANTS, MAPS, Mode, PROGRAM, Stats, sumStatsPerCpu } from './layout';
+import { CONSTANTS, DELAY_MAPS, MAPS, Mode, POLICY_DELAY_CLASSES, PROGRAM, Stats, sumStatsPerCpu } from './layout';
 import { BpfMap, openPinnedMap } from './map';
 import { Link, XdpAttachedMode, XdpMode, attachXdp, openPinnedLink, resolveIfindex, xdpQuery } from './link';
 import { ensurePinDir } from './pin';
@@ -187,6 +187,9 @@ export function load(opts: LoadOptions): LoadedState {
       maxEntries[MAPS.convs] = opts.maxConversations;
       maxEntries[MAPS.tcpFlows] = opts.maxConversations;
     }
+    // Delay-class actions (src/agent/): XSKMAP key ingress ifindex * 8 + class, so the map is
+    // sized for the ports at hand (ifindexes only grow on a long-lived host).
+    maxEntries[DELAY_MAPS.xsks] = (Math.max(...ifindexes) + 1) * POLICY_DELAY_CLASSES;
     coll = loadCollection(objectPath, {
       pinPath: pinDir,
       maxEntries,
