@@ -40,21 +40,19 @@ export function specificity(p: Policy): number[] {
   ];
 }
 
-export function comparePolicies(a: Policy, b: Policy): number {
+function compareWithKeys(a: Policy, sa: number[], b: Policy, sb: number[]): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
-  const sa = specificity(a);
-  const sb = specificity(b);
   for (let i = 0; i < sa.length; i++) if (sa[i] !== sb[i]) return sb[i]! - sa[i]!;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-/** Policies in decision order (a new array); comparePolicies with each key computed once. */
+export function comparePolicies(a: Policy, b: Policy): number {
+  return compareWithKeys(a, specificity(a), b, specificity(b));
+}
+
+/** Policies in decision order (a new array); each specificity key is computed once. */
 export function orderPolicies(policies: readonly Policy[]): Policy[] {
   const keyed = policies.map((p) => ({ p, s: specificity(p) }));
-  keyed.sort((a, b) => {
-    if (a.p.priority !== b.p.priority) return b.p.priority - a.p.priority;
-    for (let i = 0; i < a.s.length; i++) if (a.s[i] !== b.s[i]) return b.s[i]! - a.s[i]!;
-    return a.p.name < b.p.name ? -1 : a.p.name > b.p.name ? 1 : 0;
-  });
+  keyed.sort((x, y) => compareWithKeys(x.p, x.s, y.p, y.s));
   return keyed.map((k) => k.p);
 }

@@ -1,13 +1,11 @@
 // Shared by the policy tests: the bae program under BPF_PROG_TEST_RUN with its policy maps, and
-// the reference model's view of a frame.
+// policies and frames written in a line.
 import { Bae } from '../bpf/harness';
 import { policyMapsOf, applyCompiled, type ApplyResult, type PolicyMaps } from '../../src/policy/apply';
 import { compilePolicies, type CompileOptions } from '../../src/policy/compile';
 import { parsePolicyText } from '../../src/policy/parse';
 import type { Policy } from '../../src/policy/model';
-import type { RefPacket } from '../../src/policy/reference';
 import { buildPacket, type PacketSpec } from '../lib/packets';
-import { parseAddress } from '../../src/policy/net';
 
 export class PolicyBae extends Bae {
   readonly maps: PolicyMaps;
@@ -36,39 +34,6 @@ export function policyYaml(name: string, spec: string): string {
     .filter((l) => l.trim() !== '')
     .map((l) => '  ' + l)
     .join('\n')}\n`;
-}
-
-export interface Facts {
-  newConversation?: boolean;
-  retransmit?: boolean;
-  outOfOrder?: boolean;
-}
-
-/** The reference model's view of a frame built from `spec`. */
-export function refPacket(spec: PacketSpec, frameLength: number, timeNs: bigint, facts: Facts = {}, ifindex = 1): RefPacket {
-  const src = parseAddress(spec.ip.src)!;
-  const dst = parseAddress(spec.ip.dst)!;
-  const l4 = spec.l4;
-  const proto = typeof l4.proto === 'number' ? l4.proto : { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 }[l4.proto];
-  const ports = 'sport' in l4 ? { sport: l4.sport, dport: l4.dport } : { sport: 0, dport: 0 };
-  const tcpFlags = l4.proto === 'tcp' ? (l4.flags ?? 0x10) : 0;
-  const icmpType = l4.proto === 'icmp' ? (l4.type ?? 8) : l4.proto === 'icmpv6' ? (l4.type ?? 128) : -1;
-  return {
-    timeNs,
-    family: src.family,
-    src: src.addr,
-    dst: dst.addr,
-    ...ports,
-    proto,
-    tcpFlags,
-    icmpType,
-    length: frameLength,
-    ifindex,
-    ip: true,
-    retransmit: facts.retransmit ?? false,
-    outOfOrder: facts.outOfOrder ?? false,
-    newConversation: facts.newConversation ?? false,
-  };
 }
 
 export function frame(spec: PacketSpec): Buffer {
