@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'ELAB' // lab set-up or tear-down failed
   | 'EBPF' // a BPF system call or libbpf operation failed
   | 'EVERIFIER' // the kernel verifier rejected a program
+  | 'ENOAGENT' // no `bae agent` holds the delay line that the request needs
   | 'EBUS' // message bus failure
   | 'ESTORE'; // storage failure
 

@@ -2,6 +2,7 @@
 // reaches this file becomes one line on stderr and an exit code from exitCodeFor().
 import { Command, CommanderError } from 'commander';
 import { BaeError, exitCodeFor } from '../errors';
+import * as agentCommand from './agent';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
@@ -21,6 +22,7 @@ const commands: Register[] = [
   labCommand.register,
   policyCommand.register,
   eventsCommand.register,
+  agentCommand.register,
 ];
 
 export function buildProgram(): Command {

@@ -47,8 +47,33 @@ export const ACTIONS: readonly ActionDef[] = [
       correlation: { type: 'number', required: false, min: 0, max: 100, integer: false },
       distribution: { type: 'enum', required: false, values: ['uniform', 'normal', 'pareto', 'paretonormal'] },
     },
-    kernel: false,
-    description: 'hold the packet for time (± jitter) in the delay line',
+    // Delay-class actions (delay, duplicate, reorder; owned by src/agent/): the kernel reads the
+    // rule's delay_class, not these bits; src/policy/delay.ts turns them into delay-line classes.
+    kernel: true,
+    description: 'hold the packet for time (± jitter) in the delay line (inline mode, needs `bae agent`)',
+  },
+  {
+    kind: 'duplicate',
+    bit: 14,
+    verdict: null,
+    params: {
+      probability: { type: 'number', required: true, min: 0, max: 100, integer: false },
+      correlation: { type: 'number', required: false, min: 0, max: 100, integer: false },
+    },
+    kernel: true,
+    description: 'send the packet twice with probability % (each copy delayed on its own; inline mode, needs `bae agent`)',
+  },
+  {
+    kind: 'reorder',
+    bit: 15,
+    verdict: null,
+    params: {
+      probability: { type: 'number', required: true, min: 0, max: 100, integer: false },
+      correlation: { type: 'number', required: false, min: 0, max: 100, integer: false },
+      gap: { type: 'number', required: false, min: 1, max: 4294967295, integer: true },
+    },
+    kernel: true,
+    description: 'let the packet skip the delay with probability % once gap - 1 packets were delayed (netem reorder; needs delay)',
   },
 ];
 

@@ -87,6 +87,7 @@ export function ruleValue(r: CompiledRule): Buffer {
     cooldownNs: r.cooldownNs,
     blockTtlNs: r.blockTtlNs,
     params: [0n, 0n, 0n, 0n],
+    delayClass: r.delayClass,
   });
 }
 
@@ -176,8 +177,9 @@ export function setDigests(set: CompiledSet): bigint[] {
     // The used bits on port classes follow from the combinations: both go into this digest.
     digest('ports', new Uint8Array(set.sportClass.buffer), new Uint8Array(set.dportClass.buffer), combosText),
     digest('combos', combosText),
-    // A rule is its policy's id (a digest of its content) plus the resolved interface.
-    digest('rules', set.rules.map((r) => `${r.id}@${r.ifindex}`).join(',')),
+    // A rule is its policy's id (a digest of its content) plus the resolved interface and its
+    // delay class (which depends on the other policies of the set).
+    digest('rules', set.rules.map((r) => `${r.id}@${r.ifindex}${r.delayClass ? `#${r.delayClass}` : ''}`).join(',')),
   ];
 }
 

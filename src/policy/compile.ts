@@ -12,6 +12,7 @@
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
 import { ACTION_BY_KIND } from './actions';
+import { assignDelayClasses, type DelayClass } from './delay';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
 import { MAX_CANDIDATES, SCOPE_IDS, WINDOW_BUCKETS, type Policy, type PortRange } from './model';
@@ -65,6 +66,8 @@ export interface CompiledRule {
   forNs: bigint;
   cooldownNs: bigint;
   blockTtlNs: bigint;
+  /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
+  delayClass: number;
 }
 
 export interface CompiledPrefix {
@@ -92,6 +95,8 @@ export interface CompiledSet {
   sportClass: Uint16Array;
   dportClass: Uint16Array;
   combos: CompiledCombo[];
+  /** Delay-class actions (delay.ts): the classes the rules use, for the agent's delay line. */
+  delayClasses: DelayClass[];
 }
 
 export interface CompileOptions {
@@ -246,6 +251,7 @@ export function compileRule(p: Policy, ifindex: number): CompiledRule {
     forNs: p.forNs ?? 0n,
     cooldownNs: p.cooldownNs,
     blockTtlNs,
+    delayClass: 0,
   };
 }
 
@@ -269,6 +275,9 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
 
   const rules = policies.map((p) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0));
+  // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
+  const delay = assignDelayClasses(policies);
+  rules.forEach((r, i) => (r.delayClass = delay.classOf[i]!));
   const src = prefixClasses(policies, (p) => p.match.src, 'source', limits.prefixes);
   const dst = prefixClasses(policies, (p) => p.match.dst, 'destination', limits.prefixes);
   const sport = portClasses(policies, (p) => p.match.sport, 'source', limits.portClasses);
@@ -329,6 +338,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     sportClass: sport.table,
     dportClass: dport.table,
     combos: [...combos.values()].flatMap((inner) => [...inner.values()]),
+    delayClasses: delay.classes,
   };
 }
 

@@ -3,6 +3,7 @@
 import type { BpfMap } from '../datapath';
 import { ifindexOf, openLoadedMap } from '../datapath/loader';
 import { UsageError } from '../errors';
+import { prepareDelayLine } from '../agent/client';
 import { applyCompiled, policyMapsOf, type ApplyResult, type PolicyMaps } from './apply';
 import { compilePolicies, type CompiledSet } from './compile';
 import { PolicyError } from './errors';
@@ -68,6 +69,8 @@ function diff(before: readonly StoredPolicy[], after: readonly Policy[]): Pick<A
 
 async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: StoredPolicy[], set: Policy[]): Promise<ApplyOutcome> {
   const compiled = compileForApply(set);
+  // Delay-class actions (src/agent/): inline mode and a running agent, or nothing is written.
+  await prepareDelayLine(pinDir, compiled);
   const result = await applyCompiled(loaded.maps, compiled);
   saveStoredSet(pinDir, loaded.ctlMapId, set);
   return { policies: set, ...diff(before, set), result };

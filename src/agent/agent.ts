@@ -1,0 +1,350 @@
+// `bae agent`: the long-running daemon that holds the AF_XDP delay line (docs/agent.md).
+//
+// start(): loads bae inline between the two ports (or takes over a `bae load` of the same two
+// ports at the same pin directory), opens the delay line on both ports with one socket per
+// port and delay class in the pinned bae_xsks, gives the classes the parameters of the applied
+// policy set (if one was applied before), and listens on the control socket. stop(): closes the
+// socket, closes the delay line (held frames are sent at once, in due order; what cannot leave
+// within 200 ms is dropped), and unloads what start() loaded. A bae it took over stays loaded.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { BpfMap } from '../datapath';
+import { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu, type PolicyDelayStats } from '../datapath/layout';
+import { DEFAULT_PIN_DIR, checkIfaceName, checkPinDir, load, openLoadedMap, status, unload } from '../datapath/loader';
+import type { XdpMode } from '../datapath/link';
+import { DEFAULT_DELAY_PARAMS, DelayLine, checkDelayParams, type DelayLineStats, type DelayParams, type OverflowRule } from '../emulation';
+import { AlreadyLoadedError, BaeError, NotRootError, UsageError } from '../errors';
+import { moduleLogger } from '../log';
+import { assignDelayClasses } from '../policy/delay';
+import { orderPolicies } from '../policy/order';
+import { openPolicyMaps } from '../policy/service';
+import { loadStoredSet, policiesFromStored, removeStoredSet, withApplyLock } from '../policy/store';
+import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
+
+const log = moduleLogger('agent');
+
+export interface AgentOptions {
+  iface: string;
+  peer: string;
+  xdpMode?: XdpMode;
+  /** Frames the delay line holds at once (default: what the UMEM leaves after the rings). */
+  maxInFlight?: number;
+  /** What happens to a frame that finds maxInFlight frames held (default 'drop'). */
+  overflow?: OverflowRule;
+  pinDir?: string;
+  /** Default: agentSocketPath(pinDir). */
+  socketPath?: string;
+  /** Seed of the delay line's decisions (default random). */
+  seed?: number;
+}
+
+export interface AgentStatus {
+  pid: number;
+  startedAt: string;
+  iface: string;
+  peer: string;
+  pinDir: string;
+  socket: string;
+  /** Whether the agent loaded bae itself (and unloads it at stop), or took over a `bae load`. */
+  loadedByAgent: boolean;
+  xdpMode: XdpMode;
+  maxInFlight: number;
+  overflow: OverflowRule;
+  /** Classes 1..7 with parameters other than "no delay". */
+  classes: DelayClassConfig[];
+  kernel: { redirected: string; noSocket: string };
+  line: Pick<DelayLineStats, 'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'realtime'>;
+}
+
+export interface AgentStopResult {
+  flushed: number;
+  dropped: number;
+  unloaded: boolean;
+}
+
+const sameParams = (a: DelayParams, b: DelayParams) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Removes a stale socket file; refuses when another agent answers on it. */
+async function claimSocket(socketPath: string): Promise<void> {
+  if (!fs.existsSync(socketPath)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.createConnection(socketPath);
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+  if (alive) throw new AlreadyLoadedError(`another agent already listens on ${socketPath}; stop it first`);
+  fs.rmSync(socketPath, { force: true });
+}
+
+export class Agent {
+  readonly iface: string;
+  readonly peer: string;
+  readonly pinDir: string;
+  readonly socketPath: string;
+  readonly loadedByAgent: boolean;
+  readonly xdpMode: XdpMode;
+  readonly startedAt = new Date();
+  #line: DelayLine;
+  #xsks: BpfMap;
+  #delayStats: BpfMap;
+  #server: net.Server | undefined;
+  #stopped: Promise<AgentStopResult> | undefined;
+
+  private constructor(o: { iface: string; peer: string; pinDir: string; socketPath: string; loadedByAgent: boolean; xdpMode: XdpMode; line: DelayLine; xsks: BpfMap; delayStats: BpfMap }) {
+    this.iface = o.iface;
+    this.peer = o.peer;
+    this.pinDir = o.pinDir;
+    this.socketPath = o.socketPath;
+    this.loadedByAgent = o.loadedByAgent;
+    this.xdpMode = o.xdpMode;
+    this.#line = o.line;
+    this.#xsks = o.xsks;
+    this.#delayStats = o.delayStats;
+  }
+
+  /** Loads (or takes over) bae, opens the delay line, listens; undoes everything on failure. */
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const iface = checkIfaceName(opts.iface);
+    const peer = checkIfaceName(opts.peer);
+    if (iface === peer) throw new UsageError(`--peer must differ from --iface (both are '${iface}')`);
+    const pinDir = checkPinDir(opts.pinDir ?? DEFAULT_PIN_DIR);
+    const xdpMode = opts.xdpMode ?? 'native';
+    if (xdpMode !== 'native' && xdpMode !== 'generic') throw new UsageError(`bad XDP mode '${String(xdpMode)}': native or generic`);
+    if (opts.overflow !== undefined && opts.overflow !== 'drop' && opts.overflow !== 'pass') {
+      throw new UsageError(`bad overflow rule '${String(opts.overflow)}': drop or pass`);
+    }
+    if (process.getuid?.() !== 0) throw new NotRootError('bae agent');
+    const socketPath = opts.socketPath ?? agentSocketPath(pinDir);
+    await claimSocket(socketPath);
+
+    const undo: (() => void)[] = [];
+    const rollback = () => {
+      while (undo.length) {
+        try {
+          undo.pop()!();
+        } catch (err) {
+          log.warn({ err }, 'undoing a failed start');
+        }
+      }
+    };
+    try {
+      // Take over a `bae load` of exactly these two ports, inline; anything else at the pin
+      // directory is someone else's and stays as it is.
+      const before = status({ pinDir });
+      let loadedByAgent = false;
+      if (before.loaded) {
+        const ports = before.ports.map((p) => p.iface).sort();
+        const want = [iface, peer].sort();
+        const attached = before.ports.every((p) => p.attached);
+        if (before.mode !== 'inline' || ports.join(',') !== want.join(',') || !attached) {
+          throw new AlreadyLoadedError(
+            `bae is already loaded at ${pinDir} (${before.mode ?? 'unknown'} mode on ${ports.join(', ') || 'no port'}${attached ? '' : ', not attached'}); ` +
+              `the agent takes over only an inline bae between ${iface} and ${peer}: run \`bae unload\` first`,
+          );
+        }
+        log.info({ pinDir, ports }, 'taking over the loaded bae');
+      } else {
+        const st = load({ iface, peer, xdpMode, pinDir });
+        loadedByAgent = true;
+        undo.push(() => unload({ pinDir }));
+        log.info({ pinDir, ports: st.ports.map((p) => p.iface), xdpMode }, 'bae loaded inline');
+      }
+      const xsks = openLoadedMap(DELAY_MAPS.xsks, pinDir, 'bae agent');
+      undo.push(() => xsks.close());
+      const delayStats = openLoadedMap(DELAY_MAPS.stats, pinDir, 'bae agent');
+      undo.push(() => delayStats.close());
+      const line = new DelayLine({
+        xskMap: xsks,
+        ports: [iface, peer],
+        classes: POLICY_DELAY_CLASSES,
+        ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.overflow !== undefined ? { overflow: opts.overflow } : {}),
+        ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      });
+      undo.push(() => line.close());
+      const agent = new Agent({ iface, peer, pinDir, socketPath, loadedByAgent, xdpMode: before.loaded ? (before.ports[0]!.xdpMode === 'generic' ? 'generic' : 'native') : xdpMode, line, xsks, delayStats });
+      await agent.#classesFromStoredSet();
+      await agent.#listen();
+      undo.push(() => fs.rmSync(socketPath, { force: true }));
+      log.info({ iface, peer, pinDir, socket: socketPath, maxInFlight: line.maxInFlight, overflow: line.overflow }, 'agent running');
+      return agent;
+    } catch (err) {
+      rollback();
+      throw err;
+    }
+  }
+
+  /** The classes of the set applied before the agent started (the same numbering apply uses). */
+  async #classesFromStoredSet(): Promise<void> {
+    await withApplyLock(this.pinDir, async () => {
+      const loaded = openPolicyMaps(this.pinDir);
+      try {
+        const stored = loadStoredSet(this.pinDir, loaded.ctlMapId);
+        if (stored.length === 0) return;
+        const { classes } = assignDelayClasses(orderPolicies(policiesFromStored(stored, this.pinDir)));
+        this.setDelayClasses(classes.map((c) => ({ cls: c.cls, params: c.params })));
+        if (classes.length) log.info({ classes: classes.length }, 'delay classes of the applied policy set restored');
+      } finally {
+        loaded.close();
+      }
+    });
+  }
+
+  /** Sets classes 1..7: those listed get their parameters, the others "no delay". All checked first. */
+  setDelayClasses(classes: readonly DelayClassConfig[]): void {
+    if (!Array.isArray(classes)) throw new UsageError('delay classes must be a list');
+    const next: DelayParams[] = Array.from({ length: POLICY_DELAY_CLASSES }, () => ({ ...DEFAULT_DELAY_PARAMS }));
+    const seen = new Set<number>();
+    for (const c of classes) {
+      if (!c || !Number.isInteger(c.cls) || c.cls < 1 || c.cls >= POLICY_DELAY_CLASSES) {
+        throw new UsageError(`delay class ${String(c?.cls)} is outside 1..${POLICY_DELAY_CLASSES - 1}`);
+      }
+      if (seen.has(c.cls)) throw new UsageError(`delay class ${c.cls} is given twice`);
+      seen.add(c.cls);
+      next[c.cls] = checkDelayParams(c.params);
+    }
+    for (let cls = 1; cls < POLICY_DELAY_CLASSES; cls++) {
+      if (!sameParams(this.#line.params(cls), next[cls]!)) this.#line.setParams(next[cls]!, cls);
+    }
+    log.info({ classes: classes.map((c) => ({ cls: c.cls, delayMs: c.params.delayMs, jitterMs: c.params.jitterMs })) }, 'delay classes set');
+  }
+
+  #listen(): Promise<void> {
+    const server = net.createServer((conn) => this.#serve(conn));
+    this.#server = server;
+    fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o755 });
+    return new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // Root only: the socket changes what the datapath does to traffic.
+      const umask = process.umask(0o177);
+      server.listen(this.socketPath, () => {
+        process.umask(umask);
+        fs.chmodSync(this.socketPath, 0o600);
+        server.off('error', reject);
+        server.on('error', (err) => log.error({ err }, 'control socket'));
+        resolve();
+      });
+    });
+  }
+
+  #serve(conn: net.Socket): void {
+    let buf = '';
+    conn.setEncoding('utf8');
+    conn.on('error', () => conn.destroy());
+    conn.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > 1 << 20) {
+        conn.end(JSON.stringify({ ok: false, error: 'request longer than 1 MiB' }) + '\n');
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        conn.write(JSON.stringify(this.#handle(line)) + '\n');
+      }
+    });
+  }
+
+  #handle(line: string): { ok: true; result: unknown } | { ok: false; error: string } {
+    let req: AgentRequest;
+    try {
+      req = JSON.parse(line) as AgentRequest;
+    } catch {
+      return { ok: false, error: 'a request is one JSON object on one line' };
+    }
+    try {
+      switch (req?.op) {
+        case 'status':
+          return { ok: true, result: this.status() };
+        case 'delay-classes':
+          if (path.resolve(String(req.pinDir)) !== this.pinDir) {
+            return { ok: false, error: `this agent serves ${this.pinDir}, not ${String(req.pinDir)}` };
+          }
+          this.setDelayClasses(req.classes);
+          return { ok: true, result: null };
+        default:
+          return { ok: false, error: `unknown op ${JSON.stringify((req as { op?: unknown })?.op)} (status, delay-classes)` };
+      }
+    } catch (err) {
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  kernelDelayStats(): PolicyDelayStats {
+    const perCpu = this.#delayStats.lookupPerCpu(Buffer.alloc(4));
+    return perCpu ? sumPolicyDelayStatsPerCpu(perCpu) : { redirected: 0n, noSocket: 0n };
+  }
+
+  status(): AgentStatus {
+    const s = this.#line.stats();
+    const k = this.kernelDelayStats();
+    const classes: DelayClassConfig[] = [];
+    for (let cls = 1; cls < POLICY_DELAY_CLASSES; cls++) {
+      const params = this.#line.params(cls);
+      if (!sameParams(params, DEFAULT_DELAY_PARAMS as DelayParams)) classes.push({ cls, params });
+    }
+    return {
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      iface: this.iface,
+      peer: this.peer,
+      pinDir: this.pinDir,
+      socket: this.socketPath,
+      loadedByAgent: this.loadedByAgent,
+      xdpMode: this.xdpMode,
+      maxInFlight: this.#line.maxInFlight,
+      overflow: this.#line.overflow,
+      classes,
+      kernel: { redirected: String(k.redirected), noSocket: String(k.noSocket) },
+      line: {
+        received: s.received,
+        transmitted: s.transmitted,
+        overflow: s.overflow,
+        duplicated: s.duplicated,
+        reordered: s.reordered,
+        inFlight: s.inFlight,
+        txErrors: s.txErrors,
+        txDropped: s.txDropped,
+        realtime: s.realtime,
+      },
+    };
+  }
+
+  /**
+   * Stops: no new requests, the delay line closed (held frames sent at once in due order, what
+   * cannot leave within 200 ms dropped), bae unloaded if the agent loaded it, the socket removed.
+   * Safe twice (the second call returns the first result).
+   */
+  stop(): Promise<AgentStopResult> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<AgentStopResult> {
+    const errors: string[] = [];
+    const server = this.#server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(this.socketPath, { force: true });
+    const { flushed, dropped } = this.#line.close();
+    this.#xsks.close();
+    this.#delayStats.close();
+    let unloaded = false;
+    if (this.loadedByAgent) {
+      try {
+        unload({ pinDir: this.pinDir });
+        removeStoredSet(this.pinDir); // the policies went with the maps
+        unloaded = true;
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    log.info({ flushed, dropped, unloaded }, 'agent stopped');
+    if (errors.length) throw new BaeError('EBPF', `bae agent stopped with errors: ${errors.join('; ')}`);
+    return { flushed, dropped, unloaded };
+  }
+}

@@ -1,0 +1,120 @@
+// `bae agent --iface IF --peer IF2 [...]`: the daemon that holds the delay line, in the
+// foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
+import { Command, Option } from 'commander';
+import { Agent, type AgentStatus } from '../agent/agent';
+import { agentRequest, agentSocketPath, NoAgentError } from '../agent/client';
+import { checkIfaceName } from '../datapath/loader';
+import { UsageError } from '../errors';
+import { pinDirOption, wholeNumber } from './load';
+
+interface AgentOpts {
+  iface?: string;
+  peer?: string;
+  mode: 'native' | 'generic';
+  maxInFlight?: number;
+  overflow: 'drop' | 'pass';
+  pinDir: string;
+}
+
+export function renderAgentStatus(s: AgentStatus): string {
+  const lines = [
+    `bae agent running (pid ${s.pid}, since ${s.startedAt}) inline between ${s.iface} and ${s.peer}, ${s.xdpMode} XDP; ` +
+      `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
+    `  delay line: ${s.line.inFlight} held of at most ${s.maxInFlight} (overflow: ${s.overflow}); received ${s.line.received}, ` +
+      `transmitted ${s.line.transmitted}, overflow ${s.line.overflow}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}` +
+      `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
+    `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
+  ];
+  if (s.classes.length === 0) lines.push('  delay classes: none in use');
+  for (const c of s.classes) {
+    const p = c.params;
+    const parts = [`delay ${p.delayMs} ms`];
+    if (p.jitterMs) parts.push(`jitter ${p.jitterMs} ms ${p.distribution}`);
+    if (p.correlation) parts.push(`correlation ${p.correlation * 100}%`);
+    if (p.duplicate) parts.push(`duplicate ${p.duplicate * 100}%`);
+    if (p.reorder) parts.push(`reorder ${p.reorder * 100}% gap ${p.reorderGap}`);
+    lines.push(`  class ${c.cls}: ${parts.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+/** Resolves when the process gets SIGINT or SIGTERM. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+export function register(program: Command): void {
+  const agent = program
+    .command('agent')
+    .description('run the daemon that holds the delay line (delay, duplicate, reorder policies), inline between two ports')
+    .option('--iface <name>', 'first port (required)')
+    .option('--peer <name>', 'second port (required)')
+    .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['native', 'generic']).default('native'))
+    .option('--max-in-flight <n>', 'frames the delay line holds at once (default: what the UMEM leaves after the rings)', wholeNumber(1, 1 << 18))
+    .addOption(new Option('--overflow <rule>', 'a frame that finds --max-in-flight frames held: drop it, or pass it undelayed').choices(['drop', 'pass']).default('drop'))
+    .addOption(pinDirOption())
+    .addHelpText(
+      'after',
+      `
+Runs in the foreground until SIGINT or SIGTERM. Loads bae inline between --iface and --peer (or
+takes over a \`bae load\` of the same two ports at --pin-dir, which it then leaves loaded), opens
+the delay line on both ports and listens on a root-only control socket under /run/bae, so that
+\`bae policy apply\` from another shell can use delay, duplicate and reorder. On SIGINT/SIGTERM
+it closes the delay line (held frames are sent at once, in due order; those that cannot leave
+within 200 ms are dropped), unloads what it loaded, removes the socket and exits 0.
+
+Examples:
+  sudo bae agent --iface eth1 --peer eth2
+  sudo bae agent status
+  sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
+    )
+    .action(async (opts: AgentOpts) => {
+      if (opts.iface === undefined || opts.peer === undefined) {
+        throw new UsageError('bae agent needs --iface and --peer (the delay line sits between two ports)');
+      }
+      const running = await Agent.start({
+        iface: checkIfaceName(opts.iface),
+        peer: checkIfaceName(opts.peer),
+        xdpMode: opts.mode,
+        overflow: opts.overflow,
+        pinDir: opts.pinDir,
+        ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+      });
+      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}\n`);
+      const sig = await untilSignal();
+      const res = await running.stop();
+      process.stdout.write(
+        `bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped${res.unloaded ? '; bae unloaded' : '; bae left loaded'}\n`,
+      );
+    });
+
+  agent
+    .command('status')
+    .description('show the running agent: ports, delay classes, delay line counters (exit 3 when none runs)')
+    .option('--json', 'print as JSON')
+    .action(async (local: { json?: boolean }) => {
+      // --pin-dir belongs to `bae agent` (commander parses a parent's options anywhere).
+      const opts = { ...(agent.opts() as { pinDir: string }), ...local };
+      let st: AgentStatus;
+      try {
+        st = await agentRequest<AgentStatus>(agentSocketPath(opts.pinDir), { op: 'status' });
+      } catch (err) {
+        if (err instanceof NoAgentError) {
+          if (opts.json) process.stdout.write('null\n');
+          else process.stdout.write(`no bae agent is running for ${opts.pinDir} (${agentSocketPath(opts.pinDir)} does not answer)\n`);
+          process.exitCode = 3;
+          return;
+        }
+        throw err;
+      }
+      process.stdout.write((opts.json ? JSON.stringify(st, null, 2) : renderAgentStatus(st)) + '\n');
+    });
+}
