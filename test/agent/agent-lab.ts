@@ -1,0 +1,152 @@
+// The agent in the inline lab (client <-> bae <-> server namespaces made by labUp with this
+// test's prefix): `bae agent` as a child process in the bae namespace (entered with nsenter, so
+// that pins stay on the host's /sys/fs/bpf), CLI calls from other processes, RTT probes from the
+// client, and a teardown that removes everything also when a test failed.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { agentSocketPath } from '../../src/agent/client';
+import { labDown, labUp, type Lab } from '../../src/lab';
+import { BAE_BIN, bae, type CliResult } from '../lib/bae-cli';
+
+export interface AgentLab {
+  lab: Lab;
+  pinDir: string;
+  runDir: string;
+  env: Record<string, string>;
+  socket: string;
+  /** `bae ...args --pin-dir pinDir` in the bae namespace, as another process. */
+  cli(args: readonly string[]): CliResult;
+  /** Writes a policy file under runDir and returns its path. */
+  write(name: string, text: string): string;
+  startAgent(extra?: readonly string[]): Promise<AgentProcess>;
+  /** Stops any agent still running, unloads, removes pins, run dir and lab; safe twice. */
+  teardown(): void;
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Sends `signal` and resolves with the exit code (SIGKILL after 10 s). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function createAgentLab(tag: string): AgentLab {
+  const prefix = `bt${process.pid}${tag}-`;
+  const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-${tag}`;
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-agent-'));
+  const env = { BAE_RUN_DIR: runDir, BAE_LOG_LEVEL: 'info' };
+  const agents: AgentProcess[] = [];
+  const { lab } = labUp(prefix);
+  const nsenter = ['nsenter', `--net=/run/netns/${lab.ns.bae}`, '--'];
+
+  const startAgent = (extra: readonly string[] = []): Promise<AgentProcess> => {
+    const argv = [...nsenter, process.execPath, BAE_BIN, 'agent', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', pinDir, ...extra];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const proc: AgentProcess = {
+      child,
+      stdout: () => out,
+      stderr: () => err,
+      stop: async (signal = 'SIGTERM') => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      },
+    };
+    agents.push(proc);
+    return new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`bae agent did not start within 20 s: ${err}`)), 20_000);
+      const check = () => {
+        if (out.includes('bae agent running')) {
+          clearTimeout(deadline);
+          resolve(proc);
+        }
+      };
+      child.stdout!.on('data', check);
+      child.on('exit', (code) => {
+        clearTimeout(deadline);
+        reject(new Error(`bae agent exited (${code}) before it was ready: ${err}`));
+      });
+    });
+  };
+
+  let torn = false;
+  return {
+    lab,
+    pinDir,
+    runDir,
+    env,
+    socket: path.join(runDir, path.basename(agentSocketPath(pinDir))),
+    cli: (args) => bae([...args, '--pin-dir', pinDir], { lab, node: 'bae', spawn: { env } }),
+    write: (name, text) => {
+      const file = path.join(runDir, name);
+      fs.writeFileSync(file, text);
+      return file;
+    },
+    startAgent,
+    teardown: () => {
+      if (torn) return;
+      torn = true;
+      try {
+        for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+        spawnSync('nsenter', [...nsenter.slice(1, -1), '--', process.execPath, BAE_BIN, 'unload', '--pin-dir', pinDir], { env: { ...process.env, ...env }, timeout: 30_000 });
+      } finally {
+        fs.rmSync(pinDir, { recursive: true, force: true });
+        fs.rmSync(runDir, { recursive: true, force: true });
+        labDown(prefix);
+      }
+    },
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** RTTs (ms) of `count` pings from the client (from `source`, default its first address). */
+export function pingRtts(lab: Lab, count: number, source?: string): number[] {
+  const argv = ['ip', 'netns', 'exec', lab.client.ns, 'ping', '-n', '-c', String(count), '-i', '0.02', '-W', '2', ...(source ? ['-I', source] : []), lab.server.ipv4];
+  const res = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+  const rtts = [...res.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  assert.equal(rtts.length, count, `every ping came back: ${res.stdout}${res.stderr}`);
+  return rtts;
+}
+
+// TCP round trips from one source address: connect() to a closed port of the server is one SYN
+// out and one RST back; the time until connect_ex returns is that round trip (µs resolution).
+const TCP_RTT = `
+import socket, sys, time
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = []
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.bind((src, 0))
+    t = time.perf_counter()
+    r = s.connect_ex((dst, 9))
+    out.append((time.perf_counter() - t) * 1000.0)
+    s.close()
+    if r not in (111,):
+        print('connect_ex', r, file=sys.stderr); sys.exit(1)
+    time.sleep(0.02)
+print(' '.join('%.4f' % x for x in out))
+`;
+
+/** RTTs (ms) of `count` TCP SYN -> RST round trips from `source` on the client to the server. */
+export function tcpRtts(lab: Lab, source: string, count: number): number[] {
+  const res = spawnSync('ip', ['netns', 'exec', lab.client.ns, 'python3', '-c', TCP_RTT, source, lab.server.ipv4, String(count)], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(res.status, 0, `tcp rtt probe: ${res.stderr}`);
+  return res.stdout.trim().split(/\s+/).map(Number);
+}

@@ -1,0 +1,206 @@
+// `bae agent` in the inline lab: start, a delay policy applied from another process, RTT + X,
+// SIGTERM leaving nothing; the refusals without an agent and in ingress mode with every map
+// unchanged; frames of a delay class forwarded undelayed (and counted) when no socket holds their
+// slot; and what happens to frames held when the agent stops.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openPinnedMap } from '../../src/datapath';
+import { DELAY_MAPS, sumPolicyDelayStatsPerCpu } from '../../src/datapath/layout';
+import { POLICY_TABLE_MAPS, type PolicyMaps } from '../../src/policy';
+import { openPolicyMaps } from '../../src/policy/service';
+import { run } from '../../src/lab';
+import { assertFails, assertNothingLeft } from '../lib/bae-cli';
+import { createAgentLab, median, pingRtts, type AgentLab } from './agent-lab';
+
+function delayPolicy(name: string, source: string, time: string, proto = 'icmp'): string {
+  return `apiVersion: bae/v1
+kind: Policy
+metadata: { name: ${name} }
+spec:
+  priority: 10
+  match: { src: ${source}/32, proto: ${proto} }
+  actions:
+    - delay: { time: ${time} }
+`;
+}
+
+const countPolicy = `apiVersion: bae/v1
+kind: Policy
+metadata: { name: count-udp }
+spec:
+  match: { proto: udp }
+  actions: [count]
+`;
+
+/** A digest of every table an apply may change (the ring buffer aside). */
+function digestMaps(maps: PolicyMaps): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of POLICY_TABLE_MAPS) {
+    const { keys, values } = maps[name].lookupBatch();
+    const rows = keys.map((k, i) => Buffer.concat([k, values[i]!]));
+    if (maps[name].type !== 'array' && maps[name].type !== 'percpu_array') rows.sort(Buffer.compare);
+    const h = crypto.createHash('sha256');
+    for (const r of rows) h.update(r);
+    out[name] = `${rows.length}:${h.digest('hex')}`;
+  }
+  return out;
+}
+
+function delayStats(pinDir: string): { redirected: bigint; noSocket: bigint } {
+  const m = openPinnedMap(path.join(pinDir, DELAY_MAPS.stats));
+  try {
+    return sumPolicyDelayStatsPerCpu(m.lookupPerCpu(Buffer.alloc(4))!);
+  } finally {
+    m.close();
+  }
+}
+
+/** Echo requests the server's stack has received (its namespace's Icmp InEchos). */
+function serverInEchos(al: AgentLab): number {
+  const lines = run(['ip', 'netns', 'exec', al.lab.server.ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:'));
+  const names = lines[0]!.split(/\s+/);
+  return Number(lines[1]!.split(/\s+/)[names.indexOf('InEchos')]);
+}
+
+describe('bae agent', () => {
+  let al: AgentLab;
+  before(() => {
+    al = createAgentLab('ag');
+  });
+  after(() => al?.teardown());
+
+  it('delays pings by a policy applied from another process, and leaves no program, pin or socket after SIGTERM', async () => {
+    const agent = await al.startAgent();
+    try {
+      assert.ok(fs.existsSync(al.socket), 'the control socket exists');
+      assert.equal(fs.statSync(al.socket).mode & 0o777, 0o600, 'the control socket is root-only');
+      const baseline = median(pingRtts(al.lab, 20));
+      const file = al.write('slow-ping.yaml', delayPolicy('slow-ping', al.lab.client.ipv4, '30ms'));
+      const applied = al.cli(['policy', 'apply', file]);
+      assert.equal(applied.status, 0, applied.stderr);
+      const delayed = median(pingRtts(al.lab, 20));
+      assert.ok(Math.abs(delayed - baseline - 30) <= 2, `ping RTT ${delayed} ms, baseline ${baseline} ms: expected + 30 ms (± 2)`);
+
+      const st = al.cli(['agent', 'status', '--json']);
+      assert.equal(st.status, 0, st.stderr);
+      const status = JSON.parse(st.stdout) as { classes: { cls: number; params: { delayMs: number } }[]; kernel: { redirected: string }; loadedByAgent: boolean };
+      assert.deepEqual(status.classes.map((c) => [c.cls, c.params.delayMs]), [[1, 30]]);
+      assert.ok(Number(status.kernel.redirected) >= 20, `frames redirected into the delay line: ${status.kernel.redirected}`);
+      assert.equal(status.loadedByAgent, true);
+      assert.match(al.cli(['agent', 'status']).stdout, /^bae agent running .*\n(.*\n)*  class 1: delay 30 ms/);
+    } finally {
+      const code = await agent.stop('SIGTERM');
+      assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
+    }
+    assert.match(agent.stdout(), /bae agent stopped \(SIGTERM\): \d+ held frames sent, 0 dropped; bae unloaded/);
+    assertNothingLeft(al.lab, al.pinDir);
+    assert.equal(fs.existsSync(al.socket), false, 'the control socket is gone');
+    const none = al.cli(['agent', 'status']);
+    assert.equal(none.status, 3);
+    assert.match(none.stdout, /^no bae agent is running/);
+  });
+
+  it('refuses a delay policy while no agent runs, with exit 1 naming `bae agent`, and changes no map', () => {
+    try {
+      const loaded = al.cli(['load', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort]);
+      assert.equal(loaded.status, 0, loaded.stderr);
+      assert.equal(al.cli(['policy', 'apply', al.write('count.yaml', countPolicy)]).status, 0);
+      const maps = openPolicyMaps(al.pinDir);
+      try {
+        const before = digestMaps(maps.maps);
+        const res = al.cli(['policy', 'apply', al.write('slow.yaml', delayPolicy('slow-ping', al.lab.client.ipv4, '30ms'))]);
+        assertFails(res, 1, /^bae: policy 'slow-ping' with 'delay' needs the delay line, and no agent holds it .*start `bae agent --iface IF --peer IF2 --pin-dir \S+`.* nothing was applied$/);
+        assert.deepEqual(digestMaps(maps.maps), before, 'every policy map is unchanged');
+      } finally {
+        maps.close();
+      }
+      const list = JSON.parse(al.cli(['policy', 'list', '--json']).stdout) as { name: string }[];
+      assert.deepEqual(list.map((p) => p.name), ['count-udp']);
+    } finally {
+      al.cli(['unload']);
+    }
+  });
+
+  it('refuses a delay policy on a bae in ingress mode with exit 2 naming the action, and the agent refuses to start there', async () => {
+    try {
+      const loaded = al.cli(['load', '--iface', al.lab.bae.clientPort]);
+      assert.equal(loaded.status, 0, loaded.stderr);
+      const maps = openPolicyMaps(al.pinDir);
+      try {
+        const before = digestMaps(maps.maps);
+        const file = al.write('slow.yaml', delayPolicy('slow-ping', al.lab.client.ipv4, '30ms'));
+        const res = al.cli(['policy', 'apply', file]);
+        assertFails(res, 2, /^bae: .*slow\.yaml:8:7: policy 'slow-ping': action 'delay' needs bae inline .*this bae runs in ingress mode/);
+        assert.deepEqual(digestMaps(maps.maps), before, 'every policy map is unchanged');
+      } finally {
+        maps.close();
+      }
+      await assert.rejects(al.startAgent(), /exited \(1\) before it was ready: bae: bae is already loaded at .*ingress mode.*run `bae unload` first/);
+      assert.equal(al.cli(['status', '--json']).status, 0);
+      assert.match(al.cli(['status']).stdout, /bae is loaded, ingress mode/);
+    } finally {
+      al.cli(['unload']);
+    }
+  });
+
+  it('forwards frames of a delay class undelayed, and counts them, when no socket holds their slot', async () => {
+    const agent = await al.startAgent();
+    try {
+      const baseline = median(pingRtts(al.lab, 10));
+      assert.equal(al.cli(['policy', 'apply', al.write('slow.yaml', delayPolicy('slow-ping', al.lab.client.ipv4, '30ms'))]).status, 0);
+      assert.ok(median(pingRtts(al.lab, 5)) > baseline + 25, 'delayed while the agent runs');
+      // SIGKILL: the sockets go with the process; the pinned program and the rules stay.
+      await agent.stop('SIGKILL');
+      const before = delayStats(al.pinDir);
+      const after = median(pingRtts(al.lab, 10));
+      assert.ok(after < baseline + 2, `undelayed without the agent: ${after} ms, baseline ${baseline} ms`);
+      const stats = delayStats(al.pinDir);
+      assert.equal(stats.noSocket - before.noSocket, 10n, 'every echo request of the class was counted as having no socket');
+      assert.equal(stats.redirected, before.redirected);
+    } finally {
+      await agent.stop('SIGKILL');
+      al.cli(['unload']);
+    }
+  });
+
+  it('sends the frames it holds at once when it stops, and leaves a bae it took over loaded', async () => {
+    try {
+      assert.equal(al.cli(['load', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort]).status, 0);
+      const agent = await al.startAgent();
+      let code: number | null = null;
+      try {
+        assert.match(agent.stderr(), /taking over the loaded bae/);
+        assert.equal(al.cli(['policy', 'apply', al.write('hold.yaml', delayPolicy('hold-ping', al.lab.client.ipv4, '3s'))]).status, 0);
+        const echosBefore = serverInEchos(al);
+        const started = Date.now();
+        const ping = new Promise<string>((resolve) => {
+          const p = spawn('ip', ['netns', 'exec', al.lab.client.ns, 'ping', '-n', '-c', '5', '-i', '0.1', '-W', '6', al.lab.server.ipv4], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.on('close', () => resolve(out));
+        });
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.equal(serverInEchos(al) - echosBefore, 0, 'the 5 echo requests are held, none reached the server yet');
+        code = await agent.stop('SIGTERM');
+        const stoppedAfter = Date.now() - started;
+        const out = await ping;
+        const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+        assert.equal(rtts.length, 5, `every request was sent on and answered: ${out}`);
+        assert.ok(Math.max(...rtts) < 2500, `held frames left at the stop (${stoppedAfter} ms after the first), not after the 3 s delay: ${rtts.join(', ')} ms`);
+        assert.equal(serverInEchos(al) - echosBefore, 5);
+      } finally {
+        code ??= await agent.stop('SIGTERM');
+      }
+      assert.equal(code, 0, agent.stderr());
+      assert.match(agent.stdout(), /5 held frames sent, 0 dropped; bae left loaded/);
+      assert.match(al.cli(['status']).stdout, /bae is loaded, inline mode/);
+    } finally {
+      al.cli(['unload']);
+    }
+    assertNothingLeft(al.lab, al.pinDir);
+  });
+});
