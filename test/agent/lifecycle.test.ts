@@ -73,7 +73,7 @@ describe('bae agent', () => {
   });
   after(() => al?.teardown());
 
-  it('delays pings by a policy applied from another process, and leaves no program, pin or socket after SIGTERM', async () => {
+  it('delays pings by a policy applied from another process, and leaves no program, pin or socket after SIGTERM', async (t) => {
     const agent = await al.startAgent();
     try {
       assert.ok(fs.existsSync(al.socket), 'the control socket exists');
@@ -83,6 +83,7 @@ describe('bae agent', () => {
       const applied = al.cli(['policy', 'apply', file]);
       assert.equal(applied.status, 0, applied.stderr);
       const delayed = median(pingRtts(al.lab, 20));
+      t.diagnostic(`median ping RTT ${baseline.toFixed(3)} -> ${delayed.toFixed(3)} ms with a 30 ms delay policy`);
       assert.ok(Math.abs(delayed - baseline - 30) <= 2, `ping RTT ${delayed} ms, baseline ${baseline} ms: expected + 30 ms (± 2)`);
 
       const st = al.cli(['agent', 'status', '--json']);
