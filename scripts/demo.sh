@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo of the README (`sudo make demo`): a three-namespace lab, bae inline between client and
-# server, pings in both families and a short iperf3 run through it, then what bae saw: status
-# and the conversation profiles. Everything it made is removed on exit, also after a failure or
+# server, pings in both families and a short iperf3 run through it, a policy that blocks a SYN
+# flood applied and exercised, then what bae saw and did: policy counters, events, status and
+# the conversation profiles. Everything it made is removed on exit, also after a failure or
 # Ctrl-C. Its own lab prefix and pin directory keep it apart from a lab or bae you run yourself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,23 @@ done
 on client iperf3 -c 10.199.0.2 -t "$IPERF_SECONDS" --connect-timeout 3000
 wait "$iperf_server" || true
 iperf_server=
+
+step "apply a policy: more than 100 SYNs within 1 s from one source -> block it for 30 s"
+sed -n '/^apiVersion/,$p' policies/syn-flood.yaml
+bae_in_lab policy apply "$PWD/policies/syn-flood.yaml"
+
+step "a SYN flood from the client: 300 SYNs in about 0.3 s (hping3, bounded)"
+timeout 20 "${BAE[@]}" lab exec --prefix "$PREFIX" client -- \
+  hping3 -q -S -p 80 -c 300 -i u1000 10.199.0.2 >/dev/null 2>&1 || true
+echo "flood sent"
+
+step "the flooding address is blocked; the client's second address is not"
+on client ping -n -c 2 -i 0.2 -W 1 10.199.0.2 || echo "(no reply: 10.199.0.1 is blocked in the kernel)"
+on client ping -n -c 2 -i 0.2 -W 1 -I 10.199.0.3 10.199.0.2
+
+step "what the policy did: its counters, and the events the kernel reported"
+bae_in_lab policy show syn-flood
+bae_in_lab events
 
 step "bae status"
 bae_in_lab status
