@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { agentSocketPath } from '../../src/agent/client';
-import { labDown, labUp, type Lab } from '../../src/lab';
+import { labDown, labUp, run, type Lab } from '../../src/lab';
 import { BAE_BIN, bae, type CliResult } from '../lib/bae-cli';
 
 export interface AgentLab {
@@ -149,4 +149,11 @@ export function tcpRtts(lab: Lab, source: string, count: number): number[] {
   const res = spawnSync('ip', ['netns', 'exec', lab.client.ns, 'python3', '-c', TCP_RTT, source, lab.server.ipv4, String(count)], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(res.status, 0, `tcp rtt probe: ${res.stderr}`);
   return res.stdout.trim().split(/\s+/).map(Number);
+}
+
+/** Echo requests the server's stack has received (its namespace's Icmp InEchos). */
+export function serverInEchos(al: AgentLab): number {
+  const lines = run(['ip', 'netns', 'exec', al.lab.server.ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:'));
+  const names = lines[0]!.split(/\s+/);
+  return Number(lines[1]!.split(/\s+/)[names.indexOf('InEchos')]);
 }

@@ -12,9 +12,8 @@ import { openPinnedMap } from '../../src/datapath';
 import { DELAY_MAPS, sumPolicyDelayStatsPerCpu } from '../../src/datapath/layout';
 import { POLICY_TABLE_MAPS, type PolicyMaps } from '../../src/policy';
 import { openPolicyMaps } from '../../src/policy/service';
-import { run } from '../../src/lab';
 import { assertFails, assertNothingLeft } from '../lib/bae-cli';
-import { createAgentLab, median, pingRtts, type AgentLab } from './agent-lab';
+import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab } from './agent-lab';
 
 function delayPolicy(name: string, source: string, time: string, proto = 'icmp'): string {
   return `apiVersion: bae/v1
@@ -57,13 +56,6 @@ function delayStats(pinDir: string): { redirected: bigint; noSocket: bigint } {
   } finally {
     m.close();
   }
-}
-
-/** Echo requests the server's stack has received (its namespace's Icmp InEchos). */
-function serverInEchos(al: AgentLab): number {
-  const lines = run(['ip', 'netns', 'exec', al.lab.server.ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Icmp:'));
-  const names = lines[0]!.split(/\s+/);
-  return Number(lines[1]!.split(/\s+/)[names.indexOf('InEchos')]);
 }
 
 describe('bae agent', () => {

@@ -1,0 +1,102 @@
+// delay with jitter, duplicate and reorder as policy actions through `bae agent`, in the inline
+// lab, measured with ping from the client: two classes at once, the jitter range, duplicates of
+// every echo request, and reordered requests that skip the delay.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import type { AgentStatus } from '../../src/agent';
+import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab, type AgentProcess } from './agent-lab';
+
+function policy(name: string, source: string, actions: string): string {
+  return `apiVersion: bae/v1
+kind: Policy
+metadata: { name: ${name} }
+spec:
+  match: { src: ${source}/32, proto: icmp }
+  actions:
+${actions
+  .trim()
+  .split('\n')
+  .map((l) => `    ${l.trim()}`)
+  .join('\n')}
+`;
+}
+
+/** Every reply line of `count` pings (duplicates included): [rtt ms, duplicate?]. */
+function pingReplies(al: AgentLab, count: number): { rtt: number; dup: boolean }[] {
+  const res = spawnSync('ip', ['netns', 'exec', al.lab.client.ns, 'ping', '-n', '-c', String(count), '-i', '0.05', '-W', '2', al.lab.server.ipv4], { encoding: 'utf8', timeout: 30_000 });
+  return [...res.stdout.matchAll(/time=([\d.]+) ms( \(DUP!\))?/g)].map((m) => ({ rtt: Number(m[1]), dup: m[2] !== undefined }));
+}
+
+describe('delay, jitter, duplicate and reorder through bae agent', () => {
+  let al: AgentLab;
+  let agent: AgentProcess;
+  let baseline: number;
+  before(async () => {
+    al = createAgentLab('em');
+    agent = await al.startAgent();
+    baseline = median(pingRtts(al.lab, 10));
+  });
+  after(async () => {
+    try {
+      if (agent) assert.equal(await agent.stop('SIGTERM'), 0);
+    } finally {
+      al?.teardown();
+    }
+  });
+
+  const apply = (name: string, text: string) => {
+    const res = al.cli(['policy', 'apply', '--replace', al.write(`${name}.yaml`, text)]);
+    assert.equal(res.status, 0, res.stderr);
+  };
+  const status = () => JSON.parse(al.cli(['agent', 'status', '--json']).stdout) as AgentStatus;
+
+  it('delays two sources by their own policies at once, each in its own class', () => {
+    apply(
+      'two',
+      policy('ten', al.lab.client.ipv4, '- delay: { time: 10ms }') + '---\n' + policy('forty', al.lab.client.ipv4Second, '- delay: { time: 40ms }'),
+    );
+    const first = median(pingRtts(al.lab, 10));
+    const second = median(pingRtts(al.lab, 10, al.lab.client.ipv4Second));
+    assert.ok(Math.abs(first - baseline - 10) <= 2, `first address: ${first} ms`);
+    assert.ok(Math.abs(second - baseline - 40) <= 2, `second address: ${second} ms`);
+    const classes = status().classes;
+    assert.deepEqual(classes.map((c) => c.params.delayMs).sort((a, b) => a - b), [10, 40]);
+    assert.deepEqual(classes.map((c) => c.cls).sort(), [1, 2]);
+  });
+
+  it('spreads the delay over time ± jitter (uniform)', (t) => {
+    apply('jitter', policy('jitter', al.lab.client.ipv4, '- delay: { time: 20ms, jitter: 5ms, distribution: uniform }'));
+    const rtts = pingRtts(al.lab, 40).map((r) => r - baseline);
+    t.diagnostic(`extra RTT with 20 ms ± 5 ms: min ${Math.min(...rtts).toFixed(2)}, median ${median(rtts).toFixed(2)}, max ${Math.max(...rtts).toFixed(2)} ms`);
+    // Never early; late only by the delay line's lateness, which a busy shared machine can
+    // stretch for a frame now and then (docs/emulation.md: maxima of milliseconds).
+    for (const r of rtts) assert.ok(r >= 15 - 0.5, `no extra RTT below 20 - 5 ms: ${r}`);
+    assert.ok(rtts.filter((r) => r <= 25 + 1.5).length >= 36, `at least 90% within 20 ± 5 ms: ${rtts.map((r) => r.toFixed(1)).join(', ')}`);
+    assert.ok(Math.abs(median(rtts) - 20) <= 2.5, `median ${median(rtts)} ms`);
+    assert.ok(Math.max(...rtts) - Math.min(...rtts) > 4, 'the delays are spread, not constant');
+  });
+
+  it('duplicates every echo request with probability 100', () => {
+    apply('dup', policy('dup', al.lab.client.ipv4, '- duplicate: { probability: 100 }'));
+    const echos = serverInEchos(al);
+    const dups = status().line.duplicated;
+    const replies = pingReplies(al, 10);
+    assert.equal(replies.filter((r) => !r.dup).length, 10, 'every request answered');
+    // ping leaves once it has its 10 answers: the copy of the last one may come after.
+    assert.ok(replies.filter((r) => r.dup).length >= 9, 'and answered twice');
+    assert.equal(serverInEchos(al) - echos, 20, 'the server received every request twice');
+    assert.equal(status().line.duplicated - dups, 10);
+  });
+
+  it('lets reordered requests skip the delay', () => {
+    const before = status().line.reordered;
+    apply('reorder', policy('reorder', al.lab.client.ipv4, '- delay: { time: 30ms }\n- reorder: { probability: 50 }'));
+    const rtts = pingRtts(al.lab, 30).map((r) => r - baseline);
+    const fast = rtts.filter((r) => r < 5).length;
+    const slow = rtts.filter((r) => Math.abs(r - 30) <= 2).length;
+    assert.equal(fast + slow, 30, `each request either skipped the delay or got 30 ms: ${rtts.map((r) => r.toFixed(1)).join(', ')}`);
+    assert.ok(fast >= 3 && slow >= 3, `about half skipped the delay: ${fast} fast, ${slow} delayed`);
+    assert.equal(status().line.reordered - before, fast);
+  });
+});
