@@ -22,6 +22,8 @@ export interface AgentLab {
   /** Writes a policy file under runDir and returns its path. */
   write(name: string, text: string): string;
   startAgent(extra?: readonly string[]): Promise<AgentProcess>;
+  /** Starts `argv` (an agent command line) in the bae namespace, with the test's environment. */
+  startCommand(argv: readonly string[], env?: Record<string, string>): Promise<AgentProcess>;
   /** Stops any agent still running, unloads, removes pins, run dir and lab; safe twice. */
   teardown(): void;
 }
@@ -43,9 +45,12 @@ export function createAgentLab(tag: string): AgentLab {
   const { lab } = labUp(prefix);
   const nsenter = ['nsenter', `--net=/run/netns/${lab.ns.bae}`, '--'];
 
-  const startAgent = (extra: readonly string[] = []): Promise<AgentProcess> => {
-    const argv = [...nsenter, process.execPath, BAE_BIN, 'agent', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', pinDir, ...extra];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const startAgent = (extra: readonly string[] = []): Promise<AgentProcess> =>
+    startCommand([process.execPath, BAE_BIN, 'agent', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', pinDir, ...extra]);
+
+  const startCommand = (command: readonly string[], extraEnv: Record<string, string> = {}): Promise<AgentProcess> => {
+    const argv = [...nsenter, ...command];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -94,6 +99,7 @@ export function createAgentLab(tag: string): AgentLab {
       return file;
     },
     startAgent,
+    startCommand,
     teardown: () => {
       if (torn) return;
       torn = true;
