@@ -114,7 +114,12 @@ export async function configureAgentDelayClasses(pinDir: string, classes: readon
  * agent's classes (no agent: NoAgentError, exit 1). Nothing is written when either fails.
  */
 export async function prepareDelayLine(pinDir: string, set: Pick<CompiledSet, 'rules' | 'delayClasses'>): Promise<void> {
-  if (set.delayClasses.length === 0) return;
+  if (set.delayClasses.length === 0) {
+    // No class in use: a running agent forgets its classes (so its status tells the truth); no
+    // agent is fine.
+    await agentRequest(agentSocketPath(pinDir), { op: 'delay-classes', pinDir: path.resolve(pinDir), classes: [] }).catch(() => undefined);
+    return;
+  }
   const first = set.rules.find((r) => r.delayClass !== 0)!.policy;
   const action = first.actions.find((a) => a.kind === 'delay' || a.kind === 'duplicate' || a.kind === 'reorder')!;
   if (!loadedInline(pinDir)) {

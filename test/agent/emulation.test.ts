@@ -99,4 +99,12 @@ describe('delay, jitter, duplicate and reorder through bae agent', () => {
     assert.ok(fast >= 3 && slow >= 3, `about half skipped the delay: ${fast} fast, ${slow} delayed`);
     assert.equal(status().line.reordered - before, fast);
   });
+
+  it('forgets its classes when a set without delay-class actions replaces them, and delays nothing more', () => {
+    apply('plain', policy('plain', al.lab.client.ipv4, '- count'));
+    assert.deepEqual(status().classes, []);
+    const received = status().line.received;
+    assert.ok(median(pingRtts(al.lab, 10)) < baseline + 2);
+    assert.equal(status().line.received, received, 'no frame went through the delay line');
+  });
 });

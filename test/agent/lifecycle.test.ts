@@ -78,11 +78,15 @@ describe('bae agent', () => {
       t.diagnostic(`median ping RTT ${baseline.toFixed(3)} -> ${delayed.toFixed(3)} ms with a 30 ms delay policy`);
       assert.ok(Math.abs(delayed - baseline - 30) <= 2, `ping RTT ${delayed} ms, baseline ${baseline} ms: expected + 30 ms (± 2)`);
 
+      // Frames that need no delay never leave the kernel: the other address, the replies.
+      const other = median(pingRtts(al.lab, 10, al.lab.client.ipv4Second));
+      assert.ok(other < baseline + 2, `the other address is not delayed: ${other} ms`);
       const st = al.cli(['agent', 'status', '--json']);
       assert.equal(st.status, 0, st.stderr);
-      const status = JSON.parse(st.stdout) as { classes: { cls: number; params: { delayMs: number } }[]; kernel: { redirected: string }; loadedByAgent: boolean };
+      const status = JSON.parse(st.stdout) as { classes: { cls: number; params: { delayMs: number } }[]; kernel: { redirected: string }; line: { received: number }; loadedByAgent: boolean };
       assert.deepEqual(status.classes.map((c) => [c.cls, c.params.delayMs]), [[1, 30]]);
-      assert.ok(Number(status.kernel.redirected) >= 20, `frames redirected into the delay line: ${status.kernel.redirected}`);
+      assert.equal(status.kernel.redirected, '20', 'exactly the 20 delayed echo requests went through the delay line');
+      assert.equal(status.line.received, 20);
       assert.equal(status.loadedByAgent, true);
       assert.match(al.cli(['agent', 'status']).stdout, /^bae agent running .*\n(.*\n)*  class 1: delay 30 ms/);
     } finally {
