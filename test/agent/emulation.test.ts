@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { AgentStatus } from '../../src/agent';
+import net from 'node:net';
+import { agentRequest, type AgentStatus } from '../../src/agent';
+import { DEFAULT_DELAY_PARAMS } from '../../src/emulation';
 import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab, type AgentProcess } from './agent-lab';
 
 function policy(name: string, source: string, actions: string): string {
@@ -98,6 +100,36 @@ describe('delay, jitter, duplicate and reorder through bae agent', () => {
     assert.equal(fast + slow, 30, `each request either skipped the delay or got 30 ms: ${rtts.map((r) => r.toFixed(1)).join(', ')}`);
     assert.ok(fast >= 3 && slow >= 3, `about half skipped the delay: ${fast} fast, ${slow} delayed`);
     assert.equal(status().line.reordered - before, fast);
+  });
+
+  it('answers bad control requests with one error each and changes nothing', async () => {
+    apply('ten', policy('ten', al.lab.client.ipv4, '- delay: { time: 10ms }'));
+    const classes = status().classes;
+    const raw = await new Promise<string>((resolve, reject) => {
+      const c = net.createConnection(al.socket);
+      let got = '';
+      c.on('connect', () => c.write('not json\n{"op":"reboot"}\n'));
+      c.on('data', (d) => {
+        got += d.toString();
+        if (got.split('\n').length > 2) {
+          c.destroy();
+          resolve(got);
+        }
+      });
+      c.on('error', reject);
+    });
+    assert.deepEqual(raw.trim().split('\n').map((l) => JSON.parse(l) as unknown), [
+      { ok: false, error: 'a request is one JSON object on one line' },
+      { ok: false, error: 'unknown op "reboot" (status, delay-classes)' },
+    ]);
+    const params = { ...DEFAULT_DELAY_PARAMS, delayMs: 5 };
+    await assert.rejects(agentRequest(al.socket, { op: 'delay-classes', pinDir: al.pinDir, classes: [{ cls: 9, params }] }), /the agent refused: delay class 9 is outside 1\.\.7/);
+    await assert.rejects(
+      agentRequest(al.socket, { op: 'delay-classes', pinDir: al.pinDir, classes: [{ cls: 2, params }, { cls: 3, params: { ...params, jitterMs: -1 } }] }),
+      /the agent refused: delay line: jitterMs must be a number from 0 to 60000, got -1/,
+    );
+    await assert.rejects(agentRequest(al.socket, { op: 'delay-classes', pinDir: '/sys/fs/bpf/other', classes: [] }), /the agent refused: this agent serves .* not \/sys\/fs\/bpf\/other/);
+    assert.deepEqual(status().classes, classes, 'the classes are as they were');
   });
 
   it('forgets its classes when a set without delay-class actions replaces them, and delays nothing more', () => {
