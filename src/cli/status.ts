@@ -4,6 +4,13 @@ import { PARSE_OUTCOMES, VERDICT_NAMES } from '../datapath/layout';
 import { Status, status } from '../datapath/loader';
 import { toJsonValue } from '../profiles';
 import { pinDirOption } from './load';
+import { agentRequest, agentSocketPath } from '../agent/client';
+import type { AgentStatus } from '../agent/agent';
+
+/** The running agent of pinDir (src/agent/), or null when none answers. */
+async function agentOf(pinDir: string): Promise<AgentStatus | null> {
+  return agentRequest<AgentStatus>(agentSocketPath(pinDir), { op: 'status' }, 2000).catch(() => null);
+}
 
 function percent(n: number, of: number): string {
   return of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '-';
@@ -54,8 +61,19 @@ Examples:
   sudo bae status --json | jq .counters.verdicts
   sudo bae lab exec bae -- bae status`,
     )
-    .action((opts: { pinDir: string; json?: boolean }) => {
+    .action(async (opts: { pinDir: string; json?: boolean }) => {
       const st = status({ pinDir: opts.pinDir });
-      process.stdout.write((opts.json ? JSON.stringify(toJsonValue(st), null, 2) : renderStatus(st)) + '\n');
+      const agent = st.loaded ? await agentOf(opts.pinDir) : null;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ...(toJsonValue(st) as object), agent }, null, 2) + '\n');
+        return;
+      }
+      // The agent (src/agent/): whether delay, duplicate and reorder policies can be applied.
+      const agentLine = !st.loaded
+        ? ''
+        : agent
+          ? `\n  agent:         running (pid ${agent.pid}), delay line holding ${agent.line.inFlight} frames, ${agent.classes.length} delay classes in use`
+          : '\n  agent:         none (delay, duplicate and reorder policies need `bae agent`)';
+      process.stdout.write(renderStatus(st) + agentLine + '\n');
     });
 }
