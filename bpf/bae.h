@@ -197,6 +197,46 @@ enum policy_action {
 	POLICY_ACT_COUNT = 3,
 	POLICY_ACT_EVENT = 4,
 	POLICY_ACT_DELAY = 5, /* delay class: through the delay line (see policy_rule.delay_class) */
+	/* Emulation actions (bpf/actions.h), parameters in policy_rule.emul. Carried out for a packet
+	 * by the first rule in decision order that is on, has any of them and comes before the rule
+	 * that decides; in the order rate -> loss -> truncate -> corrupt -> tcp-flags. */
+	POLICY_ACT_LOSS = 6,
+	POLICY_ACT_CORRUPT = 7,
+	POLICY_ACT_TRUNCATE = 8,
+	POLICY_ACT_TCP_FLAGS = 9,
+	POLICY_ACT_RATE = 10,
+	/* 11..13 free; 14, 15: duplicate, reorder (delay class) */
+};
+
+#define POLICY_EMUL_DECIDE ((1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_RATE))
+#define POLICY_EMUL_MODIFY ((1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_TRUNCATE) | (1 << POLICY_ACT_TCP_FLAGS))
+#define POLICY_EMUL_ACTIONS (POLICY_EMUL_DECIDE | POLICY_EMUL_MODIFY)
+/* Actions that draw from the rule's random sequence or keep state in policy_act_states. */
+#define POLICY_EMUL_STATEFUL ((1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_RATE))
+
+/* Probabilities are fractions of 2^32: an event of probability p happens when a 32-bit random
+ * number is below p, so 0 never and POLICY_PROB_ONE (2^32) always. */
+#define POLICY_PROB_ONE (1ULL << 32)
+#define POLICY_CORRUPT_BITS_MAX 8  /* bits one corrupt action flips in one packet */
+#define POLICY_ACT_STATES_MAX 65536 /* emulation states (LRU): per rule, and per conversation for rate */
+
+enum policy_loss_model {
+	POLICY_LOSS_RANDOM = 0,  /* loss_p, with loss_corr the chance to repeat the last decision */
+	POLICY_LOSS_GILBERT = 1, /* Gilbert-Elliott: loss_p = p (good->bad), loss_corr = r (bad->good),
+				  * loss_bad = 1-h, loss_good = 1-k, as netem's gemodel */
+};
+
+/* Where corrupt flips bits (offsets from the frame start, all ending at the IP packet's end). */
+enum policy_region {
+	POLICY_REGION_ANY = 0,       /* IP header to end */
+	POLICY_REGION_IP = 1,        /* IP header with options / IPv6 extension headers */
+	POLICY_REGION_TRANSPORT = 2, /* TCP header with options, UDP 8, ICMP/ICMPv6 4 bytes */
+	POLICY_REGION_PAYLOAD = 3,   /* after the transport header */
+};
+
+enum policy_truncate {
+	POLICY_TRUNCATE_TO = 0, /* to truncate_len bytes */
+	POLICY_TRUNCATE_BY = 1, /* by truncate_len bytes, not below an Ethernet header */
 };
 
 /* What a rule decides when it applies; NONE lets lower rules decide. */
@@ -342,6 +382,44 @@ struct policy_combo {
 	__u16 pad;
 };
 
+/* Parameters of the emulation actions (bpf/actions.h, src/policy/actions.ts emulParams); a field
+ * is read only when its action's bit is set. Probabilities in units of 2^-32 (POLICY_PROB_ONE). */
+struct policy_emul {
+	__u64 seed;         /* start of the rule's random sequence (splitmix64) */
+	__u64 loss_p;       /* random: P(loss); Gilbert-Elliott: p */
+	__u64 loss_corr;    /* random: P(repeat the previous decision); Gilbert-Elliott: r */
+	__u64 loss_bad;     /* Gilbert-Elliott: P(loss) in the bad state (1-h) */
+	__u64 loss_good;    /* Gilbert-Elliott: P(loss) in the good state (1-k) */
+	__u64 corrupt_p;
+	__u64 rate_bps;     /* bits per second */
+	__u64 rate_cap;     /* burst bytes * 8 * 1e9: the bucket size in bit-nanoseconds */
+	__u64 rate_full_ns; /* time to fill an empty bucket: ceil(rate_cap / rate_bps) */
+	__u16 truncate_len;
+	__u8 loss_model;    /* enum policy_loss_model */
+	__u8 corrupt_bits;  /* 1..POLICY_CORRUPT_BITS_MAX */
+	__u8 corrupt_region; /* enum policy_region */
+	__u8 corrupt_fix;   /* 1: checksums fixed (and header fields spared), 0: left wrong */
+	__u8 truncate_mode; /* enum policy_truncate */
+	__u8 truncate_fix;  /* 1: IP/UDP lengths and checksums fixed, 0: left stale */
+	__u8 tcp_set;       /* TCP flag bits set, then ... */
+	__u8 tcp_clear;     /* ... these cleared */
+	__u8 rate_scope;    /* POLICY_SCOPE_POLICY or POLICY_SCOPE_CONVERSATION: whose bucket */
+	__u8 pad[5];
+};
+
+/* Map policy_act_states (LRU_HASH), keyed like the trigger windows (struct policy_trigger_key):
+ * scope POLICY holds a rule's random sequence, loss state and per-policy bucket; scope
+ * CONVERSATION a per-conversation bucket. Created by the first packet with the rule's seed and
+ * a full bucket; deleted by the apply that removes the policy. */
+struct policy_act_state {
+	__u64 prng;      /* splitmix64 state */
+	__u64 credit;    /* rate: bucket content, bit-nanoseconds */
+	__u64 last_ns;   /* rate: clock of the last refill */
+	__u8 loss_last;  /* random loss: 1 when the previous decision was a loss */
+	__u8 ge_bad;     /* Gilbert-Elliott: 1 in the bad state */
+	__u8 pad[6];
+};
+
 /* Map policy_rules (ARRAY): index gen * POLICY_MAX_RULES + slot. */
 struct policy_rule {
 	__u32 id;          /* stable id (name + content); keys triggers and counters */
@@ -360,7 +438,7 @@ struct policy_rule {
 	__u64 for_ns;      /* 0: a fired trigger stays on */
 	__u64 cooldown_ns;
 	__u64 block_ttl_ns;
-	__u64 params[4];   /* parameters of the emulation actions to come */
+	struct policy_emul emul; /* emulation actions (POLICY_ACT_LOSS ... RATE) */
 };
 
 /* Map policy_triggers (LRU_HASH): one sliding window per (rule, scope key). */
@@ -405,7 +483,7 @@ struct policy_stats {
 	__u64 blocklist_drops; /* packets dropped because their source was blocked */
 	__u64 events_lost;     /* events the ring buffer had no room for */
 	__u64 trigger_full;    /* trigger states that could not be created */
-	__u64 pad;
+	__u64 act_state_full;  /* emulation states that could not be created (action skipped) */
 };
 
 /* Ring buffer policy_events. */

@@ -15,6 +15,7 @@
 
 #include "bae.h"
 #include "parsing.h"
+#include "actions.h" /* the emulation actions: actions_decide(), actions_modify() */
 
 #define POLICY_TCP 6
 #define POLICY_ICMP 1
@@ -367,6 +368,8 @@ struct policy_loop {
 	__u32 gen;
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
 	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
+	__u32 emul_slot;   /* 1 + rule slot of the first such rule with emulation actions; 0 none */
+	struct policy_act_state *emul_state; /* that rule's state (actions.h), or NULL */
 };
 
 /*
@@ -408,6 +411,12 @@ static long policy_candidate(__u32 i, void *data)
 	if (r->delay_class && !l->delay_class)
 		l->delay_class = r->delay_class;
 	l->verdict = r->verdict;
+	/* Emulation (actions.h): rate and loss decide here; a loss ends the walk like a drop. */
+	if (!l->emul_slot && (r->action_mask & POLICY_EMUL_ACTIONS)) {
+		l->emul_slot = slot + 1;
+		if (actions_decide(r, m, l->stats, &l->emul_state))
+			l->verdict = POLICY_VERDICT_DROP;
+	}
 	return 0;
 }
 
@@ -511,6 +520,22 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
+	if (loop.emul_slot) {
+		__u32 slot = loop.emul_slot - 1;
+		struct policy_rule *r = bpf_map_lookup_elem(&policy_rules, &slot);
+
+		struct actions_pkt pkt = {
+			.frame_len = m->frame_len,
+			.ip_end = m->ip_end,
+			.l3_off = m->l3_off,
+			.l4_off = m->l4_off,
+			.parse = m->parse,
+			.family = m->family,
+		};
+
+		if (r)
+			actions_modify(ctx, &pkt, r, loop.emul_state);
+	}
 	if (loop.delay_class)
 		return policy_delay(ctx, loop.delay_class);
 	return BAE_CONTINUE;

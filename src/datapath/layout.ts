@@ -536,6 +536,7 @@ export const POLICY_MAPS = {
   blocklist: 'policy_blocklist',
   stats: 'policy_stats',
   events: 'policy_events',
+  actStates: 'policy_act_states',
 } as const;
 
 /** Bounds of bae.h's policy section (POLICY_*). */
@@ -627,7 +628,37 @@ Object.assign(LAYOUTS, {
     ['for_ns', 8, 8],
     ['cooldown_ns', 8, 8],
     ['block_ttl_ns', 8, 8],
-    ['params', 32, 8],
+    ['emul', 88, 8],
+  ]),
+  policy_emul: struct('policy_emul', [
+    ['seed', 8, 8],
+    ['loss_p', 8, 8],
+    ['loss_corr', 8, 8],
+    ['loss_bad', 8, 8],
+    ['loss_good', 8, 8],
+    ['corrupt_p', 8, 8],
+    ['rate_bps', 8, 8],
+    ['rate_cap', 8, 8],
+    ['rate_full_ns', 8, 8],
+    ['truncate_len', 2, 2],
+    ['loss_model', 1, 1],
+    ['corrupt_bits', 1, 1],
+    ['corrupt_region', 1, 1],
+    ['corrupt_fix', 1, 1],
+    ['truncate_mode', 1, 1],
+    ['truncate_fix', 1, 1],
+    ['tcp_set', 1, 1],
+    ['tcp_clear', 1, 1],
+    ['rate_scope', 1, 1],
+    ['pad', 5, 1],
+  ]),
+  policy_act_state: struct('policy_act_state', [
+    ['prng', 8, 8],
+    ['credit', 8, 8],
+    ['last_ns', 8, 8],
+    ['loss_last', 1, 1],
+    ['ge_bad', 1, 1],
+    ['pad', 6, 1],
   ]),
   policy_trigger_key: struct('policy_trigger_key', [
     ['id', 4, 4],
@@ -658,7 +689,7 @@ Object.assign(LAYOUTS, {
     ['blocklist_drops', 8, 8],
     ['events_lost', 8, 8],
     ['trigger_full', 8, 8],
-    ['pad', 8, 8],
+    ['act_state_full', 8, 8],
   ]),
   // Delay-class actions (owned by src/agent/; bae.h delay section).
   policy_delay_stats: struct('policy_delay_stats', [
@@ -872,6 +903,76 @@ export function decodePolicyCombo(buf: Buffer): number[] {
   return Array.from({ length: n }, (_, i) => buf.readUInt16LE(pf('policy_combo', 'slots') + 2 * i));
 }
 
+/** struct policy_emul: parameters of the emulation actions (probabilities in 2^-32 units). */
+export interface PolicyEmul {
+  seed: bigint;
+  lossP: bigint;
+  lossCorr: bigint;
+  lossBad: bigint;
+  lossGood: bigint;
+  corruptP: bigint;
+  rateBps: bigint;
+  rateCap: bigint;
+  rateFullNs: bigint;
+  truncateLen: number;
+  lossModel: number;
+  corruptBits: number;
+  corruptRegion: number;
+  corruptFix: number;
+  truncateMode: number;
+  truncateFix: number;
+  tcpSet: number;
+  tcpClear: number;
+  rateScope: number;
+}
+
+const EMUL_U64 = [['seed', 'seed'], ['lossP', 'loss_p'], ['lossCorr', 'loss_corr'], ['lossBad', 'loss_bad'], ['lossGood', 'loss_good'], ['corruptP', 'corrupt_p'], ['rateBps', 'rate_bps'], ['rateCap', 'rate_cap'], ['rateFullNs', 'rate_full_ns']] as const;
+const EMUL_U8 = [['lossModel', 'loss_model'], ['corruptBits', 'corrupt_bits'], ['corruptRegion', 'corrupt_region'], ['corruptFix', 'corrupt_fix'], ['truncateMode', 'truncate_mode'], ['truncateFix', 'truncate_fix'], ['tcpSet', 'tcp_set'], ['tcpClear', 'tcp_clear'], ['rateScope', 'rate_scope']] as const;
+
+export function emptyPolicyEmul(): PolicyEmul {
+  return { seed: 0n, lossP: 0n, lossCorr: 0n, lossBad: 0n, lossGood: 0n, corruptP: 0n, rateBps: 0n, rateCap: 0n, rateFullNs: 0n, truncateLen: 0, lossModel: 0, corruptBits: 0, corruptRegion: 0, corruptFix: 0, truncateMode: 0, truncateFix: 0, tcpSet: 0, tcpClear: 0, rateScope: 0 };
+}
+
+export function encodePolicyEmul(e: PolicyEmul): Buffer {
+  const L = 'policy_emul';
+  const buf = Buffer.alloc(LAYOUTS.policy_emul!.size);
+  for (const [k, f] of EMUL_U64) buf.writeBigUInt64LE(e[k], pf(L, f));
+  buf.writeUInt16LE(e.truncateLen, pf(L, 'truncate_len'));
+  for (const [k, f] of EMUL_U8) buf[pf(L, f)] = e[k];
+  return buf;
+}
+
+export function decodePolicyEmul(buf: Buffer): PolicyEmul {
+  const L = 'policy_emul';
+  checkSize(L, buf, 0, LAYOUTS.policy_emul!.size);
+  const e = emptyPolicyEmul();
+  for (const [k, f] of EMUL_U64) e[k] = buf.readBigUInt64LE(pf(L, f));
+  e.truncateLen = buf.readUInt16LE(pf(L, 'truncate_len'));
+  for (const [k, f] of EMUL_U8) e[k] = buf[pf(L, f)]!;
+  return e;
+}
+
+/** struct policy_act_state (map policy_act_states, keyed by a policy_trigger_key). */
+export interface PolicyActState {
+  prng: bigint;
+  credit: bigint;
+  lastNs: bigint;
+  lossLast: number;
+  geBad: number;
+}
+
+export function decodePolicyActState(buf: Buffer): PolicyActState {
+  const L = 'policy_act_state';
+  checkSize(L, buf, 0, LAYOUTS.policy_act_state!.size);
+  return {
+    prng: buf.readBigUInt64LE(pf(L, 'prng')),
+    credit: buf.readBigUInt64LE(pf(L, 'credit')),
+    lastNs: buf.readBigUInt64LE(pf(L, 'last_ns')),
+    lossLast: buf[pf(L, 'loss_last')]!,
+    geBad: buf[pf(L, 'ge_bad')]!,
+  };
+}
+
 export interface PolicyRuleValue {
   id: number;
   actionMask: number;
@@ -887,7 +988,8 @@ export interface PolicyRuleValue {
   forNs: bigint;
   cooldownNs: bigint;
   blockTtlNs: bigint;
-  params: [bigint, bigint, bigint, bigint];
+  /** Emulation actions (bpf/actions.h); absent: all zero. */
+  emul?: PolicyEmul;
   /** Delay-class actions: the delay line's class, 0 none (absent: 0). */
   delayClass?: number;
 }
@@ -910,7 +1012,7 @@ export function encodePolicyRule(r: PolicyRuleValue): Buffer {
   buf.writeBigUInt64LE(r.forNs, pf(L, 'for_ns'));
   buf.writeBigUInt64LE(r.cooldownNs, pf(L, 'cooldown_ns'));
   buf.writeBigUInt64LE(r.blockTtlNs, pf(L, 'block_ttl_ns'));
-  r.params.forEach((p, i) => buf.writeBigUInt64LE(p, pf(L, 'params') + 8 * i));
+  if (r.emul) encodePolicyEmul(r.emul).copy(buf, pf(L, 'emul'));
   return buf;
 }
 
@@ -933,7 +1035,7 @@ export function decodePolicyRule(buf: Buffer): PolicyRuleValue {
     forNs: buf.readBigUInt64LE(pf(L, 'for_ns')),
     cooldownNs: buf.readBigUInt64LE(pf(L, 'cooldown_ns')),
     blockTtlNs: buf.readBigUInt64LE(pf(L, 'block_ttl_ns')),
-    params: [0, 1, 2, 3].map((i) => buf.readBigUInt64LE(pf(L, 'params') + 8 * i)) as PolicyRuleValue['params'],
+    emul: decodePolicyEmul(buf.subarray(pf(L, 'emul'), pf(L, 'emul') + LAYOUTS.policy_emul!.size)),
   };
 }
 
@@ -1025,16 +1127,18 @@ export interface PolicyStatsValue {
   blocklistDrops: bigint;
   eventsLost: bigint;
   triggerFull: bigint;
+  actStateFull: bigint;
 }
 
 export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValue {
   const L = 'policy_stats';
-  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n };
+  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n, actStateFull: 0n };
   for (const buf of values) {
     checkSize(L, buf, 0, LAYOUTS.policy_stats!.size);
     total.blocklistDrops += buf.readBigUInt64LE(pf(L, 'blocklist_drops'));
     total.eventsLost += buf.readBigUInt64LE(pf(L, 'events_lost'));
     total.triggerFull += buf.readBigUInt64LE(pf(L, 'trigger_full'));
+    total.actStateFull += buf.readBigUInt64LE(pf(L, 'act_state_full'));
   }
   return total;
 }

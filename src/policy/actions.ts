@@ -1,12 +1,18 @@
 // The action table. Each action is one entry: its kernel bit (enum policy_action in bpf/bae.h),
 // whether it decides the verdict, its parameters, and whether this datapath can carry it out.
-// The emulation actions of the next stage (loss, corrupt, truncate, tcp-flags, rate, duplicate,
-// reorder, delay) are more entries here plus their bits in the kernel; nothing else changes.
+// The emulation actions (loss, corrupt, truncate, tcp-flags, rate: bpf/actions.h; duplicate,
+// reorder, delay: the delay line) are entries here too, with their bits in the kernel.
 
 export type ParamSpec =
   | { type: 'duration'; required: boolean; minNs: bigint; maxNs: bigint }
   | { type: 'number'; required: boolean; min: number; max: number; integer: boolean }
-  | { type: 'enum'; required: boolean; values: readonly string[] };
+  | { type: 'enum'; required: boolean; values: readonly string[] }
+  /** Bits per second: a number, or a string with a unit (bit kbit mbit gbit tbit, or bps kbps ...). */
+  | { type: 'rate'; required: boolean; min: number; max: number }
+  /** Bytes: a number, or a string with a unit (b kb mb gb, or kib mib gib). */
+  | { type: 'size'; required: boolean; min: number; max: number }
+  /** TCP flag names: "SYN,PSH" (FIN SYN RST PSH ACK URG ECE CWR). */
+  | { type: 'flags'; required: boolean };
 
 export interface ActionDef {
   kind: string;
@@ -18,9 +24,14 @@ export interface ActionDef {
   /** False while the datapath has no code for it: `policy check` accepts it, `apply` refuses it. */
   kernel: boolean;
   description: string;
+  /** Checks between parameters: a problem naming the parameter it is about (or the action). */
+  check?: (params: Readonly<Record<string, bigint | number | string | boolean>>) => { param?: string; message: string } | undefined;
 }
 
+const PERCENT = { type: 'number', min: 0, max: 100, integer: false } as const;
+
 const MS = 1_000_000n;
+const has = (q: Readonly<Record<string, unknown>>, k: string) => q[k] !== undefined;
 const S = 1000n * MS;
 const DAY = 86_400n * S;
 
@@ -51,6 +62,88 @@ export const ACTIONS: readonly ActionDef[] = [
     // rule's delay_class, not these bits; src/policy/delay.ts turns them into delay-line classes.
     kernel: true,
     description: 'hold the packet for time (± jitter) in the delay line (inline mode, needs `bae agent`)',
+  },
+  // Emulation actions (bpf/actions.h, src/policy/emulation.ts); order of execution: rate -> loss
+  // -> truncate -> corrupt -> tcp-flags -> delay class (docs/policies.md).
+  {
+    kind: 'loss',
+    bit: 6,
+    verdict: null,
+    params: {
+      model: { type: 'enum', required: false, values: ['random', 'gilbert-elliott'] },
+      probability: { ...PERCENT, required: false },
+      correlation: { ...PERCENT, required: false },
+      p: { ...PERCENT, required: false },
+      r: { ...PERCENT, required: false },
+      lossBad: { ...PERCENT, required: false },
+      lossGood: { ...PERCENT, required: false },
+    },
+    kernel: true,
+    description: 'drop the packet with probability % (correlation %: chance to repeat the last decision), or by a Gilbert-Elliott model (p, r, lossBad = 1-h, lossGood = 1-k as netem gemodel)',
+    check: (q) => {
+      if (q.model === 'gilbert-elliott') {
+        for (const k of ['probability', 'correlation']) if (has(q, k)) return { param: k, message: `loss.${k} is for model random; gilbert-elliott takes p, r, lossBad, lossGood` };
+        for (const k of ['p', 'r']) if (!has(q, k)) return { message: `loss with model gilbert-elliott needs '${k}'` };
+        return undefined;
+      }
+      for (const k of ['p', 'r', 'lossBad', 'lossGood']) if (has(q, k)) return { param: k, message: `loss.${k} needs model: gilbert-elliott` };
+      if (!has(q, 'probability')) return { message: "loss needs 'probability' (or model: gilbert-elliott with p and r)" };
+      return undefined;
+    },
+  },
+  {
+    kind: 'corrupt',
+    bit: 7,
+    verdict: null,
+    params: {
+      probability: { ...PERCENT, required: true },
+      bits: { type: 'number', required: false, min: 1, max: 8, integer: true },
+      region: { type: 'enum', required: false, values: ['any', 'ip', 'transport', 'payload'] },
+      checksums: { type: 'enum', required: false, values: ['leave', 'fix'] },
+    },
+    kernel: true,
+    description: 'flip bits (default 1) in region (ip, transport, payload, any) of a TCP/UDP/ICMP packet with probability %; checksums left wrong (default) or fixed',
+  },
+  {
+    kind: 'truncate',
+    bit: 8,
+    verdict: null,
+    params: {
+      to: { type: 'number', required: false, min: 14, max: 65535, integer: true },
+      by: { type: 'number', required: false, min: 1, max: 65535, integer: true },
+      lengths: { type: 'enum', required: false, values: ['fix', 'leave'] },
+    },
+    kernel: true,
+    description: 'cut a TCP/UDP/ICMP frame to `to` bytes or by `by` bytes (not below 14); IP/UDP lengths and checksums fixed (default) or left stale',
+    check: (q) => {
+      if (has(q, 'to') && has(q, 'by')) return { param: 'by', message: "truncate takes 'to' or 'by', not both" };
+      if (!has(q, 'to') && !has(q, 'by')) return { message: "truncate needs 'to' (bytes) or 'by' (bytes)" };
+      return undefined;
+    },
+  },
+  {
+    kind: 'tcp-flags',
+    bit: 9,
+    verdict: null,
+    params: { set: { type: 'flags', required: false }, clear: { type: 'flags', required: false } },
+    kernel: true,
+    description: 'set and/or clear TCP flags (FIN SYN RST PSH ACK URG ECE CWR); the checksum is updated',
+    check: (q) => {
+      if (!has(q, 'set') && !has(q, 'clear')) return { message: "tcp-flags needs 'set' or 'clear'" };
+      return undefined;
+    },
+  },
+  {
+    kind: 'rate',
+    bit: 10,
+    verdict: null,
+    params: {
+      rate: { type: 'rate', required: true, min: 1000, max: 1e12 },
+      burst: { type: 'size', required: false, min: 64, max: 1e9 },
+      per: { type: 'enum', required: false, values: ['policy', 'conversation'] },
+    },
+    kernel: true,
+    description: 'token bucket of rate bits/s and burst bytes (default 10 ms at the rate, at least 1600), per policy or per conversation; excess dropped',
   },
   {
     kind: 'duplicate',

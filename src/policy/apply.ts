@@ -39,7 +39,7 @@ export function policyMapsOf(get: (name: string) => BpfMap): PolicyMaps {
 }
 
 /** Maps whose bytes an apply may change (the ring buffer has no bytes to compare). */
-export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'stats'];
+export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'stats', 'actStates'];
 
 /** A generation is rewritten no sooner than this after the flip that left it. */
 export const GRACE_NS = 20_000_000n;
@@ -86,7 +86,7 @@ export function ruleValue(r: CompiledRule): Buffer {
     forNs: r.forNs,
     cooldownNs: r.cooldownNs,
     blockTtlNs: r.blockTtlNs,
-    params: [0n, 0n, 0n, 0n],
+    emul: r.emul,
     delayClass: r.delayClass,
   });
 }
@@ -287,6 +287,8 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
     const stale = allKeys(maps.triggers).filter((k) => !ids.has(decodePolicyTriggerKey(k).id));
     for (const k of stale) removed.add(decodePolicyTriggerKey(k).id);
     deleteKeys(maps.triggers, stale);
+    // Emulation states (random sequences, buckets) likewise.
+    deleteKeys(maps.actStates, allKeys(maps.actStates).filter((k) => !ids.has(decodePolicyTriggerKey(k).id)));
   }
   return {
     gen: next,

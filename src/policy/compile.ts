@@ -11,7 +11,9 @@
 //     already in decision order (order.ts). TCP flags and the interface are checked per candidate.
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
+import type { PolicyEmul } from '../datapath/layout';
 import { ACTION_BY_KIND } from './actions';
+import { compileEmul, ruleSeed } from './emulation';
 import { assignDelayClasses, type DelayClass } from './delay';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
@@ -68,6 +70,8 @@ export interface CompiledRule {
   blockTtlNs: bigint;
   /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
   delayClass: number;
+  /** Emulation actions (emulation.ts): struct policy_emul. */
+  emul: PolicyEmul;
 }
 
 export interface CompiledPrefix {
@@ -103,6 +107,9 @@ export interface CompileOptions {
   limits?: Partial<PolicyLimits>;
   /** Resolves match.iface; without it interfaces compile to ifindex 0 (any), as `policy check` does. */
   ifindexOf?: (name: string, policy: Policy) => number;
+  /** Set-level seed of the emulation actions' random sequences (a policy's spec.seed wins);
+   * undefined: each policy without a seed gets a random one. */
+  seed?: bigint;
   /** Refuse actions the datapath cannot carry out (apply does; check does not). */
   requireKernelActions?: boolean;
 }
@@ -223,7 +230,7 @@ function bisect(sorted: number[], value: number): number {
   return lo;
 }
 
-export function compileRule(p: Policy, ifindex: number): CompiledRule {
+export function compileRule(p: Policy, ifindex: number, setSeed?: bigint): CompiledRule {
   let actionMask = 0;
   let verdict = ACTION_VERDICT_NONE;
   let blockTtlNs = 0n;
@@ -252,6 +259,7 @@ export function compileRule(p: Policy, ifindex: number): CompiledRule {
     cooldownNs: p.cooldownNs,
     blockTtlNs,
     delayClass: 0,
+    emul: compileEmul(p, ruleSeed(p, setSeed)),
   };
 }
 
@@ -274,7 +282,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   }
   if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
 
-  const rules = policies.map((p) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0));
+  const rules = policies.map((p) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed));
   // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
   const delay = assignDelayClasses(policies);
   rules.forEach((r, i) => (r.delayClass = delay.classOf[i]!));

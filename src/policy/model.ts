@@ -61,6 +61,8 @@ export interface Policy {
   /** After a triggered period ends, how long before the trigger may fire again. */
   cooldownNs: bigint;
   actions: PolicyAction[];
+  /** Start of the random sequence of the emulation actions (spec.seed); undefined: the set's, or random. */
+  seed?: bigint;
   /** Stable id: FNV-1a of name + canonical content; keys trigger state and counters. */
   id: number;
   /** Where the policy was written. */

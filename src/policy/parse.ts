@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
+import { parseTcpFlagList } from './emulation';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME, METRICS } from './metrics';
 import type { Policy, PolicyAction, PolicyMatch, PolicyTrigger, PortRange, TriggerScope } from './model';
@@ -332,8 +333,39 @@ function parseParam(w: Walker, node: YamlNode, what: string, spec: ParamSpec): b
       if (!spec.values.includes(v)) w.fail(node, `${what}: '${v}' is not one of ${spec.values.join(', ')}`);
       return v;
     }
+    case 'rate':
+    case 'size': {
+      const units = spec.type === 'rate' ? RATE_UNITS : SIZE_UNITS;
+      const example = spec.type === 'rate' ? '10mbit' : '32kb';
+      if (!isScalar(node) || (typeof node.value !== 'number' && typeof node.value !== 'string')) w.fail(node, `${what} must be a number or a value like ${example}${describe(node)}`);
+      let v: number;
+      if (typeof node.value === 'number') v = node.value;
+      else {
+        const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$/.exec(node.value as string);
+        const unit = m ? units[m[2]!.toLowerCase()] : undefined;
+        if (!m || unit === undefined) w.fail(node, `${what}: '${String(node.value)}' is not a value like ${example} (units: ${Object.keys(units).filter((u) => u).join(', ')})`);
+        v = Number(m[1]) * unit;
+      }
+      if (!Number.isFinite(v) || Math.round(v) !== v) {
+        if (!Number.isFinite(v) || Math.abs(Math.round(v) - v) > 1e-6 * Math.abs(v)) w.fail(node, `${what} must come to a whole number of ${spec.type === 'rate' ? 'bits per second' : 'bytes'}`);
+        v = Math.round(v);
+      }
+      if (v < spec.min || v > spec.max) w.fail(node, `${what} ${String(node.value)} is out of range (${spec.min}..${spec.max} ${spec.type === 'rate' ? 'bits/s' : 'bytes'})`);
+      return v;
+    }
+    case 'flags': {
+      const text = w.string(node, what);
+      const mask = parseTcpFlagList(text);
+      if (typeof mask === 'string') w.fail(node, `${what}: ${mask}`);
+      if (mask === 0) w.fail(node, `${what} names no flag`);
+      // Canonical: the names in header bit order.
+      return Object.entries(TCP_FLAG_BITS).filter(([, b]) => mask & b).map(([n]) => n).join(',');
+    }
   }
 }
+
+const RATE_UNITS: Record<string, number> = { '': 1, bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12, bps: 8, kbps: 8e3, mbps: 8e6, gbps: 8e9 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 
 function parseActions(w: Walker, node: YamlNode): PolicyAction[] {
   if (!isSeq(node)) w.fail(node, `spec.actions must be a list${describe(node)}`);
@@ -380,6 +412,11 @@ function parseActions(w: Walker, node: YamlNode): PolicyAction[] {
         w.fail(paramsNode ?? kindNode, `action '${kind}' needs '${name}'`);
       }
     }
+    const problem = def.check?.(params);
+    if (problem) {
+      const at = problem.param && isMap(paramsNode) ? (paramsNode.items.find((pair) => isScalar(pair.key) && pair.key.value === problem.param)?.key as YamlNode | undefined) : undefined;
+      w.fail(at ?? paramsNode ?? kindNode, problem.message);
+    }
     out.push({ kind, params, source: { file: w.file, ...w.at(kindNode.range?.[0] ?? 0) } });
   }
   return out;
@@ -422,7 +459,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
 
   const specPair = w.required(top, 'spec', 'policy', node);
   const specNode = w.value(specPair, 'spec');
-  const spec = w.map(specNode, 'spec', ['priority', 'match', 'trigger', 'for', 'cooldown', 'actions']);
+  const spec = w.map(specNode, 'spec', ['priority', 'match', 'trigger', 'for', 'cooldown', 'seed', 'actions']);
   let priority = 0;
   const prioPair = spec.get('priority');
   if (prioPair) priority = w.integer(w.value(prioPair, 'spec.priority'), 'spec.priority', 0, LIMITS.priorityMax);
@@ -447,6 +484,9 @@ function parseOne(w: Walker, node: YamlNode): Policy {
     if (forNs === undefined) w.fail(coolPair.key, 'spec.cooldown needs spec.for (a trigger without for stays on until the policy is removed)');
     cooldownNs = w.duration(w.value(coolPair, 'spec.cooldown'), 'spec.cooldown', 0n, LIMITS.forMaxNs);
   }
+  let seed: bigint | undefined;
+  const seedPair = spec.get('seed');
+  if (seedPair) seed = BigInt(w.integer(w.value(seedPair, 'spec.seed'), 'spec.seed', 0, Number.MAX_SAFE_INTEGER));
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
 
@@ -458,6 +498,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
     forNs,
     cooldownNs,
     actions,
+    seed,
     id: 0,
     source: { file: w.file, ...w.at(node.range?.[0] ?? 0) },
     spec: undefined,
@@ -501,6 +542,7 @@ export function policySpec(p: Omit<Policy, 'id' | 'spec' | 'source'>): Record<st
   }
   if (p.forNs !== undefined) out.for = formatDuration(p.forNs);
   if (p.cooldownNs > 0n) out.cooldown = formatDuration(p.cooldownNs);
+  if (p.seed !== undefined) out.seed = Number(p.seed);
   return out;
 }
 

@@ -4,7 +4,9 @@
 // returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
 import { ACTION_BY_KIND } from './actions';
 import { METRIC_BY_NAME, metricContribution, type PacketFacts } from './metrics';
-import { SCOPE_IDS, WINDOW_BUCKETS, type Policy } from './model';
+import type { PolicyEmul } from '../datapath/layout';
+import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './emulation';
+import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
 import { prefixContainsAddress, type Family } from './net';
 import { orderPolicies } from './order';
 
@@ -23,6 +25,8 @@ export interface RefPacket extends PacketFacts {
   ifindex: number;
   /** false for frames without a usable IP header: the policy stage leaves them alone. */
   ip: boolean;
+  /** The frame's bytes: needed when a policy with truncate, corrupt or tcp-flags applies. */
+  frame?: Uint8Array;
 }
 
 export interface RefCounters {
@@ -50,6 +54,10 @@ export interface RefDecision {
   policy?: string;
   /** Dropped by the blocklist before any rule. */
   blocked: boolean;
+  /** Dropped by an emulation action (rate or loss) of this policy. */
+  emulated?: 'rate' | 'loss';
+  /** The frame as it leaves, when truncate, corrupt or tcp-flags applied (verdict pass). */
+  frame?: Uint8Array;
 }
 
 export interface TriggerState {
@@ -62,6 +70,9 @@ export interface TriggerState {
 export interface ReferenceOptions {
   /** match.iface -> ifindex, as apply resolves it; unresolved interfaces never match. */
   ifindexOf?: (name: string) => number;
+  /** The set-level seed given to the compiler (CompileOptions.seed); policies without spec.seed
+   * and without it get random seeds the model cannot know. */
+  seed?: bigint;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -81,9 +92,19 @@ export class ReferenceModel {
   readonly events: RefEvent[] = [];
   blocklistDrops = 0n;
   readonly #ifindexOf: (name: string) => number;
+  #seed: bigint | undefined;
+  /** Emulation states by the kernel's key text (see #scopeKey): id|scope|family|addr_a|addr_b. */
+  readonly #emul = new Map<string, EmulState>();
+  readonly #emulParams = new Map<number, PolicyEmul>();
 
   constructor(options: ReferenceOptions = {}) {
     this.#ifindexOf = options.ifindexOf ?? (() => 0);
+    this.#seed = options.seed;
+  }
+
+  /** Emulation states (policy_act_states), as copies. */
+  emulStates(): Map<string, EmulState> {
+    return new Map([...this.#emul].map(([k, v]) => [k, { ...v }]));
   }
 
   /** Replaces the policy set, as an apply does: state of unchanged policies (same id) stays. */
@@ -92,6 +113,10 @@ export class ReferenceModel {
     const ids = new Set(this.#policies.map((p) => p.id));
     for (const id of [...this.counters.keys()]) if (!ids.has(id)) this.counters.delete(id);
     for (const key of [...this.#triggers.keys()]) if (!ids.has(Number(key.split('|')[0]))) this.#triggers.delete(key);
+    for (const key of [...this.#emul.keys()]) if (!ids.has(Number(key.split('|')[0]))) this.#emul.delete(key);
+    this.#emulParams.clear();
+    // A state, once made, keeps its sequence; the parameters are the policy's (same id, same content).
+    for (const p of this.#policies) this.#emulParams.set(p.id, compileEmul(p, ruleSeed(p, this.#seed)));
     for (const p of this.#policies) if (!this.counters.has(p.id)) this.counters.set(p.id, { matched: 0n, applied: 0n, fired: 0n, blocks: 0n });
   }
 
@@ -118,8 +143,7 @@ export class ReferenceModel {
    * The kernel's policy_trigger_key as text: id|scope|family|addr_a|addr_b (family as AF_INET 2 /
    * AF_INET6 10, addresses as hex, zero where the scope has none).
    */
-  #scopeKey(p: Policy, pkt: RefPacket): string {
-    const scope = p.trigger!.scope;
+  #scopeKey(p: Policy, pkt: RefPacket, scope: TriggerScope = p.trigger!.scope): string {
     const zero = ZERO_HEX;
     const af = pkt.family === 4 ? 2 : 10;
     switch (scope) {
@@ -197,6 +221,9 @@ export class ReferenceModel {
     }
     let decided: Policy | undefined;
     let verdict: 'pass' | 'drop' | undefined;
+    let emulRule: Policy | undefined;
+    let emulState: EmulState | undefined;
+    let emulated: RefDecision['emulated'];
     for (const p of this.#policies) {
       if (!this.matches(p, pkt)) continue;
       const cnt = this.counters.get(p.id)!;
@@ -213,14 +240,58 @@ export class ReferenceModel {
         cnt.blocks++;
         this.#event('block', p, pkt, until);
       }
+      let mask = 0;
       for (const a of p.actions) {
-        const v = ACTION_BY_KIND.get(a.kind)!.verdict;
-        if (v) {
-          verdict = v;
+        const def = ACTION_BY_KIND.get(a.kind)!;
+        mask |= 1 << def.bit;
+        if (def.verdict) {
+          verdict = def.verdict;
           decided = p;
         }
       }
+      // Emulation: the first policy that is on with any emulation action carries them out.
+      if (!emulRule && mask & EMUL_ACTIONS) {
+        emulRule = p;
+        const lost = this.#emulDecide(p, mask, pkt);
+        emulState = lost.state;
+        if (lost.drop) {
+          verdict = 'drop';
+          decided = p;
+          emulated = lost.drop;
+        }
+      }
     }
-    return { verdict: verdict === 'drop' ? 'drop' : 'pass', ...(decided ? { policy: decided.name } : {}), blocked: false };
+    const out: RefDecision = { verdict: verdict === 'drop' ? 'drop' : 'pass', ...(decided ? { policy: decided.name } : {}), blocked: false, ...(emulated ? { emulated } : {}) };
+    if (out.verdict === 'pass' && emulRule) {
+      const mask = emulRule.actions.reduce((m, a) => m | (1 << ACTION_BY_KIND.get(a.kind)!.bit), 0);
+      if (mask & EMUL_MODIFY) {
+        if (!pkt.frame) throw new Error(`reference: policy '${emulRule.name}' changes bytes; the packet needs its frame`);
+        out.frame = modifyFrame(pkt.frame, mask, this.#emulParams.get(emulRule.id)!, emulState);
+      }
+    }
+    return out;
+  }
+
+  #emulState(p: Policy, pkt: RefPacket, scope: TriggerScope): EmulState {
+    const key = this.#scopeKey(p, pkt, scope);
+    let st = this.#emul.get(key);
+    if (!st) {
+      st = freshState(this.#emulParams.get(p.id)!, pkt.timeNs);
+      this.#emul.set(key, st);
+    }
+    return st;
+  }
+
+  /** actions_decide(): rate, then loss. */
+  #emulDecide(p: Policy, mask: number, pkt: RefPacket): { drop?: 'rate' | 'loss'; state?: EmulState } {
+    if (!(mask & EMUL_STATEFUL)) return {};
+    const e = this.#emulParams.get(p.id)!;
+    const st = this.#emulState(p, pkt, 'policy');
+    if (mask & (1 << EMUL_BITS.rate)) {
+      const bucket = e.rateScope === SCOPE_IDS.conversation ? this.#emulState(p, pkt, 'conversation') : st;
+      if (!rateTake(e, bucket, pkt.length, pkt.timeNs)) return { drop: 'rate', state: st };
+    }
+    if (mask & (1 << EMUL_BITS.loss) && lossDecide(e, st)) return { drop: 'loss', state: st };
+    return { state: st };
   }
 }

@@ -1,9 +1,11 @@
 // Reading the policy state back from the kernel: counters, trigger windows, blocklist, stats.
 import {
+  decodePolicyActState,
   decodePolicyBlockKey,
   decodePolicyTrigger,
   decodePolicyTriggerKey,
   sumPolicyStatsPerCpu,
+  type PolicyActState,
   type PolicyCountersValue,
   type PolicyStatsValue,
   type PolicyTriggerKey,
@@ -32,4 +34,10 @@ export function readPolicyStats(maps: PolicyMaps): PolicyStatsValue {
   const key = Buffer.alloc(4);
   const values = maps.stats.lookupPerCpu(key);
   return sumPolicyStatsPerCpu(values ?? []);
+}
+
+/** Emulation states (bpf/actions.h): per rule (scope policy) and per conversation (rate). */
+export function readActStates(maps: PolicyMaps): { key: PolicyTriggerKey; state: PolicyActState }[] {
+  const { keys, values } = maps.actStates.lookupBatch();
+  return keys.map((k, i) => ({ key: decodePolicyTriggerKey(k), state: decodePolicyActState(values[i]!) }));
 }
