@@ -5,6 +5,8 @@ import { policyMapsOf, applyCompiled, type ApplyResult, type PolicyMaps } from '
 import { compilePolicies, type CompileOptions } from '../../src/policy/compile';
 import { parsePolicyText } from '../../src/policy/parse';
 import type { Policy } from '../../src/policy/model';
+import { parseAddress } from '../../src/policy/net';
+import type { RefPacket } from '../../src/policy/reference';
 import { buildPacket, type PacketSpec } from '../lib/packets';
 
 export class PolicyBae extends Bae {
@@ -38,4 +40,31 @@ export function policyYaml(name: string, spec: string): string {
 
 export function frame(spec: PacketSpec): Buffer {
   return buildPacket(spec).frame;
+}
+
+/** The reference model's view of a frame built from `spec` (facts false: tests that use this
+ * trigger on packets or bytes only), with its bytes for the emulation actions. */
+export function refPacket(spec: PacketSpec, frameBytes: Buffer, timeNs: bigint, ifindex = 1): RefPacket {
+  const src = parseAddress(spec.ip.src)!;
+  const dst = parseAddress(spec.ip.dst)!;
+  const l4 = spec.l4;
+  const proto = typeof l4.proto === 'number' ? l4.proto : { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 }[l4.proto];
+  const ports = 'sport' in l4 ? { sport: l4.sport, dport: l4.dport } : { sport: 0, dport: 0 };
+  return {
+    timeNs,
+    family: src.family,
+    src: src.addr,
+    dst: dst.addr,
+    ...ports,
+    proto,
+    tcpFlags: l4.proto === 'tcp' ? (l4.flags ?? 0x10) : 0,
+    icmpType: l4.proto === 'icmp' ? (l4.type ?? 8) : l4.proto === 'icmpv6' ? (l4.type ?? 128) : -1,
+    length: frameBytes.length,
+    ifindex,
+    ip: true,
+    retransmit: false,
+    outOfOrder: false,
+    newConversation: false,
+    frame: new Uint8Array(frameBytes),
+  };
 }
