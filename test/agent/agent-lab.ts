@@ -163,3 +163,59 @@ export function serverInEchos(al: AgentLab): number {
   const names = lines[0]!.split(/\s+/);
   return Number(lines[1]!.split(/\s+/)[names.indexOf('InEchos')]);
 }
+
+const SINK = `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); s.settimeout(15)
+print('listening', flush=True)
+c, _ = s.accept(); c.settimeout(10); n = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        n += len(d)
+except OSError:
+    pass
+print(n, flush=True)
+`;
+
+// Sends as fast as TCP lets it for `seconds`, then resets the connection (SO_LINGER 0), so the
+// flow ends on time however many segments are lost; prints the bytes handed to the socket.
+const UPLOAD = `
+import socket, struct, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.setblocking(False); chunk = b'x' * 65536; sent = 0; end = time.time() + float(sys.argv[3])
+while time.time() < end:
+    try:
+        sent += c.send(chunk)
+    except BlockingIOError:
+        time.sleep(0.001)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()
+print(sent, flush=True)
+`;
+
+/** A TCP upload from the client's first address to `port` on the server for `seconds`, then a reset. */
+export async function uploadFor(lab: Lab, port: number, seconds: number): Promise<number> {
+  const sink = spawn('ip', ['netns', 'exec', lab.server.ns, 'timeout', '30', 'python3', '-c', SINK, lab.server.ipv4, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the TCP sink did not start within 10 s')), 10_000);
+      sink.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      sink.on('exit', () => reject(new Error('the TCP sink exited before it listened')));
+    });
+    const res = spawnSync('ip', ['netns', 'exec', lab.client.ns, 'timeout', String(seconds + 10), 'python3', '-c', UPLOAD, lab.server.ipv4, String(port), String(seconds)], {
+      encoding: 'utf8',
+      timeout: (seconds + 15) * 1000,
+    });
+    assert.equal(res.status, 0, `upload: ${res.stderr}`);
+    return Number(res.stdout.trim());
+  } finally {
+    if (sink.exitCode === null) sink.kill('SIGKILL');
+  }
+}

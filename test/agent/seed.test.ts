@@ -1,17 +1,16 @@
 // The seed's example end to end: "If TCP retransmissions from 192.168.1.100 exceed 5 in 10
 // seconds, introduce 100ms latency on all subsequent packets" (policies/slow-retransmitters.yaml
 // with the address changed to the lab client's). bae runs inline under `bae agent`; the client's
-// TCP flow retransmits through crafted segments (hping3 sends one data segment 8 times with the
-// same ports and sequence number: bae counts 7 retransmissions); the trigger fires (an event);
+// TCP upload retransmits for real because a second policy, `loss` of 20 % on that flow, drops its
+// segments; the trigger fires (an event) at the 6th retransmission;
 // the RTT of that source's later TCP packets rises by 100 ms (± 2) and that of the client's other
 // address stays as it was, both against baselines measured in the same run.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tryRun } from '../../src/lab';
 import { REPO } from '../lib/bae-cli';
-import { createAgentLab, median, tcpRtts, type AgentLab } from './agent-lab';
+import { createAgentLab, median, tcpRtts, uploadFor, type AgentLab } from './agent-lab';
 
 const SEED = path.join(REPO, 'policies/slow-retransmitters.yaml');
 
@@ -49,12 +48,17 @@ describe('the seed example: a retransmitting source gets 100 ms of delay', () =>
       assert.ok(Number(quiet.counters.matched) >= 20, `the probes matched: ${quiet.counters.matched}`);
       assert.equal(base < 5 && baseOther < 5, true, `baselines ${base} / ${baseOther} ms`);
 
-      // One 20-byte segment, 8 times: same ports, same sequence number.
-      const burst = tryRun([
-        'ip', 'netns', 'exec', al.lab.client.ns, 'timeout', '10', 'hping3', '-q', '-A', '-p', '80', '-s', '40000', '-k', '-M', '1000', '-d', '20',
-        '-c', '8', '-i', 'u20000', '-a', source, al.lab.server.ipv4,
-      ]);
-      assert.match(burst.stdout + burst.stderr, /8 packets transmitted/, `hping3: ${burst.stderr}`);
+      // Loss on the client's upload to port 5400 (above the seed policy, so its window still
+      // counts every segment): the client's TCP retransmits what was lost.
+      const lossy = al.write(
+        'lossy-upload.yaml',
+        `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: lossy-upload }\nspec:\n  priority: 200\n  match: { src: ${source}/32, proto: tcp, dport: 5400 }\n  actions:\n    - loss: { probability: 20 }\n`,
+      );
+      const withLoss = al.cli(['policy', 'apply', lossy]);
+      assert.equal(withLoss.status, 0, withLoss.stderr);
+      const sent = await uploadFor(al.lab, 5400, 2);
+      assert.ok(sent > 0, 'the upload sent data');
+      assert.equal(al.cli(['policy', 'delete', 'lossy-upload']).status, 0);
 
       const events = al.cli(['events', '--json']);
       assert.equal(events.status, 0, events.stderr);
@@ -62,7 +66,7 @@ describe('the seed example: a retransmitting source gets 100 ms of delay', () =>
       assert.deepEqual(
         fires.map((e) => [e.kind, e.policy, e.src, e.scope, e.value]),
         [['fire', 'slow-down-retransmitters', source, 'source', '6']],
-        'one trigger fire, by the 6th retransmission of the source',
+        'one trigger fire, at the 6th retransmission of the source',
       );
 
       const delayed = median(tcpRtts(al.lab, source, 20));
