@@ -24,9 +24,6 @@
 #include "bae.h"
 #include "parsing.h"
 
-/* Positions corrupt tries, one after the other, for a bit that is not yet flipped and not a
- * spared field: the spared bytes of an IPv4 header (8) plus the bits already chosen fit. */
-#define ACTIONS_CORRUPT_PROBES 128
 /* bpf_xdp_adjust_tail leaves at least an Ethernet header. */
 #define ACTIONS_FRAME_MIN 14
 #define ACTIONS_NS_PER_S 1000000000ULL
@@ -284,6 +281,7 @@ static __always_inline __u32 actions_l4_hdr_len(struct xdp_md *ctx, const struct
 
 struct actions_scratch {
 	__u8 buf[ACTIONS_SUM_CHUNK * ACTIONS_SUM_CHUNKS + 8];
+	__u8 corrupt[64]; /* struct actions_corrupt_state (corrupt's state) */
 };
 
 struct {
@@ -411,30 +409,18 @@ static __always_inline void actions_truncate(struct xdp_md *ctx, struct actions_
  * whose change no checksum can carry because they change what the packet is (IP version and
  * header length, IPv4 total length, flags and fragment offset, protocol / next header, IPv6
  * payload length and extension headers, TCP data offset, UDP length). As bit masks of the byte
- * offset in the header (offsets below 64), and the offset from which every IP byte is spared.
+ * offset in the header (offsets below 64).
  */
 #define ACTIONS_SPARE_IPV4 ((1ULL << 0) | (1ULL << 2) | (1ULL << 3) | (1ULL << 6) | (1ULL << 7) | \
 			    (1ULL << 9) | (1ULL << 10) | (1ULL << 11))
 #define ACTIONS_SPARE_IPV6 ((1ULL << 0) | (1ULL << 4) | (1ULL << 5) | (1ULL << 6))
-#define ACTIONS_SPARE_IPV6_FROM 40
+#define ACTIONS_SPARE_IPV6_FROM 40 /* extension headers */
 #define ACTIONS_SPARE_TCP ((1ULL << 12) | (1ULL << 16) | (1ULL << 17))
 #define ACTIONS_SPARE_UDP ((1ULL << 4) | (1ULL << 5) | (1ULL << 6) | (1ULL << 7))
 #define ACTIONS_SPARE_ICMP ((1ULL << 2) | (1ULL << 3))
-
-struct actions_corrupt_loop {
-	struct xdp_md *ctx;
-	struct actions_pkt *m;
-	struct policy_act_state *st;
-	__u32 lo;      /* region start (frame offset) */
-	__u32 nbits;   /* region length in bits */
-	__u16 bits;    /* bits to flip */
-	__u16 i;       /* bits flipped so far */
-	__u8 fix;
-	__u8 l4_csum;  /* the L4 checksum is kept (actions_l4_csum_on) */
-	__u16 probes;  /* positions tried for bit i */
-	__u32 pos;     /* the position being tried */
-	__u32 draw;    /* 1: bit i needs its random position */
-};
+/* Draws corrupt makes for one bit before it gives that bit up (all hit spared or chosen bits):
+ * with at least half of a region usable, a bit is lost with probability below 2^-64. */
+#define ACTIONS_CORRUPT_DRAWS 64
 
 static __always_inline int actions_spared(const struct actions_pkt *m, __u32 b)
 {
@@ -454,6 +440,25 @@ static __always_inline int actions_spared(const struct actions_pkt *m, __u32 b)
 	return rel < 64 && ((mask >> rel) & 1);
 }
 
+/* Corrupt's state, in the per-CPU scratch (the stack has no room left at this depth). */
+struct actions_corrupt_state {
+	__u32 lo;      /* region start (frame offset) */
+	__u32 nbits;   /* region length in bits */
+	__u32 bits;    /* bits to flip */
+	__u32 i;       /* bits done (flipped or given up) */
+	__u32 draws;   /* draws made for bit i */
+	__u32 fix;
+	__u32 l4_csum; /* the L4 checksum is kept (actions_l4_csum_on) */
+	__u32 chosen[POLICY_CORRUPT_BITS_MAX]; /* positions flipped; ~0 unused */
+};
+
+struct actions_corrupt_loop {
+	struct xdp_md *ctx;
+	struct actions_pkt *m;
+	struct policy_act_state *st;
+	struct actions_corrupt_state *c;
+};
+
 /* Checksums after the byte at b went from `from` to `to`. */
 static __always_inline void actions_corrupt_fix(struct actions_corrupt_loop *l, __u32 b, __u8 from,
 						__u8 to)
@@ -464,7 +469,7 @@ static __always_inline void actions_corrupt_fix(struct actions_corrupt_loop *l, 
 	if (m->family == AF_INET && b < m->l4_off)
 		actions_csum_fix(l->ctx, m, m->l3_off + 10, actions_byte_word(from, odd),
 				 actions_byte_word(to, odd), 0);
-	if (!l->l4_csum)
+	if (!l->c->l4_csum)
 		return;
 	if ((b >= m->l4_off && (__s32)b < m->ip_end) ||
 	    (actions_has_pseudo(m) &&
@@ -474,48 +479,43 @@ static __always_inline void actions_corrupt_fix(struct actions_corrupt_loop *l, 
 }
 
 /*
- * One step of choosing and flipping. The region's bits are cut into `bits` equal slices
- * (slice j: [j * nbits / bits, (j + 1) * nbits / bits)), and bit j is flipped in slice j, so the
- * flips are distinct: a random position of the slice, then the next one (wrapping inside the
- * slice) while it is spared, at most ACTIONS_CORRUPT_PROBES tries (then that bit is skipped).
- * Position p is bit 7 - p % 8 of byte lo + p / 8. Verifier: one step per callback; a probe loop
- * inside a loop over the bits is more than the verifier's budget.
+ * One draw: a random bit position of the region; taken when it is not spared (when fixing) and
+ * not chosen before, else drawn again, at most ACTIONS_CORRUPT_DRAWS times for one bit (then
+ * that bit is given up). Position p is bit 7 - p % 8 of byte lo + p / 8. Verifier: one draw per
+ * callback, and the "chosen before" test is arithmetic, not eight branches.
  */
 static long actions_corrupt_step(__u32 n, void *data)
 {
 	struct actions_corrupt_loop *l = data;
-	__u32 b, pos, slice_lo, slice_len;
+	struct actions_corrupt_state *c = l->c;
+	__u32 b, pos, dup = 0;
 	__u8 from, to;
 
-	if (l->i >= l->bits || l->i >= POLICY_CORRUPT_BITS_MAX || l->bits == 0)
+	if (c->i >= c->bits || c->i >= POLICY_CORRUPT_BITS_MAX || c->nbits == 0)
 		return 1;
-	slice_lo = l->i * l->nbits / l->bits;
-	slice_len = (l->i + 1) * l->nbits / l->bits - slice_lo;
-	if (slice_len == 0)
-		return 1;
-	if (l->draw) {
-		l->pos = slice_lo + actions_random(l->st) % slice_len;
-		l->probes = 0;
-		l->draw = 0;
+	pos = actions_random(l->st) % c->nbits;
+#pragma unroll
+	for (int k = 0; k < POLICY_CORRUPT_BITS_MAX; k++) {
+		__u32 x = c->chosen[k] ^ pos;
+
+		dup |= ((x | -x) >> 31) ^ 1; /* 1 when x == 0 */
 	}
-	pos = l->pos;
-	if (l->fix && actions_spared(l->m, l->lo + pos / 8)) {
-		l->probes++;
-		l->pos = pos + 1 == slice_lo + slice_len ? slice_lo : pos + 1;
-		if (l->probes >= ACTIONS_CORRUPT_PROBES || l->probes >= slice_len) {
-			l->i++;
-			l->draw = 1;
+	if (dup || (c->fix && actions_spared(l->m, c->lo + pos / 8))) {
+		if (++c->draws >= ACTIONS_CORRUPT_DRAWS) {
+			c->i++;
+			c->draws = 0;
 		}
 		return 0;
 	}
-	l->i++;
-	l->draw = 1;
-	b = l->lo + pos / 8;
+	c->chosen[c->i & (POLICY_CORRUPT_BITS_MAX - 1)] = pos;
+	c->i++;
+	c->draws = 0;
+	b = c->lo + pos / 8;
 	if (bpf_xdp_load_bytes(l->ctx, b, &from, 1))
 		return 0;
 	to = from ^ (0x80 >> (pos & 7));
 	bpf_xdp_store_bytes(l->ctx, b, &to, 1);
-	if (l->fix)
+	if (c->fix)
 		actions_corrupt_fix(l, b, from, to);
 	return 0;
 }
@@ -524,10 +524,10 @@ static __always_inline void actions_corrupt(struct xdp_md *ctx, struct actions_p
 					    const struct policy_emul *e, struct policy_act_state *st,
 					    __u32 l4_hdr)
 {
-	struct actions_corrupt_loop l = {
-		.ctx = ctx, .m = m, .st = st, .fix = e->corrupt_fix, .bits = e->corrupt_bits, .draw = 1,
-	};
-	__u32 end = m->frame_len, lo = m->l3_off, hi;
+	struct actions_corrupt_loop l = { .ctx = ctx, .m = m, .st = st };
+	struct actions_corrupt_state *c;
+	struct actions_scratch *sc;
+	__u32 end = m->frame_len, lo = m->l3_off, hi, zero = 0;
 
 	if (m->ip_end >= 0 && (__u32)m->ip_end < end)
 		end = m->ip_end;
@@ -544,12 +544,22 @@ static __always_inline void actions_corrupt(struct xdp_md *ctx, struct actions_p
 		hi = end;
 	if (lo >= hi)
 		return;
-	l.lo = lo;
-	l.nbits = (hi - lo) * 8;
-	if (l.bits > l.nbits)
-		l.bits = l.nbits;
-	l.l4_csum = l.fix && actions_l4_csum_on(ctx, m);
-	bpf_loop(POLICY_CORRUPT_BITS_MAX * (ACTIONS_CORRUPT_PROBES + 1), actions_corrupt_step, &l, 0);
+	sc = bpf_map_lookup_elem(&actions_scratch, &zero);
+	if (!sc)
+		return;
+	c = (void *)sc->corrupt;
+	c->lo = lo;
+	c->nbits = (hi - lo) * 8;
+	c->bits = e->corrupt_bits;
+	c->i = 0;
+	c->draws = 0;
+	c->fix = e->corrupt_fix;
+	c->l4_csum = c->fix && actions_l4_csum_on(ctx, m);
+#pragma unroll
+	for (int k = 0; k < POLICY_CORRUPT_BITS_MAX; k++)
+		c->chosen[k] = ~0U;
+	l.c = c;
+	bpf_loop(POLICY_CORRUPT_BITS_MAX * ACTIONS_CORRUPT_DRAWS, actions_corrupt_step, &l, 0);
 }
 
 /* ---- tcp-flags ----------------------------------------------------------------------------- */

@@ -12,7 +12,8 @@ const U64 = (x: bigint) => x & U64_MAX;
 /** Probabilities are fractions of 2^32 (bae.h POLICY_PROB_ONE). */
 export const PROB_ONE = 1n << 32n;
 export const CORRUPT_BITS_MAX = 8;
-const CORRUPT_PROBES = 128;
+/** Draws for one bit before corrupt gives it up (actions.h ACTIONS_CORRUPT_DRAWS). */
+const CORRUPT_DRAWS = 64;
 const FRAME_MIN = 14;
 const SUM_MAX = 512 * 8;
 const NS_PER_S = 1_000_000_000n;
@@ -379,26 +380,25 @@ function corrupt(fr: Frame, e: PolicyEmul, st: EmulState, l4Hdr: number): void {
   const m = fr.m;
   const [lo, hi] = corruptRegion(m, e.corruptRegion, l4Hdr);
   if (lo >= hi) return;
-  const nbits = (hi - lo) * 8;
-  const bits = Math.min(e.corruptBits, nbits);
+  const nbits = BigInt((hi - lo) * 8);
   const fix = e.corruptFix === 1;
   const l4Csum = fix && fr.l4CsumOn();
-  for (let i = 0; i < bits && i < CORRUPT_BITS_MAX; i++) {
-    const sliceLo = Math.floor((i * nbits) / bits);
-    const sliceLen = Math.floor(((i + 1) * nbits) / bits) - sliceLo;
-    if (sliceLen === 0) return;
-    let pos = sliceLo + Number(nextRandom(st) % BigInt(sliceLen));
-    let probes = 0;
-    let skip = false;
-    while (fix && spared(m, lo + (pos >> 3))) {
-      probes++;
-      pos = pos + 1 === sliceLo + sliceLen ? sliceLo : pos + 1;
-      if (probes >= CORRUPT_PROBES || probes >= sliceLen) {
-        skip = true;
-        break;
+  const chosen: number[] = [];
+  let i = 0;
+  let draws = 0;
+  for (let n = 0; n < CORRUPT_BITS_MAX * CORRUPT_DRAWS; n++) {
+    if (i >= e.corruptBits || i >= CORRUPT_BITS_MAX) return;
+    const pos = Number(nextRandom(st) % nbits);
+    if (chosen.includes(pos) || (fix && spared(m, lo + (pos >> 3)))) {
+      if (++draws >= CORRUPT_DRAWS) {
+        i++;
+        draws = 0;
       }
+      continue;
     }
-    if (skip) continue;
+    chosen.push(pos);
+    i++;
+    draws = 0;
     const b = lo + (pos >> 3);
     if (b + 1 > m.frameLen) continue;
     const from = fr.b[b]!;
