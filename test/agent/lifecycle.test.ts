@@ -165,7 +165,7 @@ describe('bae agent', () => {
     }
   });
 
-  it('sends the frames it holds at once when it stops, and leaves a bae it took over loaded', async () => {
+  it('sends the frames it holds at once when it stops (SIGINT), and leaves a bae it took over loaded', async () => {
     try {
       assert.equal(al.cli(['load', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort]).status, 0);
       const agent = await al.startAgent();
@@ -183,7 +183,7 @@ describe('bae agent', () => {
         });
         await new Promise((r) => setTimeout(r, 1000));
         assert.equal(serverInEchos(al) - echosBefore, 0, 'the 5 echo requests are held, none reached the server yet');
-        code = await agent.stop('SIGTERM');
+        code = await agent.stop('SIGINT');
         const stoppedAfter = Date.now() - started;
         const out = await ping;
         const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
@@ -194,11 +194,37 @@ describe('bae agent', () => {
         code ??= await agent.stop('SIGTERM');
       }
       assert.equal(code, 0, agent.stderr());
-      assert.match(agent.stdout(), /5 held frames sent, 0 dropped; bae left loaded/);
+      assert.match(agent.stdout(), /bae agent stopped \(SIGINT\): 5 held frames sent, 0 dropped; bae left loaded/);
       assert.match(al.cli(['status']).stdout, /bae is loaded, inline mode/);
     } finally {
       al.cli(['unload']);
     }
     assertNothingLeft(al.lab, al.pinDir);
+  });
+
+  it('holds at most --max-in-flight frames and passes the rest undelayed with --overflow pass', async () => {
+    const agent = await al.startAgent(['--max-in-flight', '1', '--overflow', 'pass']);
+    try {
+      assert.equal(al.cli(['policy', 'apply', al.write('hold.yaml', delayPolicy('hold-ping', al.lab.client.ipv4, '300ms'))]).status, 0);
+      // Four pings at once, each waiting for its own reply: the first one in is held.
+      const outs = await Promise.all(
+        [0, 1, 2, 3].map(
+          () =>
+            new Promise<string>((resolve) => {
+              const p = spawn('ip', ['netns', 'exec', al.lab.client.ns, 'ping', '-n', '-c', '1', '-W', '3', al.lab.server.ipv4], { stdio: ['ignore', 'pipe', 'ignore'] });
+              let out = '';
+              p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+              p.on('close', () => resolve(out));
+            }),
+        ),
+      );
+      const rtts = outs.map((o) => Number(/time=([\d.]+) ms/.exec(o)?.[1] ?? NaN)).sort((a, b) => a - b);
+      assert.ok(rtts.every((r) => !Number.isNaN(r)), `every ping was answered: ${outs.join('')}`);
+      assert.ok(rtts[2]! < 5 && rtts[3]! >= 300, `one request held 300 ms, three passed at once: ${rtts.join(', ')} ms`);
+      const st = JSON.parse(al.cli(['agent', 'status', '--json']).stdout) as { maxInFlight: number; overflow: string; line: { overflow: number } };
+      assert.deepEqual([st.maxInFlight, st.overflow, st.line.overflow], [1, 'pass', 3]);
+    } finally {
+      assert.equal(await agent.stop('SIGTERM'), 0);
+    }
   });
 });
