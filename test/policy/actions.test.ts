@@ -2,10 +2,13 @@
 // Statistical bounds come from the distributions, not from tuning: two-sided alpha 0.001
 // (z = 3.2905) for every estimate.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { XDP } from '../../src/datapath/layout';
 import { parseFrame } from '../../src/policy/emulation';
 import { buildPacket, internetChecksum, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG, type PacketSpec } from '../lib/packets';
+import { repoRoot } from '../lib/fixtures';
 import { PolicyBae, policies, policyYaml } from './helpers';
 
 const Z = 3.2905; // two-sided alpha 0.001
@@ -268,5 +271,15 @@ describe('emulation actions in the kernel', () => {
     const verdicts = Array.from({ length: 20 }, () => send(frame, 1_000_000n).verdict);
     assert.deepEqual(verdicts.slice(0, 10), new Array(10).fill(XDP.pass), 'before the trigger fires');
     assert.deepEqual(verdicts.slice(10), new Array(10).fill(XDP.drop), 'the 11th packet fires it and is lost');
+  });
+});
+
+describe('bae policy check', () => {
+  it('prints the emulation actions of the example policies with their parameters', () => {
+    const files = ['policies/lossy-link.yaml', 'policies/flaky-web.yaml'].map((f) => path.join(repoRoot, f));
+    const r = spawnSync(path.join(repoRoot, 'bin/bae'), ['policy', 'check', ...files], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /lossy-link .*-> rate\(burst=64000 per=conversation rate=20000000\) loss\(lossBad=80 lossGood=0\.1 model=gilbert-elliott p=1 r=30\)/);
+    assert.match(r.stdout, /flaky-web .*-> truncate\(lengths=fix to=300\) corrupt\(bits=1 checksums=fix probability=1 region=payload\) tcp-flags\(clear=PSH\)/);
   });
 });

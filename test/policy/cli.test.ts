@@ -46,16 +46,18 @@ describe('the policy CLI', () => {
     return file;
   };
 
-  it('checks the example policies, the seed example with delay included, and prints them in decision order', () => {
+  it('checks the example policies, the seed example with delay and the emulation examples included, and prints them in decision order', () => {
     const res = bae('policy', 'check', POLICIES);
     assert.equal(res.status, 0, res.stderr);
     const lines = res.stdout.trim().split('\n');
     assert.match(lines[0]!, /^syn-flood \(priority 200\)/);
     assert.match(lines[1]!, /^port-scan \(priority 150\): every packet; when new_conversations > 50 within 10s per source/);
     assert.match(lines[2]!, /^slow-down-retransmitters .*delay\(time=100ms\)$/);
-    assert.match(lines[3]!, /^ok: 3 policies/);
+    assert.match(lines[3]!, /^lossy-link \(priority 50\): .*-> rate\(.*\) loss\(.*\)$/);
+    assert.match(lines[4]!, /^flaky-web \(priority 40\): .*-> truncate\(.*\) corrupt\(.*\) tcp-flags\(clear=PSH\)$/);
+    assert.match(lines[5]!, /^ok: 5 policies/);
     const json = JSON.parse(bae('policy', 'check', '--json', POLICIES).stdout) as { policies: { name: string; pendingActions: string[] }[] };
-    assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', []]]);
+    assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', []], ['lossy-link', []], ['flaky-web', []]]);
   });
 
   it('serializes applies that run at the same time: neither one loses the other', async () => {
