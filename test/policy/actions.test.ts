@@ -3,6 +3,8 @@
 // (z = 3.2905) for every estimate.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { XDP } from '../../src/datapath/layout';
@@ -48,6 +50,40 @@ function checksums(frame: Buffer, layout: Buffer = frame): { ip: boolean; l4: bo
     l4 = internetChecksum(addrs, pseudo, seg) === 0;
   }
   return { ip, l4 };
+}
+
+/** A classic pcap file (Ethernet) of the frames. */
+function writePcap(file: string, frames: Buffer[]): void {
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0);
+  head.writeUInt16LE(2, 4);
+  head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65535, 16);
+  head.writeUInt32LE(1, 20);
+  const parts: Buffer[] = [head];
+  frames.forEach((f, i) => {
+    const h = Buffer.alloc(16);
+    h.writeUInt32LE(i, 0);
+    h.writeUInt32LE(f.length, 8);
+    h.writeUInt32LE(f.length, 12);
+    parts.push(h, f);
+  });
+  fs.writeFileSync(file, Buffer.concat(parts));
+}
+
+/** tshark's verdict on each frame's IPv4, TCP and UDP checksums: 'good', 'bad' or '' (none). */
+function tsharkChecksums(frames: Buffer[]): string[][] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-pcap-'));
+  try {
+    const file = path.join(dir, 'frames.pcap');
+    writePcap(file, frames);
+    const r = spawnSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', 'udp.checksum.status'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `tshark: ${r.stderr}`);
+    const name: Record<string, string> = { '0': 'bad', '1': 'good', '': '' };
+    return r.stdout.trimEnd().split('\n').map((l) => l.split('\t').map((v) => name[v] ?? v));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function popcount(x: number): number {
@@ -172,6 +208,16 @@ describe('emulation actions in the kernel', () => {
       });
     }
   }
+
+  it('tshark finds the checksums of frames corrupted with checksums fixed good, and left wrong bad', async () => {
+    const frames = [tcpFrame(80), udpFrame(60)];
+    await apply(`seed: 11\nactions: [{ corrupt: { probability: 100, bits: 4, region: any, checksums: fix } }]`);
+    const fixed = Array.from({ length: 40 }, (_, k) => send(frames[k % 2]!).data);
+    for (const row of tsharkChecksums(fixed)) assert.ok(row.includes('good') && row.every((v) => v === 'good' || v === ''), `tshark on a fixed frame: ${row}`);
+    await apply(`seed: 12\nactions: [{ corrupt: { probability: 100, bits: 1, region: payload } }]`);
+    const wrong = Array.from({ length: 40 }, (_, k) => send(frames[k % 2]!).data);
+    for (const row of tsharkChecksums(wrong)) assert.ok(row.includes('bad'), `tshark on a corrupted frame: ${row}`);
+  });
 
   it('corrupt with checksums left makes one of the checksums wrong', async () => {
     await apply(`seed: 5\nactions: [{ corrupt: { probability: 100, bits: 1, region: any } }]`);
