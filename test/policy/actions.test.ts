@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { XDP } from '../../src/datapath/layout';
 import { parseFrame } from '../../src/policy/emulation';
+import { parsePolicyFiles } from '../../src/policy/parse';
+import { policiesFromStored } from '../../src/policy/store';
 import { buildPacket, internetChecksum, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG, type PacketSpec } from '../lib/packets';
 import { repoRoot } from '../lib/fixtures';
 import { PolicyBae, policies, policyYaml } from './helpers';
@@ -327,5 +329,14 @@ describe('bae policy check', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /lossy-link .*-> rate\(burst=64000 per=conversation rate=20000000\) loss\(lossBad=80 lossGood=0\.1 model=gilbert-elliott p=1 r=30\)/);
     assert.match(r.stdout, /flaky-web .*-> truncate\(lengths=fix to=300\) corrupt\(bits=1 checksums=fix probability=1 region=payload\) tcp-flags\(clear=PSH\)/);
+  });
+});
+
+describe('the applied set on disk', () => {
+  it('reads the emulation actions and the seed back to the same policies (same stable ids and parameters)', () => {
+    const files = ['policies/lossy-link.yaml', 'policies/flaky-web.yaml'].map((f) => path.join(repoRoot, f));
+    const parsed = parsePolicyFiles(files);
+    const back = policiesFromStored(parsed.map((p) => ({ spec: p.spec, source: p.source }) as Parameters<typeof policiesFromStored>[0][number]), '/nonexistent');
+    assert.deepEqual(back.map((p) => [p.id, p.seed, p.actions.map((a) => [a.kind, a.params])]), parsed.map((p) => [p.id, p.seed, p.actions.map((a) => [a.kind, a.params])]));
   });
 });
