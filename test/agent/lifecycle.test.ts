@@ -13,7 +13,7 @@ import { DELAY_MAPS, sumPolicyDelayStatsPerCpu } from '../../src/datapath/layout
 import { POLICY_TABLE_MAPS, type PolicyMaps } from '../../src/policy';
 import { openPolicyMaps } from '../../src/policy/service';
 import { assertFails, assertNothingLeft } from '../lib/bae-cli';
-import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab } from './agent-lab';
+import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab, type AgentProcess } from './agent-lab';
 
 function delayPolicy(name: string, source: string, time: string, proto = 'icmp'): string {
   return `apiVersion: bae/v1
@@ -145,8 +145,9 @@ describe('bae agent', () => {
     }
   });
 
-  it('forwards frames of a delay class undelayed, and counts them, when no socket holds their slot', async () => {
+  it('forwards frames of a delay class undelayed, and counts them, when no socket holds their slot; a new agent takes over with the classes of the applied set', async () => {
     const agent = await al.startAgent();
+    let second: AgentProcess | undefined;
     try {
       const baseline = median(pingRtts(al.lab, 10));
       assert.equal(al.cli(['policy', 'apply', al.write('slow.yaml', delayPolicy('slow-ping', al.lab.client.ipv4, '30ms'))]).status, 0);
@@ -159,8 +160,18 @@ describe('bae agent', () => {
       const stats = delayStats(al.pinDir);
       assert.equal(stats.noSocket - before.noSocket, 10n, 'every echo request of the class was counted as having no socket');
       assert.equal(stats.redirected, before.redirected);
+
+      // A new agent takes the loaded bae over and gives class 1 its parameters from the stored set.
+      second = await al.startAgent();
+      assert.match(second.stderr(), /taking over the loaded bae/);
+      assert.match(second.stderr(), /delay classes of the applied policy set restored/);
+      const again = median(pingRtts(al.lab, 10));
+      assert.ok(Math.abs(again - baseline - 30) <= 2, `delayed again without a new apply: ${again} ms`);
+      assert.equal(await second.stop('SIGTERM'), 0);
+      assert.match(second.stdout(), /bae left loaded/);
     } finally {
       await agent.stop('SIGKILL');
+      if (second) await second.stop('SIGKILL');
       al.cli(['unload']);
     }
   });
