@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The demo of the README (`sudo make demo`): a three-namespace lab, bae inline between client and
 # server, pings in both families and a short iperf3 run through it, a policy that blocks a SYN
-# flood applied and exercised, then what bae saw and did: policy counters, events, status and
-# the conversation profiles. Everything it made is removed on exit, also after a failure or
-# Ctrl-C. Its own lab prefix and pin directory keep it apart from a lab or bae you run yourself.
+# flood applied and exercised, a lossy 20 Mbit/s link emulated for one address, then what bae
+# saw and did: policy counters, events, status and the conversation profiles. Everything it
+# made is removed on exit, also after a failure or Ctrl-C. Its own lab prefix and pin
+# directory keep it apart from a lab or bae you run yourself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,17 +50,23 @@ step "ping the server from the client, IPv4 and IPv6 (through bae)"
 on client ping -n -c 3 -i 0.2 -W 1 10.199.0.2
 on client ping -n -c 3 -i 0.2 -W 1 fd00:bae::2
 
+# iperf3 through bae from a client address: one connection, then the server exits; `timeout`
+# bounds the server if the client never comes.
+iperf_through_bae() {
+  local source=$1
+  timeout $((IPERF_SECONDS + 30)) "${BAE[@]}" lab exec --prefix "$PREFIX" server -- iperf3 -s -1 -B 10.199.0.2 >/dev/null &
+  iperf_server=$!
+  for _ in $(seq 1 50); do
+    on server ss -Hltn 'sport = :5201' | grep -q . && break
+    sleep 0.1
+  done
+  on client iperf3 -c 10.199.0.2 -B "$source" -t "$IPERF_SECONDS" --connect-timeout 3000
+  wait "$iperf_server" || true
+  iperf_server=
+}
+
 step "iperf3 TCP, ${IPERF_SECONDS} s, client -> server (through bae)"
-# One connection, then the server exits; `timeout` bounds it if the client never comes.
-timeout $((IPERF_SECONDS + 30)) "${BAE[@]}" lab exec --prefix "$PREFIX" server -- iperf3 -s -1 -B 10.199.0.2 >/dev/null &
-iperf_server=$!
-for _ in $(seq 1 50); do
-  on server ss -Hltn 'sport = :5201' | grep -q . && break
-  sleep 0.1
-done
-on client iperf3 -c 10.199.0.2 -t "$IPERF_SECONDS" --connect-timeout 3000
-wait "$iperf_server" || true
-iperf_server=
+iperf_through_bae 10.199.0.1
 
 step "apply a policy: more than 100 SYNs within 1 s from one source -> block it for 30 s"
 sed -n '/^apiVersion/,$p' policies/syn-flood.yaml
@@ -77,6 +84,26 @@ on client ping -n -c 2 -i 0.2 -W 1 -I 10.199.0.3 10.199.0.2
 step "what the policy did: its counters, and the events the kernel reported"
 bae_in_lab policy show syn-flood
 bae_in_lab events
+
+step "emulate a bad link for the second client address: a 20 Mbit/s policer (excess dropped, so TCP
+      backs off below it) and 0.5% random loss, seeded"
+lossy=$(mktemp --suffix=.yaml)
+cat > "$lossy" <<'YAML'
+apiVersion: bae/v1
+kind: Policy
+metadata: { name: demo-bad-link }
+spec:
+  match: { src: 10.199.0.3, dst: 10.199.0.2, proto: tcp, dport: 5201 }
+  seed: 7
+  actions:
+    - rate: { rate: 20mbit, burst: 256kb, per: conversation }
+    - loss: { probability: 0.5 }
+YAML
+cat "$lossy"
+bae_in_lab policy apply "$lossy"
+rm -f "$lossy"
+iperf_through_bae 10.199.0.3
+bae_in_lab policy show demo-bad-link
 
 step "bae status"
 bae_in_lab status
