@@ -11,11 +11,16 @@ import { CONSTANTS, Clock } from '../src/datapath/layout';
 import { applyCompiled, policyMapsOf } from '../src/policy/apply';
 import { compilePolicies, summarize } from '../src/policy/compile';
 import { parsePolicyText } from '../src/policy/parse';
-import { benchPolicies, benchPolicyYaml, RULES } from './policy-set';
+import { benchPolicies, benchPolicyYaml, RULES } from './lib/policy-set';
 
 const TARGET_MS = 200;
 const root = path.resolve(__dirname, '../..');
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 5);
+const roundsAt = process.argv.indexOf('--rounds');
+const rounds = roundsAt < 0 ? 5 : Number(process.argv[roundsAt + 1]);
+if (!Number.isInteger(rounds) || rounds < 1) {
+  process.stderr.write(`policy-apply: --rounds takes a whole number of at least 1, not '${process.argv[roundsAt + 1] ?? ''}'\n`);
+  process.exit(2);
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

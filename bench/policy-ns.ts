@@ -13,7 +13,7 @@ import { CONSTANTS, Clock, PROGRAM } from '../src/datapath/layout';
 import { applyCompiled, policyMapsOf } from '../src/policy/apply';
 import { compilePolicies } from '../src/policy/compile';
 import { buildPacket, TCP_ACK } from '../test/lib/packets';
-import { benchPolicies, RULES } from './policy-set';
+import { benchPolicies, RULES } from './lib/policy-set';
 
 const TARGET_RATIO = 1.3;
 const root = path.resolve(__dirname, '../..');

@@ -1,8 +1,8 @@
 // The 10k-rule policy set of the policy benchmarks: 100 /16 source blocks, each with 99 /24s
 // inside it (nested prefixes), TCP to one of 50 destination ports, half drop, half count, every
 // tenth with a SYN trigger. Built as Policy objects directly from YAML, once, outside the timing.
-import type { Policy } from '../src/policy/model';
-import { parsePolicyText } from '../src/policy/parse';
+import type { Policy } from '../../src/policy/model';
+import { parsePolicyText } from '../../src/policy/parse';
 
 export const RULES = 10_000;
 
