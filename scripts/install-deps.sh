@@ -9,7 +9,9 @@ packages=(
   # datapath and lab
   iproute2 ethtool xdp-tools procps util-linux
   # traffic and verification in tests and the demo
-  iperf3 hping3 python3-scapy tshark tcpreplay iputils-ping
+  iperf3 hping3 python3 python3-scapy tshark tcpreplay iputils-ping
+  # systemd-analyze checks the agent unit in the tests
+  systemd
   # message bus (tests start a real server)
   nats-server
 )
