@@ -1,6 +1,7 @@
 // `bae unload`: detach bae everywhere `bae load` attached it and remove every pin it made.
 import { Command } from 'commander';
 import { unload } from '../datapath/loader';
+import { removeStoredSet } from '../policy/store';
 import { pinDirOption } from './load';
 
 export function register(program: Command): void {
@@ -12,7 +13,8 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Afterwards no bae program is attached and nothing is left under --pin-dir. Safe to run twice.
+Afterwards no bae program is attached, nothing is left under --pin-dir, and the record of
+the applied policies is gone. Safe to run twice.
 
 Examples:
   sudo bae unload
@@ -20,6 +22,8 @@ Examples:
     )
     .action((opts: { pinDir: string; json?: boolean }) => {
       const res = unload({ pinDir: opts.pinDir });
+      // The applied policy set is kept beside the pins (src/policy/store.ts); it went with the maps.
+      removeStoredSet(res.pinDir);
       if (opts.json) {
         process.stdout.write(JSON.stringify(res, null, 2) + '\n');
       } else if (!res.wasLoaded) {

@@ -13,6 +13,7 @@ import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
 import { repoRoot, testPinDir } from '../lib/fixtures';
 import { TCP_SYN } from '../lib/packets';
 import { frame } from './helpers';
+import { stateFile } from '../../src/policy/store';
 
 const BAE = path.join(repoRoot, 'bin/bae');
 const POLICIES = path.join(repoRoot, 'policies');
@@ -183,5 +184,15 @@ spec:
     res = bae('policy', 'apply', '--pin-dir', pinDir, '--replace', POLICIES + '/port-scan.yaml');
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stdout, /^1 policy active \(generation 0\): added port-scan; removed (count-syn, syn-flood|syn-flood, count-syn)/);
+  });
+
+  it('bae unload removes the pins and the record of the applied policies with them', () => {
+    assert.equal(bae('policy', 'apply', '--pin-dir', pinDir, path.join(POLICIES, 'syn-flood.yaml')).status, 0);
+    const record = stateFile(pinDir);
+    assert.ok(fs.existsSync(path.join(runDir, path.basename(record))), 'apply keeps a record of the set');
+    const res = bae('unload', '--pin-dir', pinDir);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(fs.existsSync(pinDir), false, 'no pins left');
+    assert.equal(fs.existsSync(path.join(runDir, path.basename(record))), false, 'no record left');
   });
 });
