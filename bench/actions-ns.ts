@@ -14,23 +14,13 @@ import { applyCompiled, policyMapsOf } from '../src/policy/apply';
 import { compilePolicies } from '../src/policy/compile';
 import { parsePolicyText } from '../src/policy/parse';
 import { buildPacket, TCP_ACK, TCP_PSH } from '../test/lib/packets';
-import { median, printResult } from './lib/lab';
+import { median, round2, wholeOption } from './lib/args';
+import { printResult } from './lib/lab';
 
 const root = path.resolve(__dirname, '../..');
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`actions-ns: --${name} needs a positive integer, got '${process.argv[i + 1] ?? ''}'\n`);
-    process.exit(2);
-  }
-  return v;
-}
-const runs = option('runs', 20_000);
-const rounds = option('rounds', 3);
-const round2 = (x: number) => Math.round(x * 100) / 100;
+const runs = wholeOption('actions-ns', 'runs', 20_000);
+const rounds = wholeOption('actions-ns', 'rounds', 3);
 
 /** The actions of each case: one policy on every TCP packet, so that each run does the work. */
 const CASES: Record<string, string | null> = {

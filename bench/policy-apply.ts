@@ -12,21 +12,12 @@ import { applyCompiled, policyMapsOf } from '../src/policy/apply';
 import { compilePolicies, summarize } from '../src/policy/compile';
 import { parsePolicyText } from '../src/policy/parse';
 import { benchPolicies, benchPolicyYaml, RULES } from './lib/policy-set';
+import { median, round2, wholeOption } from './lib/args';
 
 const TARGET_MS = 200;
 const root = path.resolve(__dirname, '../..');
-const roundsAt = process.argv.indexOf('--rounds');
-const rounds = roundsAt < 0 ? 5 : Number(process.argv[roundsAt + 1]);
-if (!Number.isInteger(rounds) || rounds < 1) {
-  process.stderr.write(`policy-apply: --rounds takes a whole number of at least 1, not '${process.argv[roundsAt + 1] ?? ''}'\n`);
-  process.exit(2);
-}
+const rounds = wholeOption('policy-apply', 'rounds', 5);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function main(): Promise<void> {
   const t0 = performance.now();

@@ -14,28 +14,14 @@ import { applyCompiled, policyMapsOf } from '../src/policy/apply';
 import { compilePolicies } from '../src/policy/compile';
 import { buildPacket, TCP_ACK } from '../test/lib/packets';
 import { benchPolicies, RULES } from './lib/policy-set';
+import { median, round2, wholeOption } from './lib/args';
 
 const TARGET_RATIO = 1.3;
 const root = path.resolve(__dirname, '../..');
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`policy-ns: --${name} needs a positive integer, got '${process.argv[i + 1] ?? ''}'\n`);
-    process.exit(2);
-  }
-  return v;
-}
-const repeat = option('repeat', 300_000);
-const rounds = option('rounds', 5);
+const repeat = wholeOption('policy-ns', 'repeat', 300_000);
+const rounds = wholeOption('policy-ns', 'rounds', 5);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function nsPerRun(coll: Collection, frame: Buffer): Promise<number> {
   const prog = coll.program(PROGRAM);

@@ -22,6 +22,7 @@ import {
   flowKeyFor,
 } from '../src/datapath/layout';
 import { TCP_ACK, buildPacket } from '../test/lib/packets';
+import { median, wholeOption } from './lib/args';
 
 const root = path.resolve(__dirname, '../..');
 const BAE = path.join(root, 'build/bpf/bae.o');
@@ -30,20 +31,10 @@ const BAE_CORE = path.join(root, 'build/bpf/test/bae_core.o');
 const BASELINE = path.join(root, 'build/bpf/test/xdp_pass.o');
 const TARGET_RATIO = 2.0;
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`prog-ns: --${name} needs a positive integer, got '${process.argv[i + 1] ?? ''}'\n`);
-    process.exit(2);
-  }
-  return v;
-}
 
-const conversations = option('conversations', 100_000);
-const repeat = option('repeat', 500_000);
-const rounds = option('rounds', 5);
+const conversations = wholeOption('prog-ns', 'conversations', 100_000);
+const repeat = wholeOption('prog-ns', 'repeat', 500_000);
+const rounds = wholeOption('prog-ns', 'rounds', 5);
 // LRU maps evict before they are completely full (per-CPU free lists): leave room.
 const mapSize = Math.ceil((conversations * 1.3) / 1024) * 1024;
 
@@ -67,10 +58,6 @@ function fill(coll: Collection): number {
   return convs.lookupBatch().keys.length;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /** Mean ns per run of one BPF_PROG_TEST_RUN call with `repeat` runs, after a short warm-up. */
 async function nsPerRun(coll: Collection, program: string, frame: Buffer): Promise<number> {

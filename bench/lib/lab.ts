@@ -6,6 +6,8 @@ import path from 'node:path';
 import { openPinnedLink } from '../../src/datapath';
 import { Lab, LabNode, labExecArgv } from '../../src/lab';
 
+export { median } from './args';
+
 export const REPO = path.resolve(__dirname, '../../..');
 const BAE_BIN = path.join(REPO, 'bin/bae');
 
@@ -26,11 +28,6 @@ export function printResult(result: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 const PPS_WORKER = path.join(__dirname, 'pps-worker.js');
 

@@ -4,15 +4,14 @@
 // slot; and what happens to frames held when the agent stops.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openPinnedMap } from '../../src/datapath';
 import { DELAY_MAPS, sumPolicyDelayStatsPerCpu } from '../../src/datapath/layout';
-import { POLICY_TABLE_MAPS, type PolicyMaps } from '../../src/policy';
 import { openPolicyMaps } from '../../src/policy/service';
 import { assertFails, assertNothingLeft } from '../lib/bae-cli';
+import { digestMaps } from '../policy/helpers';
 import { createAgentLab, median, pingRtts, serverInEchos, type AgentLab, type AgentProcess } from './agent-lab';
 
 function delayPolicy(name: string, source: string, time: string, proto = 'icmp'): string {
@@ -35,19 +34,6 @@ spec:
   actions: [count]
 `;
 
-/** A digest of every table an apply may change (the ring buffer aside). */
-function digestMaps(maps: PolicyMaps): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of POLICY_TABLE_MAPS) {
-    const { keys, values } = maps[name].lookupBatch();
-    const rows = keys.map((k, i) => Buffer.concat([k, values[i]!]));
-    if (maps[name].type !== 'array' && maps[name].type !== 'percpu_array') rows.sort(Buffer.compare);
-    const h = crypto.createHash('sha256');
-    for (const r of rows) h.update(r);
-    out[name] = `${rows.length}:${h.digest('hex')}`;
-  }
-  return out;
-}
 
 function delayStats(pinDir: string): { redirected: bigint; noSocket: bigint } {
   const m = openPinnedMap(path.join(pinDir, DELAY_MAPS.stats));

@@ -1,7 +1,8 @@
 // Shared by the policy tests: the bae program under BPF_PROG_TEST_RUN with its policy maps, and
 // policies and frames written in a line.
 import { Bae } from '../bpf/harness';
-import { policyMapsOf, applyCompiled, type ApplyResult, type PolicyMaps } from '../../src/policy/apply';
+import * as crypto from 'node:crypto';
+import { policyMapsOf, applyCompiled, POLICY_TABLE_MAPS, type ApplyResult, type PolicyMaps } from '../../src/policy/apply';
 import { compilePolicies, type CompileOptions } from '../../src/policy/compile';
 import { parsePolicyText } from '../../src/policy/parse';
 import type { Policy } from '../../src/policy/model';
@@ -67,4 +68,19 @@ export function refPacket(spec: PacketSpec, frameBytes: Buffer, timeNs: bigint, 
     newConversation: false,
     frame: new Uint8Array(frameBytes),
   };
+}
+
+/** A digest of every policy table's bytes (hash entries in key order, arrays in index order), to
+ * show that a refused apply changed nothing. */
+export function digestMaps(maps: PolicyMaps): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of POLICY_TABLE_MAPS) {
+    const { keys, values } = maps[name].lookupBatch();
+    const rows = keys.map((k, i) => Buffer.concat([k, values[i]!]));
+    if (maps[name].type !== 'array' && maps[name].type !== 'percpu_array') rows.sort(Buffer.compare);
+    const h = crypto.createHash('sha256');
+    for (const r of rows) h.update(r);
+    out[name] = `${rows.length}:${h.digest('hex')}`;
+  }
+  return out;
 }

@@ -3,38 +3,24 @@
 // byte for byte as it was.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadCollection, type Collection } from '../../src/datapath';
 import { CONSTANTS, Clock, PROGRAM } from '../../src/datapath/layout';
-import { policyMapsOf, POLICY_TABLE_MAPS, type PolicyMaps } from '../../src/policy/apply';
+import { policyMapsOf, type PolicyMaps } from '../../src/policy/apply';
 import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import { parsePolicyFiles } from '../../src/policy/parse';
 import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
 import { repoRoot, testPinDir } from '../lib/fixtures';
 import { TCP_SYN } from '../lib/packets';
-import { frame } from './helpers';
+import { digestMaps, frame } from './helpers';
 import { malformedCases } from './malformed-cases';
 
 const BAE = path.join(repoRoot, 'bin/bae');
 
-/** A digest of every policy table's bytes (entries in key order; arrays are in index order). */
-function digestMaps(maps: PolicyMaps): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of POLICY_TABLE_MAPS) {
-    const { keys, values } = maps[name].lookupBatch();
-    const rows = keys.map((k, i) => Buffer.concat([k, values[i]!]));
-    if (maps[name].type !== 'array' && maps[name].type !== 'percpu_array') rows.sort(Buffer.compare);
-    const h = crypto.createHash('sha256');
-    for (const r of rows) h.update(r);
-    out[name] = `${rows.length}:${h.digest('hex')}`;
-  }
-  return out;
-}
 
 describe('malformed policy files', () => {
   const cases = malformedCases();
