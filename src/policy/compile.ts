@@ -11,6 +11,7 @@
 //     already in decision order (order.ts). TCP flags and the interface are checked per candidate.
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
+import * as crypto from 'node:crypto';
 import type { PolicyEmul } from '../datapath/layout';
 import { ACTION_BY_KIND } from './actions';
 import { compileEmul, ruleSeed } from './emulation';
@@ -119,16 +120,35 @@ function capacity(p: Policy, detail: string): PolicyError {
 }
 
 /**
- * A number or string that identifies the prefix of `len` bits of an address: IPv4 as a number
- * (no allocation on the hot path of a 10k-rule compile), IPv6 as text.
+ * Prefixes by value: IPv4 in one map per length keyed by the masked address as a signed 32-bit
+ * number (a small integer to V8: no allocation or hashing of doubles on the hot path of a
+ * 10k-rule compile), IPv6 by text.
  */
-function maskedKey(family: 4 | 6, addr: Uint8Array, len: number): number | string {
-  if (family === 4) {
-    const a = ((addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!) >>> 0;
-    const masked = len === 0 ? 0 : len === 32 ? a : (a & ~(0xffffffff >>> len)) >>> 0;
-    return len * 4294967296 + masked;
+class PrefixIndex<T> {
+  readonly #v4: (Map<number, T> | undefined)[] = [];
+  readonly #v6 = new Map<string, T>();
+
+  static #v4Key(addr: Uint8Array, len: number): number {
+    const a = (addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!;
+    return len === 0 ? 0 : a & (-1 << (32 - len));
   }
-  return prefixKey({ family, addr: maskAddress(addr, len), len });
+
+  get(family: 4 | 6, addr: Uint8Array, len: number): T | undefined {
+    if (family === 4) return this.#v4[len]?.get(PrefixIndex.#v4Key(addr, len));
+    return this.#v6.get(prefixKey({ family, addr: maskAddress(addr, len), len }));
+  }
+
+  set(family: 4 | 6, addr: Uint8Array, len: number, value: T): void {
+    if (family === 4) (this.#v4[len] ??= new Map()).set(PrefixIndex.#v4Key(addr, len), value);
+    else this.#v6.set(prefixKey({ family, addr: maskAddress(addr, len), len }), value);
+  }
+}
+
+interface PrefixEntry {
+  prefix: Prefix;
+  cls: number;
+  /** Indices of the policies whose list names this prefix, ascending, each once. */
+  refs: number[];
 }
 
 /** Prefix classes of one dimension; returns the inserted prefixes and each policy's classes (undefined: any). */
@@ -138,38 +158,51 @@ function prefixClasses(
   what: string,
   limit: number,
 ): { prefixes: CompiledPrefix[]; classesOf: (number[] | undefined)[]; all: number[] } {
-  const byKey = new Map<number | string, { prefix: Prefix; cls: number; refs: number[] }>();
-  policies.forEach((p, i) => {
-    for (const prefix of pick(p) ?? []) {
-      const key = maskedKey(prefix.family, prefix.addr, prefix.len);
-      let e = byKey.get(key);
+  const byValue = new PrefixIndex<PrefixEntry>();
+  // In class order: entries[c - 1] has class c.
+  const entries: PrefixEntry[] = [];
+  for (let i = 0; i < policies.length; i++) {
+    const list = pick(policies[i]!);
+    if (!list) continue;
+    for (let j = 0; j < list.length; j++) {
+      const prefix = list[j]!;
+      let e = byValue.get(prefix.family, prefix.addr, prefix.len);
       if (!e) {
-        if (byKey.size >= limit) throw capacity(p, `more than ${limit} distinct ${what} prefixes`);
-        e = { prefix, cls: byKey.size + 1, refs: [] };
-        byKey.set(key, e);
+        if (entries.length >= limit) throw capacity(policies[i]!, `more than ${limit} distinct ${what} prefixes`);
+        e = { prefix, cls: entries.length + 1, refs: [] };
+        byValue.set(prefix.family, prefix.addr, prefix.len, e);
+        entries.push(e);
       }
       if (e.refs[e.refs.length - 1] !== i) e.refs.push(i);
     }
-  });
+  }
   // Lengths in use per family: the ancestors of a prefix are found by masking to each of them.
-  const lengths: Record<4 | 6, Set<number>> = { 4: new Set(), 6: new Set() };
-  for (const { prefix } of byKey.values()) lengths[prefix.family].add(prefix.len);
-  const sets: (number[] | undefined)[] = policies.map(() => undefined);
-  for (const e of byKey.values()) {
-    for (const len of lengths[e.prefix.family]) {
+  const lengths: Record<4 | 6, number[]> = { 4: [], 6: [] };
+  for (const { prefix } of entries) if (!lengths[prefix.family].includes(prefix.len)) lengths[prefix.family].push(prefix.len);
+  // A policy's classes are those of the inserted prefixes inside one of its own. Entries are
+  // visited in class order, so each list grows sorted; a class that several nested prefixes of
+  // one list hold arrives in a row and is kept once.
+  const sets: (number[] | undefined)[] = new Array(policies.length);
+  for (let c = 0; c < entries.length; c++) {
+    const e = entries[c]!;
+    const lens = lengths[e.prefix.family];
+    for (let l = 0; l < lens.length; l++) {
+      const len = lens[l]!;
       if (len > e.prefix.len) continue;
-      const ancestor = byKey.get(maskedKey(e.prefix.family, e.prefix.addr, len));
-      if (ancestor) for (const i of ancestor.refs) (sets[i] ??= []).push(e.cls);
+      const ancestor = len === e.prefix.len ? e : byValue.get(e.prefix.family, e.prefix.addr, len);
+      if (!ancestor) continue;
+      for (let r = 0; r < ancestor.refs.length; r++) {
+        const i = ancestor.refs[r]!;
+        const set = (sets[i] ??= []);
+        if (set[set.length - 1] !== e.cls) set.push(e.cls);
+      }
     }
   }
-  const all = [0];
-  for (const e of byKey.values()) all.push(e.cls);
-  return {
-    prefixes: [...byKey.values()].map((e) => ({ prefix: e.prefix, cls: e.cls })),
-    // A class is added once per ancestor in the policy's list: nested entries of one list repeat it.
-    classesOf: policies.map((p, i) => (pick(p) ? [...new Set(sets[i] ?? [])].sort((a, b) => a - b) : undefined)),
-    all,
-  };
+  const all = new Array<number>(entries.length + 1);
+  for (let c = 0; c <= entries.length; c++) all[c] = c;
+  const classesOf = new Array<number[] | undefined>(policies.length);
+  for (let i = 0; i < policies.length; i++) classesOf[i] = pick(policies[i]!) ? sets[i] ?? [] : undefined;
+  return { prefixes: entries.map((e) => ({ prefix: e.prefix, cls: e.cls })), classesOf, all };
 }
 
 /** Port classes: elementary intervals between range boundaries; 0 for ports no range holds. */
@@ -179,21 +212,34 @@ function portClasses(
   what: string,
   limit: number,
 ): { table: Uint16Array; classesOf: (number[] | undefined)[]; all: number[] } {
+  // Many policies name the same ranges: the work below is per distinct range, and policies with
+  // one range share its (read-only) class list.
+  const distinct = new Map<number, { range: PortRange; classes: number[] }>();
+  const rangesOf = new Array<{ range: PortRange; classes: number[] }[] | undefined>(policies.length).fill(undefined);
+  for (let i = 0; i < policies.length; i++) {
+    const ranges = pick(policies[i]!);
+    if (!ranges) continue;
+    const mine = [];
+    for (let j = 0; j < ranges.length; j++) {
+      const range = ranges[j]!;
+      const key = (range.lo << 16) | range.hi;
+      let d = distinct.get(key);
+      if (!d) distinct.set(key, (d = { range, classes: [] }));
+      mine.push(d);
+    }
+    rangesOf[i] = mine;
+  }
   const cuts = new Set<number>([0, 65536]);
-  for (const p of policies) for (const r of pick(p) ?? []) {
-    cuts.add(r.lo);
-    cuts.add(r.hi + 1);
+  for (const { range } of distinct.values()) {
+    cuts.add(range.lo);
+    cuts.add(range.hi + 1);
   }
   const bounds = [...cuts].sort((a, b) => a - b);
   // Interval k is [bounds[k], bounds[k+1]); it gets a class when some range covers it.
   const covered = new Array<boolean>(bounds.length - 1).fill(false);
-  const intervalsOf = (r: PortRange): [number, number] => {
-    const first = bisect(bounds, r.lo);
-    const last = bisect(bounds, r.hi + 1) - 1;
-    return [first, last];
-  };
-  for (const p of policies) for (const r of pick(p) ?? []) {
-    const [a, b] = intervalsOf(r);
+  const intervalsOf = (r: PortRange): [number, number] => [bisect(bounds, r.lo), bisect(bounds, r.hi + 1) - 1];
+  for (const { range } of distinct.values()) {
+    const [a, b] = intervalsOf(range);
     for (let k = a; k <= b; k++) covered[k] = true;
   }
   const classOfInterval = new Array<number>(bounds.length - 1).fill(0);
@@ -204,14 +250,16 @@ function portClasses(
   if (next - 1 > limit) throw capacity(policies[0]!, `more than ${limit} ${what} port classes`);
   const table = new Uint16Array(65536);
   for (let k = 0; k < bounds.length - 1; k++) table.fill(classOfInterval[k]!, bounds[k]!, bounds[k + 1]!);
-  const classesOf = policies.map((p) => {
-    const ranges = pick(p);
-    if (!ranges) return undefined;
+  // The intervals of one range are all covered: its classes are consecutive and ascending.
+  for (const d of distinct.values()) {
+    const [a, b] = intervalsOf(d.range);
+    for (let k = a; k <= b; k++) d.classes.push(classOfInterval[k]!);
+  }
+  const classesOf = rangesOf.map((mine) => {
+    if (!mine) return undefined;
+    if (mine.length === 1) return mine[0]!.classes;
     const s = new Set<number>();
-    for (const r of ranges) {
-      const [a, b] = intervalsOf(r);
-      for (let k = a; k <= b; k++) s.add(classOfInterval[k]!);
-    }
+    for (const d of mine) for (const c of d.classes) s.add(c);
     return [...s].sort((a, b) => a - b);
   });
   const all = [0];
@@ -230,11 +278,25 @@ function bisect(sorted: number[], value: number): number {
   return lo;
 }
 
-export function compileRule(p: Policy, ifindex: number, setSeed?: bigint): CompiledRule {
+/**
+ * The seed of each policy's random sequence as ruleSeed() draws it, with the random ones (no
+ * spec.seed, no set seed) read from one getrandom() call instead of one call per policy.
+ */
+function ruleSeeds(policies: readonly Policy[], setSeed: bigint | undefined): bigint[] {
+  let random = 0;
+  if (setSeed === undefined) for (let i = 0; i < policies.length; i++) if (policies[i]!.seed === undefined) random++;
+  const pool = random ? crypto.randomBytes(8 * random) : undefined;
+  let next = 0;
+  return policies.map((p) => (pool && p.seed === undefined ? pool.readBigUInt64LE(8 * next++) : ruleSeed(p, setSeed)));
+}
+
+/** `seed`: the start of its random sequence (default: ruleSeed()). */
+export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?: bigint): CompiledRule {
   let actionMask = 0;
   let verdict = ACTION_VERDICT_NONE;
   let blockTtlNs = 0n;
-  for (const a of p.actions) {
+  for (let j = 0; j < p.actions.length; j++) {
+    const a = p.actions[j]!;
     const def = ACTION_BY_KIND.get(a.kind)!;
     actionMask |= 1 << def.bit;
     if (def.verdict === 'pass') verdict = ACTION_VERDICT_PASS;
@@ -259,21 +321,32 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint): Compi
     cooldownNs: p.cooldownNs,
     blockTtlNs,
     delayClass: 0,
-    emul: compileEmul(p, ruleSeed(p, setSeed)),
+    emul: compileEmul(p, seed ?? ruleSeed(p, setSeed)),
   };
 }
+
+/** The combinations of one (proto, src class, dst class), in the order they were first met. */
+interface ComboGroup {
+  combos: CompiledCombo[];
+  /** (sport, dport) -> combination, made once the group has a second one. */
+  byPorts: Map<number, CompiledCombo> | undefined;
+}
+
+const comboPorts = (c: CompiledCombo): number => c.sportClass * 32768 + c.dportClass;
 
 /** Validates the set as a whole and builds every table; throws a PolicyError before anything is written. */
 export function compilePolicies(input: readonly Policy[], options: CompileOptions = {}): CompiledSet {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const policies = orderPolicies(input);
   const seenIds = new Map<number, Policy>();
-  for (const p of policies) {
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
     const prev = seenIds.get(p.id);
     if (prev) throw new PolicyError({ ...p.source, policy: p.name }, `stable id ${p.id} collides with policy '${prev.name}'; rename one of them`);
     seenIds.set(p.id, p);
     if (options.requireKernelActions) {
-      for (const a of p.actions) {
+      for (let j = 0; j < p.actions.length; j++) {
+        const a = p.actions[j]!;
         if (!ACTION_BY_KIND.get(a.kind)!.kernel) {
           throw new PolicyError({ ...(a.source ?? p.source), policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
         }
@@ -282,7 +355,8 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   }
   if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
 
-  const rules = policies.map((p) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed));
+  const seeds = ruleSeeds(policies, options.seed);
+  const rules = policies.map((p, i) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i]));
   // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
   const delay = assignDelayClasses(policies);
   rules.forEach((r, i) => (r.delayClass = delay.classOf[i]!));
@@ -291,7 +365,10 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   const sport = portClasses(policies, (p) => p.match.sport, 'source', limits.portClasses);
   const dport = portClasses(policies, (p) => p.match.dport, 'destination', limits.portClasses);
   const protoBits = new Array<boolean>(256).fill(false);
-  for (const p of policies) for (const proto of p.match.proto ?? []) protoBits[proto] = true;
+  for (let i = 0; i < policies.length; i++) {
+    const protos = policies[i]!.match.proto;
+    if (protos) for (let j = 0; j < protos.length; j++) protoBits[protos[j]!] = true;
+  }
   const allProtos = [...protoBits.flatMap((b, i) => (b ? [i] : [])), PROTO_OTHER];
 
   // Count before building: a set that does not fit fails fast and names the policy that overflows.
@@ -309,24 +386,45 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     }
   });
 
-  // Two number-keyed levels (proto, src, dst) -> (sport, dport): classes fit 15 and 16 bits.
-  const combos = new Map<number, Map<number, CompiledCombo>>();
+  // (proto, src, dst) -> its group of combinations; within a group (sport, dport) finds one.
+  // Both keys are small integers to V8 (proto and the classes fit 8 + 23 and 15 + 15 bits), and
+  // a group gets its own map only when it has a second port combination.
+  const groupOf: Map<number, ComboGroup>[] = [];
+  const groups: ComboGroup[] = [];
   let comboCount = 0;
-  policies.forEach((p, slot) => {
-    for (const proto of p.match.proto ?? allProtos)
-      for (const s of src.classesOf[slot] ?? src.all)
-        for (const d of dst.classesOf[slot] ?? dst.all) {
-          const outerKey = (proto * 32768 + s) * 32768 + d;
-          let inner = combos.get(outerKey);
-          if (!inner) combos.set(outerKey, (inner = new Map()));
-          for (const sp of sport.classesOf[slot] ?? sport.all)
-            for (const dp of dport.classesOf[slot] ?? dport.all) {
-              const key = sp * 65536 + dp;
-              let c = inner.get(key);
+  for (let slot = 0; slot < policies.length; slot++) {
+    const p = policies[slot]!;
+    const sports = sport.classesOf[slot] ?? sport.all;
+    const dports = dport.classesOf[slot] ?? dport.all;
+    const protos = p.match.proto ?? allProtos;
+    const srcs = src.classesOf[slot] ?? src.all;
+    const dsts = dst.classesOf[slot] ?? dst.all;
+    for (let pi = 0; pi < protos.length; pi++) {
+      const proto = protos[pi]!;
+      const byPair = (groupOf[proto] ??= new Map());
+      for (let si = 0; si < srcs.length; si++)
+        for (let di = 0; di < dsts.length; di++) {
+          const s = srcs[si]!;
+          const d = dsts[di]!;
+          const pair = s * 32768 + d;
+          let g = byPair.get(pair);
+          if (!g) {
+            g = { combos: [], byPorts: undefined };
+            byPair.set(pair, g);
+            groups.push(g);
+          }
+          for (let spi = 0; spi < sports.length; spi++)
+            for (let dpi = 0; dpi < dports.length; dpi++) {
+              const sp = sports[spi]!;
+              const dp = dports[dpi]!;
+              const ports = sp * 32768 + dp;
+              let c = g.byPorts ? g.byPorts.get(ports) : g.combos.length && comboPorts(g.combos[0]!) === ports ? g.combos[0] : undefined;
               if (!c) {
                 if (comboCount >= limits.combos) throw capacity(p, `more than ${limits.combos} (proto, src, dst, port) combinations`);
                 c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [] };
-                inner.set(key, c);
+                if (g.combos.length === 1) g.byPorts = new Map([[comboPorts(g.combos[0]!), g.combos[0]!]]);
+                g.byPorts?.set(ports, c);
+                g.combos.push(c);
                 comboCount++;
               }
               if (c.slots.length >= MAX_CANDIDATES) {
@@ -336,7 +434,10 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
               c.slots.push(slot);
             }
         }
-  });
+    }
+  }
+  const combos: CompiledCombo[] = [];
+  for (let i = 0; i < groups.length; i++) for (let j = 0; j < groups[i]!.combos.length; j++) combos.push(groups[i]!.combos[j]!);
 
   return {
     rules,
@@ -345,7 +446,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     protoBits,
     sportClass: sport.table,
     dportClass: dport.table,
-    combos: [...combos.values()].flatMap((inner) => [...inner.values()]),
+    combos,
     delayClasses: delay.classes,
   };
 }
