@@ -289,16 +289,33 @@ enum policy_table {
 	POLICY_TABLES = 5,
 };
 
-/* A dimension (source or destination address) of one family whose rules use at most this many
- * distinct prefix lengths is looked up in policy_prefixes, one hash lookup per length, longest
- * first; with more lengths, in the LPM trie. Measured: a trie lookup among 10k /24s costs about
- * 60 ns, a hash lookup about 15. */
+/* How a dimension (source or destination address) of one family is looked up. IPv4 goes to
+ * the direct tables of policy_v4 (at most three array reads) while their chunks suffice; IPv6,
+ * and IPv4 sets that need more chunks, use policy_prefixes (one hash lookup per distinct prefix
+ * length, longest first) when the rules use at most POLICY_HASH_LENGTHS lengths, else the LPM
+ * trie. Measured on the 2-CPU VM (bench/policy-ns.ts): an array read ~1-2 ns, a hash lookup
+ * ~20-30 ns, a trie lookup among 10k /24s ~75 ns. */
 #define POLICY_HASH_LENGTHS 4
 
 enum policy_lookup {
 	POLICY_LOOKUP_NONE = 0, /* no rule names a prefix of this family here: class 0 */
 	POLICY_LOOKUP_HASH = 1, /* policy_prefixes, per length in lens[] */
 	POLICY_LOOKUP_TRIE = 2, /* policy_src / policy_dst */
+	POLICY_LOOKUP_V4 = 3,   /* policy_v4 (IPv4 only) */
+};
+
+/* Map policy_v4 (ARRAY of struct policy_v4_chunk): IPv4 prefix classes as direct tables, a
+ * region of POLICY_V4_REGION chunks per (generation, dimension) at index (gen * 2 + dim) *
+ * POLICY_V4_REGION. Chunk t < 256 of a region holds the entries of the 256 /16s under top byte
+ * t; an entry is a class, or POLICY_V4_CHUNK | c: look the next address byte up in chunk c of
+ * the region (the /24s of a /16, then the addresses of a /24). So an address costs at most three
+ * array reads, whatever the number of prefixes. */
+#define POLICY_V4_REGION 1024
+#define POLICY_V4_CHUNK 0x80000000U
+#define POLICY_V4_INDEX_MASK (POLICY_V4_REGION - 1)
+
+struct policy_v4_chunk {
+	__u32 cls[256];
 };
 
 struct policy_dim {
@@ -317,6 +334,10 @@ struct policy_gen_info {
 	__u64 proto_bits[4]; /* bit p: some rule names IP protocol p */
 	__u64 combo_protos[4]; /* bit c: some combination has proto class c (a prefilter) */
 	struct policy_dim dims[2][2]; /* [0 source, 1 destination][0 IPv4, 1 IPv6] */
+	__u32 combo_mask;  /* buckets of the combination table - 1 (a power of two - 1) */
+	__u32 combo_seed;  /* of policy_combo_hash */
+	__u32 combo_epoch; /* slots of this generation's table carry it */
+	__u32 pad2;
 	/* User space only: a digest of what each table holds for this generation (0: unknown), so
 	 * that an apply skips tables whose content would not change. */
 	__u64 digests[POLICY_TABLES];
@@ -365,7 +386,16 @@ struct policy_port_classes {
 #define POLICY_PORT_USED 0x8000
 #define POLICY_PORT_CLASS_MASK 0x7FFF
 
-/* Map policy_combos (HASH): the candidate rules of one combination of classes. */
+/* Map policy_combos (ARRAY of struct policy_combo_slot): the candidate rules of one combination
+ * of classes, in a cuckoo table that user space builds (src/policy/combo-table.ts): buckets of
+ * POLICY_COMBO_WAYS slots, a generation's region of POLICY_COMBO_SLOTS slots at gen *
+ * POLICY_COMBO_SLOTS. A key lives in bucket h & mask or (h >> 16) & mask, h =
+ * policy_combo_hash(key, seed); a slot counts only when its epoch is the generation's (older
+ * slots are left in place, never cleared). Buckets fill from slot 0 and a first bucket with a
+ * free slot means the key is not in the second: at most 2 x 4 array reads, no hash map. */
+#define POLICY_COMBO_WAYS 4
+#define POLICY_COMBO_SLOTS (2 * POLICY_MAX_COMBOS)
+
 struct policy_combo_key {
 	__u8 gen;
 	__u8 proto;        /* the protocol, or POLICY_PROTO_OTHER */
@@ -379,7 +409,17 @@ struct policy_combo_key {
 struct policy_combo {
 	__u16 count;                         /* used slots, at most POLICY_MAX_CANDIDATES */
 	__u16 slots[POLICY_MAX_CANDIDATES];  /* rule slots in decision order */
-	__u16 pad;
+	__u16 flags;                         /* POLICY_COMBO_* */
+};
+
+/* Every candidate is plain: no trigger, no delay class, no action but pass, drop and count. The
+ * program then walks them inline instead of through bpf_loop's callback (a call per rule). */
+#define POLICY_COMBO_PLAIN 1
+
+struct policy_combo_slot {
+	struct policy_combo_key key; /* gen 0: the table of either generation is the same */
+	__u32 epoch;                 /* the slot is in use when it equals policy_gen_info.combo_epoch */
+	struct policy_combo combo;
 };
 
 /* Parameters of the emulation actions (bpf/actions.h, src/policy/actions.ts emulParams); a field

@@ -6,9 +6,10 @@
  * the same for every policy set (docs/policies.md explains the tables; src/policy/reference.ts
  * is the same semantics in TypeScript and the differential test holds the two together).
  *
- * Per packet, whatever the number of rules: one array lookup (generation), the blocklist, two
- * LPM lookups, two port-class lookups, one hash lookup for the candidate list, then at most
- * POLICY_MAX_CANDIDATES rules, each with a counter and possibly a trigger window.
+ * Per packet, whatever the number of rules: one array read (generation), the blocklist once any
+ * source was blocked, two port-class reads, two prefix-class lookups (IPv4: array reads), up to
+ * 8 array reads in the combination table, then at most POLICY_MAX_CANDIDATES rules, each with a
+ * counter and possibly a trigger window.
  */
 #ifndef BAE_POLICY_H
 #define BAE_POLICY_H
@@ -60,10 +61,17 @@ struct {
 } policy_ports SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * POLICY_MAX_COMBOS);
-	__type(key, struct policy_combo_key);
-	__type(value, struct policy_combo);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 2 * POLICY_V4_REGION);
+	__type(key, __u32);
+	__type(value, struct policy_v4_chunk);
+} policy_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * POLICY_COMBO_SLOTS);
+	__type(key, __u32);
+	__type(value, struct policy_combo_slot);
 } policy_combos SEC(".maps");
 
 struct {
@@ -101,6 +109,16 @@ struct {
 	__type(key, struct policy_block_key);
 	__type(value, __u64);
 } policy_blocklist SEC(".maps");
+
+/* Slot 0 turns 1 when the program first puts a source on the blocklist: until then the stage
+ * skips the blocklist lookup (a hash lookup, most of what the stage costs when no rule is on).
+ * Only the program writes it, and only from 0 to 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} policy_block_used SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -292,7 +310,11 @@ static __always_inline void policy_block(const struct pkt_meta *m, const struct 
 {
 	struct policy_block_key key = { .family = m->family };
 	__u64 expiry = m->now_ns + r->block_ttl_ns;
+	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
 
+	/* Before the entry exists, so that no packet skips the lookup once it does. */
+	if (used && !*used)
+		*used = 1;
 	__builtin_memcpy(key.addr, m->saddr, 16);
 	bpf_map_update_elem(&policy_blocklist, &key, &expiry, BPF_ANY);
 	if (cnt)
@@ -314,6 +336,30 @@ static __always_inline void policy_mask(__u8 *dst, const __u8 *src, __u32 len)
 	}
 }
 
+/* IPv4 prefix class from the direct tables of policy_v4 (bae.h): one array read per level. */
+static __always_inline __u32 policy_v4_class(__u32 gen, __u32 dim, const __u8 *addr)
+{
+	__u32 base = ((gen & 1) * 2 + (dim & 1)) * POLICY_V4_REGION;
+	__u32 idx = base + addr[0];
+	struct policy_v4_chunk *c = bpf_map_lookup_elem(&policy_v4, &idx);
+	__u32 v;
+
+	if (!c)
+		return 0;
+	v = c->cls[addr[1]];
+#pragma unroll
+	for (int i = 2; i < 4; i++) {
+		if (!(v & POLICY_V4_CHUNK))
+			return v;
+		idx = base + (v & POLICY_V4_INDEX_MASK);
+		c = bpf_map_lookup_elem(&policy_v4, &idx);
+		if (!c)
+			return 0;
+		v = c->cls[addr[i]];
+	}
+	return v & POLICY_V4_CHUNK ? 0 : v;
+}
+
 /* The prefix class of an address: the longest inserted prefix of its dimension that holds it. */
 static __always_inline __u32 policy_prefix_class(const struct policy_gen_info *g, __u32 gen,
 						 __u32 dim, void *trie, const struct pkt_meta *m,
@@ -322,6 +368,8 @@ static __always_inline __u32 policy_prefix_class(const struct policy_gen_info *g
 	const struct policy_dim *d = &g->dims[dim & 1][m->family == AF_INET ? 0 : 1];
 	__u32 *cls;
 
+	if (d->mode == POLICY_LOOKUP_V4)
+		return policy_v4_class(gen, dim, addr);
 	if (d->mode == POLICY_LOOKUP_HASH) {
 		struct policy_prefix_key key = { .gen = gen, .dim = dim, .family = m->family };
 
@@ -358,6 +406,53 @@ static __always_inline __u16 policy_port_class(__u32 gen, __u32 dir, __u16 port)
 	struct policy_port_classes *e = bpf_map_lookup_elem(&policy_ports, &index);
 
 	return e ? e->cls[port % POLICY_PORTS_PER_ENTRY] : 0;
+}
+
+/* The hash of the combination table (src/policy/combo-table.ts comboHash computes the same):
+ * the key's four 32-bit words, little-endian, mixed into the seed. */
+static __always_inline __u32 policy_combo_hash(const struct policy_combo_key *k, __u32 seed)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = seed;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		h = (h ^ w[i]) * 0x9E3779B1U;
+		h ^= h >> 15;
+	}
+	h ^= h >> 13;
+	h *= 0x85EBCA6BU;
+	h ^= h >> 16;
+	return h;
+}
+
+/* The candidates of a combination, or NULL: the cuckoo lookup of bae.h's policy_combos. */
+static __always_inline struct policy_combo *policy_combo_find(const struct policy_gen_info *g, __u32 gen,
+							     const struct policy_combo_key *k)
+{
+	__u32 h = policy_combo_hash(k, g->combo_seed);
+	__u32 mask = g->combo_mask & (POLICY_COMBO_SLOTS / POLICY_COMBO_WAYS - 1);
+	__u32 base = (gen & 1) * POLICY_COMBO_SLOTS;
+	const __u64 *kw = (const __u64 *)k;
+
+#pragma unroll
+	for (int t = 0; t < 2; t++) {
+		__u32 bucket = (t ? h >> 16 : h) & mask;
+
+#pragma unroll
+		for (int w = 0; w < POLICY_COMBO_WAYS; w++) {
+			__u32 idx = base + bucket * POLICY_COMBO_WAYS + w;
+			struct policy_combo_slot *s = bpf_map_lookup_elem(&policy_combos, &idx);
+			const __u64 *sw;
+
+			if (!s || s->epoch != g->combo_epoch)
+				return NULL; /* a free slot: the key is in no later one */
+			sw = (const __u64 *)&s->key;
+			if (sw[0] == kw[0] && sw[1] == kw[1])
+				return &s->combo;
+		}
+	}
+	return NULL;
 }
 
 /* State of the candidate loop, shared with its bpf_loop callback. */
@@ -421,6 +516,42 @@ static long policy_candidate(__u32 i, void *data)
 }
 
 /*
+ * The candidates of a POLICY_COMBO_PLAIN combination, inline: what policy_candidate does for a
+ * rule without trigger, delay class, event, block or emulation, for each in turn.
+ */
+static __always_inline int policy_plain(const struct pkt_meta *m, const struct policy_combo *combo, __u32 gen)
+{
+	int verdict = POLICY_VERDICT_NONE;
+
+#pragma unroll
+	for (int i = 0; i < POLICY_MAX_CANDIDATES; i++) {
+		struct policy_counters *cnt;
+		struct policy_rule *r;
+		__u32 slot;
+
+		if (i >= combo->count)
+			break;
+		slot = gen * POLICY_MAX_RULES + (combo->slots[i] & (POLICY_MAX_RULES - 1));
+		r = bpf_map_lookup_elem(&policy_rules, &slot);
+		if (!r)
+			break;
+		if ((m->tcp_flags & r->tcp_flags_mask) != r->tcp_flags_value)
+			continue;
+		if (r->ifindex && r->ifindex != m->ingress_ifindex)
+			continue;
+		cnt = bpf_map_lookup_elem(&policy_counters, &slot);
+		if (cnt)
+			cnt->matched++;
+		if (verdict != POLICY_VERDICT_NONE)
+			continue;
+		if (cnt)
+			cnt->applied++;
+		verdict = r->verdict;
+	}
+	return verdict == POLICY_VERDICT_DROP ? XDP_DROP : BAE_CONTINUE;
+}
+
+/*
  * A packet of a delay class: into the agent's delay line (XDP_REDIRECT), or BAE_CONTINUE when
  * no socket holds the slot (no agent), so that it is forwarded undelayed. Inline mode only: in
  * ingress mode apply refuses delay classes, and the stack, not a peer port, is the way out.
@@ -460,7 +591,7 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	struct policy_combo *combo;
 	struct policy_gen_info *g;
 	struct policy_ctl *ctl;
-	__u32 zero = 0, gen;
+	__u32 zero = 0, gen, *used;
 	__u8 proto = m->l4_proto;
 
 	if (m->parse >= BAE_PARSE_NO_L3)
@@ -470,7 +601,8 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	if (!stats || !ctl) /* Verifier: one-entry arrays, key 0 cannot miss. */
 		return BAE_CONTINUE;
 
-	if (policy_blocked(m)) {
+	used = bpf_map_lookup_elem(&policy_block_used, &zero);
+	if (used && *used && policy_blocked(m)) {
 		stats->blocklist_drops++;
 		return XDP_DROP;
 	}
@@ -480,7 +612,6 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		return BAE_CONTINUE;
 
 	g = &ctl->g[gen];
-	ck.gen = gen;
 	ck.proto = (g->proto_bits[proto >> 6] >> (proto & 63)) & 1 ? proto : POLICY_PROTO_OTHER;
 	/* Prefilters, cheapest first: a protocol or port class that no combination has cannot
 	 * match, so most traffic no rule is about leaves before the hash lookups. Dimensions no rule
@@ -509,10 +640,12 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	ck.dst_class = policy_prefix_class(g, gen, 1, &policy_dst, m, m->daddr);
 	if (!ck.dst_class && !(g->zero_classes & 2))
 		return BAE_CONTINUE;
-	combo = bpf_map_lookup_elem(&policy_combos, &ck);
+	combo = policy_combo_find(g, gen, &ck);
 	if (!combo)
 		return BAE_CONTINUE;
 
+	if (combo->flags & POLICY_COMBO_PLAIN)
+		return policy_plain(m, combo, gen);
 	loop.m = m;
 	loop.combo = combo;
 	loop.stats = stats;

@@ -528,12 +528,14 @@ export const POLICY_MAPS = {
   src: 'policy_src',
   dst: 'policy_dst',
   ports: 'policy_ports',
+  v4: 'policy_v4',
   combos: 'policy_combos',
   rules: 'policy_rules',
   triggers: 'policy_triggers',
   counters: 'policy_counters',
   counterBase: 'policy_counter_base',
   blocklist: 'policy_blocklist',
+  blockUsed: 'policy_block_used',
   stats: 'policy_stats',
   events: 'policy_events',
   actStates: 'policy_act_states',
@@ -555,6 +557,14 @@ export const POLICY = {
   tables: 5,
   /** POLICY_HASH_LENGTHS: a dimension with at most this many prefix lengths uses hash lookups. */
   hashLengths: 4,
+  /** POLICY_V4_REGION: chunks of policy_v4 per (generation, dimension); the first 256 are the /16 level. */
+  v4Region: 1024,
+  /** POLICY_V4_CHUNK: an entry of policy_v4 that names a chunk, not a class. */
+  v4Chunk: 0x80000000,
+  /** POLICY_COMBO_WAYS: slots per bucket of the combination table. */
+  comboWays: 4,
+  /** POLICY_COMBO_SLOTS: slots of one generation's combination table. */
+  comboSlots: 131072,
 } as const;
 
 export const PolicyEventKind = { fire: 1, block: 2, match: 3 } as const;
@@ -574,13 +584,17 @@ Object.assign(LAYOUTS, {
     ['proto_bits', 32, 8],
     ['combo_protos', 32, 8],
     ['dims', 4 * 8, 1],
+    ['combo_mask', 4, 4],
+    ['combo_seed', 4, 4],
+    ['combo_epoch', 4, 4],
+    ['pad2', 4, 4],
     ['digests', 8 * POLICY.tables, 8],
   ]),
   policy_ctl: struct('policy_ctl', [
     ['gen', 4, 4],
     ['pad', 4, 4],
     ['flip_ns', 8, 8],
-    ['g', 2 * (104 + 8 * POLICY.tables), 8],
+    ['g', 2 * (120 + 8 * POLICY.tables), 8],
   ]),
   policy_prefix_key: struct('policy_prefix_key', [
     ['gen', 1, 1],
@@ -609,8 +623,14 @@ Object.assign(LAYOUTS, {
   policy_combo: struct('policy_combo', [
     ['count', 2, 2],
     ['slots', 2 * POLICY.maxCandidates, 2],
-    ['pad', 2, 2],
+    ['flags', 2, 2],
   ]),
+  policy_combo_slot: struct('policy_combo_slot', [
+    ['key', 16, 4],
+    ['epoch', 4, 4],
+    ['combo', 2 + 2 * POLICY.maxCandidates + 2, 2],
+  ]),
+  policy_v4_chunk: struct('policy_v4_chunk', [['cls', 4 * 256, 4]]),
   policy_rule: struct('policy_rule', [
     ['id', 4, 4],
     ['action_mask', 4, 4],
@@ -714,7 +734,7 @@ function pf(layout: string, field: string): number {
 }
 
 /** enum policy_lookup */
-export const PolicyLookup = { none: 0, hash: 1, trie: 2 } as const;
+export const PolicyLookup = { none: 0, hash: 1, trie: 2, v4: 3 } as const;
 
 export interface PolicyDim {
   mode: number;
@@ -734,6 +754,10 @@ export interface PolicyGenInfo {
   protoBits: [bigint, bigint, bigint, bigint];
   /** The same layout: proto classes some combination has. */
   comboProtos: [bigint, bigint, bigint, bigint];
+  /** The combination table (src/policy/combo-table.ts): buckets - 1, hash seed, epoch of its slots. */
+  comboMask: number;
+  comboSeed: number;
+  comboEpoch: number;
   /** Digest of each table's content for this generation (enum policy_table order), 0n: unknown. */
   digests: bigint[];
 }
@@ -763,6 +787,9 @@ export function encodePolicyCtl(ctl: PolicyCtl): Buffer {
     });
     g.protoBits.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'proto_bits') + 8 * k));
     g.comboProtos.forEach((w, k) => buf.writeBigUInt64LE(w, g0 + i * gs + pf('policy_gen_info', 'combo_protos') + 8 * k));
+    buf.writeUInt32LE(g.comboMask, g0 + i * gs + pf('policy_gen_info', 'combo_mask'));
+    buf.writeUInt32LE(g.comboSeed, g0 + i * gs + pf('policy_gen_info', 'combo_seed'));
+    buf.writeUInt32LE(g.comboEpoch, g0 + i * gs + pf('policy_gen_info', 'combo_epoch'));
     g.digests.forEach((d, k) => buf.writeBigUInt64LE(d, g0 + i * gs + pf('policy_gen_info', 'digests') + 8 * k));
   });
   return buf;
@@ -790,6 +817,9 @@ export function decodePolicyCtl(buf: Buffer): PolicyCtl {
       ],
       protoBits: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(bits + 8 * k)) as PolicyGenInfo['protoBits'],
       comboProtos: [0, 1, 2, 3].map((k) => buf.readBigUInt64LE(at + pf('policy_gen_info', 'combo_protos') + 8 * k)) as PolicyGenInfo['comboProtos'],
+      comboMask: buf.readUInt32LE(at + pf('policy_gen_info', 'combo_mask')),
+      comboSeed: buf.readUInt32LE(at + pf('policy_gen_info', 'combo_seed')),
+      comboEpoch: buf.readUInt32LE(at + pf('policy_gen_info', 'combo_epoch')),
       digests: Array.from({ length: POLICY.tables }, (_, k) => buf.readBigUInt64LE(at + pf('policy_gen_info', 'digests') + 8 * k)),
     };
   };
@@ -889,11 +919,15 @@ export function decodePolicyComboKey(buf: Buffer): PolicyComboKey {
   };
 }
 
-export function encodePolicyCombo(slots: readonly number[]): Buffer {
+/** POLICY_COMBO_PLAIN: every candidate of the combination is plain (see bae.h). */
+export const POLICY_COMBO_PLAIN = 1;
+
+export function encodePolicyCombo(slots: readonly number[], flags = 0): Buffer {
   if (slots.length > POLICY.maxCandidates) throw new RangeError(`policy_combo: ${slots.length} slots, at most ${POLICY.maxCandidates}`);
   const buf = Buffer.alloc(LAYOUTS.policy_combo!.size);
   buf.writeUInt16LE(slots.length, pf('policy_combo', 'count'));
   slots.forEach((s, i) => buf.writeUInt16LE(s, pf('policy_combo', 'slots') + 2 * i));
+  buf.writeUInt16LE(flags, pf('policy_combo', 'flags'));
   return buf;
 }
 
@@ -901,6 +935,26 @@ export function decodePolicyCombo(buf: Buffer): number[] {
   checkSize('policy_combo', buf, 0, LAYOUTS.policy_combo!.size);
   const n = Math.min(buf.readUInt16LE(pf('policy_combo', 'count')), POLICY.maxCandidates);
   return Array.from({ length: n }, (_, i) => buf.readUInt16LE(pf('policy_combo', 'slots') + 2 * i));
+}
+
+/** struct policy_combo_slot: a slot of the combination table (key gen 0, epoch, candidates). */
+export function encodePolicyComboSlot(key: PolicyComboKey, epoch: number, slots: readonly number[], flags = 0): Buffer {
+  const buf = Buffer.alloc(LAYOUTS.policy_combo_slot!.size);
+  encodePolicyComboKey(key).copy(buf, pf('policy_combo_slot', 'key'));
+  buf.writeUInt32LE(epoch, pf('policy_combo_slot', 'epoch'));
+  encodePolicyCombo(slots, flags).copy(buf, pf('policy_combo_slot', 'combo'));
+  return buf;
+}
+
+export function decodePolicyComboSlot(buf: Buffer): { key: PolicyComboKey; epoch: number; slots: number[] } {
+  checkSize('policy_combo_slot', buf, 0, LAYOUTS.policy_combo_slot!.size);
+  const k = pf('policy_combo_slot', 'key');
+  const c = pf('policy_combo_slot', 'combo');
+  return {
+    key: decodePolicyComboKey(buf.subarray(k, k + LAYOUTS.policy_combo_key!.size)),
+    epoch: buf.readUInt32LE(pf('policy_combo_slot', 'epoch')),
+    slots: decodePolicyCombo(buf.subarray(c, c + LAYOUTS.policy_combo!.size)),
+  };
 }
 
 /** struct policy_emul: parameters of the emulation actions (probabilities in 2^-32 units). */

@@ -166,6 +166,30 @@ export class BpfMap {
     return { keys, values };
   }
 
+  /**
+   * Every entry of an array map, in index order, as one buffer of values (BPF_MAP_LOOKUP_BATCH
+   * without a Buffer per entry: what a digest of a large array needs). Other map types: TypeError.
+   */
+  arrayValues(): Buffer {
+    if (this.type !== 'array' && this.type !== 'percpu_array') throw new TypeError(`map '${this.name}' is a ${this.type} map, not an array`);
+    const fd = this.#open('arrayValues');
+    const valueLen = this.#valueLen();
+    const parts: Buffer[] = [];
+    let token: Buffer | null = null;
+    for (;;) {
+      let res;
+      try {
+        res = native.mapLookupBatch(fd, token, this.keySize, valueLen, 8192, false);
+      } catch (err) {
+        throw fromNative(err, this.name);
+      }
+      parts.push(res.values.subarray(0, res.count * valueLen));
+      if (res.done) break;
+      token = res.outBatch;
+    }
+    return Buffer.concat(parts);
+  }
+
   /** Writes many entries (BPF_MAP_UPDATE_BATCH, in chunks; one by one where the map type has no batch update); values as in update(). */
   updateBatch(keys: readonly Buffer[], values: readonly (Buffer | readonly Buffer[])[], flag: UpdateFlag = 'any'): void {
     const fd = this.#open('updateBatch');

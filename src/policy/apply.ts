@@ -17,10 +17,9 @@ import {
   encodePolicyPrefixKey,
   PolicyLookup,
   type PolicyDim,
-  decodePolicyComboKey,
   decodePolicyTriggerKey,
-  encodePolicyCombo,
-  encodePolicyComboKey,
+  encodePolicyComboSlot,
+  POLICY_COMBO_PLAIN,
   encodePolicyCtl,
   encodePolicyLpmKey,
   encodePolicyRule,
@@ -28,6 +27,7 @@ import {
 } from '../datapath/layout';
 import type { CompiledRule, CompiledSet } from './compile';
 import { foldIdleCounters } from './counters';
+import { buildV4Table, type V4Table } from './prefix4';
 import { prefixKey, type Family } from './net';
 
 export type PolicyMapName = keyof typeof POLICY_MAPS;
@@ -39,7 +39,7 @@ export function policyMapsOf(get: (name: string) => BpfMap): PolicyMaps {
 }
 
 /** Maps whose bytes an apply may change (the ring buffer has no bytes to compare). */
-export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'stats', 'actStates'];
+export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'v4', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'blockUsed', 'stats', 'actStates'];
 
 /** A generation is rewritten no sooner than this after the flip that left it. */
 export const GRACE_NS = 20_000_000n;
@@ -170,7 +170,7 @@ function digest(...parts: (string | Uint8Array)[]): bigint {
 /** What each table of a compiled set holds, as digests in enum policy_table order. */
 export function setDigests(set: CompiledSet): bigint[] {
   const prefixes = (list: CompiledSet['srcPrefixes']) => list.map((e) => `${prefixKey(e.prefix)}=${e.cls}`).join(',');
-  const combosText = set.combos.map((c) => `${c.proto}|${c.srcClass}|${c.dstClass}|${c.sportClass}|${c.dportClass}=${c.slots.join('.')}`).join(',');
+  const combosText = set.combos.map((c) => `${c.proto}|${c.srcClass}|${c.dstClass}|${c.sportClass}|${c.dportClass}=${c.slots.join('.')}${c.plain ? 'p' : ''}`).join(',');
   return [
     digest('src', prefixes(set.srcPrefixes)),
     digest('dst', prefixes(set.dstPrefixes)),
@@ -186,16 +186,21 @@ export function setDigests(set: CompiledSet): bigint[] {
 const TABLE = { src: 0, dst: 1, ports: 2, combos: 3, rules: 4 } as const;
 
 /**
- * How the kernel looks one address dimension up, per family: by hash per prefix length (longest
- * first) when the rules use at most POLICY.hashLengths lengths, else in the LPM trie.
+ * How the kernel looks one address dimension up, per family: IPv4 in the direct tables of
+ * policy_v4 (prefix4.ts) while they fit; otherwise by hash per prefix length (longest first) when
+ * the rules use at most POLICY.hashLengths lengths, else in the LPM trie. `v4` is the IPv4 table
+ * when that mode is chosen.
  */
-export function dimsOf(prefixes: CompiledSet['srcPrefixes']): [PolicyDim, PolicyDim] {
-  return ([4, 6] as const).map((family) => {
+export function dimsOf(prefixes: CompiledSet['srcPrefixes']): { dims: [PolicyDim, PolicyDim]; v4?: V4Table } {
+  let v4: V4Table | undefined;
+  const dims = ([4, 6] as const).map((family) => {
     const lens = [...new Set(prefixes.filter((e) => e.prefix.family === family).map((e) => e.prefix.len))].sort((a, b) => b - a);
     if (lens.length === 0) return { mode: PolicyLookup.none, lens: [] };
+    if (family === 4 && (v4 = buildV4Table(prefixes))) return { mode: PolicyLookup.v4, lens: [] };
     if (lens.length <= POLICY.hashLengths) return { mode: PolicyLookup.hash, lens };
     return { mode: PolicyLookup.trie, lens: [] };
   }) as [PolicyDim, PolicyDim];
+  return v4 ? { dims, v4 } : { dims };
 }
 
 const monotonic = () => process.hrtime.bigint();
@@ -233,7 +238,8 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
     deleteKeys(map, allKeys(map).filter(mine));
     clearMs += performance.now() - c;
   };
-  const dims = [dimsOf(set.srcPrefixes), dimsOf(set.dstPrefixes)] as const;
+  const plans = [dimsOf(set.srcPrefixes), dimsOf(set.dstPrefixes)] as const;
+  const dims = [plans[0].dims, plans[1].dims] as const;
   const writePrefixes = (dim: 0 | 1, trie: BpfMap, prefixes: CompiledSet['srcPrefixes']) => {
     clear(trie, (k) => decodePolicyLpmKey(k).gen === next);
     clear(maps.prefixes, (k) => {
@@ -253,17 +259,34 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
       tried.map((e) => encodePolicyLpmKey({ gen: next, family: family(e), addr: e.prefix.addr, len: e.prefix.len })),
       tried.map((e) => u32(e.cls)),
     );
+    // IPv4 direct tables: every chunk the table uses; the others are never referenced.
+    const v4 = plans[dim].v4;
+    if (v4) {
+      const base = (next * 2 + dim) * POLICY.v4Region;
+      writeEntries(
+        maps.v4,
+        v4.chunks.map((_, i) => u32(base + i)),
+        v4.chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)),
+      );
+    }
   };
   if (changed[TABLE.src]) writePrefixes(0, maps.src, set.srcPrefixes);
   if (changed[TABLE.dst]) writePrefixes(1, maps.dst, set.dstPrefixes);
   if (changed[TABLE.ports]) writeEntries(maps.ports, portKeys(next), portValues(set));
+  // The combination table: only its own slots are written, under an epoch no older slot of
+  // the region carries (the program ignores slots of other epochs).
+  let combo = { comboMask: ctl.g[next].comboMask, comboSeed: ctl.g[next].comboSeed, comboEpoch: ctl.g[next].comboEpoch };
   if (changed[TABLE.combos]) {
-    clear(maps.combos, (k) => decodePolicyComboKey(k).gen === next);
+    const table = set.comboTable;
+    const epoch = (Math.max(ctl.g[0].comboEpoch, ctl.g[1].comboEpoch) + 1) >>> 0 || 1;
+    const base = next * POLICY.comboSlots;
+    const entries = [...table.slots];
     writeEntries(
       maps.combos,
-      set.combos.map((c) => encodePolicyComboKey({ gen: next, proto: c.proto, sportClass: c.sportClass, dportClass: c.dportClass, srcClass: c.srcClass, dstClass: c.dstClass })),
-      set.combos.map((c) => encodePolicyCombo(c.slots)),
+      entries.map(([i]) => u32(base + i)),
+      entries.map(([, c]) => encodePolicyComboSlot({ gen: 0, proto: c.proto, sportClass: c.sportClass, dportClass: c.dportClass, srcClass: c.srcClass, dstClass: c.dstClass }, epoch, c.slots, c.plain ? POLICY_COMBO_PLAIN : 0)),
     );
+    combo = { comboMask: table.mask, comboSeed: table.seed, comboEpoch: epoch };
   }
   // Rule slots past the new count are never referenced: no need to clear them.
   if (changed[TABLE.rules]) writeEntries(maps.rules, set.rules.map((_, slot) => u32(next * POLICY.maxRules + slot)), set.rules.map(ruleValue));
@@ -273,7 +296,7 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
   const comboProtos = new Array<boolean>(256).fill(false);
   for (const c of set.combos) comboProtos[c.proto] = true;
   const zeroClasses = (set.combos.some((c) => c.srcClass === 0) ? 1 : 0) | (set.combos.some((c) => c.dstClass === 0) ? 2 : 0);
-  g[next] = { rules: set.rules.length, portDirs, zeroClasses, protoBits: protoBits(set.protoBits), comboProtos: protoBits(comboProtos), dims: [dims[0], dims[1]], digests };
+  g[next] = { rules: set.rules.length, portDirs, zeroClasses, protoBits: protoBits(set.protoBits), comboProtos: protoBits(comboProtos), dims: [dims[0], dims[1]], ...combo, digests };
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: active, flipNs: ctl.flipNs, g }));
   await options.beforeFlip?.();
   maps.ctl.update(u32(0), encodePolicyCtl({ gen: next, flipNs: now(), g }));

@@ -14,6 +14,7 @@
 import * as crypto from 'node:crypto';
 import type { PolicyEmul } from '../datapath/layout';
 import { ACTION_BY_KIND } from './actions';
+import { buildComboTable, type ComboTable } from './combo-table';
 import { compileEmul, ruleSeed } from './emulation';
 import { assignDelayClasses, type DelayClass } from './delay';
 import { PolicyError } from './errors';
@@ -88,6 +89,8 @@ export interface CompiledCombo {
   dportClass: number;
   /** Rule slots in decision order. */
   slots: number[];
+  /** Every rule in slots is plain (isPlainRule): the kernel walks them without bpf_loop. */
+  plain?: boolean;
 }
 
 export interface CompiledSet {
@@ -100,6 +103,8 @@ export interface CompiledSet {
   sportClass: Uint16Array;
   dportClass: Uint16Array;
   combos: CompiledCombo[];
+  /** The combinations as the kernel's cuckoo table holds them (combo-table.ts). */
+  comboTable: ComboTable;
   /** Delay-class actions (delay.ts): the classes the rules use, for the agent's delay line. */
   delayClasses: DelayClass[];
 }
@@ -325,6 +330,14 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
   };
 }
 
+/** Actions a plain rule may have: no state, no event, nothing after the verdict. */
+const PLAIN_ACTIONS = (1 << ACTION_BY_KIND.get('pass')!.bit) | (1 << ACTION_BY_KIND.get('drop')!.bit) | (1 << ACTION_BY_KIND.get('count')!.bit);
+
+/** A rule without trigger, delay class or actions beyond pass, drop and count (bae.h POLICY_COMBO_PLAIN). */
+export function isPlainRule(r: CompiledRule): boolean {
+  return r.metric === 0 && r.delayClass === 0 && (r.actionMask & ~PLAIN_ACTIONS) === 0;
+}
+
 /** The combinations of one (proto, src class, dst class), in the order they were first met. */
 interface ComboGroup {
   combos: CompiledCombo[];
@@ -439,6 +452,11 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   const combos: CompiledCombo[] = [];
   for (let i = 0; i < groups.length; i++) for (let j = 0; j < groups[i]!.combos.length; j++) combos.push(groups[i]!.combos[j]!);
 
+  const comboList = combos;
+  const plain = rules.map(isPlainRule);
+  for (const c of comboList) c.plain = c.slots.every((s) => plain[s]);
+  const comboTable = buildComboTable(comboList);
+  if (!comboTable) throw capacity(policies[policies.length - 1]!, `${comboList.length} combinations do not fit the combination table`);
   return {
     rules,
     srcPrefixes: src.prefixes,
@@ -446,7 +464,8 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     protoBits,
     sportClass: sport.table,
     dportClass: dport.table,
-    combos,
+    combos: comboList,
+    comboTable,
     delayClasses: delay.classes,
   };
 }

@@ -75,9 +75,15 @@ export function refPacket(spec: PacketSpec, frameBytes: Buffer, timeNs: bigint, 
 export function digestMaps(maps: PolicyMaps): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of POLICY_TABLE_MAPS) {
-    const { keys, values } = maps[name].lookupBatch();
+    const map = maps[name];
+    if (map.type === 'array' || map.type === 'percpu_array') {
+      // Index order is the order: the values alone, in one buffer (the combination table is 10 MB).
+      out[name] = `${map.maxEntries}:${crypto.createHash('sha256').update(map.arrayValues()).digest('hex')}`;
+      continue;
+    }
+    const { keys, values } = map.lookupBatch();
     const rows = keys.map((k, i) => Buffer.concat([k, values[i]!]));
-    if (maps[name].type !== 'array' && maps[name].type !== 'percpu_array') rows.sort(Buffer.compare);
+    rows.sort(Buffer.compare);
     const h = crypto.createHash('sha256');
     for (const r of rows) h.update(r);
     out[name] = `${rows.length}:${h.digest('hex')}`;

@@ -1,0 +1,170 @@
+// The lookup tables user space builds for the policy stage: the IPv4 direct tables (prefix4.ts)
+// and the cuckoo combination table (combo-table.ts), against plain models and in the kernel.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { POLICY, PolicyLookup, XDP } from '../../src/datapath/layout';
+import { readCtl } from '../../src/policy/apply';
+import { buildComboTable, comboLookup } from '../../src/policy/combo-table';
+import type { CompiledCombo, CompiledPrefix } from '../../src/policy/compile';
+import { maskAddress, prefixContainsAddress } from '../../src/policy/net';
+import { buildV4Table, v4Lookup } from '../../src/policy/prefix4';
+import { PolicyBae, frame, policies, policyYaml } from './helpers';
+
+/** A reproducible stream of 32-bit numbers. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x ^ (x >>> 16);
+  };
+}
+
+const addr4 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+
+/** The class of the longest prefix that holds the address, 0 for none: what the table must give. */
+function longestMatch(prefixes: CompiledPrefix[], addr: Uint8Array): number {
+  let best: CompiledPrefix | undefined;
+  for (const e of prefixes) if (prefixContainsAddress(e.prefix, 4, addr) && (!best || e.prefix.len > best.prefix.len)) best = e;
+  return best?.cls ?? 0;
+}
+
+describe('the IPv4 direct tables', () => {
+  it('give every address the class of the longest prefix that holds it, at every length from /0 to /32', () => {
+    const next = rng(7);
+    const prefixes: CompiledPrefix[] = [];
+    const seen = new Set<string>();
+    // Nested families of prefixes: a few roots, each refined at random lengths below it.
+    while (prefixes.length < 600) {
+      const root = prefixes.length && next() % 3 ? prefixes[next() % prefixes.length]! : undefined;
+      const len = root ? Math.min(32, root.prefix.len + 1 + (next() % 12)) : next() % 33;
+      const bits = root ? (Buffer.from(root.prefix.addr).readUInt32BE(0) | (next() & (0xffffffff >>> root.prefix.len))) >>> 0 : next();
+      const addr = maskAddress(addr4(bits), len);
+      const key = `${addr.join('.')}/${len}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      prefixes.push({ prefix: { family: 4, addr, len }, cls: prefixes.length + 1 });
+    }
+    const table = buildV4Table(prefixes);
+    assert.ok(table, 'the table fits its region');
+    assert.ok(table.chunks.length <= POLICY.v4Region);
+    // Addresses at and around every prefix's edges, and random ones.
+    const probes: number[] = [];
+    for (const e of prefixes) {
+      const lo = Buffer.from(e.prefix.addr).readUInt32BE(0);
+      const hi = (lo + (e.prefix.len === 0 ? 0xffffffff : (0xffffffff >>> e.prefix.len))) >>> 0;
+      probes.push(lo, hi, (lo - 1) >>> 0, (hi + 1) >>> 0);
+    }
+    for (let i = 0; i < 5000; i++) probes.push(next());
+    for (const n of probes) assert.equal(v4Lookup(table, addr4(n)), longestMatch(prefixes, addr4(n)), `address ${addr4(n).join('.')}`);
+  });
+
+  it('report that they do not fit when the prefixes need more chunks than a region has', () => {
+    // Each /16 with a /24 and a /32 inside needs two chunks below the /16 level.
+    const prefixes: CompiledPrefix[] = [];
+    for (let i = 0; i < 400; i++) {
+      prefixes.push({ prefix: { family: 4, addr: Uint8Array.of(10 + (i >> 8), i & 255, 5, 0), len: 24 }, cls: 2 * i + 1 });
+      prefixes.push({ prefix: { family: 4, addr: Uint8Array.of(10 + (i >> 8), i & 255, 5, 7), len: 32 }, cls: 2 * i + 2 });
+    }
+    assert.equal(buildV4Table(prefixes), undefined);
+    assert.ok(buildV4Table(prefixes.slice(0, 600)), '300 such /16s fit');
+  });
+});
+
+describe('the combination table', () => {
+  const combo = (i: number): CompiledCombo => ({ proto: 6, srcClass: i % 9973, dstClass: (i * 31) % 17, sportClass: 0, dportClass: i % 50, slots: [i % 16384] });
+
+  it('finds every combination it holds within two buckets, and none it does not', () => {
+    for (const n of [1, 100, 10_000, POLICY.maxCombos]) {
+      const keys = new Map<string, CompiledCombo>();
+      for (let i = 0; keys.size < n; i++) {
+        const c = combo(i * 7919 + (i >> 3));
+        keys.set(`${c.srcClass}/${c.dstClass}/${c.dportClass}`, c);
+      }
+      const list = [...keys.values()];
+      const table = buildComboTable(list);
+      assert.ok(table, `${n} combinations fit`);
+      assert.equal(table.slots.size, n);
+      assert.ok((table.mask + 1) * POLICY.comboWays <= POLICY.comboSlots);
+      for (const c of list) assert.equal(comboLookup(table, c), c);
+      for (let i = 0; i < 2000; i++) {
+        const absent: CompiledCombo = { ...combo(i), dportClass: 60000 + i };
+        assert.equal(comboLookup(table, absent), undefined);
+      }
+    }
+  });
+
+  it('is built the same way every time for the same combinations', () => {
+    const list = Array.from({ length: 500 }, (_, i) => combo(i));
+    const a = buildComboTable(list)!;
+    const b = buildComboTable(list)!;
+    assert.equal(a.seed, b.seed);
+    assert.deepEqual([...a.slots.keys()], [...b.slots.keys()]);
+  });
+});
+
+describe('the lookup tables in the kernel', () => {
+  let bae: PolicyBae;
+  before(() => {
+    bae = new PolicyBae();
+    bae.setClock(1_000_000_000n);
+  });
+  after(() => bae?.close());
+
+  const tcp = (src: string, dport: number) => frame({ ip: { version: 4, src, dst: '192.168.0.1' }, l4: { proto: 'tcp', sport: 40000, dport } });
+
+  it('uses the IPv4 direct tables while they fit, and hash lookups per length when they do not', async () => {
+    const nested = (extra: string) =>
+      policies(
+        policyYaml('wide', 'match: { src: 10.0.0.0/8, proto: tcp, dport: 80 }\nactions: [drop]') +
+          '---\n' +
+          policyYaml('narrow', 'priority: 5\nmatch: { src: 10.1.2.0/24, proto: tcp, dport: 80 }\nactions: [pass]') +
+          '---\n' +
+          policyYaml('host', 'priority: 9\nmatch: { src: 10.1.2.3/32, proto: tcp, dport: 80 }\nactions: [drop]') +
+          extra,
+      );
+    const check = () => {
+      assert.equal(bae.run(tcp('10.9.9.9', 80)), XDP.drop, '/8 only');
+      assert.equal(bae.run(tcp('10.1.2.4', 80)), XDP.pass, 'the /24 outranks the /8');
+      assert.equal(bae.run(tcp('10.1.2.3', 80)), XDP.drop, 'the /32 outranks the /24');
+      assert.equal(bae.run(tcp('11.1.2.3', 80)), XDP.pass, 'outside every prefix');
+      assert.equal(bae.run(tcp('10.1.2.3', 81)), XDP.pass, 'another port');
+    };
+    let res = await bae.apply(nested(''));
+    assert.equal(readCtl(bae.maps).g[res.gen]!.dims[0][0].mode, PolicyLookup.v4);
+    check();
+    // 700 /16s with a /24 and a /32 each: more chunks than a region has.
+    const many: string[] = [];
+    for (let i = 0; i < 700; i++) {
+      const b = `${20 + (i >> 8)}.${i & 255}.5`;
+      many.push(policyYaml(`n${i}`, `match: { src: [${b}.0/24, ${b}.9/32], proto: tcp, dport: 443 }\nactions: [count]`));
+    }
+    res = await bae.apply(nested('---\n' + many.join('---\n')));
+    const dim = readCtl(bae.maps).g[res.gen]!.dims[0][0];
+    assert.equal(dim.mode, PolicyLookup.hash);
+    assert.deepEqual(dim.lens, [32, 24, 8]);
+    check();
+    res = await bae.apply(nested(''));
+    assert.equal(readCtl(bae.maps).g[res.gen]!.dims[0][0].mode, PolicyLookup.v4, 'and back');
+    check();
+  });
+
+  it('ignores the slots an older table left in a generation', async () => {
+    const set = (a: number, b: number) =>
+      policies(
+        policyYaml('one', `match: { src: 10.1.0.0/16, proto: tcp, dport: ${a} }\nactions: [drop]`) +
+          '---\n' +
+          policyYaml('two', `match: { src: 10.2.0.0/16, proto: tcp, dport: ${b} }\nactions: [drop]`),
+      );
+    // The same classes in both sets (sources 1 and 2, ports 80 and 81 as port classes 1 and 2),
+    // crossed: the first set's (source 1, port 80) stays in the generation the third apply writes.
+    const first = await bae.apply(set(80, 81));
+    assert.equal(bae.run(tcp('10.1.0.5', 80)), XDP.drop);
+    await bae.apply(policies(policyYaml('other', 'match: { dport: 9 }\nactions: [drop]')));
+    const third = await bae.apply(set(81, 80));
+    assert.equal(third.gen, first.gen, 'the third apply rewrites the first one\'s generation');
+    assert.equal(bae.run(tcp('10.1.0.5', 80)), XDP.pass, 'source 1 to port 80 is no longer a combination');
+    assert.equal(bae.run(tcp('10.1.0.5', 81)), XDP.drop);
+    assert.equal(bae.run(tcp('10.2.0.5', 80)), XDP.drop);
+    assert.equal(bae.run(tcp('10.2.0.5', 81)), XDP.pass);
+  });
+});
