@@ -54,16 +54,24 @@
 #ifndef AF_XDP
 #define AF_XDP 44
 #endif
+// Linux 6.17+: descriptors one copy-mode sendto() may transmit (default 32, at most the TX ring).
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9
+#endif
 
 namespace bae {
 namespace {
 
 constexpr uint32_t kNil = UINT32_MAX;
-// Frames taken from one RX ring, completion ring or handed to one TX ring per step: bounds the
-// time one step spends away from the wheel.
-constexpr uint32_t kBatch = 64;
-// Copy-mode TX sends at most 32 descriptors per sendto(); kicks per step are bounded so a port
-// that does not drain cannot stall the thread.
+// Frames taken from one RX ring per step: all it can hold. Taking a frame costs ~0.1 us, far
+// less than transmitting one, and whatever is left in a full ring is lost to the kernel.
+constexpr uint32_t kRxBatch = 16384;
+// Frames handed to one port's TX ring per step. Copy-mode transmission happens inside sendto()
+// at about 1 us a frame (skb, copy, and the receiving veth's work), so this bounds the time one
+// step spends away from the RX rings: a step never leaves them unread for much more than 256 us.
+constexpr uint32_t kTxBatch = 256;
+// Copy-mode TX sends at most its budget (32 descriptors, more with XDP_MAX_TX_SKB_BUDGET) per
+// sendto(); kicks per step are bounded so a port that does not drain cannot stall the thread.
 constexpr int kMaxKicksPerStep = 64;
 // close(): held frames are transmitted at once; whatever has not left after this long is dropped.
 constexpr int64_t kFlushDeadlineNs = 200'000'000;
@@ -405,7 +413,7 @@ inline uint64_t LatenessBucketLow(unsigned i) {
 
 struct Counters {
   std::atomic<uint64_t> received{0}, transmitted{0}, overflow{0}, duplicated{0}, duplicateSkipped{0},
-      reordered{0}, txErrors{0}, txDropped{0}, flushedAtClose{0}, droppedAtClose{0};
+      reordered{0}, txErrors{0}, txDropped{0}, lateDropped{0}, flushedAtClose{0}, droppedAtClose{0};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -439,6 +447,7 @@ struct Port {
   xsk_ring_cons comp{};
   MappedRing fillMap, compMap;
   uint32_t txReserved = 0;     // descriptors written in this step, not yet submitted
+  uint32_t txBudget = 32;      // descriptors one sendto() may transmit
   uint64_t txOutstanding = 0;  // submitted, completion not seen yet
   int txError = 0;             // errno of the last failed kick (port down, gone), 0 when it works
   int64_t txErrorAt = 0;       // when that kick failed
@@ -493,7 +502,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   }
 
   // new DelayLine(xskMapFd, ports: {ifname, egress, keys[]}[], classes, frames, frameSize,
-  //               ringSize, maxInFlight, overflowPass, spinNs, realtime)
+  //               ringSize, maxInFlight, overflowPass, spinNs, realtime, maxLateNs, cpu (-1: any))
   explicit DelayLine(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<DelayLine>(info), Closable(info.Env()), wheel_(meta_) {
     Napi::Env env = info.Env();
@@ -507,9 +516,11 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     overflowPass_ = info[7].ToBoolean().Value();
     spinNs_ = static_cast<int64_t>(info[8].As<Napi::Number>().Int64Value());
     realtime_ = info[9].ToBoolean().Value();
+    maxLateNs_ = static_cast<int64_t>(info[10].As<Napi::Number>().Int64Value());
+    cpu_ = info[11].As<Napi::Number>().Int32Value();
     if (!info[1].IsArray() || ports.Length() == 0 || ports.Length() > kDelayPortsMax || classes_ == 0 ||
         classes_ > kDelayClassesMax || (frameSize_ != 2048 && frameSize_ != 4096) || frames_ == 0 ||
-        (ringSize_ & (ringSize_ - 1)) != 0)
+        (ringSize_ & (ringSize_ - 1)) != 0 || maxLateNs_ <= 0 || cpu_ < -1 || cpu_ >= CPU_SETSIZE)
       throw Napi::RangeError::New(env, "DelayLine: arguments out of range (checked in TypeScript)");
     frameShift_ = frameSize_ == 2048 ? 11 : 12;
     try {
@@ -603,6 +614,11 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         ThrowErrno(env, "xsk_fill_completion_rings(" + what + ")", errno);
       if (setsockopt(s.fd, SOL_XDP, XDP_TX_RING, &size, sizeof size))
         ThrowErrno(env, "xsk_tx_ring(" + what + ")", errno);
+      // One kick for a whole step's batch instead of one per 32 descriptors. Kernels before
+      // 6.17 refuse the option (ENOPROTOOPT) and keep their 32.
+      unsigned budget = std::min<unsigned>(size, kTxBatch);
+      if (budget >= 32 && setsockopt(s.fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof budget) == 0)
+        port.txBudget = budget;
     }
     if (setsockopt(s.fd, SOL_XDP, XDP_RX_RING, &size, sizeof size))
       ThrowErrno(env, "xsk_rx_ring(" + what + ")", errno);
@@ -752,7 +768,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     seenControlGen_ = gen;
   }
 
-  void DrainCompletions() {
+  // Recycles what the kernel has transmitted; returns how many frames came back.
+  uint32_t DrainCompletions() {
+    uint32_t total = 0;
     for (Port& port : ports_) {
       uint32_t idx;
       uint32_t n = xsk_ring_cons__peek(&port.comp, port.comp.size, &idx);
@@ -762,7 +780,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         xsk_ring_cons__release(&port.comp, n);
         port.txOutstanding -= std::min<uint64_t>(n, port.txOutstanding);
       }
+      total += n;
     }
+    return total;
   }
 
   void RefillFill(Port& port) {
@@ -781,7 +801,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     bool any = false;
     for (Socket& s : sockets_) {
       uint32_t idx;
-      uint32_t n = xsk_ring_cons__peek(&s.rx, kBatch, &idx);
+      uint32_t n = xsk_ring_cons__peek(&s.rx, kRxBatch, &idx);
       if (n == 0) continue;
       any = true;
       for (uint32_t i = 0; i < n; i++) {
@@ -853,11 +873,21 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     immediate_.tail = idx;
   }
 
-  // Writes one frame into its egress TX ring; false when the ring is full.
+  // Writes one frame into its egress TX ring; false when the ring is full or this step's batch
+  // for the port is complete (the frame stays where it is).
   bool Emit(uint32_t idx, int64_t now) {
     const FrameMeta& m = meta_[idx];
     Port& port = ports_[m.egress];
     Socket& s = sockets_[port.txSocket];
+    int64_t late = now - m.due;
+    if (late > maxLateNs_ && !flushing_) {
+      // Stale: the line fell behind (more frames due than it can transmit). Sending this frame
+      // would only make every later one later too; drop it, as a queue that overflows would.
+      freeFrames_.push_back(idx);
+      Bump(counters_.lateDropped);
+      return true;
+    }
+    if (port.txReserved >= kTxBatch) return false;
     uint32_t slot;
     if (xsk_ring_prod__reserve(&s.tx, 1, &slot) != 1) {
       if (!port.txError) return false;
@@ -871,11 +901,13 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     d->addr = m.addr;
     d->len = m.len;
     d->options = 0;
+    // The kernel copies the frame out of the UMEM in sendto(); it was written there long ago,
+    // by another CPU. Asking for it now overlaps the cache misses of the batch.
+    __builtin_prefetch(static_cast<const char*>(umem_) + m.addr);
     port.txReserved++;
     Bump(counters_.transmitted);
     Bump(classTransmitted_[m.cls]);
     if (flushing_) return true;  // early on purpose: not lateness
-    int64_t late = now - m.due;
     Bump(lateness_[LatenessBucket(late > 0 ? static_cast<uint64_t>(late) : 0)]);
     if (late > 0 && static_cast<uint64_t>(late) > latenessMax_.load(std::memory_order_relaxed))
       latenessMax_.store(static_cast<uint64_t>(late), std::memory_order_relaxed);
@@ -913,9 +945,13 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         continue;
       }
       if (port.txError && MonoNs() - port.txErrorAt < kTxErrorRetryNs) continue;
-      uint32_t consumedBefore = __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE);
+      const uint32_t consumedAtStart = __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE);
+      uint32_t consumedBefore = consumedAtStart;
       for (int k = 0; k < kMaxKicksPerStep; k++) {
-        if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer) break;
+        uint32_t consumed = __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE);
+        if (consumed == *s.tx.producer) break;
+        // A step's worth has left: back to the RX rings first, the rest goes in the next step.
+        if (consumed - consumedAtStart >= kTxBatch) break;
         if (!xsk_ring_prod__needs_wakeup(&s.tx)) break;
         if (sendto(s.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) {
           port.txError = 0;
@@ -923,10 +959,12 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         }
         if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
           port.txError = 0;
-          DrainCompletions();  // a full completion ring stops copy-mode TX
-          // EAGAIN also ends every call that used its 32-descriptor budget; only a kick that
-          // took nothing means the kernel is stalled (send buffer full of skbs in flight).
-          if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == consumedBefore) {
+          // A full completion ring stops copy-mode TX: emptying it is progress, kick again.
+          bool recycled = DrainCompletions() > 0;
+          // EAGAIN also ends every call that used its budget; only a kick that took nothing
+          // while nothing came back means the kernel is stalled (send buffer full of skbs in
+          // flight).
+          if (__atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == consumedBefore && !recycled) {
             txStalled_ = true;
             break;
           }
@@ -1007,6 +1045,19 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
       s.inMap = true;
     }
     thread_ = std::thread([this] { Run(); });
+    if (cpu_ >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu_, &set);
+      int err = pthread_setaffinity_np(thread_.native_handle(), sizeof set, &set);
+      if (err) {
+        stop_.store(true, std::memory_order_release);
+        Wake();
+        thread_.join();
+        Close();
+        ThrowErrno(env, "pthread_setaffinity_np(delay line thread, CPU " + std::to_string(cpu_) + ")", err);
+      }
+    }
     return env.Undefined();
   }
 
@@ -1086,11 +1137,14 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     o.Set("reordered", num(load(counters_.reordered)));
     o.Set("txErrors", num(load(counters_.txErrors)));
     o.Set("txDropped", num(load(counters_.txDropped)));
+    o.Set("lateDropped", num(load(counters_.lateDropped)));
     o.Set("flushedAtClose", num(load(counters_.flushedAtClose)));
     o.Set("droppedAtClose", num(load(counters_.droppedAtClose)));
     o.Set("inFlight", num(inFlight_.load(std::memory_order_relaxed)));
     o.Set("latenessMaxNs", num(latenessMax_.load(std::memory_order_relaxed)));
     o.Set("realtime", Napi::Boolean::New(env, realtimeActive_.load(std::memory_order_relaxed)));
+    o.Set("cpu", Napi::Number::New(env, cpu_));
+    o.Set("txBudget", num(ports_.empty() ? 32 : ports_[0].txBudget));
     Napi::Array classes = Napi::Array::New(env, classes_);
     for (uint32_t c = 0; c < classes_; c++) {
       Napi::Object co = Napi::Object::New(env);
@@ -1174,6 +1228,8 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   bool overflowPass_ = false;
   int64_t spinNs_ = 0;
   bool realtime_ = false;
+  int64_t maxLateNs_ = INT64_MAX;
+  int cpu_ = -1;  // the CPU the thread is pinned to, -1: any
   int mapFd_ = -1, eventFd_ = -1;
   void* umem_ = MAP_FAILED;
   size_t umemLen_ = 0;

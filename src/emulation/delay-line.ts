@@ -3,6 +3,7 @@
 // correlation, duplicate and reorder. This file checks every argument (bad input: one UsageError
 // naming the problem, nothing changed) and converts units; addon/delay_line.cc does the work.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { BpfError, nativeCall as datapathCall } from '../datapath/errors';
 import { UsageError } from '../errors';
 import { DISTRIBUTION_CODES, isJitterDistribution, JITTER_DISTRIBUTIONS, type JitterDistribution } from './jitter';
@@ -91,6 +92,15 @@ export interface DelayLineOptions {
    * milliseconds late (stats().realtime says whether the kernel allowed it). Default true.
    */
   realtime?: boolean;
+  /**
+   * A frame that could not leave within this many ms of its due time is dropped (`lateDropped`)
+   * instead of sent: when more frames come due than the line can transmit, it sheds the stale
+   * ones rather than making every later frame later, and it is back on time as soon as the
+   * overload ends. Default 5; up to 60000 (never, in practice).
+   */
+  maxLateMs?: number;
+  /** Pin the thread to this CPU (0-based). Default: any CPU, as the scheduler likes. */
+  cpu?: number;
   /** Parameters of class 0, or of each class by index. Default: no delay. */
   params?: Partial<DelayParams> | readonly Partial<DelayParams>[];
   /** XSKMAP key of (ingress ifindex, class); default delayLineKey. */
@@ -119,12 +129,18 @@ export interface DelayLineStats {
   txErrors: number;
   /** frames dropped because their egress port was down and its TX ring full */
   txDropped: number;
+  /** frames dropped because they were more than maxLateMs past due (the line was over capacity) */
+  lateDropped: number;
   flushedAtClose: number;
   droppedAtClose: number;
   inFlight: number;
   latenessMaxNs: number;
   /** whether the thread runs with real-time priority */
   realtime: boolean;
+  /** the CPU the thread is pinned to, -1 for any */
+  cpu: number;
+  /** descriptors one copy-mode sendto() may transmit (32 before Linux 6.17) */
+  txBudget: number;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** transmit time - due time of every transmitted frame (not those sent early by close()) */
   lateness: LatenessBucket[];
@@ -156,6 +172,14 @@ export function latenessQuantileNs(lateness: readonly LatenessBucket[], q: numbe
   return lateness[lateness.length - 1]!.highNs;
 }
 
+/** What a lateness histogram gained between two stats() of the same line (empty buckets left out). */
+export function latenessSince(before: readonly LatenessBucket[], after: readonly LatenessBucket[]): LatenessBucket[] {
+  const earlier = new Map(before.map((b) => [b.lowNs, b.count]));
+  return after
+    .map((b) => ({ ...b, count: b.count - (earlier.get(b.lowNs) ?? 0) }))
+    .filter((b) => b.count > 0);
+}
+
 const TWO_32 = 2 ** 32;
 
 function fail(message: string): never {
@@ -184,7 +208,8 @@ function checkSeed(v: unknown): bigint {
 
 const PARAM_KEYS = new Set(Object.keys(DEFAULT_DELAY_PARAMS));
 const OPTION_KEYS = new Set([
-  'xskMap', 'ports', 'classes', 'frames', 'frameSize', 'ringSize', 'maxInFlight', 'overflow', 'seed', 'spinUs', 'realtime', 'params', 'key',
+  'xskMap', 'ports', 'classes', 'frames', 'frameSize', 'ringSize', 'maxInFlight', 'overflow', 'seed', 'spinUs', 'realtime', 'maxLateMs', 'cpu',
+  'params', 'key',
 ]);
 
 /** Merges `patch` into `base` after checking every field; throws before anything changes. */
@@ -259,6 +284,8 @@ export class DelayLine {
     const spinUs = checkNumber('spinUs', options.spinUs ?? 100, 0, 10_000);
     const realtime = options.realtime ?? true;
     if (typeof realtime !== 'boolean') fail(`realtime must be true or false, got ${String(realtime)}`);
+    const maxLateMs = checkNumber('maxLateMs', options.maxLateMs ?? 5, 0.001, DELAY_MAX_MS);
+    const cpu = options.cpu === undefined ? -1 : checkInt('cpu', options.cpu, 0, os.cpus().length - 1);
     const seed = options.seed === undefined ? randomBytes(8).readBigUInt64LE() : checkSeed(options.seed);
 
     const given = options.params === undefined ? [] : Array.isArray(options.params) ? options.params : [options.params];
@@ -290,7 +317,7 @@ export class DelayLine {
     const where = ports.map((p) => p.iface).join(',');
     this.#native = nativeCall(
       `delay line on ${where}`,
-      () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000), realtime),
+      () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000), realtime, Math.round(maxLateMs * 1e6), cpu),
       'another AF_XDP socket (another delay line?) is bound to queue 0 of this port',
     );
     try {

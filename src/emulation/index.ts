@@ -4,6 +4,7 @@ export {
   delayLineKey,
   checkDelayParams,
   latenessQuantileNs,
+  latenessSince,
   DEFAULT_DELAY_PARAMS,
   DELAY_CLASSES_MAX,
   DELAY_PORTS_MAX,

@@ -19,11 +19,16 @@ export interface NativeDelayLineStats {
   reordered: number;
   txErrors: number;
   txDropped: number;
+  lateDropped: number;
   flushedAtClose: number;
   droppedAtClose: number;
   inFlight: number;
   latenessMaxNs: number;
   realtime: boolean;
+  /** the CPU the thread is pinned to, -1 for any */
+  cpu: number;
+  /** descriptors one copy-mode sendto() may transmit (32 before Linux 6.17) */
+  txBudget: number;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** [lowNs, highNs, count] of each non-empty bucket */
   lateness: [number, number, number][];
@@ -71,6 +76,8 @@ export interface NativeDelayLineCtor {
     overflowPass: boolean,
     spinNs: number,
     realtime: boolean,
+    maxLateNs: number,
+    cpu: number,
   ): NativeDelayLine;
   ifindex(name: string): number;
 }
