@@ -2,13 +2,15 @@
 // set becomes map entries of a fixed program.
 //
 // One packet costs a fixed number of lookups however many rules there are:
-//   - src and dst address -> LPM trie -> prefix class: the longest inserted prefix that holds the
-//     address (0: none). Inserted prefixes nest or are disjoint, so that class fixes the set of
-//     rule prefixes that hold the address.
+//   - src and dst address -> prefix class: the longest inserted prefix that holds the address
+//     (0: none); IPv4 from direct array tables (prefix4.ts), else a hash per length or an LPM
+//     trie. Inserted prefixes nest or are disjoint, so that class fixes the set of rule prefixes
+//     that hold the address.
 //   - sport and dport -> array -> port class: the elementary interval between range boundaries.
 //   - proto -> itself when some rule names it, else 255 ("any other").
-//   - (proto, src class, dst class, sport class, dport class) -> hash -> up to 8 candidate rules,
-//     already in decision order (order.ts). TCP flags and the interface are checked per candidate.
+//   - (proto, src class, dst class, sport class, dport class) -> cuckoo table of array slots
+//     (combo-table.ts) -> up to 8 candidate rules, already in decision order (order.ts). TCP
+//     flags and the interface are checked per candidate.
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
 import * as crypto from 'node:crypto';
