@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { BpfError } from '../../src/datapath';
-import { DelayLine, latenessQuantileNs, type DelayLineOptions } from '../../src/emulation';
+import os from 'node:os';
+import { BpfError, resolveIfindex } from '../../src/datapath';
+import { DelayLine, latenessQuantileNs, latenessSince, type DelayLineOptions } from '../../src/emulation';
 import { UsageError } from '../../src/errors';
 import { labTopology, tcpTransfer, type Lab } from '../../src/lab';
 import { createDelayLab, pingThrough, pinNeighbours, sendUdp, startUdpReceiver, type DelayLab } from '../lib/delay-lab';
@@ -29,6 +30,28 @@ function threadCpuSeconds(): number {
   return ticks / 100;
 }
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The delay-line thread of this process: its id, or undefined. */
+function delayLineTid(): string | undefined {
+  return fs.readdirSync('/proc/self/task').find((tid) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'bae-delayline';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A 64-byte UDP frame to a MAC nobody in the lab has: the server drops it unanswered. */
+function strayFrame(): Buffer {
+  const f = Buffer.alloc(60);
+  Buffer.from('02000000000b02000000000a0800', 'hex').copy(f, 0);
+  Buffer.from('4500002e000040004011000000ac9c80a0ac9c80b', 'hex').copy(f, 14); // 10.201.200.10 -> .11
+  f.writeUInt16BE(40000, 34);
+  f.writeUInt16BE(9, 36);
+  f.writeUInt16BE(26, 38);
+  return f;
+}
 
 describe('the delay line between two ports', () => {
   let lab: DelayLab | undefined;
@@ -226,6 +249,9 @@ describe('the delay line between two ports', () => {
       [{ seed: -1 }, /seed must be an integer from 0 to 2\^64-1, got -1/],
       [{ xskMap: { fd: 3, type: 'hash', maxEntries: 1, name: 'conv' } }, /xskMap must be of type xskmap, 'conv' is hash/],
       [{ key: () => 1 << 24 }, /XSKMAP key 16777216 of .* is outside 'dl_xsks' \(\d+ entries\)/],
+      [{ maxLateMs: 0 }, /maxLateMs must be a number from 0.001 to 60000, got 0/],
+      [{ cpu: os.cpus().length }, new RegExp(`cpu must be an integer from 0 to ${os.cpus().length - 1}, got ${os.cpus().length}`)],
+      [{ cpu: 0.5 }, /cpu must be an integer/],
     ];
     for (const [opts, message] of cases) {
       assert.throws(() => new DelayLine({ ...base, ...opts } as DelayLineOptions), (err: unknown) => {
@@ -276,6 +302,68 @@ describe('the delay line between two ports', () => {
     await sleep(200); // carrier
     const r = await pingThrough(lab!, 3, 0.05);
     assert.equal(r.received, 3, 'traffic flows again once the port is up');
+  });
+
+  test('a burst it cannot send on time: without maxLateMs frames leave late; with it the stale ones are shed and it is on time right after', async (t) => {
+    pinNeighbours(lab!);
+    const portA = resolveIfindex(lab!.portA);
+    const inject = () => {
+      // 60 calls of 1000 live frames into portA: the kernel copies them into the line's RX ring
+      // at 2-3 Mpps; the line sends ~1 Mpps, so most of the burst comes due faster than it leaves.
+      const prog = lab!.collection.program('dl_redirect');
+      for (let i = 0; i < 60; i++) prog.test(strayFrame(), { repeat: 1000, liveFrames: true, ctxIn: { ingressIfindex: portA } });
+    };
+    const big = { frames: 1 << 17, params: { delayMs: 10 } } as const;
+
+    // The premise: this burst really overloads the line (a line that never sheds shows it).
+    const patient = open({ ...big, maxLateMs: 60_000 });
+    inject();
+    await sleep(300);
+    const p = patient.stats();
+    patient.close();
+    t.diagnostic(`never shedding: ${p.received} received, ${p.transmitted} sent, latest ${(p.latenessMaxNs / 1e6).toFixed(2)} ms late`);
+    assert.equal(p.lateDropped, 0);
+    assert.ok(p.latenessMaxNs > 2e6, `the burst should have left frames more than 2 ms late, latest was ${p.latenessMaxNs} ns`);
+
+    const line = open({ ...big, maxLateMs: 0.5 });
+    inject();
+    await sleep(300);
+    const s = line.stats();
+    t.diagnostic(`maxLateMs 0.5: ${s.received} received, ${s.transmitted} sent, ${s.lateDropped} shed, latest ${(s.latenessMaxNs / 1e3).toFixed(1)} us late`);
+    assert.ok(s.lateDropped > 0, 'frames more than 0.5 ms past due were shed');
+    assert.ok(s.latenessMaxNs <= 0.5e6, `no frame left more than 0.5 ms late (latest ${s.latenessMaxNs} ns)`);
+    assert.equal(s.received, s.transmitted + s.lateDropped + s.overflow + s.inFlight, 'every frame is accounted for');
+    assert.equal(s.inFlight, 0, 'nothing stale is left held');
+
+    // Right after: ping crosses with its 2 x 10 ms and nothing more, none shed.
+    const base = await pingThrough(lab!, 10, 0.02);
+    const after = line.stats();
+    const lateness = latenessSince(s.lateness, after.lateness);
+    assert.equal(base.received, 10, 'every echo came back');
+    assert.equal(after.lateDropped, s.lateDropped, 'nothing was shed after the burst');
+    assert.ok(base.minMs >= 20 && median(base.rttsMs) < 22, `RTTs after the burst: ${base.rttsMs.join(', ')} ms`);
+    const p99 = latenessQuantileNs(lateness, 0.99)!;
+    assert.ok(p99 < 0.5e6, `lateness p99 after the burst <= ${p99} ns`);
+  });
+
+  test('the thread can be pinned to a CPU, and one kick sends a whole batch where the kernel allows it', async () => {
+    const cpu = os.cpus().length - 1;
+    const line = open({ cpu });
+    let tid = delayLineTid();
+    for (let i = 0; i < 100 && tid === undefined; i++) {
+      await sleep(10); // the thread names itself when it starts
+      tid = delayLineTid();
+    }
+    assert.ok(tid, 'the thread runs');
+    const allowed = /^Cpus_allowed_list:\s+(\S+)/m.exec(fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))?.[1];
+    assert.equal(allowed, String(cpu));
+    const s = line.stats();
+    assert.equal(s.cpu, cpu);
+    // XDP_MAX_TX_SKB_BUDGET came with Linux 6.17; before, copy mode sends 32 frames a kick.
+    const [major, minor] = os.release().split('.').map(Number) as [number, number];
+    assert.equal(s.txBudget, major > 6 || (major === 6 && minor >= 17) ? 256 : 32);
+    line.close();
+    assert.equal(open().stats().cpu, -1, 'unpinned by default');
   });
 
   test('a bad parameter change is refused and leaves the parameters as they were', () => {
