@@ -987,12 +987,25 @@ export function emptyPolicyEmul(): PolicyEmul {
   return { seed: 0n, lossP: 0n, lossCorr: 0n, lossBad: 0n, lossGood: 0n, corruptP: 0n, rateBps: 0n, rateCap: 0n, rateFullNs: 0n, truncateLen: 0, lossModel: 0, corruptBits: 0, corruptRegion: 0, corruptFix: 0, truncateMode: 0, truncateFix: 0, tcpSet: 0, tcpClear: 0, rateScope: 0 };
 }
 
-export function encodePolicyEmul(e: PolicyEmul): Buffer {
+/** Byte offsets of a struct's fields, looked up once (encoders of large tables call per entry). */
+function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Record<F, number> {
+  return Object.fromEntries(fields.map((f) => [f, pf(layout, f)])) as Record<F, number>;
+}
+
+let emulAt: { u64: number[]; u8: number[]; truncateLen: number } | undefined;
+
+/** Writes struct policy_emul into `buf` at `at`. */
+function writePolicyEmul(e: PolicyEmul, buf: Buffer, at: number): void {
   const L = 'policy_emul';
+  emulAt ??= { u64: EMUL_U64.map(([, f]) => pf(L, f)), u8: EMUL_U8.map(([, f]) => pf(L, f)), truncateLen: pf(L, 'truncate_len') };
+  for (let i = 0; i < EMUL_U64.length; i++) buf.writeBigUInt64LE(e[EMUL_U64[i]![0]], at + emulAt.u64[i]!);
+  buf.writeUInt16LE(e.truncateLen, at + emulAt.truncateLen);
+  for (let i = 0; i < EMUL_U8.length; i++) buf[at + emulAt.u8[i]!] = e[EMUL_U8[i]![0]];
+}
+
+export function encodePolicyEmul(e: PolicyEmul): Buffer {
   const buf = Buffer.alloc(LAYOUTS.policy_emul!.size);
-  for (const [k, f] of EMUL_U64) buf.writeBigUInt64LE(e[k], pf(L, f));
-  buf.writeUInt16LE(e.truncateLen, pf(L, 'truncate_len'));
-  for (const [k, f] of EMUL_U8) buf[pf(L, f)] = e[k];
+  writePolicyEmul(e, buf, 0);
   return buf;
 }
 
@@ -1048,25 +1061,34 @@ export interface PolicyRuleValue {
   delayClass?: number;
 }
 
+const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask', 'tcp_flags_value', 'metric', 'op', 'scope', 'delay_class', 'threshold', 'bucket_ns', 'for_ns', 'cooldown_ns', 'block_ttl_ns', 'emul'] as const;
+let ruleAt: Record<(typeof RULE_FIELDS)[number], number> | undefined;
+
+/** Writes struct policy_rule into `buf` at `at` (the bytes there must be zero: padding is not written). */
+export function writePolicyRule(r: PolicyRuleValue, buf: Buffer, at: number): void {
+  const o = (ruleAt ??= offsetsOf('policy_rule', RULE_FIELDS));
+  checkSize('policy_rule', buf, at, LAYOUTS.policy_rule!.size);
+  buf.writeUInt32LE(r.id, at + o.id);
+  buf.writeUInt32LE(r.actionMask, at + o.action_mask);
+  buf.writeUInt32LE(r.ifindex, at + o.ifindex);
+  buf[at + o.verdict] = r.verdict;
+  buf[at + o.tcp_flags_mask] = r.tcpFlagsMask;
+  buf[at + o.tcp_flags_value] = r.tcpFlagsValue;
+  buf[at + o.metric] = r.metric;
+  buf[at + o.op] = r.op;
+  buf[at + o.scope] = r.scope;
+  buf[at + o.delay_class] = r.delayClass ?? 0;
+  buf.writeBigUInt64LE(r.threshold, at + o.threshold);
+  buf.writeBigUInt64LE(r.bucketNs, at + o.bucket_ns);
+  buf.writeBigUInt64LE(r.forNs, at + o.for_ns);
+  buf.writeBigUInt64LE(r.cooldownNs, at + o.cooldown_ns);
+  buf.writeBigUInt64LE(r.blockTtlNs, at + o.block_ttl_ns);
+  if (r.emul) writePolicyEmul(r.emul, buf, at + o.emul);
+}
+
 export function encodePolicyRule(r: PolicyRuleValue): Buffer {
-  const L = 'policy_rule';
   const buf = Buffer.alloc(LAYOUTS.policy_rule!.size);
-  buf.writeUInt32LE(r.id, pf(L, 'id'));
-  buf.writeUInt32LE(r.actionMask, pf(L, 'action_mask'));
-  buf.writeUInt32LE(r.ifindex, pf(L, 'ifindex'));
-  buf[pf(L, 'verdict')] = r.verdict;
-  buf[pf(L, 'tcp_flags_mask')] = r.tcpFlagsMask;
-  buf[pf(L, 'tcp_flags_value')] = r.tcpFlagsValue;
-  buf[pf(L, 'metric')] = r.metric;
-  buf[pf(L, 'op')] = r.op;
-  buf[pf(L, 'scope')] = r.scope;
-  buf[pf(L, 'delay_class')] = r.delayClass ?? 0;
-  buf.writeBigUInt64LE(r.threshold, pf(L, 'threshold'));
-  buf.writeBigUInt64LE(r.bucketNs, pf(L, 'bucket_ns'));
-  buf.writeBigUInt64LE(r.forNs, pf(L, 'for_ns'));
-  buf.writeBigUInt64LE(r.cooldownNs, pf(L, 'cooldown_ns'));
-  buf.writeBigUInt64LE(r.blockTtlNs, pf(L, 'block_ttl_ns'));
-  if (r.emul) encodePolicyEmul(r.emul).copy(buf, pf(L, 'emul'));
+  writePolicyRule(r, buf, 0);
   return buf;
 }
 

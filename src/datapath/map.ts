@@ -246,6 +246,66 @@ export class BpfMap {
     return deleted;
   }
 
+  /**
+   * Up to `count` entries of an array map from index `first` on, through BPF_MAP_LOOKUP_BATCH, as
+   * two flat Buffers: key i at i * keySize, value i at i * the value length (per-CPU values in the
+   * kernel's flat layout). No Buffer per entry: for reading a slice of a large array.
+   */
+  lookupRange(first: number, count: number): { count: number; keys: Buffer; values: Buffer } {
+    const fd = this.#open('lookupRange');
+    if (!this.type.includes('array') || this.keySize !== 4) throw this.#usage('lookupRange', `is a ${this.type} map: lookupRange reads array maps`);
+    if (!Number.isInteger(first) || first < 0 || !Number.isInteger(count) || count < 0 || first + count > this.maxEntries)
+      throw this.#usage('lookupRange', `needs 0 <= first and first + count <= ${this.maxEntries} (whole numbers), got first ${first}, count ${count}`);
+    const valueLen = this.#valueLen();
+    const keyParts: Buffer[] = [];
+    const valueParts: Buffer[] = [];
+    let got = 0;
+    // The batch token of an array is the index read last: start after first - 1.
+    let token: Buffer | null = null;
+    if (first > 0) {
+      token = Buffer.alloc(4);
+      token.writeUInt32LE(first - 1);
+    }
+    while (got < count) {
+      const want = Math.min(count - got, 1 << 20);
+      const inBatch: Buffer | null = token;
+      const res = nativeCall(this.name, () => native.mapLookupBatch(fd, inBatch, 4, valueLen, want, false));
+      keyParts.push(res.keys.subarray(0, res.count * 4));
+      valueParts.push(res.values.subarray(0, res.count * valueLen));
+      got += res.count;
+      if (res.done || res.count === 0) break;
+      token = res.outBatch;
+    }
+    const one = keyParts.length === 1;
+    return { count: got, keys: one ? keyParts[0]! : Buffer.concat(keyParts), values: one ? valueParts[0]! : Buffer.concat(valueParts) };
+  }
+
+  /**
+   * Writes entries given as two flat Buffers (key i at i * keySize, value i at i * the value
+   * length; per-CPU values in the kernel's flat layout) with BPF_MAP_UPDATE_BATCH, one by one
+   * where the map type has no batch update. No Buffer per entry: for writing many at once.
+   */
+  updateBatchFlat(keys: Buffer, values: Buffer, flag: UpdateFlag = 'any'): void {
+    const fd = this.#open('updateBatchFlat');
+    const valueLen = this.#valueLen();
+    if (!Buffer.isBuffer(keys) || !Buffer.isBuffer(values) || keys.length % this.keySize !== 0 || values.length !== (keys.length / this.keySize) * valueLen)
+      throw this.#usage('updateBatchFlat', `needs n keys of ${this.keySize} bytes and n values of ${valueLen} bytes (got ${describeBuffer(keys)} and ${describeBuffer(values)})`);
+    const flags = this.#flag('updateBatchFlat', flag);
+    const n = keys.length / this.keySize;
+    if (n === 0) return;
+    try {
+      native.mapUpdateBatch(fd, keys, values, n, flags);
+    } catch (err) {
+      // No batch update for this map type (or a bad entry, which the single update names).
+      if (!noBatchSupport((err as { errno?: number }).errno)) throw fromNative(err, this.name);
+      for (let i = 0; i < n; i++) {
+        const k = keys.subarray(i * this.keySize, (i + 1) * this.keySize);
+        const v = values.subarray(i * valueLen, (i + 1) * valueLen);
+        nativeCall(this.name, () => native.mapUpdate(fd, k, v, flags));
+      }
+    }
+  }
+
   /** Removes every entry; array maps (whose entries cannot be deleted) are zeroed instead. */
   clear(): void {
     this.#open('clear');

@@ -21,35 +21,39 @@ const add = (a: PolicyCountersValue, b: PolicyCountersValue): PolicyCountersValu
 });
 const isZero = (c: PolicyCountersValue) => c.matched === 0n && c.applied === 0n && c.fired === 0n && c.blocks === 0n;
 
-/** The stable id in each used slot of both generations. */
-export function slotIds(maps: PolicyMaps, ctl: PolicyCtl): [number[], number[]] {
-  const ids: [number[], number[]] = [[], []];
-  const { keys, values } = maps.rules.lookupBatch();
-  keys.forEach((k, i) => {
-    const index = k.readUInt32LE(0);
-    const gen = index >= POLICY.maxRules ? 1 : 0;
-    const slot = index % POLICY.maxRules;
-    if (slot < ctl.g[gen].rules) ids[gen][slot] = values[i]!.readUInt32LE(0);
-  });
+/** The stable id in each used slot of generation `gen` (one batch read of its slots). */
+function genIds(maps: PolicyMaps, ctl: PolicyCtl, gen: number): number[] {
+  const n = ctl.g[gen].rules;
+  const ids = new Array<number>(n);
+  if (n === 0) return ids;
+  const { count, values } = maps.rules.lookupRange(gen * POLICY.maxRules, n);
+  const size = maps.rules.valueSize;
+  const at = LAYOUTS.policy_rule!.fields.id!.offset;
+  for (let slot = 0; slot < count; slot++) ids[slot] = values.readUInt32LE(slot * size + at);
   return ids;
 }
 
-/** The counters of the used slots of both generations, summed over the CPUs; all-zero slots are left out. */
-function slotCounters(maps: PolicyMaps, ctl: PolicyCtl): [PolicyCountersValue[], PolicyCountersValue[]] {
-  const out: [PolicyCountersValue[], PolicyCountersValue[]] = [[], []];
-  const { keys, values } = maps.counters.lookupBatch();
-  const size = LAYOUTS.policy_counters!.size;
-  let empty = Buffer.alloc(0);
-  keys.forEach((k, i) => {
-    const index = k.readUInt32LE(0);
-    const gen = index >= POLICY.maxRules ? 1 : 0;
-    const slot = index % POLICY.maxRules;
-    if (slot >= ctl.g[gen].rules) return;
-    const raw = values[i]!;
-    if (empty.length !== raw.length) empty = Buffer.alloc(raw.length);
-    if (raw.equals(empty)) return;
-    out[gen][slot] = sumPolicyCountersPerCpu(splitPerCpu(raw, size));
-  });
+/** The stable id in each used slot of both generations. */
+export function slotIds(maps: PolicyMaps, ctl: PolicyCtl): [number[], number[]] {
+  return [genIds(maps, ctl, 0), genIds(maps, ctl, 1)];
+}
+
+/**
+ * The counters of the used slots of generation `gen`, summed over the CPUs; all-zero slots are
+ * left out. One batch read of those slots, and no Buffer per slot unless it counted something.
+ */
+function genCounters(maps: PolicyMaps, ctl: PolicyCtl, gen: number): PolicyCountersValue[] {
+  const out: PolicyCountersValue[] = [];
+  const n = ctl.g[gen].rules;
+  if (n === 0) return out;
+  const { count, values } = maps.counters.lookupRange(gen * POLICY.maxRules, n);
+  const zero = Buffer.alloc(values.length);
+  if (values.equals(zero)) return out;
+  const stride = values.length / count;
+  for (let slot = 0; slot < count; slot++) {
+    if (values.compare(zero, 0, stride, slot * stride, (slot + 1) * stride) === 0) continue;
+    out[slot] = sumPolicyCountersPerCpu(splitPerCpu(values.subarray(slot * stride, (slot + 1) * stride), LAYOUTS.policy_counters!.size));
+  }
   return out;
 }
 
@@ -61,7 +65,7 @@ function readBase(maps: PolicyMaps): Map<number, PolicyCountersValue> {
 /** Stable id -> counters of every policy of the active set. */
 export function readCountersWith(maps: PolicyMaps, ctl: PolicyCtl): Map<number, PolicyCountersValue> {
   const ids = slotIds(maps, ctl);
-  const counts = slotCounters(maps, ctl);
+  const counts = [genCounters(maps, ctl, 0), genCounters(maps, ctl, 1)];
   const base = readBase(maps);
   const active = ctl.gen & 1;
   const out = new Map<number, PolicyCountersValue>();
@@ -83,17 +87,16 @@ export function readCountersWith(maps: PolicyMaps, ctl: PolicyCtl): Map<number, 
 export function foldIdleCounters(maps: PolicyMaps, ctl: PolicyCtl, keep: ReadonlySet<number>): void {
   const active = ctl.gen & 1;
   const idle = active ^ 1;
-  // A generation that never held rules has no counts (the first applies).
-  const counts = ctl.g[idle].rules ? slotCounters(maps, ctl) : [[], []];
+  const counts = genCounters(maps, ctl, idle);
   const base = readBase(maps);
   const changed = new Map<number, PolicyCountersValue>();
   const zeroSlots: number[] = [];
-  if (counts[idle].length) {
-    const ids = slotIds(maps, ctl);
-    const activeIds = new Set(ids[active]);
-    counts[idle].forEach((c, slot) => {
+  if (counts.length) {
+    const idleIds = genIds(maps, ctl, idle);
+    const activeIds = new Set(genIds(maps, ctl, active));
+    counts.forEach((c, slot) => {
       if (!c || isZero(c)) return;
-      const id = ids[idle][slot]!;
+      const id = idleIds[slot]!;
       zeroSlots.push(idle * POLICY.maxRules + slot);
       if (!activeIds.has(id) || !keep.has(id)) return;
       changed.set(id, add(changed.get(id) ?? base.get(id) ?? zero(), c));
