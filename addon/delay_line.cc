@@ -63,9 +63,11 @@ namespace bae {
 namespace {
 
 constexpr uint32_t kNil = UINT32_MAX;
-// Frames taken from one RX ring per step: all it can hold. Taking a frame costs ~0.1 us, far
-// less than transmitting one, and whatever is left in a full ring is lost to the kernel.
-constexpr uint32_t kRxBatch = 16384;
+// Frames taken from one RX ring per step: twice what a busy step transmits (kTxBatch), so that
+// a burst is absorbed while TX is busy, but a source far faster than the line is held back by
+// the kernel (rxRingFull) instead of costing the thread ~0.1 us a frame to take in frames it
+// could only shed later (overflow, lateDropped).
+constexpr uint32_t kRxBatch = 512;
 // Frames handed to one port's TX ring per step. Copy-mode transmission happens inside sendto()
 // at about 1 us a frame (skb, copy, and the receiving veth's work), so this bounds the time one
 // step spends away from the RX rings: a step never leaves them unread for much more than 256 us.
