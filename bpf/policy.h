@@ -650,7 +650,10 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	loop.combo = combo;
 	loop.stats = stats;
 	loop.gen = gen;
-	bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
+	if (combo->count == 1)
+		policy_candidate(0, &loop);
+	else
+		bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
 	if (loop.emul_slot) {
