@@ -159,6 +159,58 @@ static Napi::Value MapGetById(const Napi::CallbackInfo& info) {
   return Handle::New(info.Env(), fd);
 }
 
+// An RCU grace period, from user space. BPF_MAP_UPDATE_ELEM on a map-in-map returns only after
+// synchronize_rcu() (kernel/bpf/syscall.c, maybe_wait_bpf_programs: so that user space knows no
+// non-sleepable program still uses the old value; the kernel selftests rely on it too). Every
+// XDP run is a non-sleepable program inside an RCU read-side section, so once this resolves,
+// every run that started before the call has finished. Two throwaway maps per call; the wait
+// (a few jiffies) runs on the libuv pool, not the event loop.
+class GraceWorker : public Napi::AsyncWorker {
+ public:
+  explicit GraceWorker(Napi::Env env)
+      : Napi::AsyncWorker(env, "bae.rcuGracePeriod"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bae_grace_in", 4, 4, 1, nullptr);
+    if (inner < 0) return Fail("bpf_map_create(bae_grace_in)", -inner);
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner));
+    int outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "bae_grace", 4, 4, 1, &opts);
+    if (outer < 0) {
+      close(inner);
+      return Fail("bpf_map_create(bae_grace)", -outer);
+    }
+    __u32 key = 0;
+    __u32 value = static_cast<__u32>(inner);
+    if (bpf_map_update_elem(outer, &key, &value, BPF_ANY)) Fail("bpf_map_update_elem(bae_grace)", errno);
+    close(outer);
+    close(inner);
+  }
+  void OnOK() override {
+    if (err_) deferred_.Reject(ErrnoError(Env(), op_, err_).Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  void Fail(const char* op, int err) {
+    op_ = op;
+    err_ = err;
+  }
+  Napi::Promise::Deferred deferred_;
+  std::string op_;
+  int err_ = 0;
+};
+
+// rcuGracePeriod() -> Promise<void>
+static Napi::Value RcuGracePeriod(const Napi::CallbackInfo& info) {
+  auto* worker = new GraceWorker(info.Env());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 void InitMap(Napi::Env env, Napi::Object exports) {
   exports.Set("mapInfo", Napi::Function::New(env, MapInfo));
   exports.Set("mapLookup", Napi::Function::New(env, MapLookup));
@@ -171,6 +223,7 @@ void InitMap(Napi::Env env, Napi::Object exports) {
   exports.Set("objPin", Napi::Function::New(env, ObjPin));
   exports.Set("objGet", Napi::Function::New(env, ObjGet));
   exports.Set("mapGetById", Napi::Function::New(env, MapGetById));
+  exports.Set("rcuGracePeriod", Napi::Function::New(env, RcuGracePeriod));
 }
 
 }  // namespace bae

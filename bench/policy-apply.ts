@@ -27,21 +27,23 @@ async function main(): Promise<void> {
   const coll = loadCollection(path.join(root, 'build/bpf/bae.o'), { constants: { [CONSTANTS.clock]: Clock.real } });
   try {
     const maps = policyMapsOf((n) => coll.map(n));
-    const noWait = { sleep: async () => undefined };
+    // Applies wait for the grace period after the previous flip as `bae policy apply` does; the
+    // wait starts when a flip is made, so in one process it is mostly over by the next apply.
     // Wall time, and this process's CPU time (user + system, system calls included): the
     // machine is shared, and CPU time is what the work itself costs when others run too.
-    const rows: Record<string, { compile: number[]; apply: number[]; total: number[]; cpu: number[] }> = {};
+    const rows: Record<string, { compile: number[]; apply: number[]; grace: number[]; total: number[]; cpu: number[] }> = {};
     const measure = async (name: string, set: typeof policies) => {
       const cpu = process.cpuUsage();
       const a = performance.now();
       const compiled = compilePolicies(set, { requireKernelActions: true });
       const b = performance.now();
-      await applyCompiled(maps, compiled, noWait);
+      const applied = await applyCompiled(maps, compiled);
       const c = performance.now();
       const used = process.cpuUsage(cpu);
-      const row = (rows[name] ??= { compile: [], apply: [], total: [], cpu: [] });
+      const row = (rows[name] ??= { compile: [], apply: [], grace: [], total: [], cpu: [] });
       row.compile.push(b - a);
       row.apply.push(c - b);
+      row.grace.push(applied.ms.grace);
       row.total.push(c - a);
       row.cpu.push((used.user + used.system) / 1000);
       return compiled;
@@ -56,10 +58,10 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage();
       const warm = compilePolicies(policies, { requireKernelActions: true });
       const b = performance.now();
-      await applyCompiled(policyMapsOf((n) => fresh.map(n)), warm, noWait);
+      const applied = await applyCompiled(policyMapsOf((n) => fresh.map(n)), warm);
       const c = performance.now();
       const used = process.cpuUsage(cpu);
-      rows.first_warm = { compile: [b - a], apply: [c - b], total: [c - a], cpu: [(used.user + used.system) / 1000] };
+      rows.first_warm = { compile: [b - a], apply: [c - b], grace: [applied.ms.grace], total: [c - a], cpu: [(used.user + used.system) / 1000] };
     } finally {
       fresh.close();
     }
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     const ms = Object.fromEntries(
       Object.entries(rows).map(([k, v]) => [
         k,
-        { compile: round2(median(v.compile)), apply: round2(median(v.apply)), total: round2(median(v.total)), cpuTotal: round2(median(v.cpu)) },
+        { compile: round2(median(v.compile)), apply: round2(median(v.apply)), grace: round2(median(v.grace)), total: round2(median(v.total)), cpuTotal: round2(median(v.cpu)) },
       ]),
     );
     const result = {
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
       ratioToTarget: round2(ms.steady!.total / TARGET_MS),
       cpuRatioToTarget: round2(ms.steady!.cpuTotal / TARGET_MS),
       loadAverage: os.loadavg().map(round2),
-      withinTarget: ms.steady!.total <= TARGET_MS && ms.first_warm!.total <= TARGET_MS,
+      withinTarget: Object.values(ms).every((m) => m.total <= TARGET_MS),
       raw: rows,
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -2,7 +2,7 @@
 // buffers) and, appended by their owners, the datapath's own modules.
 export { loadCollection, Collection } from './collection';
 export type { LoadOptions, StructLayout, StructMember } from './collection';
-export { BpfMap, openPinnedMap } from './map';
+export { BpfMap, openPinnedMap, rcuGracePeriod } from './map';
 export type { UpdateFlag, BatchResult } from './map';
 export { Program, openPinnedProgram, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT } from './program';
 export type { TestOptions, TestResult } from './program';

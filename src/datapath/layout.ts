@@ -940,10 +940,33 @@ export function decodePolicyCombo(buf: Buffer): number[] {
 /** struct policy_combo_slot: a slot of the combination table (key gen 0, epoch, candidates). */
 export function encodePolicyComboSlot(key: PolicyComboKey, epoch: number, slots: readonly number[], flags = 0): Buffer {
   const buf = Buffer.alloc(LAYOUTS.policy_combo_slot!.size);
-  encodePolicyComboKey(key).copy(buf, pf('policy_combo_slot', 'key'));
-  buf.writeUInt32LE(epoch, pf('policy_combo_slot', 'epoch'));
-  encodePolicyCombo(slots, flags).copy(buf, pf('policy_combo_slot', 'combo'));
+  writePolicyComboSlot(buf, 0, key, epoch, slots, flags);
   return buf;
+}
+
+let comboSlotAt: { key: number; epoch: number; combo: number; k: Record<'gen' | 'proto' | 'sport_class' | 'dport_class' | 'src_class' | 'dst_class', number>; c: Record<'count' | 'flags' | 'slots', number> } | undefined;
+
+/** Writes struct policy_combo_slot into `buf` at `at` (the bytes there must be zero: padding and unused candidates are not written). */
+export function writePolicyComboSlot(buf: Buffer, at: number, key: PolicyComboKey, epoch: number, slots: readonly number[], flags = 0): void {
+  if (slots.length > POLICY.maxCandidates) throw new RangeError(`policy_combo: ${slots.length} slots, at most ${POLICY.maxCandidates}`);
+  checkSize('policy_combo_slot', buf, at, LAYOUTS.policy_combo_slot!.size);
+  const o = (comboSlotAt ??= {
+    ...offsetsOf('policy_combo_slot', ['key', 'epoch', 'combo'] as const),
+    k: offsetsOf('policy_combo_key', ['gen', 'proto', 'sport_class', 'dport_class', 'src_class', 'dst_class'] as const),
+    c: offsetsOf('policy_combo', ['count', 'flags', 'slots'] as const),
+  });
+  const k = at + o.key;
+  buf[k + o.k.gen] = key.gen;
+  buf[k + o.k.proto] = key.proto;
+  buf.writeUInt16LE(key.sportClass, k + o.k.sport_class);
+  buf.writeUInt16LE(key.dportClass, k + o.k.dport_class);
+  buf.writeUInt32LE(key.srcClass, k + o.k.src_class);
+  buf.writeUInt32LE(key.dstClass, k + o.k.dst_class);
+  buf.writeUInt32LE(epoch, at + o.epoch);
+  const c = at + o.combo;
+  buf.writeUInt16LE(slots.length, c + o.c.count);
+  buf.writeUInt16LE(flags, c + o.c.flags);
+  for (let i = 0; i < slots.length; i++) buf.writeUInt16LE(slots[i]!, c + o.c.slots + 2 * i);
 }
 
 export function decodePolicyComboSlot(buf: Buffer): { key: PolicyComboKey; epoch: number; slots: number[] } {

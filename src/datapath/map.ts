@@ -409,6 +409,20 @@ export class BpfMap {
   }
 }
 
+/**
+ * Resolves after an RCU grace period: every XDP run (a non-sleepable BPF program, inside an RCU
+ * read-side section) that started before the call has finished. The kernel waits in
+ * synchronize_rcu() when a map-in-map slot is written; this writes one of two throwaway maps,
+ * off the event loop. A few jiffies (8-16 ms measured with HZ=250).
+ */
+export async function rcuGracePeriod(): Promise<void> {
+  try {
+    await native.rcuGracePeriod();
+  } catch (err) {
+    throw fromNative(err, 'bae_grace');
+  }
+}
+
 /** Opens a map pinned at `path` (e.g. by another process). */
 export function openPinnedMap(path: string): BpfMap {
   if (typeof path !== 'string' || path.length === 0) throw bpfError('openPinnedMap', 'EINVAL', 'path must be a non-empty string');

@@ -110,6 +110,8 @@ export interface NativeAddon {
   objPin(fd: number, path: string): void;
   objGet(path: string): NativeHandle;
   mapGetById(id: number): NativeHandle;
+  /** Resolves after an RCU grace period (a map-in-map update; see addon/map.cc). */
+  rcuGracePeriod(): Promise<void>;
 
   progInfo(fd: number): NativeProgInfo;
   progInfoById(id: number): NativeProgInfo | undefined;

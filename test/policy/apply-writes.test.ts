@@ -1,10 +1,13 @@
 // How an apply writes the kernel tables: slices of arrays in one batch each, only the rule slots
-// that change, and one update per entry where a map type has no batch update.
+// that change, one update per entry where a map type has no batch update, and only after the
+// packets on the generation it rewrites are gone (an RCU grace period after the flip).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadCollection, type Collection } from '../../src/datapath';
+import { loadCollection, rcuGracePeriod, type Collection } from '../../src/datapath';
 import { LAYOUTS, POLICY, XDP } from '../../src/datapath/layout';
+import { applyCompiled, readCtl } from '../../src/policy/apply';
+import { compilePolicies } from '../../src/policy/compile';
 import { PolicyBae, frame, policies, policyYaml } from './helpers';
 
 const root = path.resolve(__dirname, '../../..');
@@ -111,5 +114,56 @@ describe('flat batch reads and writes of a map', () => {
     assert.throws(() => coll!.map('big').lookupRange(0, 1), /lookupRange reads array maps/);
     assert.throws(() => m.lookupRange(m.maxEntries, 1), /first \+ count <=/);
     assert.deepEqual(m.lookupRange(0, m.maxEntries), before);
+  });
+});
+
+describe('waiting for packets still on the generation an apply rewrites', () => {
+  let bae: PolicyBae | undefined;
+  before(() => {
+    bae = new PolicyBae();
+  });
+  after(() => bae?.close());
+
+  it('gets an RCU grace period from the kernel without blocking the event loop', async () => {
+    let turns = 0;
+    const timer = setInterval(() => turns++, 0);
+    try {
+      const t0 = performance.now();
+      await rcuGracePeriod();
+      const ms = performance.now() - t0;
+      // synchronize_rcu() lasts at least a jiffy or so; the loop ran meanwhile.
+      assert.ok(ms >= 0.5, `took ${ms.toFixed(3)} ms`);
+      assert.ok(turns > 0, 'the event loop ran during the wait');
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('rewrites a generation only after a grace period that began after the flip that left it', async () => {
+    const b = bae!;
+    const events: string[] = [];
+    const releases: (() => void)[] = [];
+    // A grace period that ends when the test says so, and notes the generation active when it began.
+    const grace = () => {
+      events.push(`grace began on gen ${readCtl(b.maps).gen}`);
+      return new Promise<void>((resolve) => releases.push(resolve));
+    };
+    const apply = (set: string) => applyCompiled(b.maps, compilePolicies(policies(set), { requireKernelActions: true }), { grace });
+    const first = await apply(portPolicies(3));
+    assert.deepEqual(events, [`grace began on gen ${first.gen}`], 'the first apply had nothing to wait for and started a wait after its flip');
+    const pending = apply(portPolicies(3, { index: 1, dport: 3001 }));
+    let done = false;
+    void pending.then(() => (done = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(done, false, 'the second apply waits for the grace period the first one started');
+    assert.equal(readCtl(b.maps).gen, first.gen, 'nothing flipped meanwhile');
+    assert.equal(b.run(tcpTo(2001)), XDP.drop);
+    assert.equal(events.length, 1, 'it waits for that one, not a new one');
+    releases[0]!();
+    const second = await pending;
+    assert.equal(second.gen, first.gen ^ 1);
+    assert.equal(b.run(tcpTo(3001)), XDP.drop);
+    assert.equal(b.run(tcpTo(2001)), XDP.pass);
+    releases.forEach((r) => r());
   });
 });

@@ -21,6 +21,7 @@ export class PolicyBae extends Bae {
     return applyCompiled(this.maps, compilePolicies(policies, { requireKernelActions: true, ...options }), {
       // No packet runs concurrently with a test's apply: no grace period to wait for.
       sleep: async () => undefined,
+      grace: async () => undefined,
       ...(beforeFlip ? { beforeFlip } : {}),
     });
   }
