@@ -436,7 +436,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
               let c = g.byPorts ? g.byPorts.get(ports) : g.combos.length && comboPorts(g.combos[0]!) === ports ? g.combos[0] : undefined;
               if (!c) {
                 if (comboCount >= limits.combos) throw capacity(p, `more than ${limits.combos} (proto, src, dst, port) combinations`);
-                c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [] };
+                c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [], plain: false };
                 if (g.combos.length === 1) g.byPorts = new Map([[comboPorts(g.combos[0]!), g.combos[0]!]]);
                 g.byPorts?.set(ports, c);
                 g.combos.push(c);
