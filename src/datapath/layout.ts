@@ -1021,7 +1021,11 @@ let emulAt: { u64: number[]; u8: number[]; truncateLen: number } | undefined;
 function writePolicyEmul(e: PolicyEmul, buf: Buffer, at: number): void {
   const L = 'policy_emul';
   emulAt ??= { u64: EMUL_U64.map(([, f]) => pf(L, f)), u8: EMUL_U8.map(([, f]) => pf(L, f)), truncateLen: pf(L, 'truncate_len') };
-  for (let i = 0; i < EMUL_U64.length; i++) buf.writeBigUInt64LE(e[EMUL_U64[i]![0]], at + emulAt.u64[i]!);
+  // The bytes are zero already: most rules have no emulation, and a BigInt write is not free.
+  for (let i = 0; i < EMUL_U64.length; i++) {
+    const v = e[EMUL_U64[i]![0]];
+    if (v !== 0n) buf.writeBigUInt64LE(v, at + emulAt.u64[i]!);
+  }
   buf.writeUInt16LE(e.truncateLen, at + emulAt.truncateLen);
   for (let i = 0; i < EMUL_U8.length; i++) buf[at + emulAt.u8[i]!] = e[EMUL_U8[i]![0]];
 }
@@ -1101,11 +1105,12 @@ export function writePolicyRule(r: PolicyRuleValue, buf: Buffer, at: number): vo
   buf[at + o.op] = r.op;
   buf[at + o.scope] = r.scope;
   buf[at + o.delay_class] = r.delayClass ?? 0;
-  buf.writeBigUInt64LE(r.threshold, at + o.threshold);
-  buf.writeBigUInt64LE(r.bucketNs, at + o.bucket_ns);
-  buf.writeBigUInt64LE(r.forNs, at + o.for_ns);
-  buf.writeBigUInt64LE(r.cooldownNs, at + o.cooldown_ns);
-  buf.writeBigUInt64LE(r.blockTtlNs, at + o.block_ttl_ns);
+  // The bytes are zero already: rules without a trigger or ban leave these 0, and a BigInt write is not free.
+  if (r.threshold !== 0n) buf.writeBigUInt64LE(r.threshold, at + o.threshold);
+  if (r.bucketNs !== 0n) buf.writeBigUInt64LE(r.bucketNs, at + o.bucket_ns);
+  if (r.forNs !== 0n) buf.writeBigUInt64LE(r.forNs, at + o.for_ns);
+  if (r.cooldownNs !== 0n) buf.writeBigUInt64LE(r.cooldownNs, at + o.cooldown_ns);
+  if (r.blockTtlNs !== 0n) buf.writeBigUInt64LE(r.blockTtlNs, at + o.block_ttl_ns);
   if (r.emul) writePolicyEmul(r.emul, buf, at + o.emul);
 }
 
