@@ -143,17 +143,22 @@ interface PacedResult {
   /** exact on a fresh line, else the top of the highest bucket the phase added to */
   maxNs: number | undefined;
   lateDropped: number;
+  /** the thread's scheduling during the phase: runnable but kept from a CPU, and how often */
+  threadWaitMs: number;
+  threadPreemptions: number;
 }
 
 /** Paced live frames through `dl`; lateness of this phase only (the line may have a past). */
 async function pacedPhase(dl: DelayLine, bench: Collection, prog: Program, ifindex: number, seconds: number): Promise<PacedResult> {
   const before: DelayLineStats = dl.stats();
+  const timesBefore = delayLineThreadTimes();
   const sunk = sinkCount(bench);
   // Calls of 10 frames (~40 µs of work each) on the schedule: the machine is shared, and single
   // frames would make the generator, not the line, the limit.
   const gen = favoured(() => generate(prog, ifindex, seconds, 10, PACED_PPS));
   await new Promise((r) => setTimeout(r, DELAY_MS * 3 + 50));
   const after = dl.stats();
+  const timesAfter = delayLineThreadTimes();
   const lateness = latenessSince(before.lateness, after.lateness);
   return {
     gen,
@@ -162,6 +167,8 @@ async function pacedPhase(dl: DelayLine, bench: Collection, prog: Program, ifind
     // A fresh line's own maximum is exact; after an earlier phase only the buckets tell.
     maxNs: before.lateness.length === 0 ? after.latenessMaxNs || undefined : lateness.at(-1)?.highNs,
     lateDropped: after.lateDropped - before.lateDropped,
+    threadWaitMs: Math.round((timesAfter.wait - timesBefore.wait) * 1e4) / 10,
+    threadPreemptions: timesAfter.involuntarySwitches - timesBefore.involuntarySwitches,
   };
 }
 
@@ -258,6 +265,8 @@ async function main(): Promise<void> {
       p99Us: us(latenessQuantileNs(p.lateness, 0.99)),
       maxUs: us(p.maxNs),
       lateDropped: p.lateDropped,
+      threadWaitMs: p.threadWaitMs,
+      threadPreemptions: p.threadPreemptions,
       note: 'p50/p99 are bucket upper bounds (8 buckets per power of two)',
     });
     process.stdout.write(
