@@ -259,8 +259,15 @@ const TABLE = { src: 0, dst: 1, ports: 2, combos: 3, rules: 4 } as const;
  */
 export function dimsOf(prefixes: CompiledSet['srcPrefixes']): { dims: [PolicyDim, PolicyDim]; v4?: V4Table } {
   let v4: V4Table | undefined;
+  // Distinct lengths per family in one pass (10k prefixes use a handful).
+  const lensOf: [number[], number[]] = [[], []];
+  for (let i = 0; i < prefixes.length; i++) {
+    const { family, len } = prefixes[i]!.prefix;
+    const lens = lensOf[family === 4 ? 0 : 1];
+    if (!lens.includes(len)) lens.push(len);
+  }
   const dims = ([4, 6] as const).map((family) => {
-    const lens = [...new Set(prefixes.filter((e) => e.prefix.family === family).map((e) => e.prefix.len))].sort((a, b) => b - a);
+    const lens = lensOf[family === 4 ? 0 : 1].sort((a, b) => b - a);
     if (lens.length === 0) return { mode: PolicyLookup.none, lens: [] };
     if (family === 4 && (v4 = buildV4Table(prefixes))) return { mode: PolicyLookup.v4, lens: [] };
     if (lens.length <= POLICY.hashLengths) return { mode: PolicyLookup.hash, lens };
