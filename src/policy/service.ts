@@ -67,8 +67,8 @@ function diff(before: readonly StoredPolicy[], after: readonly Policy[]): Pick<A
   };
 }
 
-async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: StoredPolicy[], set: Policy[]): Promise<ApplyOutcome> {
-  const compiled = compileForApply(set);
+/** `compiled`: `set` compiled already as compileForApply() would (a 10k-policy compile is not free). */
+async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: StoredPolicy[], set: Policy[], compiled = compileForApply(set)): Promise<ApplyOutcome> {
   // Delay-class actions (src/agent/): inline mode and a running agent, or nothing is written.
   await prepareDelayLine(pinDir, compiled);
   const result = await applyCompiled(loaded.maps, compiled);
@@ -84,7 +84,7 @@ async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: Stored
 export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir: string; replace?: boolean }): Promise<ApplyOutcome> {
   const incoming = parsePolicyFiles(paths);
   // Refuse what the datapath cannot do before opening anything: the error names the file.
-  compilePolicies(incoming, { requireKernelActions: true });
+  const early = compilePolicies(incoming, { requireKernelActions: true });
   const loaded = openPolicyMaps(opts.pinDir);
   try {
     return await withApplyLock(opts.pinDir, async () => {
@@ -93,7 +93,9 @@ export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir:
       const kept = opts.replace ? [] : policiesFromStored(stored.filter((s) => !names.has(s.name)), opts.pinDir);
       const set = [...kept, ...incoming];
       checkUniqueNames(set);
-      return writeSet(loaded, opts.pinDir, stored, set);
+      // When the files are the whole set and name no interface, that compile is the one to write.
+      const whole = kept.length === 0 && !incoming.some((p) => p.match.iface);
+      return writeSet(loaded, opts.pinDir, stored, set, whole ? early : compileForApply(set));
     });
   } finally {
     loaded.close();
