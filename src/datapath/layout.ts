@@ -1018,7 +1018,7 @@ function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Reco
 let emulAt: { u64: number[]; u8: number[]; truncateLen: number } | undefined;
 
 /** Writes struct policy_emul into `buf` at `at`. */
-function writePolicyEmul(e: PolicyEmul, buf: Buffer, at: number): void {
+function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
   const L = 'policy_emul';
   emulAt ??= { u64: EMUL_U64.map(([, f]) => pf(L, f)), u8: EMUL_U8.map(([, f]) => pf(L, f)), truncateLen: pf(L, 'truncate_len') };
   // The bytes are zero already: most rules have no emulation, and a BigInt write is not free.
@@ -1032,7 +1032,7 @@ function writePolicyEmul(e: PolicyEmul, buf: Buffer, at: number): void {
 
 export function encodePolicyEmul(e: PolicyEmul): Buffer {
   const buf = Buffer.alloc(LAYOUTS.policy_emul!.size);
-  writePolicyEmul(e, buf, 0);
+  writePolicyEmul(buf, 0, e);
   return buf;
 }
 
@@ -1092,7 +1092,7 @@ const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask'
 let ruleAt: Record<(typeof RULE_FIELDS)[number], number> | undefined;
 
 /** Writes struct policy_rule into `buf` at `at` (the bytes there must be zero: padding is not written). */
-export function writePolicyRule(r: PolicyRuleValue, buf: Buffer, at: number): void {
+export function writePolicyRule(buf: Buffer, at: number, r: PolicyRuleValue): void {
   const o = (ruleAt ??= offsetsOf('policy_rule', RULE_FIELDS));
   checkSize('policy_rule', buf, at, LAYOUTS.policy_rule!.size);
   buf.writeUInt32LE(r.id, at + o.id);
@@ -1111,12 +1111,12 @@ export function writePolicyRule(r: PolicyRuleValue, buf: Buffer, at: number): vo
   if (r.forNs !== 0n) buf.writeBigUInt64LE(r.forNs, at + o.for_ns);
   if (r.cooldownNs !== 0n) buf.writeBigUInt64LE(r.cooldownNs, at + o.cooldown_ns);
   if (r.blockTtlNs !== 0n) buf.writeBigUInt64LE(r.blockTtlNs, at + o.block_ttl_ns);
-  if (r.emul) writePolicyEmul(r.emul, buf, at + o.emul);
+  if (r.emul) writePolicyEmul(buf, at + o.emul, r.emul);
 }
 
 export function encodePolicyRule(r: PolicyRuleValue): Buffer {
   const buf = Buffer.alloc(LAYOUTS.policy_rule!.size);
-  writePolicyRule(r, buf, 0);
+  writePolicyRule(buf, 0, r);
   return buf;
 }
 

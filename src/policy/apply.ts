@@ -244,7 +244,7 @@ function writeRules(map: BpfMap, set: CompiledSet, gen: number): void {
   const values = Buffer.alloc(size * slots.length);
   for (let k = 0; k < slots.length; k++) {
     keys.writeUInt32LE(first + slots[k]!, 4 * k);
-    writePolicyRule(set.rules[slots[k]!]!, values, size * k);
+    writePolicyRule(values, size * k, set.rules[slots[k]!]!);
   }
   map.updateBatchFlat(keys, values);
 }
