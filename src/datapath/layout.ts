@@ -549,7 +549,7 @@ export const POLICY = {
   maxCandidates: 8,
   windowBuckets: 8,
   ports: 65536,
-  portsPerEntry: 8,
+  portsPerEntry: 256,
   /** POLICY_PORT_USED: the bit on a port class that some combination has. */
   portUsed: 0x8000,
   protoOther: 255,

@@ -134,7 +134,7 @@ function portKeys(gen: number): Buffer {
   return keys;
 }
 
-/** The port-class entries of a set, flat: eight little-endian u16 classes each, sport then dport. */
+/** The port-class entries of a set, flat: POLICY.portsPerEntry little-endian u16 classes each, sport then dport. */
 function portValues(set: CompiledSet): Buffer {
   const all = Buffer.alloc(2 * POLICY.ports * 2);
   // Classes that some combination has carry POLICY_PORT_USED (the kernel's prefilter).
