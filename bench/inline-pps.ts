@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   const baeDir = `${pinBase}/bae`;
   const { lab } = labUp(prefix);
   const bridge: Measurement[] = [];
+  const floor: Measurement[] = [];
   const bae: Measurement[] = [];
   try {
     worker(lab, 'server', ['attach', countDir, 'bench_count', lab.server.iface]);
@@ -95,6 +96,15 @@ async function main(): Promise<void> {
       worker(lab, 'bae', ['attach', bridgeDir, 'bench_bridge', lab.bae.clientPort, lab.bae.serverPort]);
       try {
         bridge.push(measure(lab, countDir, frameHex));
+      } finally {
+        detachAll(bridgeDir);
+      }
+      // The least a profiling bridge does per frame: the plain bridge plus one clock read and
+      // one conversation lookup (bench_floor_bridge). bae cannot do better than this.
+      note(`round ${round + 1}/${ROUNDS}: devmap bridge + clock + conversation lookup, ${SECONDS} s`);
+      worker(lab, 'bae', ['attach', bridgeDir, 'bench_floor_bridge', lab.bae.clientPort, lab.bae.serverPort]);
+      try {
+        floor.push(measure(lab, countDir, frameHex));
       } finally {
         detachAll(bridgeDir);
       }
@@ -117,6 +127,7 @@ async function main(): Promise<void> {
   }
   const bridgePps = median(bridge.map((m) => m.pps));
   const baePps = median(bae.map((m) => m.pps));
+  const floorPps = median(floor.map((m) => m.pps));
   const ratio = baePps / bridgePps;
   printResult({
     bench: 'inline-pps',
@@ -125,10 +136,15 @@ async function main(): Promise<void> {
     rounds: ROUNDS,
     devmapBridgePps: Math.round(bridgePps),
     baeInlinePps: Math.round(baePps),
+    floorBridgePps: Math.round(floorPps),
     runs: {
       devmapBridge: bridge.map((m) => ({ pps: Math.round(m.pps), offeredPps: Math.round(m.offeredPps) })),
       baeInline: bae.map((m) => ({ pps: Math.round(m.pps), offeredPps: Math.round(m.offeredPps) })),
+      floorBridge: floor.map((m) => ({ pps: Math.round(m.pps), offeredPps: Math.round(m.offeredPps) })),
     },
+    // The plain bridge plus one clock read and one conversation lookup, against the plain bridge:
+    // the best ratio any per-frame profiler can reach on this machine.
+    floorRatio: Number((floorPps / bridgePps).toFixed(3)),
     ratio: Number(ratio.toFixed(3)),
     target: TARGET,
     meetsTarget: ratio >= TARGET,

@@ -2,6 +2,7 @@
 // and the plain devmap bridge that bae's inline mode is measured against.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "bae.h"
 
 // Bridge ports: ingress ifindex -> egress ifindex. Two ports both ways; a little slack.
 #define BENCH_BRIDGE_PORTS 8
@@ -50,6 +51,41 @@ int bench_count(struct xdp_md *ctx)
 SEC("xdp")
 int bench_bridge(struct xdp_md *ctx)
 {
+	return bpf_redirect_map(&bench_ports, ctx->ingress_ifindex, XDP_DROP);
+}
+
+// The floor of a profiling bridge: what every profiled frame costs at least, on top of the plain
+// bridge. One clock read and one lookup of the frame's IPv4 conversation (bae's key and value
+// types, per-CPU LRU like bae_convs), the time stored so neither can be optimised away.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct bae_conv_key);
+	__type(value, struct bae_conv);
+} bench_convs SEC(".maps");
+
+static const struct bae_conv bench_conv_zero;
+
+SEC("xdp")
+int bench_floor_bridge(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct bae_conv_key key = { .family = 2 };
+	struct bae_conv *conv;
+	__u64 now = bpf_ktime_get_ns();
+
+	if ((void *)(ip + 1) > end)
+		return XDP_DROP;
+	__builtin_memcpy(key.addr_a, &ip->saddr, 4);
+	__builtin_memcpy(key.addr_b, &ip->daddr, 4);
+	conv = bpf_map_lookup_elem(&bench_convs, &key);
+	if (!conv) {
+		bpf_map_update_elem(&bench_convs, &key, &bench_conv_zero, BPF_NOEXIST);
+		conv = bpf_map_lookup_elem(&bench_convs, &key);
+	}
+	if (conv)
+		conv->dir[0].last_seen_ns = now;
 	return bpf_redirect_map(&bench_ports, ctx->ingress_ifindex, XDP_DROP);
 }
 
