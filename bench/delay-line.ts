@@ -225,7 +225,9 @@ async function main(): Promise<void> {
 
     // 2. The delay line at 10 ms, offered more than it can take.
     note(`delay line ${DELAY_MS} ms, ${SECONDS} s of live frames offered at ${OFFERED_PPS ?? 'full speed'} pps`);
-    const lineOptions = { xskMap: line.map('dl_xsks'), ports: [portA, portB], frames: 1 << 15, seed: 1, params: { delayMs: DELAY_MS } };
+    // maxLateMs 5: after the overload phase the line sheds what is more than 5 ms stale (the
+    // default, 100, would let the recovery phase start up to 100 ms behind).
+    const lineOptions = { xskMap: line.map('dl_xsks'), ports: [portA, portB], frames: 1 << 15, seed: 1, maxLateMs: 5, params: { delayMs: DELAY_MS } };
     let dl = new DelayLine({ ...lineOptions, ...(lineCpu >= 0 ? { cpu: lineCpu } : {}) });
     undo.push(() => dl.close());
     before = sinkCount(bench);
