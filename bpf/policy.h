@@ -455,6 +455,13 @@ static __always_inline struct policy_combo *policy_combo_find(const struct polic
 	return NULL;
 }
 
+/* What the combination leaves to each candidate: its TCP flags and the interface of arrival. */
+static __always_inline int policy_rule_matches(const struct policy_rule *r, const struct pkt_meta *m)
+{
+	return (m->tcp_flags & r->tcp_flags_mask) == r->tcp_flags_value &&
+	       (!r->ifindex || r->ifindex == m->ingress_ifindex);
+}
+
 /* State of the candidate loop, shared with its bpf_loop callback. */
 struct policy_loop {
 	struct pkt_meta *m;
@@ -486,9 +493,7 @@ static long policy_candidate(__u32 i, void *data)
 	r = bpf_map_lookup_elem(&policy_rules, &slot);
 	if (!r)
 		return 1;
-	if ((m->tcp_flags & r->tcp_flags_mask) != r->tcp_flags_value)
-		return 0;
-	if (r->ifindex && r->ifindex != m->ingress_ifindex)
+	if (!policy_rule_matches(r, m))
 		return 0;
 	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 	if (cnt)
@@ -535,9 +540,7 @@ static __always_inline int policy_plain(const struct pkt_meta *m, const struct p
 		r = bpf_map_lookup_elem(&policy_rules, &slot);
 		if (!r)
 			break;
-		if ((m->tcp_flags & r->tcp_flags_mask) != r->tcp_flags_value)
-			continue;
-		if (r->ifindex && r->ifindex != m->ingress_ifindex)
+		if (!policy_rule_matches(r, m))
 			continue;
 		cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 		if (cnt)

@@ -896,53 +896,8 @@ export interface PolicyComboKey {
   dstClass: number;
 }
 
-export function encodePolicyComboKey(k: PolicyComboKey): Buffer {
-  const buf = Buffer.alloc(LAYOUTS.policy_combo_key!.size);
-  buf[pf('policy_combo_key', 'gen')] = k.gen;
-  buf[pf('policy_combo_key', 'proto')] = k.proto;
-  buf.writeUInt16LE(k.sportClass, pf('policy_combo_key', 'sport_class'));
-  buf.writeUInt16LE(k.dportClass, pf('policy_combo_key', 'dport_class'));
-  buf.writeUInt32LE(k.srcClass, pf('policy_combo_key', 'src_class'));
-  buf.writeUInt32LE(k.dstClass, pf('policy_combo_key', 'dst_class'));
-  return buf;
-}
-
-export function decodePolicyComboKey(buf: Buffer): PolicyComboKey {
-  checkSize('policy_combo_key', buf, 0, LAYOUTS.policy_combo_key!.size);
-  return {
-    gen: buf[pf('policy_combo_key', 'gen')]!,
-    proto: buf[pf('policy_combo_key', 'proto')]!,
-    sportClass: buf.readUInt16LE(pf('policy_combo_key', 'sport_class')),
-    dportClass: buf.readUInt16LE(pf('policy_combo_key', 'dport_class')),
-    srcClass: buf.readUInt32LE(pf('policy_combo_key', 'src_class')),
-    dstClass: buf.readUInt32LE(pf('policy_combo_key', 'dst_class')),
-  };
-}
-
 /** POLICY_COMBO_PLAIN: every candidate of the combination is plain (see bae.h). */
 export const POLICY_COMBO_PLAIN = 1;
-
-export function encodePolicyCombo(slots: readonly number[], flags = 0): Buffer {
-  if (slots.length > POLICY.maxCandidates) throw new RangeError(`policy_combo: ${slots.length} slots, at most ${POLICY.maxCandidates}`);
-  const buf = Buffer.alloc(LAYOUTS.policy_combo!.size);
-  buf.writeUInt16LE(slots.length, pf('policy_combo', 'count'));
-  slots.forEach((s, i) => buf.writeUInt16LE(s, pf('policy_combo', 'slots') + 2 * i));
-  buf.writeUInt16LE(flags, pf('policy_combo', 'flags'));
-  return buf;
-}
-
-export function decodePolicyCombo(buf: Buffer): number[] {
-  checkSize('policy_combo', buf, 0, LAYOUTS.policy_combo!.size);
-  const n = Math.min(buf.readUInt16LE(pf('policy_combo', 'count')), POLICY.maxCandidates);
-  return Array.from({ length: n }, (_, i) => buf.readUInt16LE(pf('policy_combo', 'slots') + 2 * i));
-}
-
-/** struct policy_combo_slot: a slot of the combination table (key gen 0, epoch, candidates). */
-export function encodePolicyComboSlot(key: PolicyComboKey, epoch: number, slots: readonly number[], flags = 0): Buffer {
-  const buf = Buffer.alloc(LAYOUTS.policy_combo_slot!.size);
-  writePolicyComboSlot(buf, 0, key, epoch, slots, flags);
-  return buf;
-}
 
 let comboSlotAt: { key: number; epoch: number; combo: number; k: Record<'gen' | 'proto' | 'sport_class' | 'dport_class' | 'src_class' | 'dst_class', number>; c: Record<'count' | 'flags' | 'slots', number> } | undefined;
 
@@ -967,17 +922,6 @@ export function writePolicyComboSlot(buf: Buffer, at: number, key: PolicyComboKe
   buf.writeUInt16LE(slots.length, c + o.c.count);
   buf.writeUInt16LE(flags, c + o.c.flags);
   for (let i = 0; i < slots.length; i++) buf.writeUInt16LE(slots[i]!, c + o.c.slots + 2 * i);
-}
-
-export function decodePolicyComboSlot(buf: Buffer): { key: PolicyComboKey; epoch: number; slots: number[] } {
-  checkSize('policy_combo_slot', buf, 0, LAYOUTS.policy_combo_slot!.size);
-  const k = pf('policy_combo_slot', 'key');
-  const c = pf('policy_combo_slot', 'combo');
-  return {
-    key: decodePolicyComboKey(buf.subarray(k, k + LAYOUTS.policy_combo_key!.size)),
-    epoch: buf.readUInt32LE(pf('policy_combo_slot', 'epoch')),
-    slots: decodePolicyCombo(buf.subarray(c, c + LAYOUTS.policy_combo!.size)),
-  };
 }
 
 /** struct policy_emul: parameters of the emulation actions (probabilities in 2^-32 units). */
