@@ -15,6 +15,14 @@
 // socket of the UMEM, which the kernel refuses for a second socket on another device's queue,
 // so the sockets are set up here with the raw socket options; xsk.h supplies the ring helpers.
 //
+// Transmission: a step's due frames leave through the port's AF_XDP TX ring (copy mode: the
+// kernel builds an skb per frame inside sendto(), about 1 us each), or, when the caller gave the
+// XDP program that feeds the line and a step has at least kLiveMinBatch frames to send, as XDP
+// frames: the thread writes them into the program's dl_tx_slots array (memory-mapped) and runs
+// the program once per frame with BPF_PROG_RUN in live-frames mode (bpf/delay_tx.h), which
+// redirects each to its egress port without an skb. That is 4-5 times cheaper per frame but costs
+// ~15 us per call, so small batches (a lightly loaded line) keep the socket.
+//
 // Threads: the JS thread sets up, starts, reads stats and closes. The delay-line thread owns the
 // rings, the wheel and the decision state; parameters reach it through a mutex-guarded copy and
 // a generation counter, stats leave it through relaxed atomics it alone writes.
@@ -22,12 +30,14 @@
 
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -87,6 +97,28 @@ constexpr int64_t kTxErrorRetryNs = 1'000'000;
 constexpr int kRealtimePriority = 10;
 // The thread re-checks a full TX ring this often instead of sleeping until the next due time.
 constexpr int64_t kTxRetryNs = 20'000;
+
+// Live transmission (bpf/delay_tx.h): the layout of dl_tx_slots and dl_tx_ctl, the longest
+// frame it takes (DL_TX_DATA_MAX), and the ingress device the program recognises it by.
+constexpr uint32_t kLiveDataMax = 3072;
+struct LiveSlot {
+  uint32_t len;
+  uint32_t ifindex;
+  uint8_t data[kLiveDataMax];
+};
+struct LiveCtl {
+  uint32_t next;
+  uint32_t count;
+  uint64_t failed;
+};
+constexpr uint32_t kLiveIngressIfindex = 1;  // the loopback device
+// A step sends through the live path only with at least this many frames: a BPF_PROG_RUN call
+// costs ~15 us before its first frame (a page pool made and torn down), the socket ~1 us a frame.
+constexpr uint32_t kLiveMinBatch = 16;
+// How often the live path re-reads a port's link state: an XDP redirect to a port that is down
+// fails without telling the caller, so frames for a port found down take the socket path, which
+// notices and counts.
+constexpr int64_t kLinkCheckNs = 1'000'000;
 
 int64_t MonoNs() {
   struct timespec ts;
@@ -415,7 +447,8 @@ inline uint64_t LatenessBucketLow(unsigned i) {
 
 struct Counters {
   std::atomic<uint64_t> received{0}, transmitted{0}, overflow{0}, duplicated{0}, duplicateSkipped{0},
-      reordered{0}, txErrors{0}, txDropped{0}, lateDropped{0}, flushedAtClose{0}, droppedAtClose{0};
+      reordered{0}, txErrors{0}, txDropped{0}, lateDropped{0}, flushedAtClose{0}, droppedAtClose{0}, liveCalls{0},
+      liveTransmitted{0};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -453,6 +486,8 @@ struct Port {
   uint64_t txOutstanding = 0;  // submitted, completion not seen yet
   int txError = 0;             // errno of the last failed kick (port down, gone), 0 when it works
   int64_t txErrorAt = 0;       // when that kick failed
+  bool up = true;              // IFF_UP and IFF_RUNNING when last read (live path only)
+  int64_t upCheckedAt = 0;     // monotonic time: 0 is long enough ago to read it at once
 };
 
 void SetRing(void* map, const xdp_ring_offset& off, uint32_t size, bool producer, xsk_ring_prod* prod,
@@ -504,7 +539,8 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   }
 
   // new DelayLine(xskMapFd, ports: {ifname, egress, keys[]}[], classes, frames, frameSize,
-  //               ringSize, maxInFlight, overflowPass, spinNs, realtime, maxLateNs, cpu (-1: any))
+  //               ringSize, maxInFlight, overflowPass, spinNs, realtime, maxLateNs, cpu (-1: any),
+  //               liveProgFd, liveSlotsFd, liveCtlFd (-1: transmit through the sockets only))
   explicit DelayLine(const Napi::CallbackInfo& info)
       : Napi::ObjectWrap<DelayLine>(info), Closable(info.Env()), wheel_(meta_) {
     Napi::Env env = info.Env();
@@ -520,6 +556,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     realtime_ = info[9].ToBoolean().Value();
     maxLateNs_ = static_cast<int64_t>(info[10].As<Napi::Number>().Int64Value());
     cpu_ = info[11].As<Napi::Number>().Int32Value();
+    const int liveProg = info[12].As<Napi::Number>().Int32Value();
+    const int liveSlots = info[13].As<Napi::Number>().Int32Value();
+    const int liveCtl = info[14].As<Napi::Number>().Int32Value();
     if (!info[1].IsArray() || ports.Length() == 0 || ports.Length() > kDelayPortsMax || classes_ == 0 ||
         classes_ > kDelayClassesMax || (frameSize_ != 2048 && frameSize_ != 4096) || frames_ == 0 ||
         (ringSize_ & (ringSize_ - 1)) != 0 || maxLateNs_ <= 0 || cpu_ < -1 || cpu_ >= CPU_SETSIZE)
@@ -527,6 +566,7 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     frameShift_ = frameSize_ == 2048 ? 11 : 12;
     try {
       Setup(env, mapFd, ports);
+      if (liveProg >= 0) SetupLive(env, liveProg, liveSlots, liveCtl);
     } catch (...) {
       Release();
       throw;
@@ -586,6 +626,38 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
         OpenSocket(env, p, c, keys.Get(c).As<Napi::Number>().Uint32Value());
     }
     for (Port& port : ports_) RefillFill(port);
+  }
+
+  // The live path: the program's two arrays, checked against bpf/delay_tx.h, mapped here.
+  void SetupLive(Napi::Env env, int progFd, int slotsFd, int ctlFd) {
+    auto mapInfo = [&](int fd, const char* what) {
+      struct bpf_map_info mi = {};
+      __u32 len = sizeof mi;
+      if (bpf_obj_get_info_by_fd(fd, &mi, &len)) ThrowErrno(env, std::string("bpf_map_get_info_by_fd(") + what + ")", errno);
+      return mi;
+    };
+    struct bpf_map_info slots = mapInfo(slotsFd, "dl_tx_slots"), ctl = mapInfo(ctlFd, "dl_tx_ctl");
+    if (slots.type != BPF_MAP_TYPE_ARRAY || !(slots.map_flags & BPF_F_MMAPABLE) || slots.value_size != sizeof(LiveSlot) ||
+        slots.max_entries == 0 || ctl.type != BPF_MAP_TYPE_ARRAY || !(ctl.map_flags & BPF_F_MMAPABLE) ||
+        ctl.value_size != sizeof(LiveCtl) || ctl.max_entries != 1)
+      throw Napi::TypeError::New(env, "DelayLine: the transmit maps do not have the layout of bpf/delay_tx.h (rebuild the BPF object?)");
+    liveProgFd_ = fcntl(progFd, F_DUPFD_CLOEXEC, 3);
+    if (liveProgFd_ < 0) ThrowErrno(env, "dup(transmit program)", errno);
+    const long page = sysconf(_SC_PAGESIZE);
+    auto pages = [&](size_t n) { return (n + page - 1) / page * page; };
+    liveSlotsLen_ = pages(static_cast<size_t>(slots.max_entries) * sizeof(LiveSlot));
+    liveSlots_ = mmap(nullptr, liveSlotsLen_, PROT_READ | PROT_WRITE, MAP_SHARED, slotsFd, 0);
+    if (liveSlots_ == MAP_FAILED) ThrowErrno(env, "mmap(dl_tx_slots)", errno);
+    liveCtlLen_ = pages(sizeof(LiveCtl));
+    void* ctlMem = mmap(nullptr, liveCtlLen_, PROT_READ | PROT_WRITE, MAP_SHARED, ctlFd, 0);
+    if (ctlMem == MAP_FAILED) ThrowErrno(env, "mmap(dl_tx_ctl)", errno);
+    liveCtl_ = static_cast<LiveCtl*>(ctlMem);
+    liveBatch_ = std::min<uint32_t>(slots.max_entries, kTxBatch);
+    ifFd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (ifFd_ < 0) ThrowErrno(env, "socket(AF_UNIX) for link state", errno);
+    liveIdx_.reserve(liveBatch_);
+    live_ = true;
+    liveOn_.store(true, std::memory_order_relaxed);
   }
 
   void OpenSocket(Napi::Env env, uint32_t p, uint32_t c, uint32_t key) {
@@ -686,6 +758,15 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     }
     if (umem_ != MAP_FAILED) munmap(umem_, umemLen_);
     umem_ = MAP_FAILED;
+    if (liveSlots_ != MAP_FAILED) munmap(liveSlots_, liveSlotsLen_);
+    liveSlots_ = MAP_FAILED;
+    if (liveCtl_ != nullptr) munmap(liveCtl_, liveCtlLen_);
+    liveCtl_ = nullptr;
+    live_ = false;
+    if (liveProgFd_ >= 0) close(liveProgFd_);
+    liveProgFd_ = -1;
+    if (ifFd_ >= 0) close(ifFd_);
+    ifFd_ = -1;
     if (mapFd_ >= 0) close(mapFd_);
     mapFd_ = -1;
     if (eventFd_ >= 0) close(eventFd_);
@@ -875,20 +956,38 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     immediate_.tail = idx;
   }
 
-  // Writes one frame into its egress TX ring; false when the ring is full or this step's batch
-  // for the port is complete (the frame stays where it is).
-  bool Emit(uint32_t idx, int64_t now) {
-    const FrameMeta& m = meta_[idx];
-    Port& port = ports_[m.egress];
-    Socket& s = sockets_[port.txSocket];
-    int64_t late = now - m.due;
-    if (late > maxLateNs_ && !flushing_) {
+  // Takes one due frame into this step's batch; false when the batch is full (the frame stays
+  // where it is). A frame too late to be worth sending is dropped here.
+  bool Stage(uint32_t idx, int64_t now) {
+    if (staged_.size() >= kTxBatch) return false;
+    if (now - meta_[idx].due > maxLateNs_ && !flushing_) {
       // Stale: the line fell behind (more frames due than it can transmit). Sending this frame
       // would only make every later one later too; drop it, as a queue that overflows would.
       freeFrames_.push_back(idx);
       Bump(counters_.lateDropped);
       return true;
     }
+    staged_.push_back(idx);
+    return true;
+  }
+
+  // Counts one frame that left: transmitted, and how late (not when close() sends it early).
+  void Sent(const FrameMeta& m, int64_t now) {
+    Bump(counters_.transmitted);
+    Bump(classTransmitted_[m.cls]);
+    if (flushing_) return;
+    int64_t late = now - m.due;
+    Bump(lateness_[LatenessBucket(late > 0 ? static_cast<uint64_t>(late) : 0)]);
+    if (late > 0 && static_cast<uint64_t>(late) > latenessMax_.load(std::memory_order_relaxed))
+      latenessMax_.store(static_cast<uint64_t>(late), std::memory_order_relaxed);
+  }
+
+  // Writes one frame into its egress port's TX ring; false when the ring is full or this step's
+  // batch for the port is complete (the caller keeps the frame).
+  bool EmitSocket(uint32_t idx, int64_t now) {
+    const FrameMeta& m = meta_[idx];
+    Port& port = ports_[m.egress];
+    Socket& s = sockets_[port.txSocket];
     if (port.txReserved >= kTxBatch) return false;
     uint32_t slot;
     if (xsk_ring_prod__reserve(&s.tx, 1, &slot) != 1) {
@@ -907,25 +1006,117 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     // by another CPU. Asking for it now overlaps the cache misses of the batch.
     __builtin_prefetch(static_cast<const char*>(umem_) + m.addr);
     port.txReserved++;
-    Bump(counters_.transmitted);
-    Bump(classTransmitted_[m.cls]);
-    if (flushing_) return true;  // early on purpose: not lateness
-    Bump(lateness_[LatenessBucket(late > 0 ? static_cast<uint64_t>(late) : 0)]);
-    if (late > 0 && static_cast<uint64_t>(late) > latenessMax_.load(std::memory_order_relaxed))
-      latenessMax_.store(static_cast<uint64_t>(late), std::memory_order_relaxed);
+    Sent(m, now);
     return true;
   }
 
-  // Immediate frames first (reordered, overflow passed), then everything due. False if a TX ring
-  // filled up before all due frames were written.
+  // Whether the live path may send to `port`: up and running (read at most every kLinkCheckNs),
+  // and nothing of it still waiting in its socket's TX ring, which would leave after this frame.
+  bool LiveUsable(Port& port, int64_t now) {
+    if (now - port.upCheckedAt >= kLinkCheckNs) {
+      struct ifreq ifr = {};
+      std::memcpy(ifr.ifr_name, port.ifname.c_str(), std::min(port.ifname.size(), sizeof ifr.ifr_name - 1));
+      port.up = ioctl(ifFd_, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+      port.upCheckedAt = now;
+    }
+    if (!port.up || port.txReserved) return false;
+    const Socket& s = sockets_[port.txSocket];
+    return __atomic_load_n(s.tx.consumer, __ATOMIC_ACQUIRE) == *s.tx.producer;
+  }
+
+  // Sends this step's batch. Frames the TX rings cannot take now go back to the front of the
+  // immediate list, in order, and are sent first next step; false then.
+  bool SendStaged(int64_t now) {
+    const size_t n = staged_.size();
+    const bool live = live_ && n >= kLiveMinBatch;
+    liveIdx_.clear();
+    size_t i = 0;
+    for (; i < n; i++) {
+      uint32_t idx = staged_[i];
+      const FrameMeta& m = meta_[idx];
+      if (live && m.len <= kLiveDataMax && liveIdx_.size() < liveBatch_ && LiveUsable(ports_[m.egress], now)) {
+        LiveSlot& slot = static_cast<LiveSlot*>(liveSlots_)[liveIdx_.size()];
+        slot.len = m.len;
+        slot.ifindex = ports_[m.egress].ifindex;
+        std::memcpy(slot.data, static_cast<const char*>(umem_) + m.addr, m.len);
+        liveIdx_.push_back(idx);
+        continue;
+      }
+      if (!EmitSocket(idx, now)) break;
+    }
+    if (!liveIdx_.empty()) SendLive(now);
+    if (i == n) return true;
+    // Requeue the rest at the front of the immediate list, keeping their order.
+    uint32_t head = immediate_.head;
+    for (size_t j = n; j-- > i;) {
+      meta_[staged_[j]].next = head;
+      head = staged_[j];
+    }
+    if (immediate_.head == kNil) {
+      uint32_t tail = head;
+      while (meta_[tail].next != kNil) tail = meta_[tail].next;
+      immediate_.tail = tail;
+    }
+    immediate_.head = head;
+    return false;
+  }
+
+  // One BPF_PROG_RUN in live-frames mode over the slots written for liveIdx_ (bpf/delay_tx.h).
+  void SendLive(int64_t now) {
+    const uint32_t k = static_cast<uint32_t>(liveIdx_.size());
+    liveCtl_->next = 0;
+    liveCtl_->count = k;
+    const uint64_t failedBefore = __atomic_load_n(&liveCtl_->failed, __ATOMIC_RELAXED);
+    struct xdp_md md = {};
+    uint8_t templ[64] = {};  // the kernel's frames start as this; the program rewrites them
+    md.ingress_ifindex = kLiveIngressIfindex;
+    md.data_end = sizeof templ;  // the kernel insists on data_end == data_size_in
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = templ, .data_size_in = sizeof templ, .ctx_in = &md,
+                .ctx_size_in = sizeof md, .repeat = static_cast<int>(k), .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+    int err = bpf_prog_test_run_opts(liveProgFd_, &opts) ? errno : 0;
+    Bump(counters_.liveCalls);
+    if (err) {
+      // The kernel refused the call (nothing was sent): these frames are lost, and a refusal that
+      // will not go away turns the live path off; the sockets carry on alone.
+      Bump(counters_.txErrors);
+      Bump(counters_.txDropped, k);
+      liveError_.store(err, std::memory_order_relaxed);
+      if (err != EINTR && err != EAGAIN && err != ENOMEM) {
+        live_ = false;
+        liveOn_.store(false, std::memory_order_relaxed);
+      }
+    } else {
+      uint64_t failed = __atomic_load_n(&liveCtl_->failed, __ATOMIC_RELAXED) - failedBefore;
+      failed = std::min<uint64_t>(failed, k);
+      Bump(counters_.txDropped, failed);
+      Bump(counters_.liveTransmitted, k - failed);
+      for (uint32_t idx : liveIdx_) Sent(meta_[idx], now);
+      // The program could not make `failed` of them (it cannot, for frames checked as these
+      // are): which ones is not known, so only the totals are corrected.
+      if (failed) counters_.transmitted.store(counters_.transmitted.load(std::memory_order_relaxed) - failed, std::memory_order_relaxed);
+    }
+    for (uint32_t idx : liveIdx_) freeFrames_.push_back(idx);
+    liveIdx_.clear();
+  }
+
+  // Immediate frames first (reordered, overflow passed), then everything due, at most kTxBatch
+  // a step. False if frames that are due were left for the next step.
   bool TransmitDue(int64_t now) {
+    staged_.clear();
+    staged_.reserve(kTxBatch);
+    bool all = true;
     while (!immediate_.empty()) {
       uint32_t idx = immediate_.head;
-      if (!Emit(idx, now)) return false;
+      if (!Stage(idx, now)) {
+        all = false;
+        break;
+      }
       immediate_.head = meta_[idx].next;
       if (immediate_.head == kNil) immediate_.tail = kNil;
     }
-    return wheel_.PopDue(now, [&](uint32_t idx) { return Emit(idx, now); });
+    if (all) all = wheel_.PopDue(now, [&](uint32_t idx) { return Stage(idx, now); });
+    if (staged_.empty()) return all;
+    return SendStaged(now) && all;
   }
 
   // Returns false when a TX ring still holds descriptors the kernel has not taken; sets
@@ -1147,6 +1338,10 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     o.Set("realtime", Napi::Boolean::New(env, realtimeActive_.load(std::memory_order_relaxed)));
     o.Set("cpu", Napi::Number::New(env, cpu_));
     o.Set("txBudget", num(ports_.empty() ? 32 : ports_[0].txBudget));
+    o.Set("live", Napi::Boolean::New(env, liveOn_.load(std::memory_order_relaxed)));
+    o.Set("liveCalls", num(load(counters_.liveCalls)));
+    o.Set("liveTransmitted", num(load(counters_.liveTransmitted)));
+    o.Set("liveErrno", Napi::Number::New(env, liveError_.load(std::memory_order_relaxed)));
     Napi::Array classes = Napi::Array::New(env, classes_);
     for (uint32_t c = 0; c < classes_; c++) {
       Napi::Object co = Napi::Object::New(env);
@@ -1233,6 +1428,12 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   int64_t maxLateNs_ = INT64_MAX;
   int cpu_ = -1;  // the CPU the thread is pinned to, -1: any
   int mapFd_ = -1, eventFd_ = -1;
+  int liveProgFd_ = -1, ifFd_ = -1;
+  void* liveSlots_ = MAP_FAILED;
+  size_t liveSlotsLen_ = 0;
+  LiveCtl* liveCtl_ = nullptr;
+  size_t liveCtlLen_ = 0;
+  uint32_t liveBatch_ = 0;
   void* umem_ = MAP_FAILED;
   size_t umemLen_ = 0;
   std::vector<Port> ports_;
@@ -1248,6 +1449,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   FrameList immediate_;
   bool flushing_ = false;
   bool txStalled_ = false;
+  std::vector<uint32_t> staged_;   // this step's due frames, in order
+  std::vector<uint32_t> liveIdx_;  // those written into the live slots
+  bool live_ = false;              // the live path is set up and has not been refused
   std::array<ClassState, kDelayClassesMax> cls_;
   uint32_t seenControlGen_ = 0;
   uint64_t seenSeedGen_ = 0;
@@ -1266,6 +1470,8 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
   std::atomic<uint64_t> latenessMax_{0};
   std::atomic<uint64_t> inFlight_{0};
   std::atomic<bool> realtimeActive_{false};
+  std::atomic<bool> liveOn_{false};
+  std::atomic<int> liveError_{0};
   KernelCounters kernelAtClose_;
   bool kernelSaved_ = false;
   std::mutex recordMutex_;

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { attachXdp, loadCollection, numPossibleCpus, resolveIfindex, type Collection, type Link, type Program } from '../src/datapath';
-import { DelayLine, latenessQuantileNs, latenessSince, type DelayLineStats, type LatenessBucket } from '../src/emulation';
+import { DELAY_TX_MAPS, DelayLine, latenessQuantileNs, latenessSince, type DelayLineStats, type LatenessBucket } from '../src/emulation';
 import { bpfFixture, testPinDir } from '../test/lib/fixtures';
 import { xskSlotsFor } from '../test/lib/delay-lab';
 import { createNetns, type Netns } from '../test/lib/netns';
@@ -31,6 +31,8 @@ const SECONDS = wholeOption(BENCH, 'seconds', 2);
 const OFFERED_PPS = process.argv.includes('--offered-pps') ? wholeOption(BENCH, 'offered-pps', 1) : undefined;
 // Live frames per BPF_PROG_RUN call in the throughput phase.
 const REPEAT = wholeOption(BENCH, 'repeat', 256);
+// --socket-only: transmit through the AF_XDP sockets alone, as without the `transmit` option.
+const SOCKET_ONLY = process.argv.includes('--socket-only');
 const DELAY_MS = 10;
 const PACED_PPS = 100_000;
 // After the overload, before the recovery phase: the line sheds what is stale within maxLateMs.
@@ -227,7 +229,8 @@ async function main(): Promise<void> {
     note(`delay line ${DELAY_MS} ms, ${SECONDS} s of live frames offered at ${OFFERED_PPS ?? 'full speed'} pps`);
     // maxLateMs 5: after the overload phase the line sheds what is more than 5 ms stale (the
     // default, 100, would let the recovery phase start up to 100 ms behind).
-    const lineOptions = { xskMap: line.map('dl_xsks'), ports: [portA, portB], frames: 1 << 15, seed: 1, maxLateMs: 5, params: { delayMs: DELAY_MS } };
+    const transmit = SOCKET_ONLY ? undefined : { program: line.program('dl_redirect'), slots: line.map(DELAY_TX_MAPS.slots), control: line.map(DELAY_TX_MAPS.control) };
+    const lineOptions = { xskMap: line.map('dl_xsks'), ports: [portA, portB], frames: 1 << 15, seed: 1, maxLateMs: 5, params: { delayMs: DELAY_MS }, ...(transmit ? { transmit } : {}) };
     let dl = new DelayLine({ ...lineOptions, ...(lineCpu >= 0 ? { cpu: lineCpu } : {}) });
     undo.push(() => dl.close());
     before = sinkCount(bench);
@@ -295,6 +298,10 @@ async function main(): Promise<void> {
             realtime: dlStats.realtime,
             cpu: dlStats.cpu,
             txBudget: dlStats.txBudget,
+            transmitter: dlStats.live ? 'xdp' : 'socket',
+            liveCalls: dlStats.liveCalls,
+            liveTransmitted: dlStats.liveTransmitted,
+            liveErrno: dlStats.liveErrno,
             // The machine is shared: how much CPU the thread got, and what it did per CPU-second.
             threadCpuShare: Math.round((dlCpu / dlGen.seconds) * 100) / 100,
             // ... how long it was runnable but kept from its CPU, and how often it slept / was preempted.

@@ -15,6 +15,7 @@
 
 #include "bae.h"
 #include "parsing.h"
+#include "delay_tx.h"
 
 /* Helpers return a final XDP verdict, or this to let the pipeline go on. */
 #define BAE_CONTINUE -1
@@ -346,6 +347,10 @@ int bae_xdp(struct xdp_md *ctx)
 	struct bae_stats *stats;
 	__u32 slot = 0;
 	int verdict;
+
+	/* The delay line transmitting its due frames (bpf/delay_tx.h), not a received packet. */
+	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX)
+		return dl_tx_frame(ctx);
 
 	stats = bpf_map_lookup_elem(&bae_stats, &slot);
 	if (!stats) /* Verifier: a one-entry array lookup of key 0 cannot fail, but must be checked. */

@@ -3,6 +3,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "delay_tx.h"
 
 // Classes per port; XSKMAP key = ingress ifindex * DL_CLASSES_MAX + class. Must match
 // kDelayClassesMax (addon/delay_line.h) and DELAY_CLASSES_MAX (src/emulation/delay-line.ts).
@@ -37,11 +38,16 @@ static __always_inline __u32 dl_class_of(struct xdp_md *ctx)
 	return (ip->tos >> 2) & (DL_CLASSES_MAX - 1);
 }
 
-// Into the delay line; XDP_PASS when no socket sits in the slot (delay line not running).
+// Into the delay line; XDP_PASS when no socket sits in the slot (delay line not running). Also
+// the delay line's transmitter (bpf/delay_tx.h).
 SEC("xdp")
 int dl_redirect(struct xdp_md *ctx)
 {
-	__u32 key = ctx->ingress_ifindex * DL_CLASSES_MAX + dl_class_of(ctx);
+	__u32 key;
+
+	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX)
+		return dl_tx_frame(ctx); /* the delay line transmitting */
+	key = ctx->ingress_ifindex * DL_CLASSES_MAX + dl_class_of(ctx);
 
 	return bpf_redirect_map(&dl_xsks, key, XDP_PASS);
 }

@@ -9,10 +9,12 @@ export {
   DELAY_CLASSES_MAX,
   DELAY_PORTS_MAX,
   DELAY_MAX_MS,
+  DELAY_TX_MAPS,
 } from './delay-line';
 export type {
   DelayLineOptions,
   DelayLinePort,
+  DelayLineTransmit,
   DelayLineStats,
   DelayParams,
   DelaySamples,

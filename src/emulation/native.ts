@@ -29,6 +29,10 @@ export interface NativeDelayLineStats {
   cpu: number;
   /** descriptors one copy-mode sendto() may transmit (32 before Linux 6.17) */
   txBudget: number;
+  live: boolean;
+  liveCalls: number;
+  liveTransmitted: number;
+  liveErrno: number;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** [lowNs, highNs, count] of each non-empty bucket */
   lateness: [number, number, number][];
@@ -78,6 +82,9 @@ export interface NativeDelayLineCtor {
     realtime: boolean,
     maxLateNs: number,
     cpu: number,
+    liveProgramFd: number,
+    liveSlotsFd: number,
+    liveCtlFd: number,
   ): NativeDelayLine;
   ifindex(name: string): number;
 }

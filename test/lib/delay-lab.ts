@@ -138,8 +138,10 @@ export function pingThrough(lab: DelayLab, count: number, intervalS: number, opt
 
 // UDP in the lab: a receiver on the server counts datagrams; a sender on the client sends a
 // bounded number, paced. Both are Node children entered with nsenter.
+// A bigger receive buffer than the default: a frame that crossed as an XDP frame becomes an skb
+// of a whole page, so a burst of them fills the default buffer (~200 KB) after about 50.
 const UDP_RECEIVER = `
-const s = require('dgram').createSocket('udp4'); let n = 0;
+const s = require('dgram').createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }); let n = 0;
 s.on('message', () => { n++; });
 s.bind(Number(process.argv[2]), process.argv[1], () => console.log('ready'));
 const stop = () => { console.log(JSON.stringify({ received: n })); process.exit(0); };
