@@ -1074,6 +1074,9 @@ class DelayLine : public Napi::ObjectWrap<DelayLine>, public Closable {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = templ, .data_size_in = sizeof templ, .ctx_in = &md,
                 .ctx_size_in = sizeof md, .repeat = static_cast<int>(k), .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
     int err = bpf_prog_test_run_opts(liveProgFd_, &opts) ? errno : 0;
+    // Disarmed between calls: other runs of the program with the loopback device as ingress
+    // (golden-packet tests) must not take slots.
+    liveCtl_->count = 0;
     Bump(counters_.liveCalls);
     if (err) {
       // The kernel refused the call (nothing was sent): these frames are lost, and a refusal that

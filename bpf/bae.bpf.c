@@ -349,8 +349,8 @@ int bae_xdp(struct xdp_md *ctx)
 	int verdict;
 
 	/* The delay line transmitting its due frames (bpf/delay_tx.h), not a received packet. */
-	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX)
-		return dl_tx_frame(ctx);
+	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX && (verdict = dl_tx_frame(ctx)) >= 0)
+		return verdict;
 
 	stats = bpf_map_lookup_elem(&bae_stats, &slot);
 	if (!stats) /* Verifier: a one-entry array lookup of key 0 cannot fail, but must be checked. */

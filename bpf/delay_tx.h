@@ -6,8 +6,8 @@
  * the delay line with BPF_PROG_RUN in live-frames mode, once per frame, with the loopback device
  * as the ingress device. That program starts with
  *
- *	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX)
- *		return dl_tx_frame(ctx);
+ *	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX && (act = dl_tx_frame(ctx)) >= 0)
+ *		return act;
  *
  * and each run takes the next slot, makes the kernel's frame that slot's length and content and
  * redirects it to the slot's egress port: the frames leave as XDP frames, the way an XDP bridge
@@ -16,7 +16,9 @@
  * and removes it again, a grace period (~25 ms here) per call.
  *
  * Real traffic never takes the branch: the program is never attached to the loopback device
- * (the delay line refuses it as a port).
+ * (the delay line refuses it as a port). BPF_PROG_RUN without a context also runs with the
+ * loopback device as ingress (golden-packet tests do): those runs find no batch armed in
+ * dl_tx_ctl (count is 0 outside the thread's call) and go on as any packet.
  */
 #ifndef BAE_DELAY_TX_H
 #define BAE_DELAY_TX_H
@@ -30,6 +32,8 @@
  * spare. Longer frames (4096-byte UMEM frames hold up to 3840) leave through the socket.
  * kLiveDataMax in addon/delay_line.cc. */
 #define DL_TX_DATA_MAX 3072
+/* dl_tx_frame(): not a run of the delay line's call, process the packet as usual. */
+#define DL_TX_NOT_MINE (-1)
 
 struct dl_tx_slot {
 	__u32 len;
@@ -39,7 +43,7 @@ struct dl_tx_slot {
 
 struct dl_tx_ctl {
 	__u32 next;   /* slot of the next run; the thread sets it to 0 before each call */
-	__u32 count;  /* slots filled for this call */
+	__u32 count;  /* slots filled for this call; 0 outside it */
 	__u64 failed; /* runs whose frame could not be made (the thread counts them as dropped) */
 };
 
@@ -67,10 +71,10 @@ static __always_inline int dl_tx_frame(struct xdp_md *ctx)
 	long cur;
 
 	if (!c)
-		return XDP_DROP;
+		return DL_TX_NOT_MINE;
 	i = c->next;
 	if (i >= c->count)
-		return XDP_DROP; /* more runs than slots: nothing to send */
+		return DL_TX_NOT_MINE; /* no batch armed */
 	c->next = i + 1;
 	s = bpf_map_lookup_elem(&dl_tx_slots, &i);
 	if (!s)

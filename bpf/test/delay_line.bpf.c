@@ -44,9 +44,10 @@ SEC("xdp")
 int dl_redirect(struct xdp_md *ctx)
 {
 	__u32 key;
+	int act;
 
-	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX)
-		return dl_tx_frame(ctx); /* the delay line transmitting */
+	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX && (act = dl_tx_frame(ctx)) >= 0)
+		return act; /* the delay line transmitting */
 	key = ctx->ingress_ifindex * DL_CLASSES_MAX + dl_class_of(ctx);
 
 	return bpf_redirect_map(&dl_xsks, key, XDP_PASS);

@@ -9,11 +9,11 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { BpfMap } from '../datapath';
+import { openPinnedMap, openProgramById, type BpfMap } from '../datapath';
 import { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu, type PolicyDelayStats } from '../datapath/layout';
 import { DEFAULT_PIN_DIR, checkIfaceName, checkPinDir, load, openLoadedMap, status, unload } from '../datapath/loader';
 import type { XdpMode } from '../datapath/link';
-import { DEFAULT_DELAY_PARAMS, DelayLine, checkDelayParams, type DelayLineStats, type DelayParams, type OverflowRule } from '../emulation';
+import { DEFAULT_DELAY_PARAMS, DELAY_TX_MAPS, DelayLine, checkDelayParams, type DelayLineStats, type DelayLineTransmit, type DelayParams, type OverflowRule } from '../emulation';
 import { AlreadyLoadedError, BaeError, NotRootError, UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { assignDelayClasses } from '../policy/delay';
@@ -37,6 +37,10 @@ export interface AgentOptions {
   socketPath?: string;
   /** Seed of the delay line's decisions (default random). */
   seed?: number;
+  /** Frames more than this many ms past due are dropped instead of sent (default DEFAULT_MAX_LATE_MS). */
+  maxLateMs?: number;
+  /** Pin the delay-line thread to this CPU (default: any). */
+  cpu?: number;
 }
 
 export interface AgentStatus {
@@ -54,7 +58,10 @@ export interface AgentStatus {
   /** Classes 1..7 with parameters other than "no delay". */
   classes: DelayClassConfig[];
   kernel: { redirected: string; noSocket: string };
-  line: Pick<DelayLineStats, 'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'realtime'>;
+  line: Pick<
+    DelayLineStats,
+    'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'lateDropped' | 'realtime' | 'cpu' | 'live' | 'liveTransmitted'
+  >;
 }
 
 export interface AgentStopResult {
@@ -78,6 +85,32 @@ async function claimSocket(socketPath: string): Promise<void> {
   });
   if (alive) throw new AlreadyLoadedError(`another agent already listens on ${socketPath}; stop it first`);
   fs.rmSync(socketPath, { force: true });
+}
+
+/**
+ * The loaded bae program and its transmit arrays (bpf/delay_tx.h), for the delay line's XDP
+ * transmitter; undefined (the sockets transmit alone) when the loaded object predates them.
+ */
+function openTransmit(pinDir: string, progId: number): (DelayLineTransmit & { close(): void }) | undefined {
+  const slotsPin = path.join(pinDir, DELAY_TX_MAPS.slots);
+  const ctlPin = path.join(pinDir, DELAY_TX_MAPS.control);
+  if (progId === 0 || !fs.existsSync(slotsPin) || !fs.existsSync(ctlPin)) {
+    log.warn({ pinDir }, 'the loaded bae has no delay-line transmitter (loaded by an older bae?): frames leave through the AF_XDP sockets only');
+    return undefined;
+  }
+  const opened: { close(): void }[] = [];
+  try {
+    const program = openProgramById(progId);
+    opened.push(program);
+    const slots = openPinnedMap(slotsPin);
+    opened.push(slots);
+    const control = openPinnedMap(ctlPin);
+    opened.push(control);
+    return { program, slots, control, close: () => opened.forEach((o) => o.close()) };
+  } catch (err) {
+    opened.forEach((o) => o.close());
+    throw err;
+  }
 }
 
 export class Agent {
@@ -157,10 +190,15 @@ export class Agent {
       undo.push(() => xsks.close());
       const delayStats = openLoadedMap(DELAY_MAPS.stats, pinDir, 'bae agent');
       undo.push(() => delayStats.close());
+      const transmit = openTransmit(pinDir, status({ pinDir }).ports[0]?.progId ?? 0);
+      if (transmit) undo.push(() => transmit.close());
       const line = new DelayLine({
         xskMap: xsks,
         ports: [iface, peer],
         classes: POLICY_DELAY_CLASSES,
+        ...(transmit ? { transmit: { program: transmit.program, slots: transmit.slots, control: transmit.control } } : {}),
+        ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
+        ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
         ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
         ...(opts.overflow !== undefined ? { overflow: opts.overflow } : {}),
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
@@ -310,7 +348,11 @@ export class Agent {
         inFlight: s.inFlight,
         txErrors: s.txErrors,
         txDropped: s.txDropped,
+        lateDropped: s.lateDropped,
         realtime: s.realtime,
+        cpu: s.cpu,
+        live: s.live,
+        liveTransmitted: s.liveTransmitted,
       },
     };
   }

@@ -1,10 +1,12 @@
 // `bae agent --iface IF --peer IF2 [...]`: the daemon that holds the delay line, in the
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import os from 'node:os';
 import { Agent, type AgentStatus } from '../agent/agent';
 import { agentRequest, agentSocketPath, NoAgentError } from '../agent/client';
 import { checkIfaceName } from '../datapath/loader';
 import { UsageError } from '../errors';
+import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { pinDirOption, wholeNumber } from './load';
 
 interface AgentOpts {
@@ -13,7 +15,18 @@ interface AgentOpts {
   mode: 'native' | 'generic';
   maxInFlight?: number;
   overflow: 'drop' | 'pass';
+  maxLateMs?: number;
+  cpu?: number;
   pinDir: string;
+}
+
+/** commander parser: a number from min to max. */
+function positiveNumber(min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
 }
 
 export function renderAgentStatus(s: AgentStatus): string {
@@ -21,7 +34,8 @@ export function renderAgentStatus(s: AgentStatus): string {
     `bae agent running (pid ${s.pid}, since ${s.startedAt}) inline between ${s.iface} and ${s.peer}, ${s.xdpMode} XDP; ` +
       `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
     `  delay line: ${s.line.inFlight} held of at most ${s.maxInFlight} (overflow: ${s.overflow}); received ${s.line.received}, ` +
-      `transmitted ${s.line.transmitted}, overflow ${s.line.overflow}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}` +
+      `transmitted ${s.line.transmitted} (${s.line.liveTransmitted} as XDP frames${s.line.live ? '' : ', XDP transmitter off'}), overflow ${s.line.overflow}, ` +
+      `late-dropped ${s.line.lateDropped}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}${s.line.cpu >= 0 ? `; thread on CPU ${s.line.cpu}` : ''}` +
       `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
   ];
@@ -60,6 +74,12 @@ export function register(program: Command): void {
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['native', 'generic']).default('native'))
     .option('--max-in-flight <n>', 'frames the delay line holds at once (default: what the UMEM leaves after the rings)', wholeNumber(1, 1 << 18))
     .addOption(new Option('--overflow <rule>', 'a frame that finds --max-in-flight frames held: drop it, or pass it undelayed').choices(['drop', 'pass']).default('drop'))
+    .option(
+      '--max-late-ms <ms>',
+      `a frame that could not leave within this many ms of its due time is dropped, so an overload sheds stale frames instead of delaying every later one (default ${DEFAULT_MAX_LATE_MS})`,
+      positiveNumber(0.001, DELAY_MAX_MS),
+    )
+    .option('--cpu <n>', 'pin the delay-line thread to this CPU (default: any)', wholeNumber(0, os.cpus().length - 1))
     .addOption(pinDirOption())
     .addHelpText(
       'after',
@@ -87,6 +107,8 @@ Examples:
         overflow: opts.overflow,
         pinDir: opts.pinDir,
         ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+        ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
+        ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
       });
       process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}\n`);
       const sig = await untilSignal();

@@ -4,7 +4,7 @@ export { loadCollection, Collection } from './collection';
 export type { LoadOptions, StructLayout, StructMember } from './collection';
 export { BpfMap, openPinnedMap, rcuGracePeriod } from './map';
 export type { UpdateFlag, BatchResult } from './map';
-export { Program, openPinnedProgram, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT } from './program';
+export { Program, openPinnedProgram, openProgramById, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT } from './program';
 export type { TestOptions, TestResult } from './program';
 export { BpfError, VerifierError, errnoName } from './errors';
 export { numPossibleCpus, sumPerCpu, splitPerCpu, joinPerCpu, perCpuStride } from './percpu';

@@ -136,6 +136,18 @@ export function openPinnedProgram(path: string): Program {
   }
 }
 
+/** Opens the program with this kernel id (e.g. the one an XDP link runs). */
+export function openProgramById(id: number): Program {
+  if (!isU32(id) || id === 0) throw bpfError('openProgramById', 'EINVAL', `id must be a program id (1 to 2^32-1), got ${String(id)}`);
+  const handle = nativeCall(`program ${id}`, () => native.progGetById(id));
+  try {
+    return new Program(handle, nativeCall(`program ${id}`, () => native.progInfo(handle.fd)));
+  } catch (err) {
+    handle.close();
+    throw err;
+  }
+}
+
 function isU32(n: unknown): n is number {
   return Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
 }

@@ -10,6 +10,7 @@ export {
   DELAY_PORTS_MAX,
   DELAY_MAX_MS,
   DELAY_TX_MAPS,
+  DEFAULT_MAX_LATE_MS,
 } from './delay-line';
 export type {
   DelayLineOptions,
