@@ -5,6 +5,7 @@
 // u64 fields decode as bigint (exact), narrower ones as number. Per-CPU maps (bae_stats,
 // bae_convs) hand out one value per possible CPU; the merge functions fold them into one.
 import net from 'node:net';
+import os from 'node:os';
 
 // ---- bounds and knobs --------------------------------------------------------------------
 
@@ -959,19 +960,53 @@ function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Reco
   return Object.fromEntries(fields.map((f) => [f, pf(layout, f)])) as Record<F, number>;
 }
 
-let emulAt: { u64: number[]; u8: number[]; truncateLen: number } | undefined;
+const U64_MAX = (1n << 64n) - 1n;
+/** Typed arrays store in host order; the layouts are little-endian. */
+const HOST_LE = os.endianness() === 'LE';
+/** The 8-byte words of the buffer the table encoders write last (they write one buffer entry by entry). */
+let words: { buf: Buffer; view: BigUint64Array | undefined } | undefined;
 
-/** Writes struct policy_emul into `buf` at `at`. */
-function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
-  const L = 'policy_emul';
-  emulAt ??= { u64: EMUL_U64.map(([, f]) => pf(L, f)), u8: EMUL_U8.map(([, f]) => pf(L, f)), truncateLen: pf(L, 'truncate_len') };
-  // The bytes are zero already: most rules have no emulation, and a BigInt write is not free.
-  for (let i = 0; i < EMUL_U64.length; i++) {
-    const v = e[EMUL_U64[i]![0]];
-    if (v !== 0n) buf.writeBigUInt64LE(v, at + emulAt.u64[i]!);
+/**
+ * buf.writeBigUInt64LE(v, at) for a non-zero v into zeroed bytes, through a BigUint64Array view
+ * of the buffer where the word is aligned: Buffer's own BigInt write makes several BigInts per
+ * call, which shows in a 10k-rule apply.
+ */
+function writeU64(buf: Buffer, at: number, v: bigint): void {
+  if (v === 0n) return;
+  if (words?.buf !== buf) {
+    const aligned = HOST_LE && buf.byteOffset % 8 === 0;
+    words = { buf, view: aligned ? new BigUint64Array(buf.buffer, buf.byteOffset, buf.length >>> 3) : undefined };
   }
-  buf.writeUInt16LE(e.truncateLen, at + emulAt.truncateLen);
-  for (let i = 0; i < EMUL_U8.length; i++) buf[at + emulAt.u8[i]!] = e[EMUL_U8[i]![0]];
+  // The view would wrap what the Buffer method refuses.
+  if (words.view === undefined || at % 8 !== 0 || v < 0n || v > U64_MAX) buf.writeBigUInt64LE(v, at);
+  else words.view[at >>> 3] = v;
+}
+
+let emulAt: Record<(typeof EMUL_U64)[number][1] | (typeof EMUL_U8)[number][1] | 'truncate_len', number> | undefined;
+
+/** Writes struct policy_emul into `buf` at `at` (the bytes there must be zero). */
+function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
+  const o = (emulAt ??= offsetsOf('policy_emul', [...EMUL_U64.map(([, f]) => f), ...EMUL_U8.map(([, f]) => f), 'truncate_len'] as const));
+  // Field by field, not by a loop over names: encoders of 10k rules run mostly as cold code.
+  writeU64(buf, at + o.seed, e.seed);
+  writeU64(buf, at + o.loss_p, e.lossP);
+  writeU64(buf, at + o.loss_corr, e.lossCorr);
+  writeU64(buf, at + o.loss_bad, e.lossBad);
+  writeU64(buf, at + o.loss_good, e.lossGood);
+  writeU64(buf, at + o.corrupt_p, e.corruptP);
+  writeU64(buf, at + o.rate_bps, e.rateBps);
+  writeU64(buf, at + o.rate_cap, e.rateCap);
+  writeU64(buf, at + o.rate_full_ns, e.rateFullNs);
+  buf.writeUInt16LE(e.truncateLen, at + o.truncate_len);
+  buf[at + o.loss_model] = e.lossModel;
+  buf[at + o.corrupt_bits] = e.corruptBits;
+  buf[at + o.corrupt_region] = e.corruptRegion;
+  buf[at + o.corrupt_fix] = e.corruptFix;
+  buf[at + o.truncate_mode] = e.truncateMode;
+  buf[at + o.truncate_fix] = e.truncateFix;
+  buf[at + o.tcp_set] = e.tcpSet;
+  buf[at + o.tcp_clear] = e.tcpClear;
+  buf[at + o.rate_scope] = e.rateScope;
 }
 
 export function encodePolicyEmul(e: PolicyEmul): Buffer {
@@ -1049,12 +1084,12 @@ export function writePolicyRule(buf: Buffer, at: number, r: PolicyRuleValue): vo
   buf[at + o.op] = r.op;
   buf[at + o.scope] = r.scope;
   buf[at + o.delay_class] = r.delayClass ?? 0;
-  // The bytes are zero already: rules without a trigger or ban leave these 0, and a BigInt write is not free.
-  if (r.threshold !== 0n) buf.writeBigUInt64LE(r.threshold, at + o.threshold);
-  if (r.bucketNs !== 0n) buf.writeBigUInt64LE(r.bucketNs, at + o.bucket_ns);
-  if (r.forNs !== 0n) buf.writeBigUInt64LE(r.forNs, at + o.for_ns);
-  if (r.cooldownNs !== 0n) buf.writeBigUInt64LE(r.cooldownNs, at + o.cooldown_ns);
-  if (r.blockTtlNs !== 0n) buf.writeBigUInt64LE(r.blockTtlNs, at + o.block_ttl_ns);
+  // The bytes are zero already: rules without a trigger or ban leave these 0.
+  writeU64(buf, at + o.threshold, r.threshold);
+  writeU64(buf, at + o.bucket_ns, r.bucketNs);
+  writeU64(buf, at + o.for_ns, r.forNs);
+  writeU64(buf, at + o.cooldown_ns, r.cooldownNs);
+  writeU64(buf, at + o.block_ttl_ns, r.blockTtlNs);
   if (r.emul) writePolicyEmul(buf, at + o.emul, r.emul);
 }
 

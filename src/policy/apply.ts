@@ -5,6 +5,7 @@
 // non-sleepable BPF program inside an RCU read-side section, so an RCU grace period that began
 // after the flip outlasts all of them: only then is that generation rewritten.
 import * as crypto from 'node:crypto';
+import os from 'node:os';
 import { rcuGracePeriod, type BpfMap } from '../datapath';
 import {
   AF_INET,
@@ -121,6 +122,8 @@ function writeEntries(map: BpfMap, keys: Buffer[], values: Buffer[]): void {
 }
 
 const PORT_ENTRIES = POLICY.ports / POLICY.portsPerEntry;
+/** Typed arrays store in host order; the map values are little-endian. */
+const HOST_LE = os.endianness() === 'LE';
 
 /** Keys of the port-class array for one generation, flat: source ports then destination ports. */
 const portKeyCache: Buffer[] = [];
@@ -137,17 +140,29 @@ function portKeys(gen: number): Buffer {
 /** The port-class entries of a set, flat: POLICY.portsPerEntry little-endian u16 classes each, sport then dport. */
 function portValues(set: CompiledSet): Buffer {
   const all = Buffer.alloc(2 * POLICY.ports * 2);
-  // Classes that some combination has carry POLICY_PORT_USED (the kernel's prefilter).
-  const used = [new Uint8Array(POLICY.portUsed), new Uint8Array(POLICY.portUsed)] as const;
-  for (const c of set.combos) {
-    used[0][c.sportClass] = 1;
-    used[1][c.dportClass] = 1;
+  // Classes that some combination has carry POLICY_PORT_USED (the kernel's prefilter): each class
+  // maps to the entry it becomes, then each port to its class's entry.
+  const entryOf = [new Uint16Array(POLICY.portUsed), new Uint16Array(POLICY.portUsed)] as const;
+  for (let c = 0; c < POLICY.portUsed; c++) entryOf[0][c] = entryOf[1][c] = c;
+  for (let i = 0; i < set.combos.length; i++) {
+    const c = set.combos[i]!;
+    entryOf[0][c.sportClass] = c.sportClass | POLICY.portUsed;
+    entryOf[1][c.dportClass] = c.dportClass | POLICY.portUsed;
+  }
+  const sport = set.sportClass;
+  const dport = set.dportClass;
+  if (HOST_LE) {
+    // The buffer is its own allocation (8-aligned): u16 entries through a view, in host order.
+    const entries = new Uint16Array(all.buffer, all.byteOffset, 2 * POLICY.ports);
+    for (let p = 0; p < POLICY.ports; p++) {
+      entries[p] = entryOf[0][sport[p]!]!;
+      entries[POLICY.ports + p] = entryOf[1][dport[p]!]!;
+    }
+    return all;
   }
   for (let p = 0; p < POLICY.ports; p++) {
-    const s = set.sportClass[p]!;
-    const d = set.dportClass[p]!;
-    all.writeUInt16LE(used[0][s] ? s | POLICY.portUsed : s, 2 * p);
-    all.writeUInt16LE(used[1][d] ? d | POLICY.portUsed : d, 2 * (POLICY.ports + p));
+    all.writeUInt16LE(entryOf[0][sport[p]!]!, 2 * p);
+    all.writeUInt16LE(entryOf[1][dport[p]!]!, 2 * (POLICY.ports + p));
   }
   return all;
 }
@@ -166,7 +181,7 @@ function prefixBytes(list: CompiledSet['srcPrefixes']): Buffer {
     const { prefix, cls } = list[i]!;
     out[22 * i] = prefix.family;
     out[22 * i + 1] = prefix.len;
-    for (let b = 0; b < 16; b++) out[22 * i + 2 + b] = prefix.addr[b]!;
+    out.set(prefix.addr.length <= 16 ? prefix.addr : prefix.addr.subarray(0, 16), 22 * i + 2);
     out.writeUInt32LE(cls, 22 * i + 18);
   }
   return out;
@@ -229,12 +244,13 @@ function ruleSlotHolds(held: Buffer, at: number, r: CompiledRule): boolean {
 /**
  * Writes the rules of `set` into generation `gen`, skipping the slots that already hold the same
  * rule (one batch read of the slots): changing one policy of 10k encodes and writes one rule.
- * Rule slots past the new count are never referenced: no need to clear them.
+ * Rule slots past the new count are never referenced: no need to clear them. `neverWritten`: no
+ * apply has flipped to a generation yet, so no slot holds a rule worth keeping (none is read).
  */
-function writeRules(map: BpfMap, set: CompiledSet, gen: number): void {
+function writeRules(map: BpfMap, set: CompiledSet, gen: number, neverWritten: boolean): void {
   const first = gen * POLICY.maxRules;
   const size = map.valueSize;
-  const held = set.rules.length ? map.lookupRange(first, set.rules.length).values : Buffer.alloc(0);
+  const held = set.rules.length && !neverWritten ? map.lookupRange(first, set.rules.length).values : Buffer.alloc(0);
   const slots: number[] = [];
   for (let slot = 0; slot < set.rules.length; slot++) {
     if ((slot + 1) * size <= held.length && ruleSlotHolds(held, slot * size, set.rules[slot]!)) continue;
@@ -370,15 +386,22 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
     const keys = Buffer.alloc(4 * table.slots.size);
     const values = Buffer.alloc(size * table.slots.size);
     let k = 0;
-    for (const [i, c] of table.slots) {
+    // One key object for all slots (the writer copies it), and no entry arrays from the Map.
+    const key = { gen: 0, proto: 0, sportClass: 0, dportClass: 0, srcClass: 0, dstClass: 0 };
+    table.slots.forEach((c, i) => {
       keys.writeUInt32LE(base + i, 4 * k);
-      const key = { gen: 0, proto: c.proto, sportClass: c.sportClass, dportClass: c.dportClass, srcClass: c.srcClass, dstClass: c.dstClass };
+      key.proto = c.proto;
+      key.sportClass = c.sportClass;
+      key.dportClass = c.dportClass;
+      key.srcClass = c.srcClass;
+      key.dstClass = c.dstClass;
       writePolicyComboSlot(values, size * k++, key, epoch, c.slots, c.plain ? POLICY_COMBO_PLAIN : 0);
-    }
+    });
     maps.combos.updateBatchFlat(keys, values);
     combo = { comboMask: table.mask, comboSeed: table.seed, comboEpoch: epoch };
   }
-  if (changed[TABLE.rules]) writeRules(maps.rules, set, next);
+  // Before the first flip no slot can hold a rule worth keeping: nothing to read back.
+  if (changed[TABLE.rules]) writeRules(maps.rules, set, next, ctl.flipNs === 0n);
 
   // The idle generation's header first (packets do not read it), then the flip.
   const portDirs = (set.sportClass.some((c) => c !== 0) ? 1 : 0) | (set.dportClass.some((c) => c !== 0) ? 2 : 0);

@@ -127,8 +127,8 @@ function capacity(p: Policy, detail: string): PolicyError {
 }
 
 /**
- * Prefixes by value: IPv4 in one map per length keyed by the masked address as a signed 32-bit
- * number (a small integer to V8: no allocation or hashing of doubles on the hot path of a
+ * Prefixes by value: IPv4 in one map per length keyed by the prefix's own bits (below 2^30, a
+ * small integer to V8, up to /30: no allocation or hashing of doubles on the hot path of a
  * 10k-rule compile), IPv6 by text.
  */
 class PrefixIndex<T> {
@@ -136,8 +136,7 @@ class PrefixIndex<T> {
   readonly #v6 = new Map<string, T>();
 
   static #v4Key(addr: Uint8Array, len: number): number {
-    const a = (addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!;
-    return len === 0 ? 0 : a & (-1 << (32 - len));
+    return len === 0 ? 0 : (((addr[0]! << 24) | (addr[1]! << 16) | (addr[2]! << 8) | addr[3]!) >>> (32 - len));
   }
 
   get(family: 4 | 6, addr: Uint8Array, len: number): T | undefined {
@@ -151,65 +150,78 @@ class PrefixIndex<T> {
   }
 }
 
-interface PrefixEntry {
-  prefix: Prefix;
-  cls: number;
-  /** Indices of the policies whose list names this prefix, ascending, each once. */
-  refs: number[];
-}
-
-/** Prefix classes of one dimension; returns the inserted prefixes and each policy's classes (undefined: any). */
+/**
+ * Prefix classes of one dimension; returns the inserted prefixes and each policy's classes
+ * (undefined: any). A policy's classes are those of the inserted prefixes inside one of its own:
+ * they are gathered per inserted prefix, so policies that name one prefix share its (read-only)
+ * list, and a policy's list is built only when it names several.
+ */
 function prefixClasses(
   policies: Policy[],
   pick: (p: Policy) => Prefix[] | undefined,
   what: string,
   limit: number,
 ): { prefixes: CompiledPrefix[]; classesOf: (number[] | undefined)[]; all: number[] } {
-  const byValue = new PrefixIndex<PrefixEntry>();
-  // In class order: entries[c - 1] has class c.
-  const entries: PrefixEntry[] = [];
+  const byValue = new PrefixIndex<number>();
+  // In class order: prefixes[c - 1] has class c, inner[c - 1] the classes inside it.
+  const prefixes: CompiledPrefix[] = [];
+  const inner: number[][] = [];
+  // Each policy's class when its list has one prefix; its classes when it has several.
+  const own = new Int32Array(policies.length);
+  const several = new Map<number, number[]>();
   for (let i = 0; i < policies.length; i++) {
     const list = pick(policies[i]!);
     if (!list) continue;
     for (let j = 0; j < list.length; j++) {
       const prefix = list[j]!;
-      let e = byValue.get(prefix.family, prefix.addr, prefix.len);
-      if (!e) {
-        if (entries.length >= limit) throw capacity(policies[i]!, `more than ${limit} distinct ${what} prefixes`);
-        e = { prefix, cls: entries.length + 1, refs: [] };
-        byValue.set(prefix.family, prefix.addr, prefix.len, e);
-        entries.push(e);
+      let cls = byValue.get(prefix.family, prefix.addr, prefix.len);
+      if (cls === undefined) {
+        if (prefixes.length >= limit) throw capacity(policies[i]!, `more than ${limit} distinct ${what} prefixes`);
+        cls = prefixes.length + 1;
+        byValue.set(prefix.family, prefix.addr, prefix.len, cls);
+        prefixes.push({ prefix, cls });
+        inner.push([]);
       }
-      if (e.refs[e.refs.length - 1] !== i) e.refs.push(i);
+      if (list.length === 1) own[i] = cls;
+      else {
+        const mine = several.get(i);
+        if (mine) mine.push(cls);
+        else several.set(i, [cls]);
+      }
     }
   }
   // Lengths in use per family: the ancestors of a prefix are found by masking to each of them.
   const lengths: Record<4 | 6, number[]> = { 4: [], 6: [] };
-  for (const { prefix } of entries) if (!lengths[prefix.family].includes(prefix.len)) lengths[prefix.family].push(prefix.len);
-  // A policy's classes are those of the inserted prefixes inside one of its own. Entries are
-  // visited in class order, so each list grows sorted; a class that several nested prefixes of
-  // one list hold arrives in a row and is kept once.
-  const sets: (number[] | undefined)[] = new Array(policies.length);
-  for (let c = 0; c < entries.length; c++) {
-    const e = entries[c]!;
-    const lens = lengths[e.prefix.family];
+  for (let c = 0; c < prefixes.length; c++) {
+    const { family, len } = prefixes[c]!.prefix;
+    if (!lengths[family].includes(len)) lengths[family].push(len);
+  }
+  // Prefixes are visited in class order, so each list grows sorted, each class once.
+  for (let c = 0; c < prefixes.length; c++) {
+    const { family, addr, len } = prefixes[c]!.prefix;
+    const lens = lengths[family];
     for (let l = 0; l < lens.length; l++) {
-      const len = lens[l]!;
-      if (len > e.prefix.len) continue;
-      const ancestor = len === e.prefix.len ? e : byValue.get(e.prefix.family, e.prefix.addr, len);
-      if (!ancestor) continue;
-      for (let r = 0; r < ancestor.refs.length; r++) {
-        const i = ancestor.refs[r]!;
-        const set = (sets[i] ??= []);
-        if (set[set.length - 1] !== e.cls) set.push(e.cls);
-      }
+      const at = lens[l]!;
+      if (at > len) continue;
+      const ancestor = at === len ? c + 1 : byValue.get(family, addr, at);
+      if (ancestor !== undefined) inner[ancestor - 1]!.push(c + 1);
     }
   }
-  const all = new Array<number>(entries.length + 1);
-  for (let c = 0; c <= entries.length; c++) all[c] = c;
+  const all = new Array<number>(prefixes.length + 1);
+  for (let c = 0; c <= prefixes.length; c++) all[c] = c;
   const classesOf = new Array<number[] | undefined>(policies.length);
-  for (let i = 0; i < policies.length; i++) classesOf[i] = pick(policies[i]!) ? sets[i] ?? [] : undefined;
-  return { prefixes: entries.map((e) => ({ prefix: e.prefix, cls: e.cls })), classesOf, all };
+  for (let i = 0; i < policies.length; i++) {
+    const list = pick(policies[i]!);
+    if (!list) classesOf[i] = undefined;
+    else if (list.length === 1) classesOf[i] = inner[own[i]! - 1];
+    else {
+      // Nested prefixes of one list hold the same classes: keep each once.
+      const merged = new Set<number>();
+      for (const cls of several.get(i) ?? []) for (const x of inner[cls - 1]!) merged.add(x);
+      classesOf[i] = [...merged].sort((x, y) => x - y);
+    }
+  }
+  return { prefixes, classesOf, all };
 }
 
 /** Port classes: elementary intervals between range boundaries; 0 for ports no range holds. */
@@ -372,10 +384,15 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
 
   const seeds = ruleSeeds(policies, options.seed);
-  const rules = policies.map((p, i) => compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i]));
   // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
   const delay = assignDelayClasses(policies);
-  rules.forEach((r, i) => (r.delayClass = delay.classOf[i]!));
+  const rules = new Array<CompiledRule>(policies.length);
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    const r = compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i]);
+    r.delayClass = delay.classOf[i]!;
+    rules[i] = r;
+  }
   const src = prefixClasses(policies, (p) => p.match.src, 'source', limits.prefixes);
   const dst = prefixClasses(policies, (p) => p.match.dst, 'destination', limits.prefixes);
   const sport = portClasses(policies, (p) => p.match.sport, 'source', limits.portClasses);
@@ -389,18 +406,18 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
 
   // Count before building: a set that does not fit fails fast and names the policy that overflows.
   let total = 0;
-  policies.forEach((p, i) => {
-    const n =
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    total +=
       (src.classesOf[i] ?? src.all).length *
       (dst.classesOf[i] ?? dst.all).length *
       (p.match.proto ?? allProtos).length *
       (sport.classesOf[i] ?? sport.all).length *
       (dport.classesOf[i] ?? dport.all).length;
-    total += n;
     if (total > limits.combos * MAX_CANDIDATES) {
       throw capacity(p, `the set needs more than ${limits.combos} (proto, src, dst, port) combinations; overlapping wide matches multiply`);
     }
-  });
+  }
 
   // (proto, src, dst) -> its group of combinations; within a group (sport, dport) finds one.
   // Both keys are small integers to V8 (proto and the classes fit 8 + 23 and 15 + 15 bits), and
@@ -456,8 +473,14 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   for (let i = 0; i < groups.length; i++) for (let j = 0; j < groups[i]!.combos.length; j++) combos.push(groups[i]!.combos[j]!);
 
   const comboList = combos;
-  const plain = rules.map(isPlainRule);
-  for (const c of comboList) c.plain = c.slots.every((s) => plain[s]);
+  const plain = new Uint8Array(rules.length);
+  for (let i = 0; i < rules.length; i++) plain[i] = isPlainRule(rules[i]!) ? 1 : 0;
+  for (let i = 0; i < comboList.length; i++) {
+    const c = comboList[i]!;
+    let all = true;
+    for (let k = 0; k < c.slots.length && all; k++) all = plain[c.slots[k]!] === 1;
+    c.plain = all;
+  }
   const comboTable = buildComboTable(comboList);
   if (!comboTable) throw capacity(policies[policies.length - 1]!, `${comboList.length} combinations do not fit the combination table`);
   return {

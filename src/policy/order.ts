@@ -8,12 +8,16 @@ import type { Prefix } from './net';
 function prefixScore(list: Prefix[] | undefined): number {
   if (!list) return -1;
   // A list is as specific as its widest entry.
-  return Math.min(...list.map((p) => p.len + (p.family === 4 ? 96 : 0)));
+  let score = Infinity;
+  for (let i = 0; i < list.length; i++) score = Math.min(score, list[i]!.len + (list[i]!.family === 4 ? 96 : 0));
+  return score;
 }
 
 function portWidth(list: PortRange[] | undefined): number {
   if (!list) return 65536;
-  return list.reduce((n, r) => n + (r.hi - r.lo + 1), 0);
+  let width = 0;
+  for (let i = 0; i < list.length; i++) width += list[i]!.hi - list[i]!.lo + 1;
+  return width;
 }
 
 function popcount(x: number): number {
@@ -50,9 +54,43 @@ export function comparePolicies(a: Policy, b: Policy): number {
   return compareWithKeys(a, specificity(a), b, specificity(b));
 }
 
-/** Policies in decision order (a new array); each specificity key is computed once. */
+/** Numbers per policy in orderPolicies' key: priority, then specificity() folded into five. */
+const KEY = 6;
+
+/**
+ * specificity() as five numbers at out[at..at+4] that compare the same way (larger first): the
+ * last holds protocols, TCP flags (popcount 0..8) and interface together.
+ */
+function packedSpecificity(p: Policy, out: Float64Array, at: number): void {
+  const m = p.match;
+  out[at] = prefixScore(m.src);
+  out[at + 1] = prefixScore(m.dst);
+  out[at + 2] = -portWidth(m.dport);
+  out[at + 3] = -portWidth(m.sport);
+  out[at + 4] = -(m.proto ? m.proto.length : 256) * 32 + (m.tcpFlags ? popcount(m.tcpFlags.mask) : 0) * 2 + (m.iface ? 1 : 0);
+}
+
+/**
+ * Policies in decision order (a new array). The keys are computed once into one flat array and
+ * the sort compares numbers, not key arrays: this runs on every apply, mostly as cold code.
+ */
 export function orderPolicies(policies: readonly Policy[]): Policy[] {
-  const keyed = policies.map((p) => ({ p, s: specificity(p) }));
-  keyed.sort((x, y) => compareWithKeys(x.p, x.s, y.p, y.s));
-  return keyed.map((k) => k.p);
+  const n = policies.length;
+  const keys = new Float64Array(KEY * n);
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const p = policies[i]!;
+    keys[KEY * i] = p.priority;
+    packedSpecificity(p, keys, KEY * i + 1);
+    order[i] = i;
+  }
+  order.sort((x, y) => {
+    for (let a = KEY * x, b = KEY * y, end = a + KEY; a < end; a++, b++) if (keys[a] !== keys[b]) return keys[b]! - keys[a]!;
+    const na = policies[x]!.name;
+    const nb = policies[y]!.name;
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
+  const out = new Array<Policy>(n);
+  for (let i = 0; i < n; i++) out[i] = policies[order[i]!]!;
+  return out;
 }

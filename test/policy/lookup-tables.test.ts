@@ -15,7 +15,8 @@ function rng(seed: number): () => number {
   let x = seed >>> 0;
   return () => {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return x ^ (x >>> 16);
+    // Unsigned: callers take it modulo a length or an index.
+    return (x ^ (x >>> 16)) >>> 0;
   };
 }
 
