@@ -174,59 +174,65 @@ function digest(...parts: (string | Uint8Array)[]): bigint {
   return h.digest().readBigUInt64LE(0) || 1n;
 }
 
-/** Prefixes and their classes as bytes: family, length, 16 address bytes, class. */
-function prefixBytes(list: CompiledSet['srcPrefixes']): Buffer {
-  const out = Buffer.alloc(22 * list.length);
+// The digests' inputs are 32-bit words in typed arrays, filled without a call per entry (they
+// are built on every apply, mostly as cold code) and hashed in host byte order: a digest is only
+// ever compared with one this code computed on this machine.
+
+/** Prefixes and their classes, 6 words each: family and length, the 16 address bytes, class. */
+function prefixWords(list: CompiledSet['srcPrefixes']): Uint32Array {
+  const out = new Uint32Array(6 * list.length);
+  const bytes = new Uint8Array(out.buffer);
   for (let i = 0; i < list.length; i++) {
     const { prefix, cls } = list[i]!;
-    out[22 * i] = prefix.family;
-    out[22 * i + 1] = prefix.len;
-    out.set(prefix.addr.length <= 16 ? prefix.addr : prefix.addr.subarray(0, 16), 22 * i + 2);
-    out.writeUInt32LE(cls, 22 * i + 18);
+    out[6 * i] = prefix.family | (prefix.len << 8);
+    bytes.set(prefix.addr.length <= 16 ? prefix.addr : prefix.addr.subarray(0, 16), 24 * i + 4);
+    out[6 * i + 5] = cls;
   }
   return out;
 }
 
-/** Combinations as bytes: proto, the four classes, the candidate count (bit 7: plain) and slots. */
-function comboBytes(combos: CompiledSet['combos']): Buffer {
-  const size = 14 + 2 * POLICY.maxCandidates;
-  const out = Buffer.alloc(size * combos.length);
+/** Words per combination in comboWordsOf(). */
+const COMBO_WORDS = 4 + Math.ceil(POLICY.maxCandidates / 2);
+
+/** Combinations, COMBO_WORDS each: proto, candidate count and plain; the four classes; slots two per word. */
+function comboWordsOf(combos: CompiledSet['combos']): Uint32Array {
+  const out = new Uint32Array(COMBO_WORDS * combos.length);
   for (let i = 0; i < combos.length; i++) {
     const c = combos[i]!;
-    const at = size * i;
-    out[at] = c.proto;
-    out.writeUInt32LE(c.srcClass, at + 1);
-    out.writeUInt32LE(c.dstClass, at + 5);
-    out.writeUInt16LE(c.sportClass, at + 9);
-    out.writeUInt16LE(c.dportClass, at + 11);
-    out[at + 13] = c.slots.length | (c.plain ? 0x80 : 0);
-    for (let k = 0; k < c.slots.length; k++) out.writeUInt16LE(c.slots[k]!, at + 14 + 2 * k);
+    const at = COMBO_WORDS * i;
+    out[at] = c.proto | (c.slots.length << 8) | (c.plain ? 1 << 16 : 0);
+    out[at + 1] = c.srcClass;
+    out[at + 2] = c.dstClass;
+    out[at + 3] = c.sportClass | (c.dportClass << 16);
+    for (let k = 0; k < c.slots.length; k++) out[at + 4 + (k >> 1)]! |= c.slots[k]! << (16 * (k & 1));
   }
   return out;
 }
 
+const bytesOf = (a: Uint32Array | Uint16Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
 /**
- * What each table of a compiled set holds, as digests in enum policy_table order. Over bytes, not
- * text: a 10k-rule set costs a few milliseconds.
+ * What each table of a compiled set holds, as digests in enum policy_table order. Over words,
+ * not text: a 10k-rule set costs a few milliseconds.
  */
 export function setDigests(set: CompiledSet): bigint[] {
-  const combos = comboBytes(set.combos);
+  const combos = bytesOf(comboWordsOf(set.combos));
   // A rule is its policy's id (a digest of its content) plus the resolved interface and its
   // delay class (which depends on the other policies of the set): ruleSlotHolds() reads the same.
-  const rules = Buffer.alloc(9 * set.rules.length);
+  const rules = new Uint32Array(3 * set.rules.length);
   for (let i = 0; i < set.rules.length; i++) {
     const r = set.rules[i]!;
-    rules.writeUInt32LE(r.id, 9 * i);
-    rules.writeUInt32LE(r.ifindex, 9 * i + 4);
-    rules[9 * i + 8] = r.delayClass;
+    rules[3 * i] = r.id;
+    rules[3 * i + 1] = r.ifindex;
+    rules[3 * i + 2] = r.delayClass;
   }
   return [
-    digest('src', prefixBytes(set.srcPrefixes)),
-    digest('dst', prefixBytes(set.dstPrefixes)),
+    digest('src', bytesOf(prefixWords(set.srcPrefixes))),
+    digest('dst', bytesOf(prefixWords(set.dstPrefixes))),
     // The used bits on port classes follow from the combinations: both go into this digest.
-    digest('ports', new Uint8Array(set.sportClass.buffer), new Uint8Array(set.dportClass.buffer), combos),
+    digest('ports', bytesOf(set.sportClass), bytesOf(set.dportClass), combos),
     digest('combos', combos),
-    digest('rules', rules),
+    digest('rules', bytesOf(rules)),
   ];
 }
 

@@ -420,9 +420,14 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
   }
 
   // (proto, src, dst) -> its group of combinations; within a group (sport, dport) finds one.
-  // Both keys are small integers to V8 (proto and the classes fit 8 + 23 and 15 + 15 bits), and
-  // a group gets its own map only when it has a second port combination.
-  const groupOf: Map<number, ComboGroup>[] = [];
+  // The (src, dst) pairs of a protocol are an array indexed by src * dsts + dst while that array
+  // stays within a few entries per policy (the classes are dense from 0), else a map keyed by
+  // the same small integer. A group gets its own map only when it has a second port combination.
+  const dstCount = dst.all.length;
+  const pairCount = src.all.length * dstCount;
+  const dense = pairCount <= Math.max(65536, 8 * policies.length);
+  const denseOf: (ComboGroup | undefined)[][] = [];
+  const sparseOf: Map<number, ComboGroup>[] = [];
   const groups: ComboGroup[] = [];
   let comboCount = 0;
   for (let slot = 0; slot < policies.length; slot++) {
@@ -434,16 +439,18 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     const dsts = dst.classesOf[slot] ?? dst.all;
     for (let pi = 0; pi < protos.length; pi++) {
       const proto = protos[pi]!;
-      const byPair = (groupOf[proto] ??= new Map());
+      const byPair = dense ? (denseOf[proto] ??= new Array<ComboGroup | undefined>(pairCount)) : undefined;
+      const byKey = dense ? undefined : (sparseOf[proto] ??= new Map());
       for (let si = 0; si < srcs.length; si++)
         for (let di = 0; di < dsts.length; di++) {
           const s = srcs[si]!;
           const d = dsts[di]!;
-          const pair = s * 32768 + d;
-          let g = byPair.get(pair);
+          const pair = s * dstCount + d;
+          let g = byPair ? byPair[pair] : byKey!.get(pair);
           if (!g) {
             g = { combos: [], byPorts: undefined };
-            byPair.set(pair, g);
+            if (byPair) byPair[pair] = g;
+            else byKey!.set(pair, g);
             groups.push(g);
           }
           for (let spi = 0; spi < sports.length; spi++)
@@ -451,7 +458,8 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
               const sp = sports[spi]!;
               const dp = dports[dpi]!;
               const ports = sp * 32768 + dp;
-              let c = g.byPorts ? g.byPorts.get(ports) : g.combos.length && comboPorts(g.combos[0]!) === ports ? g.combos[0] : undefined;
+              const first = g.combos.length ? g.combos[0]! : undefined;
+              let c = g.byPorts ? g.byPorts.get(ports) : first && first.sportClass * 32768 + first.dportClass === ports ? first : undefined;
               if (!c) {
                 if (comboCount >= limits.combos) throw capacity(p, `more than ${limits.combos} (proto, src, dst, port) combinations`);
                 c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [], plain: false };
