@@ -4,6 +4,12 @@
 // changed each time (what `bae policy apply one.yaml` costs on top of 10k). Prints one JSON object.
 //
 //   node dist/bench/policy-apply.js [--rounds N]
+//   node dist/bench/policy-apply.js --cli [--rounds N]
+// With --cli: `bae policy apply` of the same 10k policies (one YAML file) as its own process on a
+// freshly loaded, pinned bae.o, end to end: the wall time of bin/bae, and where a second run of
+// the same CLI code, with timers around its stages, spends it.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCollection } from '../src/datapath';
@@ -93,7 +99,96 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`policy-apply: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+/** argv[2] of the child that runs the CLI with timers around its stages. */
+const CLI_CHILD = '--cli-child';
+/** The line the child prints on stderr before its stage times. */
+const CLI_TIMES = 'policy-apply-cli-ms ';
+
+/**
+ * The CLI's own code (src/cli/main.ts, as bin/bae runs it) with each stage timed by wrapping the
+ * module export it calls: parse the files, compile, write the maps, save the applied set.
+ */
+function runCliChild(): void {
+  const ms: Record<string, number> = { loaded: 0 };
+  const timed = (mod: Record<string, unknown>, name: string, stage: string) => {
+    const fn = mod[name] as (...args: unknown[]) => unknown;
+    mod[name] = (...args: unknown[]) => {
+      const t = performance.now();
+      const done = () => (ms[stage] = (ms[stage] ?? 0) + performance.now() - t);
+      const out = fn(...args);
+      if (out instanceof Promise) return out.finally(done);
+      done();
+      return out;
+    };
+  };
+  timed(require('../src/policy/parse') as Record<string, unknown>, 'parsePolicyFiles', 'parse');
+  timed(require('../src/policy/compile') as Record<string, unknown>, 'compilePolicies', 'compile');
+  timed(require('../src/policy/apply') as Record<string, unknown>, 'applyCompiled', 'apply');
+  timed(require('../src/policy/store') as Record<string, unknown>, 'saveStoredSet', 'save');
+  const cli = require('../src/cli/main') as { main(argv: string[]): Promise<void> };
+  // From the process's start: Node's own start-up and loading the CLI's modules.
+  ms.loaded = performance.now();
+  process.on('exit', () => process.stderr.write(CLI_TIMES + JSON.stringify(ms) + '\n'));
+  void cli.main([process.argv[0]!, 'bae', ...process.argv.slice(3)]);
+}
+
+async function cliMain(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-bench-cli-'));
+  const file = path.join(dir, 'policies.yaml');
+  fs.writeFileSync(file, benchPolicyYaml());
+  const pinDir = `/sys/fs/bpf/bae-bench-${process.pid}`;
+  const walls: number[] = [];
+  const timedWalls: number[] = [];
+  const stages: Record<string, number[]> = {};
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const timedRun of [false, true]) {
+        // A fresh bae each time: the first apply of 10k policies, as on a newly loaded bae.
+        const coll = loadCollection(path.join(root, 'build/bpf/bae.o'), { pinPath: pinDir, constants: { [CONSTANTS.clock]: Clock.real } });
+        try {
+          const args = ['policy', 'apply', '--pin-dir', pinDir, file];
+          const t = performance.now();
+          const res = spawnSync(process.execPath, timedRun ? [__filename, CLI_CHILD, ...args] : [path.join(root, 'bin/bae'), ...args], {
+            encoding: 'utf8',
+            env: { ...process.env, BAE_RUN_DIR: dir },
+            timeout: 120_000,
+            maxBuffer: 64 << 20,
+          });
+          const wall = performance.now() - t;
+          if (res.status !== 0) throw new Error(`bae policy apply exited with ${res.status ?? res.signal}: ${res.stderr.trim()}`);
+          if (!timedRun) {
+            walls.push(wall);
+            continue;
+          }
+          timedWalls.push(wall);
+          const line = res.stderr.split('\n').find((l) => l.startsWith(CLI_TIMES));
+          if (!line) throw new Error('the timed CLI run printed no stage times');
+          for (const [k, v] of Object.entries(JSON.parse(line.slice(CLI_TIMES.length)) as Record<string, number>)) (stages[k] ??= []).push(v);
+        } finally {
+          coll.unpinMaps();
+          coll.close();
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(pinDir, { recursive: true, force: true });
+  }
+  const result = {
+    bench: 'policy-apply-cli',
+    rules: RULES,
+    wallMs: round2(median(walls)),
+    timedWallMs: round2(median(timedWalls)),
+    stagesMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, round2(median(v))])),
+    loadAverage: os.loadavg().map(round2),
+    raw: { wallMs: walls.map(round2), timedWallMs: timedWalls.map(round2), stagesMs: stages },
+  };
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+if (process.argv[2] === CLI_CHILD) runCliChild();
+else
+  (process.argv.includes('--cli') ? cliMain() : main()).catch((err: unknown) => {
+    process.stderr.write(`policy-apply: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });

@@ -17,14 +17,19 @@ export function canonicalJson(value: unknown): string {
 export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
   const bytes = Buffer.from(text, 'utf8');
-  for (const b of bytes) {
-    h ^= b;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
 }
 
-export function policyId(p: Omit<Policy, 'id' | 'spec' | 'source'>): number {
+/** The stable id of a policy whose canonicalJson(policySpec()) is `canonical`. */
+export function idOfCanonical(canonical: string): number {
   // 0 is reserved (no policy) in the kernel tables.
-  return fnv1a32(canonicalJson(policySpec(p))) || 1;
+  return fnv1a32(canonical) || 1;
+}
+
+export function policyId(p: Omit<Policy, 'id' | 'spec' | 'source'>): number {
+  return idOfCanonical(canonicalJson(policySpec(p)));
 }
