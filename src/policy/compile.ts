@@ -17,7 +17,7 @@ import * as crypto from 'node:crypto';
 import type { PolicyEmul } from '../datapath/layout';
 import { ACTION_BY_KIND } from './actions';
 import { buildComboTable, type ComboTable } from './combo-table';
-import { compileEmul, ruleSeed } from './emulation';
+import { compileEmul, EMUL_BITS, ruleSeed } from './emulation';
 import { assignDelayClasses, type DelayClass } from './delay';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
@@ -74,8 +74,9 @@ export interface CompiledRule {
   blockTtlNs: bigint;
   /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
   delayClass: number;
-  /** Emulation actions (emulation.ts): struct policy_emul. */
-  emul: PolicyEmul;
+  /** Emulation actions (emulation.ts): struct policy_emul; undefined when the policy has none
+   * (the kernel reads policy_emul, its seed included, only for those actions: it stays zero). */
+  emul: PolicyEmul | undefined;
 }
 
 export interface CompiledPrefix {
@@ -297,17 +298,35 @@ function bisect(sorted: number[], value: number): number {
   return lo;
 }
 
+/** Action bits of the emulation actions. */
+const EMUL_MASK = Object.values(EMUL_BITS).reduce((m, b) => m | (1 << b), 0);
+
+/** Whether a policy has an emulation action (the only ones that read policy_emul). */
+function hasEmulAction(p: Policy): boolean {
+  for (let j = 0; j < p.actions.length; j++) if ((1 << ACTION_BY_KIND.get(p.actions[j]!.kind)!.bit) & EMUL_MASK) return true;
+  return false;
+}
+
 /**
- * The seed of each policy's random sequence as ruleSeed() draws it, with the random ones (no
- * spec.seed, no set seed) read from one getrandom() call instead of one call per policy.
+ * The seed of the random sequence of each policy with emulation actions, as ruleSeed() draws it
+ * (undefined for the others), with the random ones (no spec.seed, no set seed) read from one
+ * getrandom() call instead of one call per policy.
  */
-function ruleSeeds(policies: readonly Policy[], setSeed: bigint | undefined): bigint[] {
-  let random = 0;
-  if (setSeed === undefined) for (let i = 0; i < policies.length; i++) if (policies[i]!.seed === undefined) random++;
-  // A BigUint64Array hands out each seed without the shifts of Buffer.readBigUInt64LE.
-  const pool = random ? crypto.randomFillSync(new BigUint64Array(random)) : undefined;
-  let next = 0;
-  return policies.map((p) => (pool && p.seed === undefined ? pool[next++]! : ruleSeed(p, setSeed)));
+function ruleSeeds(policies: readonly Policy[], setSeed: bigint | undefined): (bigint | undefined)[] {
+  const seeds = new Array<bigint | undefined>(policies.length).fill(undefined);
+  const random: number[] = [];
+  for (let i = 0; i < policies.length; i++) {
+    const p = policies[i]!;
+    if (!hasEmulAction(p)) continue;
+    if (setSeed === undefined && p.seed === undefined) random.push(i);
+    else seeds[i] = ruleSeed(p, setSeed);
+  }
+  if (random.length) {
+    // A BigUint64Array hands out each seed without the shifts of Buffer.readBigUInt64LE.
+    const pool = crypto.randomFillSync(new BigUint64Array(random.length));
+    for (let k = 0; k < random.length; k++) seeds[random[k]!] = pool[k]!;
+  }
+  return seeds;
 }
 
 /** `seed`: the start of its random sequence (default: ruleSeed()). */
@@ -341,7 +360,7 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
     cooldownNs: p.cooldownNs,
     blockTtlNs,
     delayClass: 0,
-    emul: compileEmul(p, seed ?? ruleSeed(p, setSeed)),
+    emul: actionMask & EMUL_MASK ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
   };
 }
 
@@ -362,135 +381,215 @@ interface ComboGroup {
 
 const comboPorts = (c: CompiledCombo): number => c.sportClass * 32768 + c.dportClass;
 
-/** Validates the set as a whole and builds every table; throws a PolicyError before anything is written. */
-export function compilePolicies(input: readonly Policy[], options: CompileOptions = {}): CompiledSet {
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const policies = orderPolicies(input);
-  const seenIds = new Map<number, Policy>();
-  for (let i = 0; i < policies.length; i++) {
-    const p = policies[i]!;
-    const prev = seenIds.get(p.id);
-    if (prev) throw new PolicyError({ ...p.source, policy: p.name }, `stable id ${p.id} collides with policy '${prev.name}'; rename one of them`);
-    seenIds.set(p.id, p);
-    if (options.requireKernelActions) {
-      for (let j = 0; j < p.actions.length; j++) {
-        const a = p.actions[j]!;
-        if (!ACTION_BY_KIND.get(a.kind)!.kernel) {
-          throw new PolicyError({ ...(a.source ?? p.source), policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
-        }
-      }
+// compilePolicies() runs once per apply, mostly as cold code. Each of its passes over the
+// policies is a small function with the per-policy work in a smaller one: V8 optimizes a small
+// function within a few hundred calls and in a millisecond or two, while a loop inside one large
+// function waits for that whole function to be compiled for on-stack replacement (tens of
+// milliseconds here), by which time a 10k-policy loop is over.
+
+/** Stable ids must not collide, and with `kernel` every action must be one the datapath carries out. */
+function checkPolicy(p: Policy, seenIds: Map<number, Policy>, kernel: boolean): void {
+  // As int32: a small integer to V8, not a heap number per id.
+  const key = p.id | 0;
+  const prev = seenIds.get(key);
+  if (prev) throw new PolicyError({ ...p.source, policy: p.name }, `stable id ${p.id} collides with policy '${prev.name}'; rename one of them`);
+  seenIds.set(key, p);
+  if (!kernel) return;
+  for (let j = 0; j < p.actions.length; j++) {
+    const a = p.actions[j]!;
+    if (!ACTION_BY_KIND.get(a.kind)!.kernel) {
+      throw new PolicyError({ ...(a.source ?? p.source), policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
     }
   }
-  if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
+}
 
-  const seeds = ruleSeeds(policies, options.seed);
-  // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
-  const delay = assignDelayClasses(policies);
+function checkPolicies(policies: readonly Policy[], kernel: boolean): void {
+  const seenIds = new Map<number, Policy>();
+  for (let i = 0; i < policies.length; i++) checkPolicy(policies[i]!, seenIds, kernel);
+}
+
+function compileRules(policies: readonly Policy[], options: CompileOptions, seeds: (bigint | undefined)[], delayClassOf: number[]): CompiledRule[] {
   const rules = new Array<CompiledRule>(policies.length);
   for (let i = 0; i < policies.length; i++) {
     const p = policies[i]!;
     const r = compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i]);
-    r.delayClass = delay.classOf[i]!;
+    r.delayClass = delayClassOf[i]!;
     rules[i] = r;
   }
-  const src = prefixClasses(policies, (p) => p.match.src, 'source', limits.prefixes);
-  const dst = prefixClasses(policies, (p) => p.match.dst, 'destination', limits.prefixes);
-  const sport = portClasses(policies, (p) => p.match.sport, 'source', limits.portClasses);
-  const dport = portClasses(policies, (p) => p.match.dport, 'destination', limits.portClasses);
+  return rules;
+}
+
+function protoBitsOf(policies: readonly Policy[]): boolean[] {
   const protoBits = new Array<boolean>(256).fill(false);
   for (let i = 0; i < policies.length; i++) {
     const protos = policies[i]!.match.proto;
     if (protos) for (let j = 0; j < protos.length; j++) protoBits[protos[j]!] = true;
   }
-  const allProtos = [...protoBits.flatMap((b, i) => (b ? [i] : [])), PROTO_OTHER];
+  return protoBits;
+}
 
-  // Count before building: a set that does not fit fails fast and names the policy that overflows.
+/** Each dimension's classes for every policy (undefined: any) and the classes of "any". */
+interface Dims {
+  src: { classesOf: (number[] | undefined)[]; all: number[] };
+  dst: { classesOf: (number[] | undefined)[]; all: number[] };
+  sport: { classesOf: (number[] | undefined)[]; all: number[] };
+  dport: { classesOf: (number[] | undefined)[]; all: number[] };
+  allProtos: number[];
+}
+
+/** The combinations of policy `i`, without building them. */
+function comboCountOf(p: Policy, i: number, d: Dims): number {
+  return (
+    (d.src.classesOf[i] ?? d.src.all).length *
+    (d.dst.classesOf[i] ?? d.dst.all).length *
+    (p.match.proto ?? d.allProtos).length *
+    (d.sport.classesOf[i] ?? d.sport.all).length *
+    (d.dport.classesOf[i] ?? d.dport.all).length
+  );
+}
+
+/** Count before building: a set that does not fit fails fast and names the policy that overflows. */
+function checkComboCount(policies: readonly Policy[], d: Dims, limits: PolicyLimits): void {
   let total = 0;
   for (let i = 0; i < policies.length; i++) {
-    const p = policies[i]!;
-    total +=
-      (src.classesOf[i] ?? src.all).length *
-      (dst.classesOf[i] ?? dst.all).length *
-      (p.match.proto ?? allProtos).length *
-      (sport.classesOf[i] ?? sport.all).length *
-      (dport.classesOf[i] ?? dport.all).length;
+    total += comboCountOf(policies[i]!, i, d);
     if (total > limits.combos * MAX_CANDIDATES) {
-      throw capacity(p, `the set needs more than ${limits.combos} (proto, src, dst, port) combinations; overlapping wide matches multiply`);
+      throw capacity(policies[i]!, `the set needs more than ${limits.combos} (proto, src, dst, port) combinations; overlapping wide matches multiply`);
     }
   }
+}
 
-  // (proto, src, dst) -> its group of combinations; within a group (sport, dport) finds one.
-  // The (src, dst) pairs of a protocol are an array indexed by src * dsts + dst while that array
-  // stays within a few entries per policy (the classes are dense from 0), else a map keyed by
-  // the same small integer. A group gets its own map only when it has a second port combination.
-  const dstCount = dst.all.length;
-  const pairCount = src.all.length * dstCount;
-  const dense = pairCount <= Math.max(65536, 8 * policies.length);
-  const denseOf: (ComboGroup | undefined)[][] = [];
-  const sparseOf: Map<number, ComboGroup>[] = [];
-  const groups: ComboGroup[] = [];
-  let comboCount = 0;
-  for (let slot = 0; slot < policies.length; slot++) {
-    const p = policies[slot]!;
-    const sports = sport.classesOf[slot] ?? sport.all;
-    const dports = dport.classesOf[slot] ?? dport.all;
-    const protos = p.match.proto ?? allProtos;
-    const srcs = src.classesOf[slot] ?? src.all;
-    const dsts = dst.classesOf[slot] ?? dst.all;
-    for (let pi = 0; pi < protos.length; pi++) {
-      const proto = protos[pi]!;
-      const byPair = dense ? (denseOf[proto] ??= new Array<ComboGroup | undefined>(pairCount)) : undefined;
-      const byKey = dense ? undefined : (sparseOf[proto] ??= new Map());
+/**
+ * The combinations under construction: (proto, src, dst) -> its group of combinations; within a
+ * group (sport, dport) finds one. The (src, dst) pairs of a protocol are an array indexed by
+ * src * dsts + dst while that array stays within a few entries per policy (the classes are dense
+ * from 0), else a map keyed by the same small integer. A group gets its own map only when it has
+ * a second port combination.
+ */
+class ComboBuilder {
+  readonly groups: ComboGroup[] = [];
+  count = 0;
+  readonly #dense: boolean;
+  readonly #dstCount: number;
+  readonly #pairCount: number;
+  readonly #denseOf: (ComboGroup | undefined)[][] = [];
+  readonly #sparseOf: Map<number, ComboGroup>[] = [];
+
+  constructor(
+    readonly policies: readonly Policy[],
+    readonly limits: PolicyLimits,
+    srcCount: number,
+    dstCount: number,
+  ) {
+    this.#dstCount = dstCount;
+    this.#pairCount = srcCount * dstCount;
+    this.#dense = this.#pairCount <= Math.max(65536, 8 * policies.length);
+  }
+
+  /** The group of (proto, s, d), made on first use. */
+  group(proto: number, s: number, d: number): ComboGroup {
+    const pair = s * this.#dstCount + d;
+    if (this.#dense) {
+      const byPair = (this.#denseOf[proto] ??= new Array<ComboGroup | undefined>(this.#pairCount));
+      let g = byPair[pair];
+      if (!g) this.groups.push((g = byPair[pair] = { combos: [], byPorts: undefined }));
+      return g;
+    }
+    const byKey = (this.#sparseOf[proto] ??= new Map());
+    let g = byKey.get(pair);
+    if (!g) {
+      byKey.set(pair, (g = { combos: [], byPorts: undefined }));
+      this.groups.push(g);
+    }
+    return g;
+  }
+
+  /** Rule `slot` joins the combination (proto, s, d, sp, dp). */
+  add(g: ComboGroup, slot: number, proto: number, s: number, d: number, sp: number, dp: number): void {
+    const ports = sp * 32768 + dp;
+    const first = g.combos.length ? g.combos[0]! : undefined;
+    let c = g.byPorts ? g.byPorts.get(ports) : first && first.sportClass * 32768 + first.dportClass === ports ? first : undefined;
+    const p = this.policies[slot]!;
+    if (!c) {
+      if (this.count >= this.limits.combos) throw capacity(p, `more than ${this.limits.combos} (proto, src, dst, port) combinations`);
+      c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [], plain: false };
+      if (g.combos.length === 1) g.byPorts = new Map([[comboPorts(g.combos[0]!), g.combos[0]!]]);
+      g.byPorts?.set(ports, c);
+      g.combos.push(c);
+      this.count++;
+    }
+    if (c.slots.length >= MAX_CANDIDATES) {
+      const names = c.slots.map((x) => this.policies[x]!.name).join(', ');
+      throw capacity(p, `more than ${MAX_CANDIDATES} policies overlap on the same packets (${names}, ${p.name})`);
+    }
+    c.slots.push(slot);
+  }
+
+  /** Rule `slot` joins every combination its match covers. */
+  addPolicy(slot: number, d: Dims): void {
+    const sports = d.sport.classesOf[slot] ?? d.sport.all;
+    const dports = d.dport.classesOf[slot] ?? d.dport.all;
+    const protos = this.policies[slot]!.match.proto ?? d.allProtos;
+    const srcs = d.src.classesOf[slot] ?? d.src.all;
+    const dsts = d.dst.classesOf[slot] ?? d.dst.all;
+    for (let pi = 0; pi < protos.length; pi++)
       for (let si = 0; si < srcs.length; si++)
         for (let di = 0; di < dsts.length; di++) {
-          const s = srcs[si]!;
-          const d = dsts[di]!;
-          const pair = s * dstCount + d;
-          let g = byPair ? byPair[pair] : byKey!.get(pair);
-          if (!g) {
-            g = { combos: [], byPorts: undefined };
-            if (byPair) byPair[pair] = g;
-            else byKey!.set(pair, g);
-            groups.push(g);
-          }
+          const g = this.group(protos[pi]!, srcs[si]!, dsts[di]!);
           for (let spi = 0; spi < sports.length; spi++)
-            for (let dpi = 0; dpi < dports.length; dpi++) {
-              const sp = sports[spi]!;
-              const dp = dports[dpi]!;
-              const ports = sp * 32768 + dp;
-              const first = g.combos.length ? g.combos[0]! : undefined;
-              let c = g.byPorts ? g.byPorts.get(ports) : first && first.sportClass * 32768 + first.dportClass === ports ? first : undefined;
-              if (!c) {
-                if (comboCount >= limits.combos) throw capacity(p, `more than ${limits.combos} (proto, src, dst, port) combinations`);
-                c = { proto, srcClass: s, dstClass: d, sportClass: sp, dportClass: dp, slots: [], plain: false };
-                if (g.combos.length === 1) g.byPorts = new Map([[comboPorts(g.combos[0]!), g.combos[0]!]]);
-                g.byPorts?.set(ports, c);
-                g.combos.push(c);
-                comboCount++;
-              }
-              if (c.slots.length >= MAX_CANDIDATES) {
-                const names = c.slots.map((x) => policies[x]!.name).join(', ');
-                throw capacity(p, `more than ${MAX_CANDIDATES} policies overlap on the same packets (${names}, ${p.name})`);
-              }
-              c.slots.push(slot);
-            }
+            for (let dpi = 0; dpi < dports.length; dpi++) this.add(g, slot, protos[pi]!, srcs[si]!, dsts[di]!, sports[spi]!, dports[dpi]!);
         }
-    }
   }
-  const combos: CompiledCombo[] = [];
-  for (let i = 0; i < groups.length; i++) for (let j = 0; j < groups[i]!.combos.length; j++) combos.push(groups[i]!.combos[j]!);
 
-  const comboList = combos;
+  /** Every combination, group by group in the order the groups were made. */
+  combos(): CompiledCombo[] {
+    const out: CompiledCombo[] = [];
+    for (let i = 0; i < this.groups.length; i++) for (let j = 0; j < this.groups[i]!.combos.length; j++) out.push(this.groups[i]!.combos[j]!);
+    return out;
+  }
+}
+
+function buildCombos(policies: readonly Policy[], d: Dims, limits: PolicyLimits): CompiledCombo[] {
+  const builder = new ComboBuilder(policies, limits, d.src.all.length, d.dst.all.length);
+  for (let slot = 0; slot < policies.length; slot++) builder.addPolicy(slot, d);
+  return builder.combos();
+}
+
+/** CompiledCombo.plain of every combination. */
+function markPlain(rules: readonly CompiledRule[], combos: CompiledCombo[]): void {
   const plain = new Uint8Array(rules.length);
   for (let i = 0; i < rules.length; i++) plain[i] = isPlainRule(rules[i]!) ? 1 : 0;
-  for (let i = 0; i < comboList.length; i++) {
-    const c = comboList[i]!;
+  for (let i = 0; i < combos.length; i++) {
+    const c = combos[i]!;
     let all = true;
     for (let k = 0; k < c.slots.length && all; k++) all = plain[c.slots[k]!] === 1;
     c.plain = all;
   }
-  const comboTable = buildComboTable(comboList);
-  if (!comboTable) throw capacity(policies[policies.length - 1]!, `${comboList.length} combinations do not fit the combination table`);
+}
+
+/** Validates the set as a whole and builds every table; throws a PolicyError before anything is written. */
+export function compilePolicies(input: readonly Policy[], options: CompileOptions = {}): CompiledSet {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const policies = orderPolicies(input);
+  checkPolicies(policies, options.requireKernelActions === true);
+  if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
+
+  const seeds = ruleSeeds(policies, options.seed);
+  // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
+  const delay = assignDelayClasses(policies);
+  const rules = compileRules(policies, options, seeds, delay.classOf);
+  const src = prefixClasses(policies, (p) => p.match.src, 'source', limits.prefixes);
+  const dst = prefixClasses(policies, (p) => p.match.dst, 'destination', limits.prefixes);
+  const sport = portClasses(policies, (p) => p.match.sport, 'source', limits.portClasses);
+  const dport = portClasses(policies, (p) => p.match.dport, 'destination', limits.portClasses);
+  const protoBits = protoBitsOf(policies);
+  const allProtos = [...protoBits.flatMap((b, i) => (b ? [i] : [])), PROTO_OTHER];
+  const dims: Dims = { src, dst, sport, dport, allProtos };
+  checkComboCount(policies, dims, limits);
+  const combos = buildCombos(policies, dims, limits);
+  markPlain(rules, combos);
+  const comboTable = buildComboTable(combos);
+  if (!comboTable) throw capacity(policies[policies.length - 1]!, `${combos.length} combinations do not fit the combination table`);
   return {
     rules,
     srcPrefixes: src.prefixes,
@@ -498,7 +597,7 @@ export function compilePolicies(input: readonly Policy[], options: CompileOption
     protoBits,
     sportClass: sport.table,
     dportClass: dport.table,
-    combos: comboList,
+    combos,
     comboTable,
     delayClasses: delay.classes,
   };
