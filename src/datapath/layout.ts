@@ -914,15 +914,15 @@ export function writePolicyComboSlot(buf: Buffer, at: number, key: PolicyComboKe
   const k = at + o.key;
   buf[k + o.k.gen] = key.gen;
   buf[k + o.k.proto] = key.proto;
-  buf.writeUInt16LE(key.sportClass, k + o.k.sport_class);
-  buf.writeUInt16LE(key.dportClass, k + o.k.dport_class);
-  buf.writeUInt32LE(key.srcClass, k + o.k.src_class);
-  buf.writeUInt32LE(key.dstClass, k + o.k.dst_class);
-  buf.writeUInt32LE(epoch, at + o.epoch);
+  writeU16(buf, k + o.k.sport_class, key.sportClass);
+  writeU16(buf, k + o.k.dport_class, key.dportClass);
+  writeU32(buf, k + o.k.src_class, key.srcClass);
+  writeU32(buf, k + o.k.dst_class, key.dstClass);
+  writeU32(buf, at + o.epoch, epoch);
   const c = at + o.combo;
-  buf.writeUInt16LE(slots.length, c + o.c.count);
-  buf.writeUInt16LE(flags, c + o.c.flags);
-  for (let i = 0; i < slots.length; i++) buf.writeUInt16LE(slots[i]!, c + o.c.slots + 2 * i);
+  writeU16(buf, c + o.c.count, slots.length);
+  writeU16(buf, c + o.c.flags, flags);
+  for (let i = 0; i < slots.length; i++) writeU16(buf, c + o.c.slots + 2 * i, slots[i]!);
 }
 
 /** struct policy_emul: parameters of the emulation actions (probabilities in 2^-32 units). */
@@ -981,6 +981,39 @@ function writeU64(buf: Buffer, at: number, v: bigint): void {
   else words.view[at >>> 3] = v;
 }
 
+/** The 16- and 32-bit words of the buffer the table encoders write last, as writeU64's words. */
+let halfWords: { buf: Buffer; u16: Uint16Array | undefined; u32: Uint32Array | undefined } | undefined;
+
+function halfWordsOf(buf: Buffer): { u16: Uint16Array | undefined; u32: Uint32Array | undefined } {
+  if (halfWords?.buf !== buf) {
+    const aligned = HOST_LE && buf.byteOffset % 4 === 0;
+    halfWords = {
+      buf,
+      u16: aligned ? new Uint16Array(buf.buffer, buf.byteOffset, buf.length >>> 1) : undefined,
+      u32: aligned ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : undefined,
+    };
+  }
+  return halfWords;
+}
+
+/**
+ * buf.writeUInt32LE(v, at) as a typed-array store where the word is aligned and v in range (the
+ * Buffer method is a call with checks per field: 10k-rule encoders run mostly as cold code, and
+ * a store is cheap even there). The caller has checked that the struct fits the buffer.
+ */
+function writeU32(buf: Buffer, at: number, v: number): void {
+  const w = halfWordsOf(buf).u32;
+  if (w !== undefined && (at & 3) === 0 && v >>> 0 === v) w[at >>> 2] = v;
+  else buf.writeUInt32LE(v, at);
+}
+
+/** buf.writeUInt16LE(v, at), as writeU32. */
+function writeU16(buf: Buffer, at: number, v: number): void {
+  const w = halfWordsOf(buf).u16;
+  if (w !== undefined && (at & 1) === 0 && (v & 0xffff) === v) w[at >>> 1] = v;
+  else buf.writeUInt16LE(v, at);
+}
+
 let emulAt: Record<(typeof EMUL_U64)[number][1] | (typeof EMUL_U8)[number][1] | 'truncate_len', number> | undefined;
 
 /** Writes struct policy_emul into `buf` at `at` (the bytes there must be zero). */
@@ -997,7 +1030,7 @@ function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
   if (e.rateBps !== 0n) writeU64(buf, at + o.rate_bps, e.rateBps);
   if (e.rateCap !== 0n) writeU64(buf, at + o.rate_cap, e.rateCap);
   if (e.rateFullNs !== 0n) writeU64(buf, at + o.rate_full_ns, e.rateFullNs);
-  buf.writeUInt16LE(e.truncateLen, at + o.truncate_len);
+  writeU16(buf, at + o.truncate_len, e.truncateLen);
   buf[at + o.loss_model] = e.lossModel;
   buf[at + o.corrupt_bits] = e.corruptBits;
   buf[at + o.corrupt_region] = e.corruptRegion;
@@ -1074,9 +1107,9 @@ let ruleAt: Record<(typeof RULE_FIELDS)[number], number> | undefined;
 export function writePolicyRule(buf: Buffer, at: number, r: PolicyRuleValue): void {
   const o = (ruleAt ??= offsetsOf('policy_rule', RULE_FIELDS));
   checkSize('policy_rule', buf, at, LAYOUTS.policy_rule!.size);
-  buf.writeUInt32LE(r.id, at + o.id);
-  buf.writeUInt32LE(r.actionMask, at + o.action_mask);
-  buf.writeUInt32LE(r.ifindex, at + o.ifindex);
+  writeU32(buf, at + o.id, r.id);
+  writeU32(buf, at + o.action_mask, r.actionMask);
+  writeU32(buf, at + o.ifindex, r.ifindex);
   buf[at + o.verdict] = r.verdict;
   buf[at + o.tcp_flags_mask] = r.tcpFlagsMask;
   buf[at + o.tcp_flags_value] = r.tcpFlagsValue;

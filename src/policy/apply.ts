@@ -125,6 +125,14 @@ const PORT_ENTRIES = POLICY.ports / POLICY.portsPerEntry;
 /** Typed arrays store in host order; the map values are little-endian. */
 const HOST_LE = os.endianness() === 'LE';
 
+/** `n` keys of an array map in one Buffer, set through a typed-array view where host order is little-endian. */
+function u32Keys(n: number): { buf: Buffer; set(k: number, index: number): void } {
+  const buf = Buffer.alloc(4 * n);
+  // Buffer.alloc gives the buffer its own (aligned) memory.
+  const words = HOST_LE && buf.byteOffset % 4 === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, n) : undefined;
+  return { buf, set: words ? (k, index) => (words[k] = index) : (k, index) => buf.writeUInt32LE(index, 4 * k) };
+}
+
 /** Keys of the port-class array for one generation, flat: source ports then destination ports. */
 const portKeyCache: Buffer[] = [];
 function portKeys(gen: number): Buffer {
@@ -262,13 +270,13 @@ function writeRules(map: BpfMap, set: CompiledSet, gen: number, neverWritten: bo
     if ((slot + 1) * size <= held.length && ruleSlotHolds(held, slot * size, set.rules[slot]!)) continue;
     slots.push(slot);
   }
-  const keys = Buffer.alloc(4 * slots.length);
+  const keys = u32Keys(slots.length);
   const values = Buffer.alloc(size * slots.length);
   for (let k = 0; k < slots.length; k++) {
-    keys.writeUInt32LE(first + slots[k]!, 4 * k);
+    keys.set(k, first + slots[k]!);
     writePolicyRule(values, size * k, set.rules[slots[k]!]!);
   }
-  map.updateBatchFlat(keys, values);
+  map.updateBatchFlat(keys.buf, values);
 }
 
 const TABLE = { src: 0, dst: 1, ports: 2, combos: 3, rules: 4 } as const;
@@ -389,13 +397,13 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
     const epoch = (Math.max(ctl.g[0].comboEpoch, ctl.g[1].comboEpoch) + 1) >>> 0 || 1;
     const base = next * POLICY.comboSlots;
     const size = maps.combos.valueSize;
-    const keys = Buffer.alloc(4 * table.slots.size);
+    const keys = u32Keys(table.slots.size);
     const values = Buffer.alloc(size * table.slots.size);
     let k = 0;
     // One key object for all slots (the writer copies it), and no entry arrays from the Map.
     const key = { gen: 0, proto: 0, sportClass: 0, dportClass: 0, srcClass: 0, dstClass: 0 };
     table.slots.forEach((c, i) => {
-      keys.writeUInt32LE(base + i, 4 * k);
+      keys.set(k, base + i);
       key.proto = c.proto;
       key.sportClass = c.sportClass;
       key.dportClass = c.dportClass;
@@ -403,7 +411,7 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
       key.dstClass = c.dstClass;
       writePolicyComboSlot(values, size * k++, key, epoch, c.slots, c.plain ? POLICY_COMBO_PLAIN : 0);
     });
-    maps.combos.updateBatchFlat(keys, values);
+    maps.combos.updateBatchFlat(keys.buf, values);
     combo = { comboMask: table.mask, comboSeed: table.seed, comboEpoch: epoch };
   }
   // Before the first flip no slot can hold a rule worth keeping: nothing to read back.
