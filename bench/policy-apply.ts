@@ -16,10 +16,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadCollection } from '../src/datapath';
 import { CONSTANTS, Clock } from '../src/datapath/layout';
-import { applyCompiled, policyMapsOf } from '../src/policy/apply';
-import { compilePolicies, summarize } from '../src/policy/compile';
+import { applyCompiled, policyMapsOf, type PolicyMaps } from '../src/policy/apply';
+import { compilePolicies, summarize, type CompiledSet } from '../src/policy/compile';
+import type { Policy } from '../src/policy/model';
 import { parsePolicyText } from '../src/policy/parse';
-import { benchPolicies, benchPolicyYaml, RULES } from './lib/policy-set';
+import { benchPolicyYaml, RULES } from './lib/policy-set';
 import { median, round2, wholeOption } from './lib/args';
 
 const TARGET_MS = 200;
@@ -30,21 +31,42 @@ const coldRuns = wholeOption('policy-apply', 'cold-runs', 5);
 /** argv[2] of the child that makes one cold first apply. */
 const COLD_CHILD = '--cold-child';
 
-type Row = { compile: number[]; apply: number[]; grace: number[]; total: number[]; cpu: number[] };
+type Sample = { compile: number; apply: number; grace: number; total: number; cpu: number };
+type Row = { [K in keyof Sample]: number[] };
 
-/** One first apply of 10k policies as this process's first compile and apply: prints one row's sample. */
+const newRow = (): Row => ({ compile: [], apply: [], grace: [], total: [], cpu: [] });
+
+function push(row: Row, sample: Sample): void {
+  for (const k of Object.keys(row) as (keyof Sample)[]) row[k].push(sample[k]);
+}
+
+/**
+ * Compiles `policies` and applies them to `maps`, as `bae policy apply` does. Wall time, and this
+ * process's CPU time (user + system, system calls included): the machine is shared, and CPU time
+ * is what the work itself costs when others run too. Applies wait for the grace period after the
+ * previous flip; the wait starts when a flip is made, so in one process it is mostly over by the
+ * next apply.
+ */
+async function timedApply(maps: PolicyMaps, policies: Policy[]): Promise<{ sample: Sample; compiled: CompiledSet }> {
+  const cpu = process.cpuUsage();
+  const a = performance.now();
+  const compiled = compilePolicies(policies, { requireKernelActions: true });
+  const b = performance.now();
+  const applied = await applyCompiled(maps, compiled);
+  const c = performance.now();
+  const used = process.cpuUsage(cpu);
+  return { sample: { compile: b - a, apply: c - b, grace: applied.ms.grace, total: c - a, cpu: (used.user + used.system) / 1000 }, compiled };
+}
+
+const loadBae = () => loadCollection(path.join(root, 'build/bpf/bae.o'), { constants: { [CONSTANTS.clock]: Clock.real } });
+
+/** One first apply of 10k policies as this process's first compile and apply: prints its sample. */
 async function runColdChild(): Promise<void> {
   const policies = parsePolicyText(benchPolicyYaml(), 'bench.yaml');
-  const coll = loadCollection(path.join(root, 'build/bpf/bae.o'), { constants: { [CONSTANTS.clock]: Clock.real } });
+  const coll = loadBae();
   try {
-    const cpu = process.cpuUsage();
-    const a = performance.now();
-    const compiled = compilePolicies(policies, { requireKernelActions: true });
-    const b = performance.now();
-    const applied = await applyCompiled(policyMapsOf((n) => coll.map(n)), compiled);
-    const c = performance.now();
-    const used = process.cpuUsage(cpu);
-    process.stdout.write(JSON.stringify({ compile: b - a, apply: c - b, grace: applied.ms.grace, total: c - a, cpu: (used.user + used.system) / 1000 }) + '\n');
+    const { sample } = await timedApply(policyMapsOf((n) => coll.map(n)), policies);
+    process.stdout.write(JSON.stringify(sample) + '\n');
   } finally {
     coll.close();
   }
@@ -52,12 +74,11 @@ async function runColdChild(): Promise<void> {
 
 /** The cold first apply, each in a process of its own (one sample per process: the first). */
 function coldRows(): Row {
-  const row: Row = { compile: [], apply: [], grace: [], total: [], cpu: [] };
+  const row = newRow();
   for (let r = 0; r < coldRuns; r++) {
     const res = spawnSync(process.execPath, [__filename, COLD_CHILD], { encoding: 'utf8', timeout: 120_000 });
     if (res.status !== 0) throw new Error(`the cold-apply child exited with ${res.status ?? res.signal}: ${res.stderr.trim()}`);
-    const sample = JSON.parse(res.stdout) as Record<keyof Row, number>;
-    for (const k of Object.keys(row) as (keyof Row)[]) row[k].push(sample[k]);
+    push(row, JSON.parse(res.stdout) as Sample);
   }
   return row;
 }
@@ -70,50 +91,24 @@ async function main(): Promise<void> {
   const yaml = benchPolicyYaml();
   const policies = parsePolicyText(yaml, 'bench.yaml');
   const parseMs = performance.now() - t0;
-  const coll = loadCollection(path.join(root, 'build/bpf/bae.o'), { constants: { [CONSTANTS.clock]: Clock.real } });
+  const coll = loadBae();
   try {
     const maps = policyMapsOf((n) => coll.map(n));
-    // Applies wait for the grace period after the previous flip as `bae policy apply` does; the
-    // wait starts when a flip is made, so in one process it is mostly over by the next apply.
-    // Wall time, and this process's CPU time (user + system, system calls included): the
-    // machine is shared, and CPU time is what the work itself costs when others run too.
     const rows: Record<string, Row> = { first_cold: firstCold };
-    const measure = async (name: string, set: typeof policies) => {
-      const cpu = process.cpuUsage();
-      const a = performance.now();
-      const compiled = compilePolicies(set, { requireKernelActions: true });
-      const b = performance.now();
-      const applied = await applyCompiled(maps, compiled);
-      const c = performance.now();
-      const used = process.cpuUsage(cpu);
-      const row = (rows[name] ??= { compile: [], apply: [], grace: [], total: [], cpu: [] });
-      row.compile.push(b - a);
-      row.apply.push(c - b);
-      row.grace.push(applied.ms.grace);
-      row.total.push(c - a);
-      row.cpu.push((used.user + used.system) / 1000);
-      return compiled;
-    };
+    const measure = async (name: string, set: Policy[]) => push((rows[name] ??= newRow()), (await timedApply(maps, set)).sample);
     // first_cold (above): a process's first compile and apply (JIT cold), into empty maps, like
     // a `bae policy apply` of 10k policies on a fresh bae. first_warm: this process's first
     // compile and apply into a second fresh bae.o, after one apply that warmed the code.
-    const compiled = await measure('warmup', policies);
-    delete rows.warmup;
-    const fresh = loadCollection(path.join(root, 'build/bpf/bae.o'), { constants: { [CONSTANTS.clock]: Clock.real } });
+    const { compiled } = await timedApply(maps, policies);
+    const fresh = loadBae();
     try {
-      const a = performance.now();
-      const cpu = process.cpuUsage();
-      const warm = compilePolicies(policies, { requireKernelActions: true });
-      const b = performance.now();
-      const applied = await applyCompiled(policyMapsOf((n) => fresh.map(n)), warm);
-      const c = performance.now();
-      const used = process.cpuUsage(cpu);
-      rows.first_warm = { compile: [b - a], apply: [c - b], grace: [applied.ms.grace], total: [c - a], cpu: [(used.user + used.system) / 1000] };
+      rows.first_warm = newRow();
+      push(rows.first_warm, (await timedApply(policyMapsOf((n) => fresh.map(n)), policies)).sample);
     } finally {
       fresh.close();
     }
     for (let r = 0; r < rounds; r++) await measure('steady', policies);
-    const other = benchPolicies(RULES).map((p, i) => (i === 0 ? parsePolicyText(benchPolicyYaml(1).replace('dport: 1000', 'dport: 999'), 'one.yaml')[0]! : p));
+    const other = policies.map((p, i) => (i === 0 ? parsePolicyText(benchPolicyYaml(1).replace('dport: 1000', 'dport: 999'), 'one.yaml')[0]! : p));
     for (let r = 0; r < rounds; r++) await measure('one_changed', r % 2 ? policies : other);
     const ms = Object.fromEntries(
       Object.entries(rows).map(([k, v]) => [

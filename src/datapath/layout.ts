@@ -963,53 +963,43 @@ function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Reco
 const U64_MAX = (1n << 64n) - 1n;
 /** Typed arrays store in host order; the layouts are little-endian. */
 const HOST_LE = os.endianness() === 'LE';
-/** The 8-byte words of the buffer the table encoders write last (they write one buffer entry by entry). */
-let words: { buf: Buffer; view: BigUint64Array | undefined } | undefined;
+/** Word views of the buffer the table encoders write last (they write one buffer entry by entry). */
+let words: { buf: Buffer; u16: Uint16Array | undefined; u32: Uint32Array | undefined; u64: BigUint64Array | undefined } | undefined;
 
-/**
- * buf.writeBigUInt64LE(v, at), through a BigUint64Array view of the buffer where the word is
- * aligned: Buffer's own BigInt write makes several BigInts per call, which shows in a 10k-rule
- * apply. The view is kept for the buffer written last (a table is encoded into one buffer).
- */
-function writeU64(buf: Buffer, at: number, v: bigint): void {
+/** 16-, 32- and 64-bit views of `buf` (each undefined where the host or the buffer's alignment rules it out). */
+function wordsOf(buf: Buffer): NonNullable<typeof words> {
   if (words?.buf !== buf) {
-    const aligned = HOST_LE && buf.byteOffset % 8 === 0;
-    words = { buf, view: aligned ? new BigUint64Array(buf.buffer, buf.byteOffset, buf.length >>> 3) : undefined };
-  }
-  // The view would wrap what the Buffer method refuses.
-  if (words.view === undefined || at % 8 !== 0 || v < 0n || v > U64_MAX) buf.writeBigUInt64LE(v, at);
-  else words.view[at >>> 3] = v;
-}
-
-/** The 16- and 32-bit words of the buffer the table encoders write last, as writeU64's words. */
-let halfWords: { buf: Buffer; u16: Uint16Array | undefined; u32: Uint32Array | undefined } | undefined;
-
-function halfWordsOf(buf: Buffer): { u16: Uint16Array | undefined; u32: Uint32Array | undefined } {
-  if (halfWords?.buf !== buf) {
-    const aligned = HOST_LE && buf.byteOffset % 4 === 0;
-    halfWords = {
+    const { buffer, byteOffset, length } = buf;
+    words = {
       buf,
-      u16: aligned ? new Uint16Array(buf.buffer, buf.byteOffset, buf.length >>> 1) : undefined,
-      u32: aligned ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : undefined,
+      u16: HOST_LE && byteOffset % 2 === 0 ? new Uint16Array(buffer, byteOffset, length >>> 1) : undefined,
+      u32: HOST_LE && byteOffset % 4 === 0 ? new Uint32Array(buffer, byteOffset, length >>> 2) : undefined,
+      u64: HOST_LE && byteOffset % 8 === 0 ? new BigUint64Array(buffer, byteOffset, length >>> 3) : undefined,
     };
   }
-  return halfWords;
+  return words;
 }
 
-/**
- * buf.writeUInt32LE(v, at) as a typed-array store where the word is aligned and v in range (the
- * Buffer method is a call with checks per field: 10k-rule encoders run mostly as cold code, and
- * a store is cheap even there). The caller has checked that the struct fits the buffer.
- */
+// The encoders of large tables run mostly as cold code, 10k entries at a time: a Buffer write
+// method is a call with checks per field (and for BigInts makes several BigInts per call), while
+// a typed-array store is cheap even there. Where the word is unaligned or the value out of range
+// (a view would wrap it), the Buffer method writes or refuses it. Callers have checked that the
+// struct fits the buffer.
+
+function writeU64(buf: Buffer, at: number, v: bigint): void {
+  const w = wordsOf(buf).u64;
+  if (w !== undefined && at % 8 === 0 && v >= 0n && v <= U64_MAX) w[at >>> 3] = v;
+  else buf.writeBigUInt64LE(v, at);
+}
+
 function writeU32(buf: Buffer, at: number, v: number): void {
-  const w = halfWordsOf(buf).u32;
+  const w = wordsOf(buf).u32;
   if (w !== undefined && (at & 3) === 0 && v >>> 0 === v) w[at >>> 2] = v;
   else buf.writeUInt32LE(v, at);
 }
 
-/** buf.writeUInt16LE(v, at), as writeU32. */
 function writeU16(buf: Buffer, at: number, v: number): void {
-  const w = halfWordsOf(buf).u16;
+  const w = wordsOf(buf).u16;
   if (w !== undefined && (at & 1) === 0 && (v & 0xffff) === v) w[at >>> 1] = v;
   else buf.writeUInt16LE(v, at);
 }

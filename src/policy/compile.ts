@@ -17,7 +17,7 @@ import * as crypto from 'node:crypto';
 import type { PolicyEmul } from '../datapath/layout';
 import { ACTION_BY_KIND } from './actions';
 import { buildComboTable, type ComboTable } from './combo-table';
-import { compileEmul, EMUL_BITS, ruleSeed } from './emulation';
+import { compileEmul, EMUL_ACTIONS, ruleSeed } from './emulation';
 import { assignDelayClasses, type DelayClass } from './delay';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
@@ -298,12 +298,9 @@ function bisect(sorted: number[], value: number): number {
   return lo;
 }
 
-/** Action bits of the emulation actions. */
-const EMUL_MASK = Object.values(EMUL_BITS).reduce((m, b) => m | (1 << b), 0);
-
 /** Whether a policy has an emulation action (the only ones that read policy_emul). */
 function hasEmulAction(p: Policy): boolean {
-  for (let j = 0; j < p.actions.length; j++) if ((1 << ACTION_BY_KIND.get(p.actions[j]!.kind)!.bit) & EMUL_MASK) return true;
+  for (let j = 0; j < p.actions.length; j++) if ((1 << ACTION_BY_KIND.get(p.actions[j]!.kind)!.bit) & EMUL_ACTIONS) return true;
   return false;
 }
 
@@ -360,7 +357,7 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
     cooldownNs: p.cooldownNs,
     blockTtlNs,
     delayClass: 0,
-    emul: actionMask & EMUL_MASK ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
+    emul: actionMask & EMUL_ACTIONS ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
   };
 }
 
