@@ -28,13 +28,22 @@ export function comboWords(c: Pick<CompiledCombo, 'proto' | 'sportClass' | 'dpor
   return [((c.proto << 8) | (c.sportClass << 16)) >>> 0, c.dportClass >>> 0, c.srcClass >>> 0, c.dstClass >>> 0];
 }
 
-/** policy_combo_hash of bpf/policy.h: each word mixed into the seed, then a final avalanche. */
-export function comboHash(words: readonly number[], seed: number): number {
-  let h = seed >>> 0;
-  for (const w of words) {
-    h = Math.imul((h ^ w) >>> 0, 0x9e3779b1) >>> 0;
-    h = (h ^ (h >>> 15)) >>> 0;
-  }
+/** One word's step of comboHash(): mixed into the state, then folded. */
+const mixWord = (h: number, w: number): number => {
+  const x = Math.imul((h ^ w) >>> 0, 0x9e3779b1) >>> 0;
+  return (x ^ (x >>> 15)) >>> 0;
+};
+
+/**
+ * policy_combo_hash of bpf/policy.h: each word of comboWords(c) mixed into the seed, then a final
+ * avalanche. Reads the fields directly (no word array): the table build hashes every combination
+ * at least once per attempt, as cold code.
+ */
+export function comboHash(c: CompiledCombo, seed: number): number {
+  let h = mixWord(seed >>> 0, ((c.proto << 8) | (c.sportClass << 16)) >>> 0);
+  h = mixWord(h, c.dportClass >>> 0);
+  h = mixWord(h, c.srcClass >>> 0);
+  h = mixWord(h, c.dstClass >>> 0);
   h = (h ^ (h >>> 13)) >>> 0;
   h = Math.imul(h, 0x85ebca6b) >>> 0;
   return (h ^ (h >>> 16)) >>> 0;
@@ -42,7 +51,7 @@ export function comboHash(words: readonly number[], seed: number): number {
 
 /** The buckets a combination may live in. */
 export function comboBuckets(c: CompiledCombo, table: Pick<ComboTable, 'mask' | 'seed'>): [number, number] {
-  const h = comboHash(comboWords(c), table.seed);
+  const h = comboHash(c, table.seed);
   return [h & table.mask, (h >>> 16) & table.mask];
 }
 
@@ -64,11 +73,13 @@ function tryBuild(combos: readonly CompiledCombo[], buckets: number, seed: numbe
   const cells: (CompiledCombo | undefined)[] = new Array(buckets * ways);
   const fill = new Uint8Array(buckets);
   const table = { mask, seed, slots: new Map<number, CompiledCombo>() };
-  for (const combo of combos) {
-    let item = combo;
+  for (let i = 0; i < combos.length; i++) {
+    let item = combos[i]!;
     let placed = false;
     for (let kick = 0; kick <= KICKS_MAX && !placed; kick++) {
-      const [b1, b2] = comboBuckets(item, table);
+      const h = comboHash(item, seed);
+      const b1 = h & mask;
+      const b2 = (h >>> 16) & mask;
       const free = fill[b1]! < ways ? b1 : fill[b2]! < ways ? b2 : -1;
       if (free >= 0) {
         cells[free * ways + fill[free]!] = item;
@@ -85,7 +96,7 @@ function tryBuild(combos: readonly CompiledCombo[], buckets: number, seed: numbe
     }
     if (!placed) return undefined;
   }
-  cells.forEach((c, i) => c && table.slots.set(i, c));
+  for (let i = 0; i < cells.length; i++) if (cells[i]) table.slots.set(i, cells[i]!);
   return table;
 }
 

@@ -298,23 +298,18 @@ function bisect(sorted: number[], value: number): number {
   return lo;
 }
 
-/** Whether a policy has an emulation action (the only ones that read policy_emul). */
-function hasEmulAction(p: Policy): boolean {
-  for (let j = 0; j < p.actions.length; j++) if ((1 << ACTION_BY_KIND.get(p.actions[j]!.kind)!.bit) & EMUL_ACTIONS) return true;
-  return false;
-}
-
 /**
  * The seed of the random sequence of each policy with emulation actions, as ruleSeed() draws it
  * (undefined for the others), with the random ones (no spec.seed, no set seed) read from one
  * getrandom() call instead of one call per policy.
  */
-function ruleSeeds(policies: readonly Policy[], setSeed: bigint | undefined): (bigint | undefined)[] {
+function ruleSeeds(policies: readonly Policy[], masks: Int32Array, setSeed: bigint | undefined): (bigint | undefined)[] {
   const seeds = new Array<bigint | undefined>(policies.length).fill(undefined);
   const random: number[] = [];
   for (let i = 0; i < policies.length; i++) {
+    // Only emulation actions read policy_emul and its seed.
+    if (!(masks[i]! & EMUL_ACTIONS)) continue;
     const p = policies[i]!;
-    if (!hasEmulAction(p)) continue;
     if (setSeed === undefined && p.seed === undefined) random.push(i);
     else seeds[i] = ruleSeed(p, setSeed);
   }
@@ -384,25 +379,35 @@ const comboPorts = (c: CompiledCombo): number => c.sportClass * 32768 + c.dportC
 // function waits for that whole function to be compiled for on-stack replacement (tens of
 // milliseconds here), by which time a 10k-policy loop is over.
 
-/** Stable ids must not collide, and with `kernel` every action must be one the datapath carries out. */
-function checkPolicy(p: Policy, seenIds: Map<number, Policy>, kernel: boolean): void {
+/**
+ * Stable ids must not collide, and with `kernel` every action must be one the datapath carries
+ * out. Returns the policy's action_mask.
+ */
+function checkPolicy(p: Policy, seenIds: Map<number, Policy>, kernel: boolean): number {
   // As int32: a small integer to V8, not a heap number per id.
   const key = p.id | 0;
   const prev = seenIds.get(key);
   if (prev) throw new PolicyError({ ...p.source, policy: p.name }, `stable id ${p.id} collides with policy '${prev.name}'; rename one of them`);
   seenIds.set(key, p);
-  if (!kernel) return;
+  let mask = 0;
   for (let j = 0; j < p.actions.length; j++) {
     const a = p.actions[j]!;
-    if (!ACTION_BY_KIND.get(a.kind)!.kernel) {
+    const def = ACTION_BY_KIND.get(a.kind)!;
+    if (kernel && !def.kernel) {
       throw new PolicyError({ ...(a.source ?? p.source), policy: p.name }, `action '${a.kind}' is not supported by this datapath yet (policy check accepts it; apply cannot carry it out)`);
     }
+    mask |= 1 << def.bit;
   }
+  return mask;
 }
 
-function checkPolicies(policies: readonly Policy[], kernel: boolean): void {
+/** checkPolicy() of each policy; returns their action masks: the later passes read them instead
+ * of walking every policy's actions again. */
+function checkPolicies(policies: readonly Policy[], kernel: boolean): Int32Array {
   const seenIds = new Map<number, Policy>();
-  for (let i = 0; i < policies.length; i++) checkPolicy(policies[i]!, seenIds, kernel);
+  const masks = new Int32Array(policies.length);
+  for (let i = 0; i < policies.length; i++) masks[i] = checkPolicy(policies[i]!, seenIds, kernel);
+  return masks;
 }
 
 function compileRules(policies: readonly Policy[], options: CompileOptions, seeds: (bigint | undefined)[], delayClassOf: number[]): CompiledRule[] {
@@ -568,12 +573,12 @@ function markPlain(rules: readonly CompiledRule[], combos: CompiledCombo[]): voi
 export function compilePolicies(input: readonly Policy[], options: CompileOptions = {}): CompiledSet {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const policies = orderPolicies(input);
-  checkPolicies(policies, options.requireKernelActions === true);
+  const masks = checkPolicies(policies, options.requireKernelActions === true);
   if (policies.length > limits.rules) throw capacity(policies[limits.rules]!, `more than ${limits.rules} policies`);
 
-  const seeds = ruleSeeds(policies, options.seed);
+  const seeds = ruleSeeds(policies, masks, options.seed);
   // Delay-class actions: one delay-line class per distinct parameter set (delay.ts).
-  const delay = assignDelayClasses(policies);
+  const delay = assignDelayClasses(policies, masks);
   const rules = compileRules(policies, options, seeds, delay.classOf);
   const src = prefixClasses(policies, (p) => p.match.src, 'source', limits.prefixes);
   const dst = prefixClasses(policies, (p) => p.match.dst, 'destination', limits.prefixes);

@@ -4,6 +4,7 @@
 // parameter set gets one class of the agent's delay line, and the rule carries only the class
 // (policy_rule.delay_class). Class 0 is "no delay", so a set has at most DELAY_CLASSES_USABLE.
 import type { DelayParams } from '../emulation';
+import { ACTION_BY_KIND } from './actions';
 import { PolicyError } from './errors';
 import type { Policy, PolicyAction } from './model';
 
@@ -13,6 +14,8 @@ export const POLICY_DELAY_CLASSES = 8;
 export const DELAY_CLASSES_USABLE = POLICY_DELAY_CLASSES - 1;
 
 export const DELAY_CLASS_ACTIONS: readonly string[] = ['delay', 'duplicate', 'reorder'];
+/** Their bits in policy_rule.action_mask. */
+const DELAY_CLASS_MASK = DELAY_CLASS_ACTIONS.reduce((m, kind) => m | (1 << ACTION_BY_KIND.get(kind)!.bit), 0);
 
 /** A delay class of a compiled set: the class number (1..7) and the delay line's parameters. */
 export interface DelayClass {
@@ -66,12 +69,17 @@ function paramsKey(d: DelayParams): string {
  * Classes of the policies in decision order: equal parameters share a class, numbered from 1 in
  * order of first use, so the same set always gets the same classes (the agent recomputes them
  * from the stored set when it starts). Returns each policy's class (0: none) and the classes.
+ * `masks`: each policy's action_mask when the caller has them (policies without a delay-class
+ * bit are passed over without looking at their actions).
  */
-export function assignDelayClasses(ordered: readonly Policy[]): { classOf: number[]; classes: DelayClass[] } {
+export function assignDelayClasses(ordered: readonly Policy[], masks?: Int32Array): { classOf: number[]; classes: DelayClass[] } {
   const byKey = new Map<string, DelayClass>();
-  const classOf = ordered.map((p) => {
+  const classOf = new Array<number>(ordered.length).fill(0);
+  for (let i = 0; i < ordered.length; i++) {
+    if (masks && !(masks[i]! & DELAY_CLASS_MASK)) continue;
+    const p = ordered[i]!;
     const params = delayParamsOf(p);
-    if (!params) return 0;
+    if (!params) continue;
     const key = paramsKey(params);
     let c = byKey.get(key);
     if (!c) {
@@ -86,7 +94,7 @@ export function assignDelayClasses(ordered: readonly Policy[]): { classOf: numbe
       byKey.set(key, c);
     }
     c.policies.push(p.name);
-    return c.cls;
-  });
+    classOf[i] = c.cls;
+  }
   return { classOf, classes: [...byKey.values()] };
 }
