@@ -401,8 +401,10 @@ function checkPolicy(p: Policy, seenIds: Map<number, Policy>, kernel: boolean): 
   return mask;
 }
 
-/** checkPolicy() of each policy; returns their action masks: the later passes read them instead
- * of walking every policy's actions again. */
+/**
+ * checkPolicy() of each policy; returns their action masks: the later passes read them instead
+ * of walking every policy's actions again.
+ */
 function checkPolicies(policies: readonly Policy[], kernel: boolean): Int32Array {
   const seenIds = new Map<number, Policy>();
   const masks = new Int32Array(policies.length);
