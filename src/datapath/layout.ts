@@ -961,8 +961,8 @@ function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Reco
 }
 
 const U64_MAX = (1n << 64n) - 1n;
-/** Typed arrays store in host order; the layouts are little-endian. */
-const HOST_LE = os.endianness() === 'LE';
+/** Typed arrays store in host order and the layouts are little-endian: a view may stand in for a write only where this holds. */
+export const HOST_LE = os.endianness() === 'LE';
 /** Word views of the buffer the table encoders write last (they write one buffer entry by entry). */
 let words: { buf: Buffer; u16: Uint16Array | undefined; u32: Uint32Array | undefined; u64: BigUint64Array | undefined } | undefined;
 

@@ -5,11 +5,11 @@
 // non-sleepable BPF program inside an RCU read-side section, so an RCU grace period that began
 // after the flip outlasts all of them: only then is that generation rewritten.
 import * as crypto from 'node:crypto';
-import os from 'node:os';
 import { rcuGracePeriod, type BpfMap } from '../datapath';
 import {
   AF_INET,
   AF_INET6,
+  HOST_LE,
   POLICY,
   POLICY_MAPS,
   LAYOUTS,
@@ -122,8 +122,6 @@ function writeEntries(map: BpfMap, keys: Buffer[], values: Buffer[]): void {
 }
 
 const PORT_ENTRIES = POLICY.ports / POLICY.portsPerEntry;
-/** Typed arrays store in host order; the map values are little-endian. */
-const HOST_LE = os.endianness() === 'LE';
 
 /** `n` keys of an array map in one Buffer, set through a typed-array view where host order is little-endian. */
 function u32Keys(n: number): { buf: Buffer; set(k: number, index: number): void } {

@@ -74,8 +74,10 @@ export interface CompiledRule {
   blockTtlNs: bigint;
   /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
   delayClass: number;
-  /** Emulation actions (emulation.ts): struct policy_emul; undefined when the policy has none
-   * (the kernel reads policy_emul, its seed included, only for those actions: it stays zero). */
+  /**
+   * Emulation actions (emulation.ts): struct policy_emul; undefined when the policy has none
+   * (the kernel reads policy_emul, its seed included, only for those actions: it stays zero).
+   */
   emul: PolicyEmul | undefined;
 }
 
@@ -512,7 +514,7 @@ class ComboBuilder {
   add(g: ComboGroup, slot: number, proto: number, s: number, d: number, sp: number, dp: number): void {
     const ports = sp * 32768 + dp;
     const first = g.combos.length ? g.combos[0]! : undefined;
-    let c = g.byPorts ? g.byPorts.get(ports) : first && first.sportClass * 32768 + first.dportClass === ports ? first : undefined;
+    let c = g.byPorts ? g.byPorts.get(ports) : first && comboPorts(first) === ports ? first : undefined;
     const p = this.policies[slot]!;
     if (!c) {
       if (this.count >= this.limits.combos) throw capacity(p, `more than ${this.limits.combos} (proto, src, dst, port) combinations`);
