@@ -139,20 +139,27 @@ static __always_inline int actions_loss(const struct policy_emul *e, struct poli
 	return lost;
 }
 
-/* In the candidate loop, for the rule that carries out the emulation: 1 drops the packet.
- * *state is the rule's state (for corrupt after the loop), NULL without one. */
-static __always_inline int actions_decide(const struct policy_rule *r, const struct pkt_meta *m,
-					  struct policy_stats *stats, struct policy_act_state **state)
+/*
+ * In the candidate loop, for the rule that carries out the emulation: 1 drops the packet. The
+ * rule's state it creates is the one corrupt draws from after the loop (actions_modify).
+ * Verifier: a global function, checked once, not once per state of the candidate callback.
+ */
+__noinline int actions_decide(const struct policy_rule *r, const struct pkt_meta *m)
 {
 	struct policy_act_state *st, *bucket;
+	struct policy_stats *stats;
+	__u32 zero = 0;
 
-	*state = NULL;
+	if (!r || !m) /* Verifier: a global function's pointers may be NULL. */
+		return 0;
 	if (!(r->action_mask & POLICY_EMUL_STATEFUL))
+		return 0;
+	stats = bpf_map_lookup_elem(&policy_stats, &zero);
+	if (!stats) /* Verifier: a one-entry array, key 0 cannot miss. */
 		return 0;
 	st = actions_state(r, m, POLICY_SCOPE_POLICY, stats);
 	if (!st)
 		return 0;
-	*state = st;
 	if (r->action_mask & (1 << POLICY_ACT_RATE)) {
 		bucket = r->emul.rate_scope == POLICY_SCOPE_CONVERSATION ?
 				 actions_state(r, m, POLICY_SCOPE_CONVERSATION, stats) : st;
@@ -583,9 +590,9 @@ static __always_inline void actions_tcp_flags(struct xdp_md *ctx, struct actions
 
 /* After the candidate loop, for the rule that carries out the emulation and a packet that goes
  * on: the actions that change bytes, on packets whose L4 header parsed (TCP, UDP, ICMP). */
-__noinline int actions_modify(struct xdp_md *ctx, struct actions_pkt *m, const struct policy_rule *r,
-			      struct policy_act_state *st)
+__noinline int actions_modify(struct xdp_md *ctx, struct actions_pkt *m, const struct policy_rule *r)
 {
+	struct policy_act_state *st = NULL;
 	__u32 l4_hdr;
 
 	if (!m || !r)
@@ -595,8 +602,13 @@ __noinline int actions_modify(struct xdp_md *ctx, struct actions_pkt *m, const s
 	l4_hdr = actions_l4_hdr_len(ctx, m);
 	if (r->action_mask & (1 << POLICY_ACT_TRUNCATE))
 		actions_truncate(ctx, m, &r->emul, l4_hdr);
-	/* st: the rule's state from actions_decide(); NULL when the map had no room. */
-	if ((r->action_mask & (1 << POLICY_ACT_CORRUPT)) && st && actions_chance(st, r->emul.corrupt_p))
+	/* The rule's state that actions_decide() made; none when the map had no room. */
+	if (r->action_mask & (1 << POLICY_ACT_CORRUPT)) {
+		struct policy_trigger_key key = { .id = r->id, .scope = POLICY_SCOPE_POLICY };
+
+		st = bpf_map_lookup_elem(&policy_act_states, &key);
+	}
+	if (st && actions_chance(st, r->emul.corrupt_p))
 		actions_corrupt(ctx, m, &r->emul, st, l4_hdr);
 	if (r->action_mask & (1 << POLICY_ACT_TCP_FLAGS))
 		actions_tcp_flags(ctx, m, &r->emul);

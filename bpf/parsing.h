@@ -74,6 +74,12 @@ struct ipv6_frag {
  * Everything the pipeline learned about one packet. Filled by packet_parse() and
  * profile_update(); the policy stage reads it. Fields beyond what the parse outcome reached
  * stay zero (e.g. ports of a BAE_PARSE_TRUNC_L4 frame).
+ *
+ * It lives in a per-CPU map value (bae_meta in bae.bpf.c), not on the stack. Verifier: it
+ * tracks stack slots exactly, so on the stack every parser path left its own constants in
+ * these fields, the stages after the parser branched on them, and no two paths' states were
+ * ever equal: the later stages were verified once per parser path (over 1M instructions on
+ * 6.18). The contents of a map value are unknown scalars to the verifier, so the paths meet.
  */
 struct pkt_meta {
 	__u64 now_ns;          /* clock_now() for IP frames, 0 otherwise */
@@ -104,7 +110,6 @@ struct pkt_meta {
 	__u8 saddr[16];        /* network order; IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	struct bae_conv_key conv_key;
-	struct bae_conv_dir *conv_dir; /* this CPU's copy of this packet's direction, or NULL */
 };
 
 static __always_inline int vlan_proto_is(__be16 proto)
@@ -243,7 +248,6 @@ static __always_inline __u32 l4_payload_len(struct pkt_meta *m, __s32 hdr_end)
 static __always_inline int l4_parse(struct cursor *c, struct pkt_meta *m, int proto, void *data)
 {
 	m->l4_proto = proto;
-	m->l4_off = c->pos - data;
 
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = c->pos;
@@ -292,6 +296,23 @@ static __always_inline int l4_parse(struct cursor *c, struct pkt_meta *m, int pr
 	return BAE_PARSE_UNKNOWN_L4;
 }
 
+/*
+ * A header offset the parser just stored in `m`, read back from there. Verifier: the cursor
+ * leaves each path with its own constant offset (0, 1 or 2 VLAN tags; IPv4 or IPv6 with each
+ * extension chain), and states whose packet pointers differ never prune, so each later header
+ * would be checked once per earlier path. Read back from the map value, the offset is one
+ * unknown number, and the paths meet. (The volatile read keeps the compiler from reusing the
+ * value it stored.) The mask changes no real offset, which is inside the frame (an XDP frame
+ * fits in a page); it keeps offset + header size below the verifier's MAX_PACKET_OFF (64 KiB),
+ * or the bounds checks after it would prove nothing.
+ */
+#define BAE_PARSE_OFF_MASK 0x3FFF
+
+static __always_inline __u32 parse_offset(const __u16 *stored)
+{
+	return *(const volatile __u16 *)stored & BAE_PARSE_OFF_MASK;
+}
+
 /* Parses the whole frame into `m`; returns its enum bae_parse outcome. */
 static __always_inline int packet_parse(struct xdp_md *ctx, struct pkt_meta *m)
 {
@@ -304,6 +325,7 @@ static __always_inline int packet_parse(struct xdp_md *ctx, struct pkt_meta *m)
 	if (next < 0)
 		return -next;
 	m->l3_off = c.pos - data;
+	c.pos = data + parse_offset(&m->l3_off);
 	if (next == BAE_ETH_P_IP)
 		next = ipv4_parse(&c, m);
 	else if (next == BAE_ETH_P_IPV6)
@@ -312,6 +334,8 @@ static __always_inline int packet_parse(struct xdp_md *ctx, struct pkt_meta *m)
 		return BAE_PARSE_NON_IP;
 	if (next < 0)
 		return -next;
+	m->l4_off = c.pos - data;
+	c.pos = data + parse_offset(&m->l4_off);
 	return l4_parse(&c, m, next, data);
 }
 

@@ -16,7 +16,6 @@
 
 #include "bae.h"
 #include "parsing.h"
-#include "actions.h" /* the emulation actions: actions_decide(), actions_modify() */
 
 #define POLICY_TCP 6
 #define POLICY_ICMP 1
@@ -148,6 +147,10 @@ struct {
 	__type(value, struct policy_delay_stats);
 } policy_delay_stats SEC(".maps");
 
+/* The emulation actions: actions_decide(), actions_modify(). After the maps: they count in
+ * policy_stats. */
+#include "actions.h"
+
 /* BTF: a ring buffer has no value type, so this names struct policy_event for user space (the
  * layout test reads its offsets from the object's BTF). */
 const struct policy_event policy_event_btf_anchor = {};
@@ -232,16 +235,28 @@ static __always_inline void policy_trigger_key_build(struct policy_trigger_key *
  * window. A rule that is not on fires when the sum passes the threshold and the cooldown is
  * over: it is then on until now + for (for 0: for ever), and the packet that fired it is
  * already treated.
+ *
+ * Verifier: a global function, checked once. Inlined into the candidate callback it was checked
+ * again for every state the callback was entered with (each rule kind, each loop iteration the
+ * verifier could not prune). `slot` names the rule's counters, looked up here: a pointer
+ * argument of a global function is plain memory to the callee, not a map value.
  */
-static __always_inline int policy_trigger_eval(const struct policy_rule *r, const struct pkt_meta *m,
-					       struct policy_counters *cnt, struct policy_stats *stats)
+__noinline int policy_trigger_eval(const struct policy_rule *r, const struct pkt_meta *m, __u32 slot)
 {
 	struct policy_trigger_key key = {};
+	struct policy_counters *cnt;
+	struct policy_stats *stats;
 	struct policy_trigger *st;
-	__u64 now = m->now_ns;
-	__u64 idx, sum = 0, until;
+	__u32 zero = 0;
+	__u64 now, idx, sum = 0, until;
 	int pass;
 
+	if (!r || !m) /* Verifier: a global function's pointers may be NULL. */
+		return 0;
+	stats = bpf_map_lookup_elem(&policy_stats, &zero);
+	if (!stats) /* Verifier: a one-entry array, key 0 cannot miss. */
+		return 0;
+	now = m->now_ns;
 	policy_trigger_key_build(&key, r, m);
 	st = bpf_map_lookup_elem(&policy_triggers, &key);
 	if (!st) {
@@ -288,6 +303,7 @@ static __always_inline int policy_trigger_eval(const struct policy_rule *r, cons
 	st->cooldown_until = r->for_ns ? until + r->cooldown_ns : ~0ULL;
 	if (st->cooldown_until < until)
 		st->cooldown_until = ~0ULL;
+	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 	if (cnt)
 		cnt->fired++;
 	policy_event_emit(m, r->id, POLICY_EVENT_FIRE, r->scope, sum, stats);
@@ -471,7 +487,6 @@ struct policy_loop {
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
 	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
 	__u32 emul_slot;   /* 1 + rule slot of the first such rule with emulation actions; 0 none */
-	struct policy_act_state *emul_state; /* that rule's state (actions.h), or NULL */
 };
 
 /*
@@ -498,7 +513,7 @@ static long policy_candidate(__u32 i, void *data)
 	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 	if (cnt)
 		cnt->matched++;
-	on = r->metric == POLICY_METRIC_NONE ? 1 : policy_trigger_eval(r, m, cnt, l->stats);
+	on = r->metric == POLICY_METRIC_NONE ? 1 : policy_trigger_eval(r, m, slot);
 	/* Once a rule decided, lower rules still count their triggers but act no more. */
 	if (!on || l->verdict != POLICY_VERDICT_NONE)
 		return 0;
@@ -514,7 +529,7 @@ static long policy_candidate(__u32 i, void *data)
 	/* Emulation (actions.h): rate and loss decide here; a loss ends the walk like a drop. */
 	if (!l->emul_slot && (r->action_mask & POLICY_EMUL_ACTIONS)) {
 		l->emul_slot = slot + 1;
-		if (actions_decide(r, m, l->stats, &l->emul_state))
+		if (actions_decide(r, m))
 			l->verdict = POLICY_VERDICT_DROP;
 	}
 	return 0;
@@ -585,8 +600,9 @@ static __always_inline int policy_delay(struct xdp_md *ctx, __u32 cls)
  * The policy stage. Returns XDP_DROP, XDP_REDIRECT (delay line) or BAE_CONTINUE to let forwarding decide (a `pass`
  * verdict also continues: it only stops lower rules). Every matching rule counts its trigger
  * metric; the first rule (in decision order) that is on and decides the verdict decides it.
+ * Verifier: a global function, checked once whatever state the parse and profile stages left.
  */
-static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
+__noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 {
 	struct policy_combo_key ck = {};
 	struct policy_loop loop = {};
@@ -595,9 +611,9 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	struct policy_gen_info *g;
 	struct policy_ctl *ctl;
 	__u32 zero = 0, gen, *used;
-	__u8 proto = m->l4_proto;
+	__u8 proto;
 
-	if (m->parse >= BAE_PARSE_NO_L3)
+	if (!m || m->parse >= BAE_PARSE_NO_L3) /* Verifier: a global function's pointer may be NULL. */
 		return BAE_CONTINUE;
 	stats = bpf_map_lookup_elem(&policy_stats, &zero);
 	ctl = bpf_map_lookup_elem(&policy_ctl, &zero);
@@ -610,6 +626,7 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		return XDP_DROP;
 	}
 
+	proto = m->l4_proto;
 	gen = ctl->gen & 1; /* read once: this packet sees one generation only */
 	if (ctl->g[gen].rules == 0)
 		return BAE_CONTINUE;
@@ -673,7 +690,7 @@ static __always_inline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		};
 
 		if (r)
-			actions_modify(ctx, &pkt, r, loop.emul_state);
+			actions_modify(ctx, &pkt, r);
 	}
 	if (loop.delay_class)
 		return policy_delay(ctx, loop.delay_class);
