@@ -22,10 +22,12 @@ static Napi::Object ProgInfoObject(Napi::Env env, const struct bpf_prog_info& pi
   o.Set("typeId", Napi::Number::New(env, pi.type));
   o.Set("id", Napi::Number::New(env, pi.id));
   o.Set("tag", Napi::Buffer<uint8_t>::Copy(env, pi.tag, sizeof pi.tag));
+  // Instructions the verifier processed to accept the program (kernel 5.16+; 0 before).
+  o.Set("verifiedInsns", Napi::Number::New(env, pi.verified_insns));
   return o;
 }
 
-// progInfo(fd) -> { name, type, typeId, id, tag }
+// progInfo(fd) -> { name, type, typeId, id, tag, verifiedInsns }
 static Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   struct bpf_prog_info pi = {};
   __u32 len = sizeof pi;

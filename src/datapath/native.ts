@@ -26,6 +26,8 @@ export interface NativeProgInfo {
   typeId: number;
   id: number;
   tag: Buffer;
+  /** Instructions the verifier processed to accept the program (bpf_prog_info, kernel 5.16+). */
+  verifiedInsns: number;
 }
 
 export interface NativeLinkInfo {

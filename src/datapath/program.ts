@@ -41,6 +41,8 @@ export class Program {
   readonly type: string;
   readonly id: number;
   readonly tag: string;
+  /** Instructions the verifier processed when it accepted the program (0 on kernels before 5.16). */
+  readonly verifiedInsns: number;
   #handle: NativeHandle | undefined;
 
   /** @internal Use loadCollection(...).program(name) or openPinnedProgram(path). */
@@ -50,6 +52,7 @@ export class Program {
     this.type = info.type;
     this.id = info.id;
     this.tag = info.tag.toString('hex');
+    this.verifiedInsns = info.verifiedInsns;
   }
 
   get fd(): number {
