@@ -24,7 +24,7 @@ ADDON_SRCS := $(wildcard addon/*.cc addon/*.h)
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP   := dist/.stamp
 
-.PHONY: all bpf addon ts test test-unit demo bench clean lab-down
+.PHONY: all bpf addon ts test test-unit demo bench clean lab-down verifier-figures
 all: bpf addon ts
 
 # vmlinux.h from the running kernel's BTF (CO-RE); regenerated only when missing.
@@ -65,6 +65,11 @@ demo: all
 
 bench: all
 	bash scripts/run-bench.sh
+
+# Records the verifier's figures of every program on the running kernel in
+# bpf/verifier-figures.json (test/bpf/verifier-budget.test.ts holds them to it).
+verifier-figures: all
+	$(NODE) dist/bench/verifier.js --record
 
 clean:
 	rm -rf build dist addon/build
