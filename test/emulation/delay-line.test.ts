@@ -416,28 +416,36 @@ describe('the delay line between two ports', () => {
   test('a burst it cannot send on time: without maxLateMs frames leave late; with it the stale ones are shed and it is on time right after', async (t) => {
     pinNeighbours(lab!);
     const portA = resolveIfindex(lab!.portA);
-    const inject = () => {
-      // 60 calls of 1000 live frames into portA: the kernel copies them into the line's RX ring
+    const inject = (calls: number) => {
+      // Calls of 1000 live frames into portA: the kernel copies them into the line's RX ring
       // at 2-3 Mpps; the sockets send ~1 Mpps, so most of the burst comes due faster than it leaves.
       const prog = lab!.collection.program('dl_redirect');
-      for (let i = 0; i < 60; i++) prog.test(strayFrame(), { repeat: 1000, liveFrames: true, ctxIn: { ingressIfindex: portA } });
+      for (let i = 0; i < calls; i++) prog.test(strayFrame(), { repeat: 1000, liveFrames: true, ctxIn: { ingressIfindex: portA } });
     };
     // Through the sockets alone (~1 Mpps): the XDP transmitter keeps up with this burst, and
     // what is tested here is the shedding, whichever path is short of capacity.
     const big = { frames: 1 << 17, params: { delayMs: 10 }, transmit: undefined } as const;
 
-    // The premise: this burst really overloads the line (a line that never sheds shows it).
-    const patient = open({ ...big, maxLateMs: 60_000 });
-    inject();
-    await sleep(300);
-    const p = patient.stats();
-    patient.close();
-    t.diagnostic(`never shedding: ${p.received} received, ${p.transmitted} sent, latest ${(p.latenessMaxNs / 1e6).toFixed(2)} ms late`);
+    // The premise: the burst really overloads the line, well past the 0.5 ms bound below (a
+    // line that never sheds shows it). How much a burst of 60k frames overloads it depends on
+    // the CPU (a faster one left frames only 0.57 ms late): it doubles up to what the ring holds.
+    let calls = 60;
+    let p: ReturnType<DelayLine['stats']>;
+    for (;;) {
+      const patient = open({ ...big, maxLateMs: 60_000 });
+      inject(calls);
+      await sleep(300);
+      p = patient.stats();
+      patient.close();
+      t.diagnostic(`never shedding, ${calls}k frames: ${p.received} received, ${p.transmitted} sent, latest ${(p.latenessMaxNs / 1e6).toFixed(2)} ms late`);
+      if (p.latenessMaxNs > 1e6 || calls >= 120) break;
+      calls *= 2;
+    }
     assert.equal(p.lateDropped, 0);
-    assert.ok(p.latenessMaxNs > 2e6, `the burst should have left frames more than 2 ms late, latest was ${p.latenessMaxNs} ns`);
+    assert.ok(p.latenessMaxNs > 1e6, `the burst should have left frames more than 1 ms late, latest was ${p.latenessMaxNs} ns`);
 
     const line = open({ ...big, maxLateMs: 0.5 });
-    inject();
+    inject(calls);
     await sleep(300);
     const s = line.stats();
     t.diagnostic(`maxLateMs 0.5: ${s.received} received, ${s.transmitted} sent, ${s.lateDropped} shed, latest ${(s.latenessMaxNs / 1e3).toFixed(1)} us late`);
@@ -446,12 +454,16 @@ describe('the delay line between two ports', () => {
     assert.equal(s.received, s.transmitted + s.lateDropped + s.overflow + s.inFlight, 'every frame is accounted for');
     assert.equal(s.inFlight, 0, 'nothing stale is left held');
 
-    // Right after: ping crosses with its 2 x 10 ms and nothing more, none shed.
+    // Right after: ping crosses with its 2 x 10 ms and nothing more. With a 0.5 ms bound, a
+    // scheduling stall of this VM alone can make a frame that late and shed it (CI saw 9 echoes
+    // of 10): an echo may be missing only when a frame was shed for it, and then only a few.
     const base = await pingThrough(lab!, 10, 0.02);
     const after = line.stats();
     const lateness = latenessSince(s.lateness, after.lateness);
-    assert.equal(base.received, 10, 'every echo came back');
-    assert.equal(after.lateDropped, s.lateDropped, 'nothing was shed after the burst');
+    const shedAfter = after.lateDropped - s.lateDropped;
+    t.diagnostic(`after the burst: ${base.received} echoes of 10, ${shedAfter} frames shed`);
+    assert.ok(base.received + shedAfter >= 10, `every echo came back or a frame of it was shed: ${base.received} echoes, ${shedAfter} shed`);
+    assert.ok(shedAfter <= 2, `the line is on time after the burst: ${shedAfter} frames shed during 10 pings`);
     assert.ok(base.minMs >= 20 && median(base.rttsMs) < 22, `RTTs after the burst: ${base.rttsMs.join(', ')} ms`);
     const p99 = latenessQuantileNs(lateness, 0.99)!;
     assert.ok(p99 < 0.5e6, `lateness p99 after the burst <= ${p99} ns`);
