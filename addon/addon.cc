@@ -26,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   bae::InitProgram(env, exports);
   bae::InitLink(env, exports);
   bae::InitRingBuffer(env, exports);
+  bae::InitFeatures(env, exports);
   bae::InitDelayLine(env, exports);
   return exports;
 }

@@ -10,6 +10,7 @@
         "program.cc",
         "link.cc",
         "ringbuf.cc",
+        "features.cc",
         "delay_line.cc"
       ],
       "include_dirs": [

@@ -67,5 +67,6 @@ void InitMap(Napi::Env env, Napi::Object exports);
 void InitProgram(Napi::Env env, Napi::Object exports);
 void InitLink(Napi::Env env, Napi::Object exports);
 void InitRingBuffer(Napi::Env env, Napi::Object exports);
+void InitFeatures(Napi::Env env, Napi::Object exports);
 
 }  // namespace bae

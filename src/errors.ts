@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'ENOTLOADED' // bae is not loaded where the command expected it
   | 'EALREADY' // bae (or another XDP program) is already there
   | 'ENOIFACE' // no such network interface
+  | 'EKERNEL' // the running kernel is older than bae supports
   | 'ELAB' // lab set-up or tear-down failed
   | 'EBPF' // a BPF system call or libbpf operation failed
   | 'EVERIFIER' // the kernel verifier rejected a program
@@ -55,6 +56,13 @@ export class AlreadyLoadedError extends BaeError {
 export class NoInterfaceError extends BaeError {
   constructor(iface: string, where?: string) {
     super('ENOIFACE', `no network interface named '${iface}'${where ? ` in ${where}` : ''}`);
+  }
+}
+
+/** The running kernel is older than the oldest bae supports (src/datapath/features.ts). */
+export class UnsupportedKernelError extends BaeError {
+  constructor(message: string) {
+    super('EKERNEL', message);
   }
 }
 

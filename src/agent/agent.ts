@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { openPinnedMap, openProgramById, type BpfMap } from '../datapath';
+import { DELAY_LINE_FEATURES, degradations, openPinnedMap, openProgramById, probeFeatures, type BpfMap } from '../datapath';
 import { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu, type PolicyDelayStats } from '../datapath/layout';
 import { DEFAULT_PIN_DIR, checkIfaceName, checkPinDir, load, openLoadedMap, status, unload } from '../datapath/loader';
 import type { XdpMode } from '../datapath/link';
@@ -204,6 +204,8 @@ export class Agent {
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       });
       undo.push(() => line.close());
+      // What this kernel takes from the delay line, said once rather than a silent fallback.
+      for (const note of degradations(probeFeatures(), DELAY_LINE_FEATURES)) log.warn(note);
       const agent = new Agent({ iface, peer, pinDir, socketPath, loadedByAgent, xdpMode: before.loaded ? (before.ports[0]!.xdpMode === 'generic' ? 'generic' : 'native') : xdpMode, line, xsks, delayStats });
       await agent.#classesFromStoredSet();
       await agent.#listen();

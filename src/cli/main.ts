@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { BaeError, exitCodeFor } from '../errors';
 import * as agentCommand from './agent';
+import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
@@ -23,6 +24,7 @@ const commands: Register[] = [
   policyCommand.register,
   eventsCommand.register,
   agentCommand.register,
+  doctorCommand.register,
 ];
 
 export function buildProgram(): Command {

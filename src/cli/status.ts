@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { PARSE_OUTCOMES, VERDICT_NAMES } from '../datapath/layout';
 import { Status, status } from '../datapath/loader';
+import { VERIFIER_BUDGET, VERIFIER_LIMIT } from '../datapath/verifier-cost';
 import { toJsonValue } from '../profiles';
 import { pinDirOption } from './load';
 import { agentRequest, agentSocketPath } from '../agent/client';
@@ -11,6 +12,8 @@ import type { AgentStatus } from '../agent/agent';
 async function agentOf(pinDir: string): Promise<AgentStatus | null> {
   return agentRequest<AgentStatus>(agentSocketPath(pinDir), { op: 'status' }, 2000).catch(() => null);
 }
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
 
 function percent(n: number, of: number): string {
   return of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '-';
@@ -27,6 +30,13 @@ export function renderStatus(st: Status): string {
         ? 'NOT attached: no such interface in this network namespace (gone, or bae was loaded in another one)'
         : `NOT attached (the interface carries ${p.xdpMode === 'none' ? 'no' : 'another'} XDP program)`;
     lines.push(`  port ${p.iface}: ${where}`);
+  }
+  if (st.program) {
+    const p = st.program;
+    lines.push(
+      `  program:       ${p.name} (id ${p.id}), ${fmt(p.verifiedInsns)} instructions verified ` +
+        `(bae's budget ${fmt(VERIFIER_BUDGET)}, the kernel's limit ${fmt(VERIFIER_LIMIT)})`,
+    );
   }
   const c = st.maps.conversations;
   if (c) lines.push(`  conversations: ${c.entries} of ${c.maxEntries} (${percent(c.entries, c.maxEntries)})`);
@@ -48,7 +58,7 @@ export function renderStatus(st: Status): string {
 export function register(program: Command): void {
   program
     .command('status')
-    .description('show where bae is attached, in which mode, how full its maps are and its counters')
+    .description('show where bae is attached, in which mode, its verifier cost, how full its maps are and its counters')
     .addOption(pinDirOption())
     .option('--json', 'print as JSON (every counter)')
     .addHelpText(
@@ -59,6 +69,7 @@ Run it in the network namespace where \`bae load\` ran: interfaces are looked up
 Examples:
   sudo bae status
   sudo bae status --json | jq .counters.verdicts
+  sudo bae status --json | jq .program.verifiedInsns
   sudo bae lab exec bae -- bae status`,
     )
     .action(async (opts: { pinDir: string; json?: boolean }) => {

@@ -45,9 +45,12 @@ export class BpfError extends Error {
 export class VerifierError extends BpfError {
   /** The verifier's log, one entry per line (libbpf's own messages when the kernel gave none). */
   readonly log: string[];
-  constructor(op: string, errno: number, reason: string, log: string[], options: BpfErrorOptions = {}) {
+  /** The program the kernel refused, when libbpf named it. */
+  readonly program: string | undefined;
+  constructor(op: string, errno: number, reason: string, log: string[], options: BpfErrorOptions & { program?: string } = {}) {
     super(op, errno, reason, options);
     this.log = log;
+    this.program = options.program;
   }
 }
 
@@ -98,7 +101,13 @@ export function loadError(err: unknown, objectPath: string): unknown {
   if (kernelLog.length > 0 || refused) {
     const log = kernelLog.length > 0 ? kernelLog : libbpfLog;
     const hint = kernelLog.length > 0 ? ` (verifier: ${lastMeaningful(kernelLog)})` : '';
-    return new VerifierError('bpf_object__load', err.errno, reasonOf(err) + hint, log, { object: objectPath, cause: err });
+    // libbpf: "prog 'bae_xdp': BPF program load failed: Argument list too long"
+    const program = libbpfLog.map((l) => /prog '([^']+)': BPF program load failed/.exec(l)?.[1]).find((p) => p !== undefined);
+    return new VerifierError('bpf_object__load', err.errno, reasonOf(err) + hint, log, {
+      object: objectPath,
+      cause: err,
+      ...(program !== undefined ? { program } : {}),
+    });
   }
   const e = fromNative(err, objectPath);
   if (e instanceof BpfError && libbpfLog.length > 0) {
@@ -110,8 +119,8 @@ export function loadError(err: unknown, objectPath: string): unknown {
   return e;
 }
 
-// The line that says why: the verifier ends with "processed N insns" statistics.
-function lastMeaningful(log: string[]): string {
+/** The line of a verifier log that says why (the log ends with "processed N insns" statistics). */
+export function lastMeaningful(log: string[]): string {
   for (let i = log.length - 1; i >= 0; i--) {
     const line = log[i]!;
     if (!/^processed \d+ insns|^verification time|^stack depth|^R\d|^-- END PROG LOAD LOG --/.test(line)) return line.trim();

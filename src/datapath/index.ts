@@ -15,3 +15,19 @@ export { RingBuffer } from './ringbuf';
 export type { RecordHandler } from './ringbuf';
 // bae's own loader (load/unload/status of bae.o with its pins), as a namespace: loader.load(...).
 export * as loader from './loader';
+// What this kernel gives bae (probed once per process), and `bae doctor`'s checks that act.
+export {
+  DELAY_LINE_FEATURES,
+  OLDEST_KERNEL,
+  KERNEL_FEATURES,
+  assessFeatures,
+  degradations,
+  hostFacts,
+  nativeProbes,
+  parseKernelRelease,
+  probeFeatures,
+  requireSupportedKernel,
+} from './features';
+export type { FeatureCheck, FeatureReport, HostFacts, KernelFeature, KernelLine, KernelProbes, KernelVersion } from './features';
+export { XDP_PASS_OBJECT, checkInterface, checkObject } from './doctor';
+export type { ObjectCheck, ProgramVerification } from './doctor';

@@ -18,6 +18,8 @@ import { CONSTANTS, DELAY_MAPS, MAPS, Mode, POLICY_DELAY_CLASSES, PROGRAM, Stats
 import { BpfMap, openPinnedMap } from './map';
 import { Link, XdpAttachedMode, XdpMode, attachXdp, openPinnedLink, resolveIfindex, xdpQuery } from './link';
 import { ensurePinDir } from './pin';
+import { Program, openProgramById } from './program';
+import { requireSupportedKernel } from './features';
 
 export const DEFAULT_PIN_DIR = '/sys/fs/bpf/bae';
 /** build/bpf/bae.o of this checkout (dist/src/datapath/loader.js -> <repo>/build/bpf/bae.o); BAE_OBJECT overrides. */
@@ -40,6 +42,8 @@ export interface LoadOptions {
   maxConversations?: number;
   pinDir?: string;
   objectPath?: string;
+  /** `uname -r` of the kernel to load into (default os.release()); below 6.1 load refuses. */
+  kernelRelease?: string;
 }
 
 export interface PortState {
@@ -153,6 +157,8 @@ export function load(opts: LoadOptions): LoadedState {
       throw new UsageError(`bad --max-conversations ${n}: a whole number from 1 to ${MAX_CONVERSATIONS_LIMIT}`);
     }
   }
+  // A kernel older than bae supports is refused before anything is tried (features.ts).
+  requireSupportedKernel(opts.kernelRelease);
   requireRoot('bae load');
 
   // Everything that can be checked before the first change is checked here.
@@ -322,11 +328,20 @@ export interface MapFill {
   maxEntries: number;
 }
 
+/** The program the ports' links run. */
+export interface ProgramStatus {
+  id: number;
+  name: string;
+  /** Instructions the verifier processed when it accepted the program on this kernel. */
+  verifiedInsns: number;
+}
+
 export interface Status {
   pinDir: string;
   loaded: boolean;
   mode?: BaeMode;
   ports: PortStatus[];
+  program?: ProgramStatus;
   maps: { conversations?: MapFill; tcpFlows?: MapFill };
   counters?: Stats;
 }
@@ -386,6 +401,19 @@ export function status(opts: { pinDir?: string } = {}): Status {
       throw bpfFailure(`reading the link pinned for ${iface}`, err);
     } finally {
       link?.close();
+    }
+  }
+  const progId = st.ports.find((p) => p.progId !== 0)?.progId;
+  if (progId !== undefined) {
+    let program: Program | undefined;
+    try {
+      program = openProgramById(progId);
+      st.program = { id: program.id, name: program.name, verifiedInsns: program.verifiedInsns };
+    } catch (err) {
+      // ENOENT: the program went away with its last link between the two reads.
+      if ((err as BpfError).code !== 'ENOENT') throw bpfFailure(`reading program ${progId}`, err);
+    } finally {
+      program?.close();
     }
   }
   const maps: [keyof Status['maps'], string][] = [

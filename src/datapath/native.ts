@@ -147,6 +147,20 @@ export interface NativeAddon {
   ifIndexToName(ifindex: number): string | undefined;
 
   RingBuffer: new (mapFd: number, onRecords: (records: Buffer[]) => void) => NativeRingBuffer;
+
+  // Feature probes (addon/features.cc); errno values are positive, 0 is success.
+  /** result: 1 supported, 0 not, negative errno when the probe failed; name: libbpf's name of typeId. */
+  probeMapType(typeId: number): { result: number; name: string | undefined };
+  /** 1 usable from progTypeId programs, 0 not, negative errno when the probe failed. */
+  probeHelper(progTypeId: number, helperId: number): number;
+  /** 0 when the kernel creates such a map (closed at once), its errno otherwise. */
+  probeMapCreate(typeId: number, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
+  /** 0 when BPF_PROG_TEST_RUN takes BPF_F_TEST_XDP_LIVE_FRAMES (a dropped frame), its errno otherwise. */
+  probeXdpLiveFrames(): number;
+  /** socket(AF_XDP)'s errno, and setsockopt(XDP_MAX_TX_SKB_BUDGET)'s on that socket without rings. */
+  probeXsk(): { socket: number; txBudget: number };
+  /** Binds an AF_XDP socket of its own to the queue in copy mode and closes it; the step that failed. */
+  xskBindProbe(ifindex: number, queueId: number): { errno: number; step: string };
 }
 
 // dist/src/datapath/native.js -> <repo>/addon/build/Release/bae.node; BAE_ADDON overrides.
