@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCollection } from './collection';
+import { parseKernelRelease } from './features';
 import { CONSTANTS, Clock, Mode } from './layout';
 
 /** The kernel's limit of processed instructions per program (BPF_COMPLEXITY_LIMIT_INSNS). */
@@ -71,8 +72,8 @@ export interface ProgramCost {
 
 /** The kernel line a figure belongs to: "6.18" of "6.18.44-amd64". */
 export function kernelLine(release: string = os.release()): string {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return m ? `${m[1]}.${m[2]}` : release;
+  const v = parseKernelRelease(release);
+  return v ? `${v.major}.${v.minor}` : release;
 }
 
 /** Loads `object` (below buildDir) once per variant and reads every program's processed instructions. */
