@@ -11,10 +11,15 @@
         "link.cc",
         "ringbuf.cc",
         "features.cc",
-        "delay_line.cc"
+        "delay_line/netem.cc",
+        "delay_line/xsk.cc",
+        "delay_line/live_tx.cc",
+        "delay_line/thread.cc",
+        "delay_line/js.cc"
       ],
       "include_dirs": [
-        "<!(node -p \"require('node-addon-api').include_dir\")"
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        ".."
       ],
       "defines": ["NAPI_VERSION=9", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -16,7 +16,7 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
-// Linux 6.17+ (addon/delay_line.cc sets it when the kernel knows it).
+// Linux 6.17+ (addon/delay_line/xsk.cc sets it when the kernel knows it).
 #ifndef XDP_MAX_TX_SKB_BUDGET
 #define XDP_MAX_TX_SKB_BUDGET 9
 #endif

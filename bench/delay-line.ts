@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   const allCpus = `0-${os.cpus().length - 1}`;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const pinDir = testPinDir('dlbench');
-  const undo: (() => void)[] = [];
+  const undo: (() => unknown)[] = []; // each awaited: a delay line's close() resolves when its sockets are gone
   try {
     const ns: Netns = createNetns('dlb');
     undo.push(() => ns.remove());
@@ -254,7 +254,7 @@ async function main(): Promise<void> {
     await sleep(RECOVERY_PAUSE_MS);
     note(`the same line, paced ${PACED_PPS} pps after the overload`);
     const recovery = await pacedPhase(dl, bench, line.program('dl_redirect'), ifA, Math.min(SECONDS, 1));
-    dl.close();
+    await dl.close(); // before a fresh line binds the same queues
 
     // 4. Lateness at a paced 100 kpps on a fresh line, after the machine settled. Unpinned (the
     // generator is too, so the thread inherits every CPU), as the agent runs it: a woken
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
     note(`fresh delay line ${DELAY_MS} ms, paced ${PACED_PPS} pps`);
     dl = new DelayLine(lineOptions);
     const paced = await pacedPhase(dl, bench, line.program('dl_redirect'), ifA, SECONDS);
-    dl.close();
+    await dl.close();
 
     const us = (ns?: number) => (ns === undefined ? null : Math.round(ns / 10) / 100);
     const dlPps = dlDelivered / dlGen.seconds;
@@ -328,7 +328,7 @@ async function main(): Promise<void> {
   } finally {
     while (undo.length) {
       try {
-        undo.pop()!();
+        await undo.pop()!();
       } catch (err) {
         note(`cleanup: ${(err as Error).message}`);
       }

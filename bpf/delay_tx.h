@@ -1,4 +1,4 @@
-/* The delay line's transmitter (addon/delay_line.cc, docs/emulation.md).
+/* The delay line's transmitter (addon/delay_line/live_tx.cc, docs/emulation.md).
  *
  * AF_XDP in copy mode transmits through an skb per frame: about 1 us each on this kind of
  * machine. So the delay-line thread sends a batch of due frames differently: it writes them
@@ -19,33 +19,17 @@
  * (the delay line refuses it as a port). BPF_PROG_RUN without a context also runs with the
  * loopback device as ingress (golden-packet tests do): those runs find no batch armed in
  * dl_tx_ctl (count is 0 outside the thread's call) and go on as any packet.
+ *
+ * The slot and control structs and their bounds (DL_TX_*) are shared with the addon, so they
+ * live in bae.h; this file holds only what the kernel alone uses: the maps and dl_tx_frame().
  */
 #ifndef BAE_DELAY_TX_H
 #define BAE_DELAY_TX_H
 
-/* Every namespace's loopback device has ifindex 1. */
-#define DL_TX_INGRESS_IFINDEX 1
-/* Frames per BPF_PROG_RUN call: kTxBatch of addon/delay_line.cc. */
-#define DL_TX_SLOTS 256
-/* Longest frame this path sends: a live frame is one page holding the kernel's frame header,
- * XDP's 256 bytes of headroom and the tailroom an skb would need; 3072 bytes fit with room to
- * spare. Longer frames (4096-byte UMEM frames hold up to 3840) leave through the socket.
- * kLiveDataMax in addon/delay_line.cc. */
-#define DL_TX_DATA_MAX 3072
+#include "bae.h"
+
 /* dl_tx_frame(): not a run of the delay line's call, process the packet as usual. */
 #define DL_TX_NOT_MINE (-1)
-
-struct dl_tx_slot {
-	__u32 len;
-	__u32 ifindex; /* egress */
-	__u8 data[DL_TX_DATA_MAX];
-};
-
-struct dl_tx_ctl {
-	__u32 next;   /* slot of the next run; the thread sets it to 0 before each call */
-	__u32 count;  /* slots filled for this call; 0 outside it */
-	__u64 failed; /* runs whose frame could not be made (the thread counts them as dropped) */
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -17,7 +17,7 @@ import { VERIFIER_BUDGET, VERIFIER_LIMIT } from './verifier-cost';
 /** The do-nothing program attached for a moment by checkInterface (dist/src/datapath -> <repo>). */
 export const XDP_PASS_OBJECT = path.resolve(__dirname, '../../../build/bpf/test/xdp_pass.o');
 const XDP_PASS_PROGRAM = 'xdp_pass';
-/** The queue the delay line binds its sockets to (addon/delay_line.cc). */
+/** The queue the delay line binds its sockets to (addon/delay_line/xsk.cc). */
 const XSK_QUEUE = 0;
 
 const fmt = (n: number): string => n.toLocaleString('en-US');

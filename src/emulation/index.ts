@@ -13,6 +13,7 @@ export {
   DEFAULT_MAX_LATE_MS,
 } from './delay-line';
 export type {
+  DelayLineCloseResult,
   DelayLineOptions,
   DelayLinePort,
   DelayLineTransmit,

@@ -1,13 +1,13 @@
 // Jitter distributions as netem defines them (iproute2 normal.dist, pareto.dist,
 // paretonormal.dist; uniform when no table is given). A delay is mu + sigma * t, where t is drawn
-// from the unit distribution below. The native delay line (addon/delay_line.cc) draws t from a
+// from the unit distribution below. The native delay line (addon/delay_line/netem.h) draws t from a
 // 4096-entry quantile table like netem; these are the continuous definitions the tables sample,
 // used to validate parameters, to document, and by the Kolmogorov-Smirnov tests.
 
 export const JITTER_DISTRIBUTIONS = ['uniform', 'normal', 'pareto', 'paretonormal'] as const;
 export type JitterDistribution = (typeof JITTER_DISTRIBUTIONS)[number];
 
-/** The code the native side uses for each distribution (enum Distribution in delay_line.cc). */
+/** The code the native side uses for each distribution (enum Distribution in addon/delay_line/netem.h). */
 export const DISTRIBUTION_CODES: Record<JitterDistribution, number> = { uniform: 0, normal: 1, pareto: 2, paretonormal: 3 };
 
 /** netem's tables hold int16 values scaled by 8192: a unit draw never exceeds this. */

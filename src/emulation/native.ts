@@ -1,6 +1,6 @@
-// The delay line's part of the native addon (addon/delay_line.cc), typed by hand. Arguments are
-// checked by src/emulation/delay-line.ts before they get here.
-import { native } from '../datapath/native';
+// The delay line's part of the native addon (addon/delay_line/js.cc), typed by hand. Options and
+// arguments are checked by src/emulation/delay-line.ts before they get here.
+import { native } from '../datapath';
 
 export interface NativeDelayLinePort {
   ifname: string;
@@ -64,28 +64,46 @@ export interface NativeDelayLine {
   stats(): NativeDelayLineStats;
   recordDelays(capacity: number): void;
   takeDelays(): { classes: Uint8Array; delaysNs: Float64Array };
-  close(): { flushed: number; dropped: number };
+  /**
+   * Stops the thread without waiting for it: the thread flushes, releases the sockets and the
+   * UMEM, and the promise resolves after. The same promise on every call.
+   */
+  close(): Promise<{ flushed: number; dropped: number }>;
+  /** true from the first close() on */
   readonly closed: boolean;
 }
 
+/** The XDP transmitter of bpf/delay_tx.h: the attached program that feeds the line and its two arrays. */
+export interface NativeDelayLineTransmit {
+  programFd: number;
+  slotsFd: number;
+  controlFd: number;
+}
+
+export interface NativeDelayLineOptions {
+  xskMapFd: number;
+  ports: NativeDelayLinePort[];
+  /** 1..8 */
+  classes: number;
+  frames: number;
+  /** 2048 or 4096 */
+  frameSize: number;
+  /** a power of two */
+  ringSize: number;
+  maxInFlight: number;
+  overflowPass: boolean;
+  spinNs: number;
+  realtime: boolean;
+  /** > 0 */
+  maxLateNs: number;
+  /** the CPU to pin the thread to; absent: any */
+  cpu?: number;
+  /** absent: the sockets transmit alone */
+  transmit?: NativeDelayLineTransmit;
+}
+
 export interface NativeDelayLineCtor {
-  new (
-    xskMapFd: number,
-    ports: NativeDelayLinePort[],
-    classes: number,
-    frames: number,
-    frameSize: number,
-    ringSize: number,
-    maxInFlight: number,
-    overflowPass: boolean,
-    spinNs: number,
-    realtime: boolean,
-    maxLateNs: number,
-    cpu: number,
-    liveProgramFd: number,
-    liveSlotsFd: number,
-    liveCtlFd: number,
-  ): NativeDelayLine;
+  new (options: NativeDelayLineOptions): NativeDelayLine;
   ifindex(name: string): number;
 }
 

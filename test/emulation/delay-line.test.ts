@@ -13,6 +13,8 @@ import { createDelayLab, pingThrough, pinNeighbours, sendUdp, startUdpReceiver, 
 import { Z_ALPHA_0001 } from '../lib/ks';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long close() gives held frames to leave: kFlushDeadlineNs of addon/delay_line/thread.cc. */
+const CLOSE_FLUSH_MS = 200;
 
 /** CPU seconds used so far by this process's delay-line thread(s). */
 function threadCpuSeconds(): number {
@@ -158,13 +160,13 @@ describe('the delay line between two ports', () => {
     lab = createDelayLab('d');
   });
 
-  afterEach(() => {
-    dl?.close();
+  afterEach(async () => {
+    await dl?.close();
     dl = undefined;
   });
 
-  after(() => {
-    dl?.close();
+  after(async () => {
+    await dl?.close();
     lab?.remove();
   });
 
@@ -252,10 +254,10 @@ describe('the delay line between two ports', () => {
         assert.equal(s.overflow, BURST - 64);
         assert.equal(s.transmitted, 0, 'nothing left before its 2 s delay');
         const t0 = Date.now();
-        const closed = line.close();
+        const closed = await line.close();
         assert.ok(Date.now() - t0 < 1000, `close() took ${Date.now() - t0} ms`);
         assert.deepEqual(closed, { flushed: 64, dropped: 0 });
-        assert.deepEqual(line.close(), closed, 'close() twice returns the first result');
+        assert.deepEqual(await line.close(), closed, 'close() twice returns the first result');
         await sleep(100);
         assert.equal(await rx.stop(), 64, 'the server got exactly the held frames');
       } finally {
@@ -330,7 +332,7 @@ describe('the delay line between two ports', () => {
     assert.equal(s.reordered, Math.floor(s.received / 5));
   });
 
-  test('bad options are refused with one clear error and nothing opened', () => {
+  test('bad options are refused with one clear error and nothing opened', async () => {
     const base = { xskMap: lab!.xskMap, ports: [lab!.portA, lab!.portB] };
     const cases: [Partial<DelayLineOptions> & Record<string, unknown>, RegExp][] = [
       [{ params: { jitterMs: -1 } }, /jitterMs must be a number from 0 to 60000, got -1/],
@@ -367,7 +369,7 @@ describe('the delay line between two ports', () => {
       (err: unknown) => err instanceof BpfError && err.code === 'ENODEV' && /bt-no-such0/.test(err.message),
     );
     // Nothing was left in the XSKMAP: a working line opens on the same ports right after.
-    open().close();
+    await open().close();
   });
 
   test('a second delay line on the same ports is refused and the first keeps working', async () => {
@@ -436,7 +438,7 @@ describe('the delay line between two ports', () => {
       inject(calls);
       await sleep(300);
       p = patient.stats();
-      patient.close();
+      await patient.close();
       t.diagnostic(`never shedding, ${calls}k frames: ${p.received} received, ${p.transmitted} sent, latest ${(p.latenessMaxNs / 1e6).toFixed(2)} ms late`);
       if (p.latenessMaxNs > 1e6 || calls >= 120) break;
       calls *= 2;
@@ -538,16 +540,56 @@ describe('the delay line between two ports', () => {
     // XDP_MAX_TX_SKB_BUDGET came with Linux 6.17; before, copy mode sends 32 frames a kick.
     const [major, minor] = os.release().split('.').map(Number) as [number, number];
     assert.equal(s.txBudget, major > 6 || (major === 6 && minor >= 17) ? 256 : 32);
-    line.close();
+    await line.close();
     assert.equal(open().stats().cpu, -1, 'unpinned by default');
   });
 
-  test('a bad parameter change is refused and leaves the parameters as they were', () => {
+  test('a bad parameter change is refused and leaves the parameters as they were', async () => {
     const line = open({ params: { delayMs: 3 } });
     assert.throws(() => line.setParams({ delayMs: 1, jitterMs: Number.NaN }), /jitterMs must be a number/);
     assert.equal(line.params().delayMs, 3);
     assert.throws(() => line.setParams({}, 1), /classId must be an integer from 0 to 0, got 1/);
-    line.close();
+    const closing = line.close();
+    assert.throws(() => line.setParams({ delayMs: 1 }), /setParams after close/, 'refused from the call on, before the close ends');
+    await closing;
     assert.throws(() => line.setParams({ delayMs: 1 }), /setParams after close/);
+  });
+
+  test('close() leaves the event loop running while the thread flushes, and a second call gives the same promise and result', async (t) => {
+    pinNeighbours(lab!);
+    // Through the sockets, so that frames for a port that is down sit in its TX ring: the flush
+    // then gives the kernel its whole 200 ms (CLOSE_FLUSH_MS) before the thread closes the sockets.
+    const line = open({ params: { delayMs: 5000 }, transmit: undefined });
+    const HELD = 50;
+    assert.equal(await sendUdp(lab!, 7004, HELD, 50), HELD);
+    await sleep(100);
+    assert.equal(line.stats().inFlight, HELD, 'the frames are held for their 5 s');
+    execFileSync('ip', ['link', 'set', lab!.portB, 'down']);
+    try {
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 1);
+      let settledAt: number | undefined;
+      const t0 = performance.now();
+      const closing = line.close();
+      const returnedAfter = performance.now() - t0;
+      void closing.then(() => (settledAt = performance.now()));
+      assert.equal(line.closed, true, 'closed from the call on');
+      assert.equal(line.close(), closing, 'a second close() returns the same promise');
+      await new Promise((resolve) => setImmediate(resolve));
+      await sleep(CLOSE_FLUSH_MS / 4);
+      const ticksWhilePending = ticks;
+      assert.equal(settledAt, undefined, `the flush is still going ${(performance.now() - t0).toFixed(1)} ms after close()`);
+      const result = await closing;
+      clearInterval(ticker);
+      t.diagnostic(`close() returned after ${returnedAfter.toFixed(2)} ms and settled after ${(settledAt! - t0).toFixed(1)} ms; ${ticksWhilePending} timer ticks meanwhile`);
+      assert.ok(returnedAfter < 50, `close() returned after ${returnedAfter.toFixed(1)} ms`);
+      assert.ok(ticksWhilePending >= 5, `only ${ticksWhilePending} timer ticks while the line flushed`);
+      assert.ok(settledAt! - t0 >= CLOSE_FLUSH_MS * 0.75, `the flush took ${(settledAt! - t0).toFixed(1)} ms, not its ${CLOSE_FLUSH_MS} ms`);
+      assert.equal(result.flushed + result.dropped, HELD, `every held frame is accounted for: ${JSON.stringify(result)}`);
+      assert.equal(await line.close(), result, 'the same result');
+      assert.deepEqual(line.stats().kernel, line.stats().kernel, 'stats() still answers, from the counters kept at close');
+    } finally {
+      execFileSync('ip', ['link', 'set', lab!.portB, 'up']);
+    }
   });
 });

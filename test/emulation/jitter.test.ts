@@ -25,8 +25,8 @@ describe('jitter distributions of the delay line', () => {
     dl = new DelayLine({ xskMap: lab.xskMap, ports: [lab.portA, lab.portB], seed: SEED });
   });
 
-  after(() => {
-    dl?.close();
+  after(async () => {
+    await dl?.close();
     lab?.remove();
   });
 
