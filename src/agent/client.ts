@@ -2,17 +2,16 @@
 // a Unix stream socket under the run directory (root only, mode 0600), one per pin directory;
 // each request and each reply is one JSON object on one line.
 //
-// This file knows nothing of the daemon (agent.ts), so that the policy area can import it
-// without pulling in the delay line.
+// This file knows nothing of the daemon (agent.ts): it is what a command needs of a running
+// agent. prepareDelayLine is the policy area's delay-line step (agentDelayLineStep), which the
+// CLI hands to `applyPolicyFiles` and `deletePolicies`.
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_PIN_DIR, openLoadedMap } from '../datapath/loader';
-import { MAPS } from '../datapath/layout';
+import { DEFAULT_PIN_DIR, MAPS, openLoadedMap } from '../datapath';
 import { BaeError } from '../errors';
 import type { DelayParams } from '../emulation';
-import type { CompiledSet } from '../policy/compile';
-import { PolicyError } from '../policy/errors';
+import { PolicyError, type CompiledSet, type DelayLineStep } from '../policy';
 
 export class NoAgentError extends BaeError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -135,3 +134,6 @@ export async function prepareDelayLine(pinDir: string, set: Pick<CompiledSet, 'r
     `policy '${names[0]}'${names.length > 1 ? ` (and ${names.length - 1} more)` : ''} with '${action.kind}'`,
   );
 }
+
+/** The delay-line step of `bae policy apply` and `delete`: prepareDelayLine (above). */
+export const agentDelayLineStep: DelayLineStep = { prepare: prepareDelayLine };

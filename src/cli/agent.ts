@@ -2,9 +2,8 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { Agent, type AgentStatus } from '../agent/agent';
-import { agentRequest, agentSocketPath, NoAgentError } from '../agent/client';
-import { checkIfaceName } from '../datapath/loader';
+import { Agent, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
+import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { pinDirOption, wholeNumber } from './load';

@@ -2,10 +2,18 @@
 // this kernel's verifier. One line per check; exit code 0 when everything bae needs works
 // (degraded is fine), 1 otherwise.
 import { Command } from 'commander';
-import { checkInterface, checkObject, type ProgramVerification } from '../datapath/doctor';
-import { probeFeatures, type FeatureCheck, type KernelVersion } from '../datapath/features';
-import { DEFAULT_OBJECT, checkIfaceName } from '../datapath/loader';
-import { VERIFIER_BUDGET, VERIFIER_LIMIT } from '../datapath/verifier-cost';
+import {
+  DEFAULT_OBJECT,
+  VERIFIER_BUDGET,
+  VERIFIER_LIMIT,
+  checkIfaceName,
+  checkInterface,
+  checkObject,
+  probeFeatures,
+  type FeatureCheck,
+  type KernelVersion,
+  type ProgramVerification,
+} from '../datapath';
 
 export interface DoctorReport {
   /** Everything bae needs works (degraded checks are fine). */

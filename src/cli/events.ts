@@ -1,10 +1,8 @@
 // `bae events [--follow] [--json]`: trigger fires, blocks and `event` matches from the policy
 // stage's ring buffer. Without --follow it prints what is waiting and exits.
 import { Command } from 'commander';
-import { RingBuffer } from '../datapath';
-import { decodeAddress, decodePolicyEvent, POLICY_MAPS, type PolicyEventRecord } from '../datapath/layout';
-import { openLoadedMap } from '../datapath/loader';
-import { storedNames } from '../policy/service';
+import { decodeAddress, decodePolicyEvent, openLoadedMap, POLICY_MAPS, RingBuffer, type PolicyEventRecord } from '../datapath';
+import { storedNames } from '../policy';
 import { pinDirOption } from './load';
 
 const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match' };

@@ -4,11 +4,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULT_PIN_DIR,
   MAX_CONVERSATIONS_LIMIT,
-  LoadedState,
+  type LoadedState,
   checkIfaceName,
   checkPinDir,
   load,
-} from '../datapath/loader';
+} from '../datapath';
 
 /** `--pin-dir`, shared by every command that finds bae through its pins. */
 export function pinDirOption(): Option {

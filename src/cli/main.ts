@@ -35,6 +35,8 @@ export function buildProgram(): Command {
       'Behavioral Analysis Engine: watches traffic on an interface in XDP, keeps a profile of ' +
         'every conversation, and applies policies that emulate network conditions and attacks.',
     )
+    // By its path from dist/src/cli/: package.json is outside the compiled tree.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     .version(require('../../../package.json').version as string)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

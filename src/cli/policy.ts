@@ -2,11 +2,8 @@
 // the loaded bae. Every policy error is one line naming file:line:column and the policy (exit 2);
 // nothing is written unless the whole set validates and fits the maps.
 import { Command } from 'commander';
-import { ACTION_BY_KIND } from '../policy/actions';
-import { compilePolicies, summarize } from '../policy/compile';
-import type { Policy } from '../policy/model';
-import { parsePolicyFiles } from '../policy/parse';
-import { applyPolicyFiles, deletePolicies, policyStatuses, type ApplyOutcome } from '../policy/service';
+import { agentDelayLineStep } from '../agent';
+import { ACTION_BY_KIND, applyPolicyFiles, compilePolicies, deletePolicies, parsePolicyFiles, policyStatuses, summarize, type ApplyOutcome, type Policy } from '../policy';
 import { UsageError } from '../errors';
 import { pinDirOption } from './load';
 
@@ -120,7 +117,7 @@ Examples:
     .addOption(pinDirOption())
     .option('--json', 'print the outcome as JSON')
     .action(async (paths: string[], opts: { replace?: boolean; pinDir: string; json?: boolean }) => {
-      printOutcome(await applyPolicyFiles(paths, { pinDir: opts.pinDir, replace: opts.replace ?? false }), opts.json ?? false);
+      printOutcome(await applyPolicyFiles(paths, { pinDir: opts.pinDir, replace: opts.replace ?? false, delayLine: agentDelayLineStep }), opts.json ?? false);
     });
 
   policy
@@ -130,7 +127,7 @@ Examples:
     .addOption(pinDirOption())
     .option('--json', 'print the outcome as JSON')
     .action(async (names: string[], opts: { pinDir: string; json?: boolean }) => {
-      printOutcome(await deletePolicies(names, { pinDir: opts.pinDir }), opts.json ?? false);
+      printOutcome(await deletePolicies(names, { pinDir: opts.pinDir, delayLine: agentDelayLineStep }), opts.json ?? false);
     });
 
   policy

@@ -1,8 +1,7 @@
 // `bae profiles`: the conversation profiles bae keeps in the kernel, as a table or as JSON.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option } from 'commander';
-import { MAPS } from '../datapath/layout';
-import { openLoadedMap } from '../datapath/loader';
+import { MAPS, openLoadedMap } from '../datapath';
 import { SORT_KEYS, SortKey, readProfiles, renderTable, sortProfiles, toJsonValue } from '../profiles';
 import { pinDirOption, wholeNumber } from './load';
 

@@ -1,12 +1,9 @@
 // `bae status`: where bae is attached and how, how full its maps are, its global counters.
 import { Command } from 'commander';
-import { PARSE_OUTCOMES, VERDICT_NAMES } from '../datapath/layout';
-import { Status, status } from '../datapath/loader';
-import { VERIFIER_BUDGET, VERIFIER_LIMIT } from '../datapath/verifier-cost';
+import { PARSE_OUTCOMES, VERDICT_NAMES, VERIFIER_BUDGET, VERIFIER_LIMIT, status, type Status } from '../datapath';
 import { toJsonValue } from '../profiles';
 import { pinDirOption } from './load';
-import { agentRequest, agentSocketPath } from '../agent/client';
-import type { AgentStatus } from '../agent/agent';
+import { agentRequest, agentSocketPath, type AgentStatus } from '../agent';
 
 /** The running agent of pinDir (src/agent/), or null when none answers. */
 async function agentOf(pinDir: string): Promise<AgentStatus | null> {

@@ -1,7 +1,7 @@
 // `bae unload`: detach bae everywhere `bae load` attached it and remove every pin it made.
 import { Command } from 'commander';
-import { unload } from '../datapath/loader';
-import { removeStoredSet } from '../policy/store';
+import { unload } from '../datapath';
+import { removeStoredSet } from '../policy';
 import { pinDirOption } from './load';
 
 export function register(program: Command): void {

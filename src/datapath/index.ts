@@ -6,15 +6,95 @@ export { BpfMap, openPinnedMap, rcuGracePeriod } from './map';
 export type { UpdateFlag, BatchResult } from './map';
 export { Program, openPinnedProgram, openProgramById, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT } from './program';
 export type { TestOptions, TestResult } from './program';
-export { BpfError, VerifierError, errnoName } from './errors';
+export { BpfError, VerifierError, errnoName, nativeCall } from './errors';
+// The native addon itself, for the one other area that wraps a part of it (emulation's
+// DelayLine); everything else of the addon is wrapped here.
+export { native } from './native';
+// The kernel ABI generated from bae.o's BTF (scripts/gen-abi.mjs): struct layouts and enums.
+export { ENUMS, STRUCTS } from './abi.gen';
+export type { AbiEnum, AbiField, AbiStruct } from './abi-types';
 export { numPossibleCpus, sumPerCpu, splitPerCpu, joinPerCpu, perCpuStride } from './percpu';
 export { ensurePinDir } from './pin';
 export { attachXdp, attachXdpLegacy, detachXdpLegacy, Link, openPinnedLink, resolveIfindex, xdpQuery } from './link';
 export type { AttachXdpOptions, XdpMode, XdpAttachedMode, XdpStatus } from './link';
 export { RingBuffer } from './ringbuf';
 export type { RecordHandler } from './ringbuf';
-// bae's own loader (load/unload/status of bae.o with its pins), as a namespace: loader.load(...).
+// bae's own loader (load/unload/status of bae.o with its pins), as a namespace: loader.load(...),
+// and by name for the other areas.
 export * as loader from './loader';
+export {
+  DEFAULT_OBJECT,
+  DEFAULT_PIN_DIR,
+  MAX_CONVERSATIONS_LIMIT,
+  checkIfaceName,
+  checkPinDir,
+  ifindexOf,
+  load,
+  openLoadedMap,
+  status,
+  unload,
+} from './loader';
+export type { LoadedState, Status } from './loader';
+// IP addresses: the one parser and formatter (policy prefixes and kernel keys alike).
+export { formatAddress, parseAddress, parseIPv4, parseIPv6 } from './address';
+export type { IpVersion } from './address';
+// Codecs of the values the XDP program shares with user space (what the other areas use of them).
+export {
+  AF_INET,
+  AF_INET6,
+  DELAY_MAPS,
+  HOST_LE,
+  LAYOUTS,
+  MAPS,
+  PARSE_OUTCOMES,
+  POLICY,
+  POLICY_COMBO_PLAIN,
+  POLICY_DELAY_CLASSES,
+  POLICY_MAPS,
+  PolicyLookup,
+  TCP_FLAG_NAMES,
+  VERDICT_NAMES,
+  addressFamilyOf,
+  decodeAddress,
+  decodeConvKey,
+  decodePolicyActState,
+  decodePolicyBlockKey,
+  decodePolicyCtl,
+  decodePolicyEvent,
+  decodePolicyLpmKey,
+  decodePolicyPrefixKey,
+  decodePolicyTrigger,
+  decodePolicyTriggerKey,
+  emptyPolicyEmul,
+  encodeAddress,
+  encodePolicyCounters,
+  encodePolicyCtl,
+  encodePolicyLpmKey,
+  encodePolicyPrefixKey,
+  encodePolicyRule,
+  mergeConvPerCpu,
+  sumPolicyCountersPerCpu,
+  sumPolicyDelayStatsPerCpu,
+  sumPolicyStatsPerCpu,
+  writePolicyComboSlot,
+  writePolicyRule,
+} from './layout';
+export type {
+  AddressFamily,
+  ConvDir,
+  PolicyActState,
+  PolicyCountersValue,
+  PolicyCtl,
+  PolicyDelayStats,
+  PolicyDim,
+  PolicyEmul,
+  PolicyEventRecord,
+  PolicyStatsValue,
+  PolicyTriggerKey,
+  PolicyTriggerState,
+} from './layout';
+// The verifier's limit and bae's budget under it (`bae status`, `bae doctor`).
+export { VERIFIER_BUDGET, VERIFIER_LIMIT } from './verifier-cost';
 // What this kernel gives bae (probed once per process), and `bae doctor`'s checks that act.
 export {
   DELAY_LINE_FEATURES,

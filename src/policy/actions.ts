@@ -3,6 +3,11 @@
 // The emulation actions (loss, corrupt, truncate, tcp-flags, rate: bpf/actions.h; duplicate,
 // reorder, delay: the delay line) are entries here too, with their bits in the kernel.
 
+import { ENUMS } from '../datapath';
+
+/** enum policy_action of bpf/bae.h, generated from bae.o's BTF. */
+const ACT = ENUMS.policy_action;
+
 export type ParamSpec =
   | { type: 'duration'; required: boolean; minNs: bigint; maxNs: bigint }
   | { type: 'number'; required: boolean; min: number; max: number; integer: boolean }
@@ -36,21 +41,21 @@ const S = 1000n * MS;
 const DAY = 86_400n * S;
 
 export const ACTIONS: readonly ActionDef[] = [
-  { kind: 'pass', bit: 0, verdict: 'pass', params: {}, kernel: true, description: 'let the packet through; lower-priority policies are not looked at' },
-  { kind: 'drop', bit: 1, verdict: 'drop', params: {}, kernel: true, description: 'drop the packet' },
+  { kind: 'pass', bit: ACT.POLICY_ACT_PASS, verdict: 'pass', params: {}, kernel: true, description: 'let the packet through; lower-priority policies are not looked at' },
+  { kind: 'drop', bit: ACT.POLICY_ACT_DROP, verdict: 'drop', params: {}, kernel: true, description: 'drop the packet' },
   {
     kind: 'block',
-    bit: 2,
+    bit: ACT.POLICY_ACT_BLOCK,
     verdict: 'drop',
     params: { ttl: { type: 'duration', required: true, minNs: MS, maxNs: 30n * DAY } },
     kernel: true,
     description: 'drop the packet and put its source address on the blocklist for ttl',
   },
-  { kind: 'count', bit: 3, verdict: null, params: {}, kernel: true, description: 'count the packet in the policy\'s counters and go on to the next policy' },
-  { kind: 'event', bit: 4, verdict: null, params: {}, kernel: true, description: 'emit a match event for the packet and go on to the next policy' },
+  { kind: 'count', bit: ACT.POLICY_ACT_COUNT, verdict: null, params: {}, kernel: true, description: 'count the packet in the policy\'s counters and go on to the next policy' },
+  { kind: 'event', bit: ACT.POLICY_ACT_EVENT, verdict: null, params: {}, kernel: true, description: 'emit a match event for the packet and go on to the next policy' },
   {
     kind: 'delay',
-    bit: 5,
+    bit: ACT.POLICY_ACT_DELAY,
     verdict: null,
     params: {
       time: { type: 'duration', required: true, minNs: 0n, maxNs: 10n * S },
@@ -63,11 +68,11 @@ export const ACTIONS: readonly ActionDef[] = [
     kernel: true,
     description: 'hold the packet for time (± jitter) in the delay line (inline mode, needs `bae agent`)',
   },
-  // Emulation actions (bpf/actions.h, src/policy/emulation.ts); order of execution: rate -> loss
+  // Emulation actions (bpf/actions.h, src/policy/actions-model.ts); order of execution: rate -> loss
   // -> truncate -> corrupt -> tcp-flags -> delay class (docs/policies.md).
   {
     kind: 'loss',
-    bit: 6,
+    bit: ACT.POLICY_ACT_LOSS,
     verdict: null,
     params: {
       model: { type: 'enum', required: false, values: ['random', 'gilbert-elliott'] },
@@ -93,7 +98,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'corrupt',
-    bit: 7,
+    bit: ACT.POLICY_ACT_CORRUPT,
     verdict: null,
     params: {
       probability: { ...PERCENT, required: true },
@@ -106,7 +111,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'truncate',
-    bit: 8,
+    bit: ACT.POLICY_ACT_TRUNCATE,
     verdict: null,
     params: {
       to: { type: 'number', required: false, min: 14, max: 65535, integer: true },
@@ -123,7 +128,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'tcp-flags',
-    bit: 9,
+    bit: ACT.POLICY_ACT_TCP_FLAGS,
     verdict: null,
     params: { set: { type: 'flags', required: false }, clear: { type: 'flags', required: false } },
     kernel: true,
@@ -135,7 +140,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'rate',
-    bit: 10,
+    bit: ACT.POLICY_ACT_RATE,
     verdict: null,
     params: {
       rate: { type: 'rate', required: true, min: 1000, max: 1e12 },
@@ -147,7 +152,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'duplicate',
-    bit: 14,
+    bit: ACT.POLICY_ACT_DUPLICATE,
     verdict: null,
     params: {
       probability: { type: 'number', required: true, min: 0, max: 100, integer: false },
@@ -158,7 +163,7 @@ export const ACTIONS: readonly ActionDef[] = [
   },
   {
     kind: 'reorder',
-    bit: 15,
+    bit: ACT.POLICY_ACT_REORDER,
     verdict: null,
     params: {
       probability: { type: 'number', required: true, min: 0, max: 100, integer: false },

@@ -5,14 +5,11 @@
 // non-sleepable BPF program inside an RCU read-side section, so an RCU grace period that began
 // after the flip outlasts all of them: only then is that generation rewritten.
 import * as crypto from 'node:crypto';
-import { rcuGracePeriod, type BpfMap } from '../datapath';
 import {
-  AF_INET,
-  AF_INET6,
   HOST_LE,
   POLICY,
-  POLICY_MAPS,
   LAYOUTS,
+  addressFamilyOf,
   decodePolicyCtl,
   decodePolicyLpmKey,
   decodePolicyPrefixKey,
@@ -26,20 +23,14 @@ import {
   encodePolicyLpmKey,
   encodePolicyRule,
   writePolicyRule,
+  rcuGracePeriod,
+  type BpfMap,
   type PolicyCtl,
-} from '../datapath/layout';
-import type { CompiledRule, CompiledSet } from './compile';
+} from '../datapath';
+import type { CompiledRule, CompiledSet } from './compiled-set';
 import { foldIdleCounters } from './counters';
+import type { PolicyMapName, PolicyMaps } from './maps';
 import { buildV4Table, type V4Table } from './prefix4';
-import type { Family } from './net';
-
-export type PolicyMapName = keyof typeof POLICY_MAPS;
-export type PolicyMaps = Record<PolicyMapName, BpfMap>;
-
-/** The policy maps of a loaded program: `get` is collection.map or openLoadedMap. */
-export function policyMapsOf(get: (name: string) => BpfMap): PolicyMaps {
-  return Object.fromEntries(Object.entries(POLICY_MAPS).map(([k, name]) => [k, get(name)])) as PolicyMaps;
-}
 
 /** Maps whose bytes an apply may change (the ring buffer has no bytes to compare). */
 export const POLICY_TABLE_MAPS: readonly PolicyMapName[] = ['ctl', 'prefixes', 'src', 'dst', 'v4', 'ports', 'combos', 'rules', 'triggers', 'counters', 'counterBase', 'blocklist', 'blockUsed', 'stats', 'actStates'];
@@ -74,8 +65,6 @@ const u32 = (n: number) => {
   b.writeUInt32LE(n);
   return b;
 };
-
-export const familyCode = (f: Family): number => (f === 4 ? AF_INET : AF_INET6);
 
 /** struct policy_rule of a compiled rule (a CompiledRule carries every field of one). */
 export function ruleValue(r: CompiledRule): Buffer {
@@ -362,7 +351,7 @@ export async function applyCompiled(maps: PolicyMaps, set: CompiledSet, options:
     });
     const hashed = prefixes.filter((e) => dims[dim][e.prefix.family === 4 ? 0 : 1].mode === PolicyLookup.hash);
     const tried = prefixes.filter((e) => dims[dim][e.prefix.family === 4 ? 0 : 1].mode === PolicyLookup.trie);
-    const family = (e: CompiledSet['srcPrefixes'][number]) => familyCode(e.prefix.family) as 2 | 10;
+    const family = (e: CompiledSet['srcPrefixes'][number]) => addressFamilyOf(e.prefix.family);
     writeEntries(
       maps.prefixes,
       hashed.map((e) => encodePolicyPrefixKey({ gen: next, dim, family: family(e), len: e.prefix.len, addr: e.prefix.addr })),

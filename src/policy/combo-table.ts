@@ -7,16 +7,8 @@
 // insertion that displaces a key puts the new key in its place), so the program stops at the
 // first free slot. Slots carry the epoch of the table they belong to: a new table never clears
 // the old one's slots, it only writes its own.
-import { POLICY } from '../datapath/layout';
-import type { CompiledCombo } from './compile';
-
-export interface ComboTable {
-  /** Buckets - 1. */
-  mask: number;
-  seed: number;
-  /** Slot index within the generation's region -> the combination in it. */
-  slots: Map<number, CompiledCombo>;
-}
+import { POLICY } from '../datapath';
+import type { ComboTable, CompiledCombo } from './compiled-set';
 
 const BUCKETS_MAX = POLICY.comboSlots / POLICY.comboWays;
 /** Displacements one insertion may make before the build starts over with another seed. */

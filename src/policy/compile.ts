@@ -14,11 +14,12 @@
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
 import * as crypto from 'node:crypto';
-import type { PolicyEmul } from '../datapath/layout';
+import { POLICY } from '../datapath';
 import { ACTION_BY_KIND } from './actions';
-import { buildComboTable, type ComboTable } from './combo-table';
-import { compileEmul, EMUL_ACTIONS, ruleSeed } from './emulation';
-import { assignDelayClasses, type DelayClass } from './delay';
+import { compileEmul, EMUL_ACTIONS, ruleSeed } from './actions-model';
+import { buildComboTable } from './combo-table';
+import type { CompiledCombo, CompiledPrefix, CompiledRule, CompiledSet } from './compiled-set';
+import { assignDelayClasses } from './delay';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME } from './metrics';
 import { MAX_CANDIDATES, SCOPE_IDS, WINDOW_BUCKETS, type Policy, type PortRange } from './model';
@@ -34,9 +35,9 @@ export interface PolicyLimits {
 }
 
 export const DEFAULT_LIMITS: PolicyLimits = {
-  rules: 16384,
-  prefixes: 16384,
-  combos: 65536,
+  rules: POLICY.maxRules,
+  prefixes: POLICY.maxPrefixes,
+  combos: POLICY.maxCombos,
   // A class is 15 bits: the 16th marks classes some combination has (POLICY_PORT_USED).
   portClasses: 32767,
 };
@@ -50,69 +51,6 @@ export const ACTION_VERDICT_DROP = 2;
 
 export const TRIGGER_OP_GT = 0;
 export const TRIGGER_OP_GE = 1;
-
-/** One policy as the kernel's struct policy_rule holds it. */
-export interface CompiledRule {
-  policy: Policy;
-  id: number;
-  actionMask: number;
-  /** ACTION_VERDICT_*: what the policy decides when it applies. */
-  verdict: number;
-  tcpFlagsMask: number;
-  tcpFlagsValue: number;
-  /** 0: any interface. */
-  ifindex: number;
-  /** 0: no trigger (the policy applies to every matching packet). */
-  metric: number;
-  op: number;
-  scope: number;
-  threshold: bigint;
-  bucketNs: bigint;
-  /** 0: until the policy is removed. */
-  forNs: bigint;
-  cooldownNs: bigint;
-  blockTtlNs: bigint;
-  /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
-  delayClass: number;
-  /**
-   * Emulation actions (emulation.ts): struct policy_emul; undefined when the policy has none
-   * (the kernel reads policy_emul, its seed included, only for those actions: it stays zero).
-   */
-  emul: PolicyEmul | undefined;
-}
-
-export interface CompiledPrefix {
-  prefix: Prefix;
-  cls: number;
-}
-
-export interface CompiledCombo {
-  proto: number;
-  srcClass: number;
-  dstClass: number;
-  sportClass: number;
-  dportClass: number;
-  /** Rule slots in decision order. */
-  slots: number[];
-  /** Every rule in slots is plain (isPlainRule): the kernel walks them without bpf_loop. */
-  plain?: boolean;
-}
-
-export interface CompiledSet {
-  /** In decision order; a rule's index is its slot. */
-  rules: CompiledRule[];
-  srcPrefixes: CompiledPrefix[];
-  dstPrefixes: CompiledPrefix[];
-  /** Protocols some rule names (bit p set for protocol p). */
-  protoBits: boolean[];
-  sportClass: Uint16Array;
-  dportClass: Uint16Array;
-  combos: CompiledCombo[];
-  /** The combinations as the kernel's cuckoo table holds them (combo-table.ts). */
-  comboTable: ComboTable;
-  /** Delay-class actions (delay.ts): the classes the rules use, for the agent's delay line. */
-  delayClasses: DelayClass[];
-}
 
 export interface CompileOptions {
   limits?: Partial<PolicyLimits>;

@@ -1,10 +1,8 @@
 // Per-policy counters: the kernel counts per rule slot (policy_counters, a per-CPU array indexed
 // like policy_rules); a policy's total is its base (policy_counter_base, folded in by applies)
 // plus its slots in both generations. See bae.h.
-import { splitPerCpu } from '../datapath';
-import { encodePolicyCounters, LAYOUTS, POLICY, sumPolicyCountersPerCpu, type PolicyCountersValue } from '../datapath/layout';
-import type { PolicyCtl } from '../datapath/layout';
-import type { PolicyMaps } from './apply';
+import { encodePolicyCounters, LAYOUTS, POLICY, splitPerCpu, sumPolicyCountersPerCpu, type PolicyCountersValue, type PolicyCtl } from '../datapath';
+import type { PolicyMaps } from './maps';
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);

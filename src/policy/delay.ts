@@ -3,13 +3,14 @@
 // code: the policies of a set that carry them are grouped by their parameters, each distinct
 // parameter set gets one class of the agent's delay line, and the rule carries only the class
 // (policy_rule.delay_class). Class 0 is "no delay", so a set has at most DELAY_CLASSES_USABLE.
+import { POLICY_DELAY_CLASSES } from '../datapath';
 import type { DelayParams } from '../emulation';
 import { ACTION_BY_KIND } from './actions';
 import { PolicyError } from './errors';
 import type { Policy, PolicyAction } from './model';
 
 /** Classes per port of the delay line (bae.h POLICY_DELAY_CLASSES). */
-export const POLICY_DELAY_CLASSES = 8;
+export { POLICY_DELAY_CLASSES };
 /** Classes a policy set may use: 1..7 (0 means "no delay"). */
 export const DELAY_CLASSES_USABLE = POLICY_DELAY_CLASSES - 1;
 

@@ -1,5 +1,6 @@
 // The validated form of a policy: what parse.ts produces, compile.ts turns into map entries and
 // reference.ts evaluates directly. Times are nanoseconds as bigint (the kernel's u64).
+import { ENUMS, POLICY } from '../datapath';
 import type { Prefix } from './net';
 
 export interface SourcePosition {
@@ -72,14 +73,14 @@ export interface Policy {
 }
 
 export const SCOPE_IDS: Record<TriggerScope, number> = {
-  policy: 0,
-  source: 1,
-  destination: 2,
-  conversation: 3,
+  policy: ENUMS.policy_scope.POLICY_SCOPE_POLICY,
+  source: ENUMS.policy_scope.POLICY_SCOPE_SOURCE,
+  destination: ENUMS.policy_scope.POLICY_SCOPE_DESTINATION,
+  conversation: ENUMS.policy_scope.POLICY_SCOPE_CONVERSATION,
 };
 
 /** Bucket count of a sliding window: `within` is split into this many buckets (kernel: POLICY_WINDOW_BUCKETS). */
-export const WINDOW_BUCKETS = 8;
+export const WINDOW_BUCKETS = POLICY.windowBuckets;
 
 /** Upper bound of candidates the kernel looks at for one packet (kernel: POLICY_MAX_CANDIDATES). */
-export const MAX_CANDIDATES = 8;
+export const MAX_CANDIDATES = POLICY.maxCandidates;

@@ -6,11 +6,12 @@ import * as path from 'node:path';
 import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
 import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
-import { parseTcpFlagList } from './emulation';
+import { parseTcpFlagList, TCP_FLAG_BITS } from './actions-model';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME, METRICS } from './metrics';
 import type { Policy, PolicyAction, PolicyMatch, PolicyTrigger, PortRange, TriggerScope } from './model';
-import { formatPrefix, parsePrefix, type Prefix } from './net';
+import { parsePrefix, type Prefix } from './net';
+import { formatDuration, parseDuration, policySpec } from './spec';
 import { canonicalJson, idOfCanonical } from './stable-id';
 
 export const API_VERSION = 'bae/v1';
@@ -29,10 +30,8 @@ export const LIMITS = {
 } as const;
 
 const PROTO_NAMES: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58, 'ipv6-icmp': 58 };
-const PROTO_DISPLAY: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 const TCP = 6;
 const UDP = 17;
-const TCP_FLAG_BITS: Record<string, number> = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 };
 const SCOPES: readonly TriggerScope[] = ['conversation', 'source', 'destination', 'policy'];
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 const IFNAME_RE = /^[^\s/:]{1,15}$/;
@@ -142,37 +141,6 @@ function describe(node: AnyNode): string {
   return '';
 }
 
-const DURATION_UNITS: Record<string, bigint> = {
-  ns: 1n,
-  us: 1000n,
-  µs: 1000n,
-  ms: 1_000_000n,
-  s: 1_000_000_000n,
-  m: 60_000_000_000n,
-  h: 3_600_000_000_000n,
-  d: 86_400_000_000_000n,
-};
-
-/** "100ms", "1.5s", "2m" -> nanoseconds, or a reason why not. */
-export function parseDuration(text: string): bigint | string {
-  const m = /^([0-9]+)(?:\.([0-9]+))?(ns|us|µs|ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) return `'${text}' is not a duration (a number with a unit: ns, us, ms, s, m, h, d)`;
-  const unit = DURATION_UNITS[m[3]!]!;
-  const whole = BigInt(m[1]!);
-  const frac = m[2] ?? '';
-  if (frac.length > 12) return `'${text}' has too many decimals`;
-  const scale = 10n ** BigInt(frac.length);
-  const fracNs = (BigInt(frac || '0') * unit);
-  if (fracNs % scale !== 0n) return `'${text}' is not a whole number of nanoseconds`;
-  return whole * unit + fracNs / scale;
-}
-
-export function formatDuration(ns: bigint): string {
-  const units: [string, bigint][] = [['d', DURATION_UNITS.d!], ['h', DURATION_UNITS.h!], ['m', DURATION_UNITS.m!], ['s', DURATION_UNITS.s!], ['ms', DURATION_UNITS.ms!], ['us', 1000n]];
-  for (const [name, size] of units) if (ns >= size && ns % size === 0n) return `${ns / size}${name}`;
-  return `${ns}ns`;
-}
-
 function parsePorts(w: Walker, node: YamlNode, what: string): PortRange[] {
   const out: PortRange[] = [];
   for (const item of w.list(node, what, LIMITS.portsPerList)) {
@@ -221,7 +189,7 @@ function parseProtos(w: Walker, node: YamlNode): number[] {
 }
 
 function parseTcpFlags(w: Walker, node: YamlNode): { mask: number; value: number } {
-  let tokens: { text: string; node: YamlNode }[] = [];
+  let tokens: { text: string; node: YamlNode }[];
   if (isSeq(node)) {
     tokens = w.list(node, 'match.tcpFlags', 16).map((n) => ({ text: w.string(n, 'match.tcpFlags entry'), node: n }));
   } else {
@@ -508,44 +476,6 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   policy.id = idOfCanonical(canonical);
   policy.spec = JSON.parse(canonical) as unknown;
   return policy;
-}
-
-/** The normalized policy as plain data (what `policy check --json` prints and the store keeps). */
-export function policySpec(p: Omit<Policy, 'id' | 'spec' | 'source'>): Record<string, unknown> {
-  const m = p.match;
-  const ports = (r: PortRange[] | undefined) => r?.map((x) => (x.lo === x.hi ? `${x.lo}` : `${x.lo}-${x.hi}`));
-  const flagNames = (f: { mask: number; value: number }) =>
-    Object.entries(TCP_FLAG_BITS)
-      .filter(([, bit]) => f.mask & bit)
-      .map(([n, bit]) => (f.value & bit ? n : `!${n}`))
-      .join(',');
-  const out: Record<string, unknown> = {
-    name: p.name,
-    priority: p.priority,
-    match: {
-      ...(m.src ? { src: m.src.map(formatPrefix) } : {}),
-      ...(m.dst ? { dst: m.dst.map(formatPrefix) } : {}),
-      ...(m.proto ? { proto: m.proto.map((n) => PROTO_DISPLAY[n] ?? n) } : {}),
-      ...(m.sport ? { sport: ports(m.sport) } : {}),
-      ...(m.dport ? { dport: ports(m.dport) } : {}),
-      ...(m.tcpFlags ? { tcpFlags: flagNames(m.tcpFlags) } : {}),
-      ...(m.iface ? { iface: m.iface } : {}),
-    },
-    actions: p.actions.map((a) => ({
-      [a.kind]: Object.fromEntries(Object.entries(a.params).map(([k, v]) => [k, typeof v === 'bigint' ? formatDuration(v) : v])),
-    })),
-  };
-  if (p.trigger) {
-    out.trigger = {
-      when: `${p.trigger.metric} ${p.trigger.op} ${p.trigger.threshold}`,
-      within: formatDuration(p.trigger.withinNs),
-      scope: p.trigger.scope,
-    };
-  }
-  if (p.forNs !== undefined) out.for = formatDuration(p.forNs);
-  if (p.cooldownNs > 0n) out.cooldown = formatDuration(p.cooldownNs);
-  if (p.seed !== undefined) out.seed = Number(p.seed);
-  return out;
 }
 
 /** Parses the text of one file (YAML or JSON). Throws a PolicyError at the first problem. */

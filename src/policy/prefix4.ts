@@ -7,8 +7,8 @@
 // chunk of its 256 addresses. An entry is the class of the longest prefix that holds all of its
 // addresses, or POLICY.v4Chunk | chunk. Prefixes are painted shortest first, so a longer prefix
 // overwrites the shorter ones it nests in, and a new chunk starts as a copy of its parent entry.
-import { POLICY } from '../datapath/layout';
-import type { CompiledPrefix } from './compile';
+import { POLICY } from '../datapath';
+import type { CompiledPrefix } from './compiled-set';
 
 const LEVEL0_CHUNKS = 256;
 

@@ -4,10 +4,10 @@
 // returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
 import { ACTION_BY_KIND } from './actions';
 import { METRIC_BY_NAME, metricContribution, type PacketFacts } from './metrics';
-import type { PolicyEmul } from '../datapath/layout';
-import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './emulation';
+import type { IpVersion, PolicyEmul } from '../datapath';
+import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './actions-model';
 import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
-import { prefixContainsAddress, type Family } from './net';
+import { prefixContainsAddress } from './net';
 import { orderPolicies } from './order';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -15,7 +15,7 @@ const U64 = (x: bigint) => x & U64_MAX;
 
 export interface RefPacket extends PacketFacts {
   timeNs: bigint;
-  family: Family;
+  family: IpVersion;
   /** 16 bytes each, IPv4 in the first 4. */
   src: Uint8Array;
   dst: Uint8Array;
@@ -43,7 +43,7 @@ export interface RefEvent {
   policyId: number;
   timeNs: bigint;
   value: bigint;
-  family: Family;
+  family: IpVersion;
   src: Uint8Array;
   dst: Uint8Array;
 }
@@ -208,7 +208,7 @@ export class ReferenceModel {
     this.events.push({ kind, policyId: p.id, timeNs: pkt.timeNs, value, family: pkt.family, src: pkt.src, dst: pkt.dst });
   }
 
-  static blockKey(family: Family, addr: Uint8Array): string {
+  static blockKey(family: IpVersion, addr: Uint8Array): string {
     return `${family}/${hex(addr)}`;
   }
 

@@ -1,16 +1,33 @@
 // What the CLI (and later the agent) does with policies against a loaded bae: validate and
 // compile everything first, then touch the maps; keep the applied set beside the pins.
-import type { BpfMap } from '../datapath';
-import { ifindexOf, openLoadedMap } from '../datapath/loader';
+import { ifindexOf, openLoadedMap, type BpfMap } from '../datapath';
 import { UsageError } from '../errors';
-import { prepareDelayLine } from '../agent/client';
-import { applyCompiled, policyMapsOf, type ApplyResult, type PolicyMaps } from './apply';
-import { compilePolicies, type CompiledSet } from './compile';
+import { applyCompiled, type ApplyResult } from './apply';
+import { compilePolicies } from './compile';
+import type { CompiledSet } from './compiled-set';
 import { PolicyError } from './errors';
+import { policyMapsOf, type PolicyMaps } from './maps';
 import type { Policy } from './model';
 import { checkUniqueNames, parsePolicyFiles } from './parse';
 import { readCounters, readTriggers } from './state';
 import { loadStoredSet, policiesFromStored, saveStoredSet, withApplyLock, type StoredPolicy } from './store';
+
+/**
+ * The delay line's step of writing a set, supplied by the caller: the policy area does not know
+ * who holds the delay line (the agent does: src/agent/ supplies agentDelayLineStep, the CLI hands
+ * it in). Apply and delete call it after the set compiled and before any map is written; when it
+ * rejects, nothing is written.
+ */
+export interface DelayLineStep {
+  /** Makes the delay classes of `set` ready for its rules, or refuses the set. */
+  prepare(pinDir: string, set: Pick<CompiledSet, 'rules' | 'delayClasses'>): Promise<void>;
+}
+
+/** Where apply and delete write, and who prepares the delay line for the set. */
+export interface WriteOptions {
+  pinDir: string;
+  delayLine: DelayLineStep;
+}
 
 export interface LoadedPolicyMaps {
   maps: PolicyMaps;
@@ -68,11 +85,12 @@ function diff(before: readonly StoredPolicy[], after: readonly Policy[]): Pick<A
 }
 
 /** `compiled`: `set` compiled already as compileForApply() would (a 10k-policy compile is not free). */
-async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: StoredPolicy[], set: Policy[], compiled = compileForApply(set)): Promise<ApplyOutcome> {
-  // Delay-class actions (src/agent/): inline mode and a running agent, or nothing is written.
-  await prepareDelayLine(pinDir, compiled);
+async function writeSet(loaded: LoadedPolicyMaps, opts: WriteOptions, before: StoredPolicy[], set: Policy[], compiled = compileForApply(set)): Promise<ApplyOutcome> {
+  // Delay-class actions (the agent's, through opts.delayLine): inline mode and a running agent,
+  // or nothing is written.
+  await opts.delayLine.prepare(opts.pinDir, compiled);
   const result = await applyCompiled(loaded.maps, compiled);
-  saveStoredSet(pinDir, loaded.ctlMapId, set);
+  saveStoredSet(opts.pinDir, loaded.ctlMapId, set);
   return { policies: set, ...diff(before, set), result };
 }
 
@@ -81,7 +99,7 @@ async function writeSet(loaded: LoadedPolicyMaps, pinDir: string, before: Stored
  * `replace`, the files become the whole set). Nothing is written unless every file parses,
  * validates and the whole set compiles into the maps.
  */
-export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir: string; replace?: boolean }): Promise<ApplyOutcome> {
+export async function applyPolicyFiles(paths: readonly string[], opts: WriteOptions & { replace?: boolean }): Promise<ApplyOutcome> {
   const incoming = parsePolicyFiles(paths);
   // Refuse what the datapath cannot do before opening anything: the error names the file.
   const early = compilePolicies(incoming, { requireKernelActions: true });
@@ -95,14 +113,14 @@ export async function applyPolicyFiles(paths: readonly string[], opts: { pinDir:
       checkUniqueNames(set);
       // When the files are the whole set and name no interface, that compile is the one to write.
       const whole = kept.length === 0 && !incoming.some((p) => p.match.iface);
-      return writeSet(loaded, opts.pinDir, stored, set, whole ? early : compileForApply(set));
+      return writeSet(loaded, opts, stored, set, whole ? early : compileForApply(set));
     });
   } finally {
     loaded.close();
   }
 }
 
-export async function deletePolicies(names: readonly string[], opts: { pinDir: string }): Promise<ApplyOutcome> {
+export async function deletePolicies(names: readonly string[], opts: WriteOptions): Promise<ApplyOutcome> {
   const loaded = openPolicyMaps(opts.pinDir);
   try {
     return await withApplyLock(opts.pinDir, async () => {
@@ -111,7 +129,7 @@ export async function deletePolicies(names: readonly string[], opts: { pinDir: s
         if (!stored.some((s) => s.name === name)) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
       }
       const set = policiesFromStored(stored.filter((s) => !names.includes(s.name)), opts.pinDir);
-      return writeSet(loaded, opts.pinDir, stored, set);
+      return writeSet(loaded, opts, stored, set);
     });
   } finally {
     loaded.close();

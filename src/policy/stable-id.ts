@@ -1,7 +1,7 @@
 // The stable id of a policy: FNV-1a (32 bit) over its canonical JSON. Re-applying an unchanged
 // policy gives the same id, so its trigger state and counters in the kernel carry over.
 import type { Policy } from './model';
-import { policySpec } from './parse';
+import { policySpec } from './spec';
 
 /** JSON with sorted keys and bigints as strings: equal content, equal text. */
 export function canonicalJson(value: unknown): string {

@@ -10,8 +10,9 @@ import {
   type PolicyStatsValue,
   type PolicyTriggerKey,
   type PolicyTriggerState,
-} from '../datapath/layout';
-import { readCtl, type PolicyMaps } from './apply';
+} from '../datapath';
+import { readCtl } from './apply';
+import type { PolicyMaps } from './maps';
 import { readCountersWith } from './counters';
 
 /** Stable id -> counters (summed over CPUs, generations and earlier applies) of the active set. */

@@ -16,7 +16,7 @@ export interface StoredPolicy {
   id: number;
   /** Where it was written when applied. */
   source: SourcePosition;
-  /** The normalized policy (parse.ts policySpec). */
+  /** The normalized policy (spec.ts policySpec). */
   spec: Record<string, unknown>;
 }
 

@@ -1,16 +1,16 @@
 // Conversation profiles as the control plane sees them: read from the kernel's per-CPU
 // bae_convs map, merged over CPUs, decoded, given derived figures (means, deviations, ages) and
 // sorted. Numbers stay exact: counts are bigint here and become JSON numbers only when safe.
-import type { BpfMap } from '../datapath/map';
 import {
   AF_INET,
-  ConvDir,
   LAYOUTS,
   TCP_FLAG_NAMES,
   decodeConvKey,
   mergeConvPerCpu,
-} from '../datapath/layout';
-import { splitPerCpu } from '../datapath/percpu';
+  splitPerCpu,
+  type BpfMap,
+  type ConvDir,
+} from '../datapath';
 
 export interface DirectionProfile {
   packets: bigint;

@@ -80,8 +80,8 @@ describe('bae agent', () => {
       assert.equal(status.kernel.redirected, '20', 'exactly the 20 delayed echo requests went through the delay line');
       assert.equal(status.line.received, 20);
       assert.equal(status.loadedByAgent, true);
-      assert.match(al.cli(['agent', 'status']).stdout, /^bae agent running .*\n(.*\n)*  class 1: delay 30 ms/);
-      assert.match(al.cli(['status']).stdout, /\n  agent: +running \(pid \d+\), delay line holding 0 frames, 1 delay classes in use\n/);
+      assert.match(al.cli(['agent', 'status']).stdout, /^bae agent running .*\n(.*\n)* {2}class 1: delay 30 ms/);
+      assert.match(al.cli(['status']).stdout, /\n {2}agent: +running \(pid \d+\), delay line holding 0 frames, 1 delay classes in use\n/);
     } finally {
       const code = await agent.stop('SIGTERM');
       assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
@@ -131,7 +131,7 @@ describe('bae agent', () => {
       }
       await assert.rejects(al.startAgent(), /exited \(1\) before it was ready: bae: bae is already loaded at .*ingress mode.*run `bae unload` first/);
       assert.equal(al.cli(['status', '--json']).status, 0);
-      assert.match(al.cli(['status']).stdout, /bae is loaded, ingress mode(.*\n)*  agent: +none \(delay, duplicate and reorder policies need `bae agent`\)/);
+      assert.match(al.cli(['status']).stdout, /bae is loaded, ingress mode(.*\n)* {2}agent: +none \(delay, duplicate and reorder policies need `bae agent`\)/);
     } finally {
       al.cli(['unload']);
     }

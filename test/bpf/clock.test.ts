@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // One clock read per packet: bpf_ktime_get_ns() costs about as much as the rest of the profile
 // stage on these machines (22-27 ns), so bae.o reads it in one place, the profile stage, which
 // runs once per packet, and every later stage reads meta.now_ns.

@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // The golden-packet builder (test/lib/packets.ts) against an independent dissector: tshark reads
 // the frames from a pcap, names every layer the builder meant and finds every checksum good.
 import assert from 'node:assert/strict';

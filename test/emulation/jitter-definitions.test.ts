@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // The continuous definitions that the KS tests hold the delay line to (src/emulation/jitter.ts)
 // must themselves be right: checked against closed forms and known values.
 import assert from 'node:assert/strict';

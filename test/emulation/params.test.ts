@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // Pure parts of the delay line's wrapper: parameter checks, the XSKMAP key, lateness quantiles.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { XDP } from '../../src/datapath/layout';
-import { parseFrame } from '../../src/policy/emulation';
+import { parseFrame } from '../../src/policy/actions-model';
 import { parsePolicyFiles } from '../../src/policy/parse';
 import { policiesFromStored } from '../../src/policy/store';
 import { buildPacket, internetChecksum, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TCP_URG, type PacketSpec } from '../lib/packets';

@@ -10,7 +10,7 @@ import { AF_INET, decodePolicyEvent, XDP, type PolicyEventRecord } from '../../s
 import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import type { Policy } from '../../src/policy/model';
-import { parseAddress } from '../../src/policy/net';
+import { parseAddress } from '../../src/datapath/address';
 import { ReferenceModel, type RefEvent, type RefPacket } from '../../src/policy/reference';
 import { readBlocklist, readCounters, readPolicyStats, readTriggers } from '../../src/policy/state';
 import { buildPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type PacketSpec } from '../lib/packets';
@@ -253,7 +253,6 @@ describe('kernel and reference model', () => {
     let t = 1_000_000_000n;
     let refEventsSeen = 0;
     let drops = 0;
-    let fires = 0;
     let churns = 0;
 
     const checkpoint = (at: number) => {
@@ -329,7 +328,7 @@ describe('kernel and reference model', () => {
       }
     }
     checkpoint(PACKETS);
-    fires = ref.events.filter((e) => e.kind === 'fire').length;
+    const fires = ref.events.filter((e) => e.kind === 'fire').length;
     const facts = gen.stats;
     process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
     // The generator must have exercised what it claims to.

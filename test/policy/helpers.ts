@@ -2,11 +2,12 @@
 // policies and frames written in a line.
 import { Bae } from '../bpf/harness';
 import * as crypto from 'node:crypto';
-import { policyMapsOf, applyCompiled, POLICY_TABLE_MAPS, type ApplyResult, type PolicyMaps } from '../../src/policy/apply';
+import { applyCompiled, POLICY_TABLE_MAPS, type ApplyResult } from '../../src/policy/apply';
+import { policyMapsOf, type PolicyMaps } from '../../src/policy/maps';
 import { compilePolicies, type CompileOptions } from '../../src/policy/compile';
 import { parsePolicyText } from '../../src/policy/parse';
 import type { Policy } from '../../src/policy/model';
-import { parseAddress } from '../../src/policy/net';
+import { parseAddress } from '../../src/datapath/address';
 import type { RefPacket } from '../../src/policy/reference';
 import { buildPacket, type PacketSpec } from '../lib/packets';
 

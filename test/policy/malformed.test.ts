@@ -1,26 +1,14 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // Every malformed policy file of test/policy/malformed/ gives its own PolicyError (file, line,
-// column, message), and `bae policy apply` exits 2 with that one line and leaves every policy map
-// byte for byte as it was.
+// column, message). That `bae policy apply` of each exits 2 with that one line and leaves every
+// policy map as it was: malformed-apply.test.ts.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { loadCollection, type Collection } from '../../src/datapath';
-import { CONSTANTS, Clock, PROGRAM } from '../../src/datapath/layout';
-import { policyMapsOf, type PolicyMaps } from '../../src/policy/apply';
+import { describe, it } from 'node:test';
 import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import { parsePolicyFiles } from '../../src/policy/parse';
-import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
-import { repoRoot, testPinDir } from '../lib/fixtures';
-import { TCP_SYN } from '../lib/packets';
-import { digestMaps, frame } from './helpers';
 import { malformedCases } from './malformed-cases';
-
-const BAE = path.join(repoRoot, 'bin/bae');
-
 
 describe('malformed policy files', () => {
   const cases = malformedCases();
@@ -46,72 +34,5 @@ describe('malformed policy files', () => {
       assert.ok(err.message.startsWith(`${c.file}:${c.line}:${c.column}:`), `${name}: message starts with the location`);
       assert.ok(!err.message.includes('\n'), `${name}: one line`);
     }
-  });
-
-  describe('bae policy apply of each', () => {
-    const pinDir = testPinDir('malformed');
-    let runDir: string;
-    let collection: Collection | undefined;
-    let maps: PolicyMaps;
-
-    before(() => {
-      pinToOneCpu();
-      runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
-      collection = loadCollection(BAE_OBJECT, { pinPath: pinDir, constants: { [CONSTANTS.clock]: Clock.test } });
-      maps = policyMapsOf((n) => collection!.map(n));
-    });
-
-    after(() => {
-      if (collection) {
-        collection.unpinMaps();
-        collection.close();
-      }
-      fs.rmSync(pinDir, { recursive: true, force: true });
-      if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-    });
-
-    const bae = (...args: string[]) =>
-      spawnSync(process.execPath, [BAE, ...args], { encoding: 'utf8', env: { ...process.env, BAE_RUN_DIR: runDir }, timeout: 30_000 });
-
-    it('exits 2 with the error line and leaves every policy map as it was', () => {
-      // Something in every table first: an applied set, trigger windows, counters, a block.
-      const good = path.join(runDir, 'good.yaml');
-      fs.writeFileSync(
-        good,
-        `apiVersion: bae/v1
-kind: Policy
-metadata: { name: base-block }
-spec:
-  priority: 5
-  match: { dst: 198.51.100.0/24, proto: tcp, dport: 443 }
-  trigger: { when: tcp.syn > 2, within: 1s }
-  actions: [ { block: { ttl: 1h } } ]
-`,
-      );
-      const applied = bae('policy', 'apply', '--pin-dir', pinDir, good);
-      assert.equal(applied.status, 0, applied.stderr);
-      const program = collection!.program(PROGRAM);
-      const clock = collection!.map('bae_test_clock');
-      const t = Buffer.alloc(8);
-      t.writeBigUInt64LE(1_000_000_000n);
-      clock.update(Buffer.alloc(4), t);
-      for (let i = 0; i < 4; i++) {
-        program.test(frame({ ip: { version: 4, src: '203.0.113.7', dst: '198.51.100.1' }, l4: { proto: 'tcp', sport: 5000 + i, dport: 443, flags: TCP_SYN } }));
-      }
-      const before = digestMaps(maps);
-      assert.notEqual(before.blocklist!.split(':')[0], '0', 'the flood was blocked: the blocklist has an entry');
-
-      for (const c of cases) {
-        const name = path.basename(c.file);
-        const res = bae('policy', 'apply', '--pin-dir', pinDir, c.file);
-        assert.equal(res.status, 2, `${name}: exit code (stderr: ${res.stderr})`);
-        const lines = res.stderr.trimEnd().split('\n');
-        assert.equal(lines.length, 1, `${name}: one line on stderr: ${res.stderr}`);
-        assert.ok(lines[0]!.startsWith(`bae: ${c.file}:${c.line}:${c.column}:`), `${name}: ${lines[0]}`);
-        assert.ok(lines[0]!.includes(c.fragment), `${name}: ${lines[0]}`);
-        assert.equal(res.stdout, '', `${name}: nothing on stdout`);
-        assert.deepEqual(digestMaps(maps), before, `${name}: the policy maps are unchanged`);
-      }
-    });
   });
 });

@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // Decision order: orderPolicies() (flat numeric keys, computed once) must give exactly the order
 // of comparePolicies(), the documented rule, on generated sets.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// test-unit: needs no root and no kernel (make test-unit).
 // The profile view without a kernel: entries built with layout.ts's encoders, merged over CPUs,
 // sorted, rendered and turned into JSON.
 import assert from 'node:assert/strict';

@@ -3,15 +3,15 @@
 // (the same random draws in the same order, the same integer and ones' complement arithmetic),
 // so that the reference model predicts every decision and every output byte.
 import * as crypto from 'node:crypto';
-import { emptyPolicyEmul, type PolicyEmul } from '../datapath/layout';
+import { POLICY, TCP_FLAG_NAMES, emptyPolicyEmul, type PolicyEmul } from '../datapath';
 import type { Policy } from './model';
 
 const U64_MAX = (1n << 64n) - 1n;
 const U64 = (x: bigint) => x & U64_MAX;
 
 /** Probabilities are fractions of 2^32 (bae.h POLICY_PROB_ONE). */
-export const PROB_ONE = 1n << 32n;
-export const CORRUPT_BITS_MAX = 8;
+export const PROB_ONE = POLICY.probOne;
+export const CORRUPT_BITS_MAX = POLICY.corruptBitsMax;
 /** Draws for one bit before corrupt gives it up (actions.h ACTIONS_CORRUPT_DRAWS). */
 const CORRUPT_DRAWS = 64;
 const FRAME_MIN = 14;
@@ -28,7 +28,7 @@ export const EMUL_STATEFUL = BIT('loss') | BIT('corrupt') | BIT('rate');
 
 export const LOSS_MODELS = ['random', 'gilbert-elliott'] as const;
 export const REGIONS = ['any', 'ip', 'transport', 'payload'] as const;
-export const TCP_FLAG_BITS: Record<string, number> = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 };
+export const TCP_FLAG_BITS: Readonly<Record<string, number>> = Object.fromEntries(TCP_FLAG_NAMES.map((name, i) => [name.toUpperCase(), 1 << i]));
 
 /** A percentage (0..100) as a fraction of 2^32, rounded to nearest. */
 export function percentToProb(pct: number): bigint {
