@@ -20,11 +20,11 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(TARGET
               -Ibuild -Ibpf -I$(ARCH_INC)
 
 ADDON      := addon/build/Release/bae.node
-ADDON_SRCS := $(wildcard addon/*.cc addon/*.h)
+ADDON_SRCS := $(wildcard addon/*.cc addon/*.h addon/delay_line/*.cc addon/delay_line/*.h) bpf/bae.h
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP   := dist/.stamp
 
-.PHONY: all bpf addon ts test test-unit demo bench clean lab-down verifier-figures
+.PHONY: all bpf addon ts test test-unit depcheck lint demo bench clean lab-down verifier-figures abi
 all: bpf addon ts
 
 # vmlinux.h from the running kernel's BTF (CO-RE); regenerated only when missing.
@@ -50,15 +50,54 @@ $(ADDON): addon/build/Makefile $(ADDON_SRCS)
 
 addon: $(ADDON)
 
-$(TS_STAMP): $(TS_SRCS) tsconfig.json package.json
+# The kernel ABI in TypeScript (struct layouts and enums), generated from the BTF of bae.o by
+# scripts/gen-abi.mjs. `make abi` writes it; every build checks that it is what the object says,
+# so a stale file fails the build instead of misreading a map.
+ABI_OBJS   := build/bpf/bae.o
+ABI_GEN    := src/datapath/abi.gen.ts
+
+abi: $(ABI_OBJS)
+	$(NODE) scripts/gen-abi.mjs $(ABI_OBJS) > $(ABI_GEN).tmp && mv $(ABI_GEN).tmp $(ABI_GEN)
+	@touch build/.abi-checked
+
+build/.abi-checked: $(ABI_OBJS) $(ABI_GEN) scripts/gen-abi.mjs
+	$(NODE) scripts/gen-abi.mjs --check $(ABI_GEN) $(ABI_OBJS)
+	@touch $@
+
+$(TS_STAMP): $(TS_SRCS) tsconfig.json package.json build/.abi-checked
 	$(TSC) -p tsconfig.json
 	@touch $@
 
 ts: $(TS_STAMP)
 
-# The test command of the README: every test, serially (they share the kernel).
-test: all
+# The layers of src/ (docs/development.md "Layers"): no cycle, no import up the layer diagram or
+# past an area's index.ts. Rules: .dependency-cruiser.cjs. The stamp holds while no input changes.
+DEPCRUISE  := $(NODE) node_modules/dependency-cruiser/bin/dependency-cruise.mjs
+ESLINT     := $(NODE) node_modules/eslint/bin/eslint.js
+
+build/.depcheck-ok: $(TS_SRCS) .dependency-cruiser.cjs tsconfig.json package.json
+	@mkdir -p build
+	$(DEPCRUISE) src test bench --config .dependency-cruiser.cjs
+	@touch $@
+
+depcheck: build/.depcheck-ok
+
+# ESLint's recommended rules with typescript-eslint's (eslint.config.mjs) over src/ test/ bench/.
+build/.lint-ok: $(TS_SRCS) eslint.config.mjs package.json
+	@mkdir -p build
+	$(ESLINT) src test bench
+	@touch $@
+
+lint: build/.lint-ok
+
+# The test command of the README: the dependency rules and the lint, then every test, serially
+# (they share the kernel).
+test: all depcheck lint
 	bash scripts/run-tests.sh
+
+# The tests that need no root and no kernel (files marked `// test-unit:`), as any user, in seconds.
+test-unit: all
+	bash scripts/run-tests.sh --unit
 
 demo: all
 	bash scripts/demo.sh

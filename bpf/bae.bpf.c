@@ -97,6 +97,9 @@ struct {
 	__type(value, __u64);
 } bae_test_clock SEC(".maps");
 
+/* BTF: names every enum and struct of bae.h that user space reads (see struct bae_abi). */
+const struct bae_abi bae_abi_anchor = {};
+
 /* The value a new conversation starts from (read-only data, no stack copy of 464 bytes). */
 static const struct bae_conv conv_zero;
 

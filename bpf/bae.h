@@ -18,24 +18,25 @@
 
 /* ---- bounds ------------------------------------------------------------------------------ */
 
-/* VLAN tags (802.1Q 0x8100 or 802.1ad 0x88a8) parsed in front of the IP header; one more tag
- * stops parsing with BAE_PARSE_VLAN_DEPTH. Two covers Q-in-Q. */
-#define BAE_VLAN_MAX 2
-
-/* IPv6 extension headers (hop-by-hop, routing, fragment, destination options, AH) walked before
- * the upper-layer header; a chain longer than this stops with BAE_PARSE_EXT_DEPTH. RFC 8200
- * recommends at most one of each plus destination options twice, i.e. six. */
-#define BAE_IPV6_EXT_MAX 6
-
-/* Frame-size histogram buckets (log2): bucket 0 holds frames < 64 bytes, bucket i (1..6) holds
- * [2^(i+5), 2^(i+6)), bucket 7 holds frames of 4096 bytes and more. */
-#define BAE_SIZE_BUCKETS 8
-
-/* TCP flags counted per direction, in the bit order of the TCP header's flag byte. */
-#define BAE_TCP_FLAGS 8
-
-/* XDP verdicts are counted by their action code: XDP_ABORTED 0, DROP 1, PASS 2, TX 3, REDIRECT 4. */
-#define BAE_VERDICTS 5
+/* Constants are enums, not #defines, so that they are in the object's BTF with the structs
+ * (scripts/gen-abi.mjs reads both; see struct bae_abi at the end). */
+enum bae_bounds {
+	/* VLAN tags (802.1Q 0x8100 or 802.1ad 0x88a8) parsed in front of the IP header; one more
+	 * tag stops parsing with BAE_PARSE_VLAN_DEPTH. Two covers Q-in-Q. */
+	BAE_VLAN_MAX = 2,
+	/* IPv6 extension headers (hop-by-hop, routing, fragment, destination options, AH) walked
+	 * before the upper-layer header; a chain longer than this stops with BAE_PARSE_EXT_DEPTH.
+	 * RFC 8200 recommends at most one of each plus destination options twice, i.e. six. */
+	BAE_IPV6_EXT_MAX = 6,
+	/* Frame-size histogram buckets (log2): bucket 0 holds frames < 64 bytes, bucket i (1..6)
+	 * holds [2^(i+5), 2^(i+6)), bucket 7 holds frames of 4096 bytes and more. */
+	BAE_SIZE_BUCKETS = 8,
+	/* TCP flags counted per direction, in the bit order of the TCP header's flag byte. */
+	BAE_TCP_FLAGS = 8,
+	/* XDP verdicts are counted by their action code: XDP_ABORTED 0, DROP 1, PASS 2, TX 3,
+	 * REDIRECT 4. */
+	BAE_VERDICTS = 5,
+};
 
 /* ---- load-time knobs (const volatile in bae.bpf.c, set through loadCollection constants) -- */
 
@@ -178,16 +179,20 @@ struct bae_tcp_flow {
 
 /* Capacities per generation; every table exists twice (generation 0 and 1) so that an apply
  * writes the idle one and flips. src/policy/compile.ts DEFAULT_LIMITS repeats them. */
-#define POLICY_MAX_RULES 16384    /* policies */
-#define POLICY_MAX_PREFIXES 16384 /* distinct src (and dst) prefixes */
-#define POLICY_MAX_COMBOS 65536   /* (proto, src, dst, sport, dport class) combinations */
-#define POLICY_MAX_CANDIDATES 8   /* rules one combination may list: the per-packet loop bound */
-#define POLICY_WINDOW_BUCKETS 8   /* a trigger window of `within` is 8 buckets of within/8 */
-#define POLICY_PORTS 65536
-#define POLICY_PROTO_OTHER 255    /* proto class of every protocol no rule names */
-#define POLICY_TRIGGERS_MAX 65536 /* trigger states (LRU) */
-#define POLICY_BLOCKLIST_MAX 65536 /* blocked sources (LRU) */
-#define POLICY_EVENTS_BYTES (256 * 1024) /* ring buffer of struct policy_event */
+enum policy_bounds {
+	POLICY_MAX_RULES = 16384,     /* policies */
+	POLICY_MAX_PREFIXES = 16384,  /* distinct src (and dst) prefixes */
+	POLICY_MAX_COMBOS = 65536,    /* (proto, src, dst, sport, dport class) combinations */
+	POLICY_MAX_CANDIDATES = 8,    /* rules one combination may list: the per-packet loop bound */
+	POLICY_WINDOW_BUCKETS = 8,    /* a trigger window of `within` is 8 buckets of within/8 */
+	POLICY_PORTS = 65536,
+	POLICY_PROTO_OTHER = 255,     /* proto class of every protocol no rule names */
+	POLICY_TRIGGERS_MAX = 65536,  /* trigger states (LRU) */
+	POLICY_BLOCKLIST_MAX = 65536, /* blocked sources (LRU) */
+	POLICY_EVENTS_BYTES = 256 * 1024, /* ring buffer of struct policy_event */
+	POLICY_CORRUPT_BITS_MAX = 8,  /* bits one corrupt action flips in one packet */
+	POLICY_ACT_STATES_MAX = 65536, /* emulation states (LRU): per rule, and per conversation for rate */
+};
 
 /* Bits of policy_rule.action_mask; src/policy/actions.ts holds the same table. */
 enum policy_action {
@@ -205,20 +210,28 @@ enum policy_action {
 	POLICY_ACT_TRUNCATE = 8,
 	POLICY_ACT_TCP_FLAGS = 9,
 	POLICY_ACT_RATE = 10,
-	/* 11..13 free; 14, 15: duplicate, reorder (delay class) */
+	/* 11..13 free. Delay-class actions the agent's delay line carries out (user space sets
+	 * delay_class; the kernel never tests these bits). */
+	POLICY_ACT_DUPLICATE = 14,
+	POLICY_ACT_REORDER = 15,
 };
 
-#define POLICY_EMUL_DECIDE ((1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_RATE))
-#define POLICY_EMUL_MODIFY ((1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_TRUNCATE) | (1 << POLICY_ACT_TCP_FLAGS))
-#define POLICY_EMUL_ACTIONS (POLICY_EMUL_DECIDE | POLICY_EMUL_MODIFY)
-/* Actions that draw from the rule's random sequence or keep state in policy_act_states. */
-#define POLICY_EMUL_STATEFUL ((1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_RATE))
+/* Sets of policy_action bits. */
+enum policy_action_set {
+	POLICY_EMUL_DECIDE = (1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_RATE),
+	POLICY_EMUL_MODIFY = (1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_TRUNCATE) | (1 << POLICY_ACT_TCP_FLAGS),
+	POLICY_EMUL_ACTIONS = POLICY_EMUL_DECIDE | POLICY_EMUL_MODIFY,
+	/* Actions that draw from the rule's random sequence or keep state in policy_act_states. */
+	POLICY_EMUL_STATEFUL = (1 << POLICY_ACT_LOSS) | (1 << POLICY_ACT_CORRUPT) | (1 << POLICY_ACT_RATE),
+};
 
 /* Probabilities are fractions of 2^32: an event of probability p happens when a 32-bit random
- * number is below p, so 0 never and POLICY_PROB_ONE (2^32) always. */
-#define POLICY_PROB_ONE (1ULL << 32)
-#define POLICY_CORRUPT_BITS_MAX 8  /* bits one corrupt action flips in one packet */
-#define POLICY_ACT_STATES_MAX 65536 /* emulation states (LRU): per rule, and per conversation for rate */
+ * number is below p, so 0 never and POLICY_PROB_ONE (2^32) always. An enum holds an int, so
+ * BTF carries the exponent and the value is derived from it on both sides. */
+enum policy_prob {
+	POLICY_PROB_BITS = 32,
+};
+#define POLICY_PROB_ONE (1ULL << POLICY_PROB_BITS)
 
 enum policy_loss_model {
 	POLICY_LOSS_RANDOM = 0,  /* loss_p, with loss_corr the chance to repeat the last decision */
@@ -295,7 +308,9 @@ enum policy_table {
  * length, longest first) when the rules use at most POLICY_HASH_LENGTHS lengths, else the LPM
  * trie. Measured on the 2-CPU VM (bench/policy-ns.ts): an array read ~1-2 ns, a hash lookup
  * ~20-30 ns, a trie lookup among 10k /24s ~75 ns. */
-#define POLICY_HASH_LENGTHS 4
+enum policy_lookup_bounds {
+	POLICY_HASH_LENGTHS = 4,
+};
 
 enum policy_lookup {
 	POLICY_LOOKUP_NONE = 0, /* no rule names a prefix of this family here: class 0 */
@@ -310,9 +325,12 @@ enum policy_lookup {
  * t; an entry is a class, or POLICY_V4_CHUNK | c: look the next address byte up in chunk c of
  * the region (the /24s of a /16, then the addresses of a /24). So an address costs at most three
  * array reads, whatever the number of prefixes. */
-#define POLICY_V4_REGION 1024
-#define POLICY_V4_CHUNK 0x80000000U
-#define POLICY_V4_INDEX_MASK (POLICY_V4_REGION - 1)
+enum policy_v4_layout {
+	POLICY_V4_REGION = 1024,
+	POLICY_V4_INDEX_MASK = POLICY_V4_REGION - 1,
+	POLICY_V4_CHUNK_BIT = 31, /* an enum holds an int: BTF carries the bit, not the mask */
+};
+#define POLICY_V4_CHUNK (1U << POLICY_V4_CHUNK_BIT)
 
 struct policy_v4_chunk {
 	__u32 cls[256];
@@ -375,17 +393,18 @@ struct policy_lpm_key {
  * per entry, index ((gen * 2 + dir) * POLICY_PORT_ENTRIES + port / 256), dir 0 for the source
  * port, 1 for the destination port. 256 to an entry: an apply writes 512 entries of 512 bytes;
  * the kernel's batch update costs about 1 us per entry here, whatever its size. */
-#define POLICY_PORTS_PER_ENTRY 256
-#define POLICY_PORT_ENTRIES (POLICY_PORTS / POLICY_PORTS_PER_ENTRY)
+enum policy_ports_layout {
+	POLICY_PORTS_PER_ENTRY = 256,
+	POLICY_PORT_ENTRIES = POLICY_PORTS / POLICY_PORTS_PER_ENTRY,
+	/* Set on a port's class when some combination has that class: a port whose class has none
+	 * cannot match, and the prefix and combination lookups are skipped (a prefilter). */
+	POLICY_PORT_USED = 0x8000,
+	POLICY_PORT_CLASS_MASK = 0x7FFF,
+};
 
 struct policy_port_classes {
 	__u16 cls[POLICY_PORTS_PER_ENTRY]; /* class | POLICY_PORT_USED */
 };
-
-/* Set on a port's class when some combination has that class: a port whose class has none
- * cannot match, and the prefix and combination lookups are skipped (a prefilter). */
-#define POLICY_PORT_USED 0x8000
-#define POLICY_PORT_CLASS_MASK 0x7FFF
 
 /* Map policy_combos (ARRAY of struct policy_combo_slot): the candidate rules of one combination
  * of classes, in a cuckoo table that user space builds (src/policy/combo-table.ts): buckets of
@@ -394,8 +413,10 @@ struct policy_port_classes {
  * policy_combo_hash(key, seed); a slot counts only when its epoch is the generation's (older
  * slots are left in place, never cleared). Buckets fill from slot 0 and a first bucket with a
  * free slot means the key is not in the second: at most 2 x 4 array reads, no hash map. */
-#define POLICY_COMBO_WAYS 4
-#define POLICY_COMBO_SLOTS (2 * POLICY_MAX_COMBOS)
+enum policy_combo_layout {
+	POLICY_COMBO_WAYS = 4,
+	POLICY_COMBO_SLOTS = 2 * POLICY_MAX_COMBOS,
+};
 
 struct policy_combo_key {
 	__u8 gen;
@@ -413,9 +434,13 @@ struct policy_combo {
 	__u16 flags;                         /* POLICY_COMBO_* */
 };
 
-/* Every candidate is plain: no trigger, no delay class, no action but pass, drop and count. The
- * program then walks them inline instead of through bpf_loop's callback (a call per rule). */
-#define POLICY_COMBO_PLAIN 1
+/* policy_combo.flags */
+enum policy_combo_flag {
+	/* Every candidate is plain: no trigger, no delay class, no action but pass, drop and count.
+	 * The program then walks them inline instead of through bpf_loop's callback (a call per
+	 * rule). */
+	POLICY_COMBO_PLAIN = 1,
+};
 
 struct policy_combo_slot {
 	struct policy_combo_key key; /* gen 0: the table of either generation is the same */
@@ -543,10 +568,12 @@ struct policy_event {
 /* ---- delay-class actions (delay, duplicate, reorder) ----------------------------------------
  * Owned by the agent (src/agent/, docs/agent.md). Inline mode only. A packet whose deciding rule
  * is on and has a delay_class goes to map bae_xsks at key ingress ifindex * POLICY_DELAY_CLASSES
- * + class, where the agent's delay line (addon/delay_line.cc) holds it and sends it on the other
+ * + class, where the agent's delay line (addon/delay_line/) holds it and sends it on the other
  * port; with no socket in the slot it is forwarded as usual and counted. Class 0 is "no delay":
  * the classes of a policy set are 1..POLICY_DELAY_CLASSES - 1 (src/policy/compile.ts). */
-#define POLICY_DELAY_CLASSES 8 /* XSKMAP slots per port (src/emulation DELAY_CLASSES_MAX) */
+enum policy_delay_bounds {
+	POLICY_DELAY_CLASSES = 8, /* XSKMAP slots per port */
+};
 
 /* Map policy_delay_stats (PERCPU_ARRAY, one entry). */
 struct policy_delay_stats {
@@ -555,5 +582,75 @@ struct policy_delay_stats {
 };
 
 /* ==== end of the policy engine section ======================================================= */
+
+/* ==== the delay line's transmitter ===========================================================
+ * Kernel side: bpf/delay_tx.h (the maps dl_tx_slots and dl_tx_ctl, and dl_tx_frame(), which the
+ * program that feeds the delay line runs first). User space: the addon's delay line
+ * (addon/delay_line/live_tx.cc) includes this header, checks the maps' value sizes against these
+ * structs when a line opens, and writes a batch of frames into the memory-mapped slots before
+ * each BPF_PROG_RUN; src/emulation/delay-line.ts only names the maps. docs/emulation.md,
+ * "Transmission", describes the path.
+ */
+enum dl_tx_bounds {
+	/* The ingress device of the delay line's BPF_PROG_RUN calls, by which dl_tx_frame() knows
+	 * them: every namespace's loopback device has ifindex 1. */
+	DL_TX_INGRESS_IFINDEX = 1,
+	/* Frames per BPF_PROG_RUN call: the thread's TX batch (kTxBatch, addon/delay_line/line.h). */
+	DL_TX_SLOTS = 256,
+	/* Longest frame this path sends: a live frame is one page holding the kernel's frame header,
+	 * XDP's 256 bytes of headroom and the tailroom an skb would need; 3072 bytes fit with room
+	 * to spare. Longer frames (4096-byte UMEM frames hold up to 3840) leave through the socket. */
+	DL_TX_DATA_MAX = 3072,
+};
+
+/* Map dl_tx_slots (ARRAY, BPF_F_MMAPABLE, DL_TX_SLOTS entries): the frames of one call. */
+struct dl_tx_slot {
+	__u32 len;
+	__u32 ifindex; /* egress */
+	__u8 data[DL_TX_DATA_MAX];
+};
+
+/* Map dl_tx_ctl (ARRAY, BPF_F_MMAPABLE, one entry): where the current call is. */
+struct dl_tx_ctl {
+	__u32 next;   /* slot of the next run; the thread sets it to 0 before each call */
+	__u32 count;  /* slots filled for this call; 0 outside it */
+	__u64 failed; /* runs whose frame could not be made (the thread counts them as dropped) */
+};
+
+/*
+ * BTF anchor. Clang keeps a type in the object's BTF only when something has that type: enums
+ * used only for their constants would be missing, and so would struct policy_event (a ring
+ * buffer record is no map's value type). bae.bpf.c defines one constant of this struct, so
+ * that scripts/gen-abi.mjs finds every enum and struct above in build/bpf/bae.o.
+ */
+struct bae_abi {
+	enum bae_bounds bounds;
+	enum bae_mode mode;
+	enum bae_clock clock;
+	enum bae_parse parse;
+	enum bae_dir dir;
+	enum policy_bounds policy_bounds;
+	enum policy_action action;
+	enum policy_action_set action_set;
+	enum policy_prob prob;
+	enum policy_loss_model loss_model;
+	enum policy_region region;
+	enum policy_truncate truncate;
+	enum policy_verdict verdict;
+	enum policy_metric metric;
+	enum policy_op op;
+	enum policy_scope scope;
+	enum policy_event_kind event_kind;
+	enum policy_table table;
+	enum policy_lookup_bounds lookup_bounds;
+	enum policy_lookup lookup;
+	enum policy_v4_layout v4_layout;
+	enum policy_ports_layout ports_layout;
+	enum policy_combo_layout combo_layout;
+	enum policy_combo_flag combo_flag;
+	enum policy_delay_bounds delay_bounds;
+	enum dl_tx_bounds dl_tx_bounds;
+	struct policy_event event;
+};
 
 #endif /* BAE_H */

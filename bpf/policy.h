@@ -151,10 +151,6 @@ struct {
  * policy_stats. */
 #include "actions.h"
 
-/* BTF: a ring buffer has no value type, so this names struct policy_event for user space (the
- * layout test reads its offsets from the object's BTF). */
-const struct policy_event policy_event_btf_anchor = {};
-
 /* What a trigger window starts from (read-only data, no stack copy). */
 static const struct policy_trigger policy_trigger_zero;
 

@@ -5,9 +5,9 @@
 #include <bpf/bpf_endian.h>
 #include "delay_tx.h"
 
-// Classes per port; XSKMAP key = ingress ifindex * DL_CLASSES_MAX + class. Must match
-// kDelayClassesMax (addon/delay_line.h) and DELAY_CLASSES_MAX (src/emulation/delay-line.ts).
-#define DL_CLASSES_MAX 8
+// Classes per port (bae.h, which delay_tx.h includes); XSKMAP key = ingress ifindex *
+// DL_CLASSES_MAX + class, as in bae.o.
+#define DL_CLASSES_MAX POLICY_DELAY_CLASSES
 // Slots of the XSKMAP: ingress ifindexes below DL_XSK_SLOTS / DL_CLASSES_MAX (8192) fit; the
 // tests size it to their ports with maxEntries, since ifindexes grow on a long-lived host.
 #define DL_XSK_SLOTS 65536

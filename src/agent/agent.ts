@@ -9,17 +9,30 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DELAY_LINE_FEATURES, degradations, openPinnedMap, openProgramById, probeFeatures, type BpfMap } from '../datapath';
-import { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu, type PolicyDelayStats } from '../datapath/layout';
-import { DEFAULT_PIN_DIR, checkIfaceName, checkPinDir, load, openLoadedMap, status, unload } from '../datapath/loader';
-import type { XdpMode } from '../datapath/link';
+import {
+  DELAY_LINE_FEATURES,
+  DELAY_MAPS,
+  DEFAULT_PIN_DIR,
+  POLICY_DELAY_CLASSES,
+  checkIfaceName,
+  checkPinDir,
+  degradations,
+  load,
+  openLoadedMap,
+  openPinnedMap,
+  openProgramById,
+  probeFeatures,
+  status,
+  sumPolicyDelayStatsPerCpu,
+  unload,
+  type BpfMap,
+  type PolicyDelayStats,
+  type XdpMode,
+} from '../datapath';
 import { DEFAULT_DELAY_PARAMS, DELAY_TX_MAPS, DelayLine, checkDelayParams, type DelayLineStats, type DelayLineTransmit, type DelayParams, type OverflowRule } from '../emulation';
 import { AlreadyLoadedError, BaeError, NotRootError, UsageError } from '../errors';
 import { moduleLogger } from '../log';
-import { assignDelayClasses } from '../policy/delay';
-import { orderPolicies } from '../policy/order';
-import { openPolicyMaps } from '../policy/service';
-import { loadStoredSet, policiesFromStored, removeStoredSet, withApplyLock } from '../policy/store';
+import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
 
 const log = moduleLogger('agent');
@@ -154,11 +167,13 @@ export class Agent {
     const socketPath = opts.socketPath ?? agentSocketPath(pinDir);
     await claimSocket(socketPath);
 
-    const undo: (() => void)[] = [];
-    const rollback = () => {
+    // Undone in reverse, each step awaited: the delay line's close() resolves only once its
+    // sockets are gone, and bae must stay loaded (and enforcing) until then.
+    const undo: (() => unknown)[] = [];
+    const rollback = async () => {
       while (undo.length) {
         try {
-          undo.pop()!();
+          await undo.pop()!();
         } catch (err) {
           log.warn({ err }, 'undoing a failed start');
         }
@@ -213,7 +228,7 @@ export class Agent {
       log.info({ iface, peer, pinDir, socket: socketPath, maxInFlight: line.maxInFlight, overflow: line.overflow }, 'agent running');
       return agent;
     } catch (err) {
-      rollback();
+      await rollback();
       throw err;
     }
   }
@@ -374,7 +389,9 @@ export class Agent {
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     fs.rmSync(this.socketPath, { force: true });
-    const { flushed, dropped } = this.#line.close();
+    // The flush runs on the line's thread; bae keeps enforcing (delay-class frames are forwarded
+    // undelayed) until the line is closed and only then is it unloaded.
+    const { flushed, dropped } = await this.#line.close();
     this.#xsks.close();
     this.#delayStats.close();
     let unloaded = false;

@@ -1,19 +1,22 @@
-// TypeScript mirror of bpf/bae.h: constants, enums, struct layouts and codecs of every value the
-// XDP program shares with user space. test/bpf/layout.test.ts checks each layout here against
-// the BTF of build/bpf/bae.o; change both files together.
+// Codecs of every value the XDP program shares with user space, built on the kernel ABI that
+// scripts/gen-abi.mjs generates from the BTF of build/bpf/bae.o (src/datapath/abi.gen.ts):
+// struct layouts and enum values are never written here by hand, so a field added to
+// bpf/bae.h needs an edit here only where a codec reads or writes it.
 //
 // u64 fields decode as bigint (exact), narrower ones as number. Per-CPU maps (bae_stats,
 // bae_convs) hand out one value per possible CPU; the merge functions fold them into one.
-import net from 'node:net';
 import os from 'node:os';
+import { ENUMS, STRUCTS } from './abi.gen';
+import type { AbiStruct } from './abi-types';
+import { formatAddress, parseAddress, type IpVersion } from './address';
 
 // ---- bounds and knobs --------------------------------------------------------------------
 
-export const VLAN_MAX = 2;
-export const IPV6_EXT_MAX = 6;
-export const SIZE_BUCKETS = 8;
-export const TCP_FLAGS = 8;
-export const VERDICTS = 5;
+export const VLAN_MAX = ENUMS.bae_bounds.BAE_VLAN_MAX;
+export const IPV6_EXT_MAX = ENUMS.bae_bounds.BAE_IPV6_EXT_MAX;
+export const SIZE_BUCKETS = ENUMS.bae_bounds.BAE_SIZE_BUCKETS;
+export const TCP_FLAGS = ENUMS.bae_bounds.BAE_TCP_FLAGS;
+export const VERDICTS = ENUMS.bae_bounds.BAE_VERDICTS;
 
 /** Map names in build/bpf/bae.o. */
 export const MAPS = {
@@ -30,35 +33,23 @@ export const PROGRAM = 'bae_xdp';
 /** `const volatile` knobs, set through loadCollection({ constants }). */
 export const CONSTANTS = { mode: 'bae_mode', clock: 'bae_clock' } as const;
 
-export const Mode = { ingress: 0, inline: 1 } as const;
-export const Clock = { real: 0, test: 1 } as const;
+export const Mode = { ingress: ENUMS.bae_mode.BAE_MODE_INGRESS, inline: ENUMS.bae_mode.BAE_MODE_INLINE } as const;
+export const Clock = { real: ENUMS.bae_clock.BAE_CLOCK_REAL, test: ENUMS.bae_clock.BAE_CLOCK_TEST } as const;
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
+type ParseEnumName = Exclude<keyof typeof ENUMS.bae_parse, 'BAE_PARSE_NO_L3' | 'BAE_PARSE_MAX'>;
+/** An outcome of enum bae_parse by its C name in lower case without the prefix: 'tcp', 'trunc_l4'. */
+export type ParseOutcome = ParseEnumName extends `BAE_PARSE_${infer N}` ? Lowercase<N> : never;
+
 /** enum bae_parse, in order: the index is the outcome's value and its slot in stats.parse. */
-export const PARSE_OUTCOMES = [
-  'tcp',
-  'udp',
-  'icmp',
-  'icmpv6',
-  'fragment',
-  'unknown_l4',
-  'trunc_l4',
-  'bad_l4',
-  'trunc_ext',
-  'ext_depth',
-  'non_ip',
-  'trunc_eth',
-  'trunc_vlan',
-  'vlan_depth',
-  'trunc_l3',
-  'bad_version',
-  'bad_ihl',
-] as const;
-export type ParseOutcome = (typeof PARSE_OUTCOMES)[number];
+export const PARSE_OUTCOMES: readonly ParseOutcome[] = Object.entries(ENUMS.bae_parse)
+  .filter(([name]) => name !== 'BAE_PARSE_NO_L3' && name !== 'BAE_PARSE_MAX')
+  .sort((a, b) => a[1] - b[1])
+  .map(([name]) => name.slice('BAE_PARSE_'.length).toLowerCase() as ParseOutcome);
 /** Outcomes before this index had an IP header and count in a conversation profile. */
-export const PARSE_NO_L3 = 10;
+export const PARSE_NO_L3 = ENUMS.bae_parse.BAE_PARSE_NO_L3;
 
 export function parseOutcomeHasL3(outcome: ParseOutcome): boolean {
   return PARSE_OUTCOMES.indexOf(outcome) < PARSE_NO_L3;
@@ -73,95 +64,15 @@ export const XDP = { aborted: 0, drop: 1, pass: 2, tx: 3, redirect: 4 } as const
 export const TCP_FLAG_NAMES = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ece', 'cwr'] as const;
 export type TcpFlagName = (typeof TCP_FLAG_NAMES)[number];
 
-export const Dir = { aToB: 0, bToA: 1 } as const;
+export const Dir = { aToB: ENUMS.bae_dir.BAE_DIR_A_TO_B, bToA: ENUMS.bae_dir.BAE_DIR_B_TO_A } as const;
 
 // ---- struct layouts -------------------------------------------------------------------------
 
-export interface FieldLayout {
-  offset: number;
-  size: number;
-}
-
-export interface StructLayout {
-  name: string;
-  size: number;
-  /** Every member by its C name, pad fields included. */
-  fields: Record<string, FieldLayout>;
-}
-
-/** Lays members out in declaration order with C's natural alignment (members are [name, size, align]). */
-function struct(name: string, members: [string, number, number][]): StructLayout {
-  const fields: Record<string, FieldLayout> = {};
-  let offset = 0;
-  let maxAlign = 1;
-  for (const [field, size, align] of members) {
-    offset = Math.ceil(offset / align) * align;
-    fields[field] = { offset, size };
-    offset += size;
-    maxAlign = Math.max(maxAlign, align);
-  }
-  return { name, size: Math.ceil(offset / maxAlign) * maxAlign, fields };
-}
-
-const CONV_DIR = struct('bae_conv_dir', [
-  ['packets', 8, 8],
-  ['bytes', 8, 8],
-  ['first_seen_ns', 8, 8],
-  ['last_seen_ns', 8, 8],
-  ['size_sum_sq', 8, 8],
-  ['iat_sum_ns', 8, 8],
-  ['iat_sum_sq_1024ns', 8, 8],
-  ['size_hist', 8 * SIZE_BUCKETS, 8],
-  ['tcp_flags', 8 * TCP_FLAGS, 8],
-  ['retransmits', 8, 8],
-  ['out_of_order', 8, 8],
-  ['zero_window', 8, 8],
-  ['size_min', 4, 4],
-  ['size_max', 4, 4],
-  ['ttl_min', 1, 1],
-  ['ttl_max', 1, 1],
-  ['ttl_last', 1, 1],
-  ['pad', 5, 1],
-]);
-
-const TCP_HALF = struct('bae_tcp_half', [
-  ['seq_high', 4, 4],
-  ['ack', 4, 4],
-  ['window', 2, 2],
-  ['seen', 1, 1],
-  ['pad', 1, 1],
-]);
+/** A struct of bpf/bae.h as the compiler laid it out (generated: abi.gen.ts). */
+export type StructLayout = AbiStruct;
 
 /** Every struct of bpf/bae.h, by its C name. */
-export const LAYOUTS: Record<string, StructLayout> = {
-  bae_stats: struct('bae_stats', [
-    ['verdicts', 8 * VERDICTS, 8],
-    ['parse', 8 * PARSE_OUTCOMES.length, 8],
-    ['inline_no_port', 8, 8],
-    ['conv_full', 8, 8],
-    ['flow_full', 8, 8],
-    ['pad', 8, 8],
-  ]),
-  bae_conv_key: struct('bae_conv_key', [
-    ['family', 1, 1],
-    ['pad', 3, 1],
-    ['addr_a', 16, 1],
-    ['addr_b', 16, 1],
-  ]),
-  bae_conv_dir: CONV_DIR,
-  bae_conv: struct('bae_conv', [['dir', 2 * CONV_DIR.size, 8]]),
-  bae_flow_key: struct('bae_flow_key', [
-    ['family', 1, 1],
-    ['proto', 1, 1],
-    ['port_a', 2, 2],
-    ['port_b', 2, 2],
-    ['pad', 2, 1],
-    ['addr_a', 16, 1],
-    ['addr_b', 16, 1],
-  ]),
-  bae_tcp_half: TCP_HALF,
-  bae_tcp_flow: struct('bae_tcp_flow', [['dir', 2 * TCP_HALF.size, 4]]),
-};
+export const LAYOUTS: Readonly<Record<string, StructLayout>> = STRUCTS;
 
 function off(layout: string, field: string): number {
   return LAYOUTS[layout]!.fields[field]!.offset;
@@ -175,38 +86,27 @@ function checkSize(what: string, buf: Buffer, at: number, size: number): void {
 
 // ---- addresses ----------------------------------------------------------------------------------
 
-export type Family = typeof AF_INET | typeof AF_INET6;
+/** The address family of a kernel key (AF_INET, AF_INET6); policies speak of IpVersion (4, 6). */
+export type AddressFamily = typeof AF_INET | typeof AF_INET6;
+
+export const addressFamilyOf = (v: IpVersion): AddressFamily => (v === 4 ? AF_INET : AF_INET6);
 
 /** 16 bytes in network order (IPv4 in the first 4, the rest zero) and the address family. */
-export function encodeAddress(addr: string): { family: Family; bytes: Buffer } {
-  const bytes = Buffer.alloc(16);
-  if (net.isIPv4(addr)) {
-    addr.split('.').forEach((part, i) => (bytes[i] = Number(part)));
-    return { family: AF_INET, bytes };
-  }
-  if (!net.isIPv6(addr)) throw new RangeError(`not an IPv4 or IPv6 address: '${addr}'`);
-  // Let the URL parser canonicalise (expands an embedded IPv4 tail, lower-cases).
-  const canonical = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
-  const [head, tail] = canonical.split('::') as [string, string | undefined];
-  const headWords = head ? head.split(':') : [];
-  const tailWords = tail ? tail.split(':') : [];
-  const words = [...headWords, ...Array<string>(8 - headWords.length - tailWords.length).fill('0'), ...tailWords];
-  words.forEach((w, i) => bytes.writeUInt16BE(parseInt(w, 16), i * 2));
-  return { family: AF_INET6, bytes };
+export function encodeAddress(addr: string): { family: AddressFamily; bytes: Buffer } {
+  const parsed = parseAddress(addr);
+  if (!parsed) throw new RangeError(`not an IPv4 or IPv6 address: '${addr}'`);
+  return { family: addressFamilyOf(parsed.family), bytes: Buffer.from(parsed.addr) };
 }
 
 /** Text form of an address of `family` from its 16 key bytes. */
 export function decodeAddress(family: number, bytes: Buffer): string {
-  if (family === AF_INET) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(bytes.readUInt16BE(i).toString(16));
-  return new URL(`http://[${words.join(':')}]/`).hostname.slice(1, -1);
+  return formatAddress(family === AF_INET ? 4 : 6, bytes);
 }
 
 // ---- conversation keys ----------------------------------------------------------------------
 
 export interface ConvKey {
-  family: Family;
+  family: AddressFamily;
   /** The lower address: dir[Dir.aToB] is what a sent to b. */
   a: string;
   b: string;
@@ -411,7 +311,7 @@ export function sizeBucket(len: number): number {
 // ---- TCP flows --------------------------------------------------------------------------------
 
 export interface FlowKey {
-  family: Family;
+  family: AddressFamily;
   proto: number;
   a: string;
   portA: number;
@@ -456,7 +356,7 @@ export function encodeFlowKey(key: FlowKey): Buffer {
 
 export function decodeFlowKey(buf: Buffer): FlowKey {
   checkSize('bae_flow_key', buf, 0, LAYOUTS.bae_flow_key!.size);
-  const family = buf[off('bae_flow_key', 'family')]! as Family;
+  const family = buf[off('bae_flow_key', 'family')]! as AddressFamily;
   const a = off('bae_flow_key', 'addr_a');
   const b = off('bae_flow_key', 'addr_b');
   return {
@@ -542,200 +442,54 @@ export const POLICY_MAPS = {
   actStates: 'policy_act_states',
 } as const;
 
+const PB = ENUMS.policy_bounds;
 /** Bounds of bae.h's policy section (POLICY_*). */
 export const POLICY = {
-  maxRules: 16384,
-  maxPrefixes: 16384,
-  maxCombos: 65536,
-  maxCandidates: 8,
-  windowBuckets: 8,
-  ports: 65536,
-  portsPerEntry: 256,
+  maxRules: PB.POLICY_MAX_RULES,
+  maxPrefixes: PB.POLICY_MAX_PREFIXES,
+  maxCombos: PB.POLICY_MAX_COMBOS,
+  maxCandidates: PB.POLICY_MAX_CANDIDATES,
+  windowBuckets: PB.POLICY_WINDOW_BUCKETS,
+  ports: PB.POLICY_PORTS,
+  portsPerEntry: ENUMS.policy_ports_layout.POLICY_PORTS_PER_ENTRY,
   /** POLICY_PORT_USED: the bit on a port class that some combination has. */
-  portUsed: 0x8000,
-  protoOther: 255,
+  portUsed: ENUMS.policy_ports_layout.POLICY_PORT_USED,
+  protoOther: PB.POLICY_PROTO_OTHER,
   /** enum policy_table: src, dst, ports, combos, rules. */
-  tables: 5,
+  tables: ENUMS.policy_table.POLICY_TABLES,
   /** POLICY_HASH_LENGTHS: a dimension with at most this many prefix lengths uses hash lookups. */
-  hashLengths: 4,
+  hashLengths: ENUMS.policy_lookup_bounds.POLICY_HASH_LENGTHS,
   /** POLICY_V4_REGION: chunks of policy_v4 per (generation, dimension); the first 256 are the /16 level. */
-  v4Region: 1024,
+  v4Region: ENUMS.policy_v4_layout.POLICY_V4_REGION,
   /** POLICY_V4_CHUNK: an entry of policy_v4 that names a chunk, not a class. */
-  v4Chunk: 0x80000000,
+  v4Chunk: 2 ** ENUMS.policy_v4_layout.POLICY_V4_CHUNK_BIT,
   /** POLICY_COMBO_WAYS: slots per bucket of the combination table. */
-  comboWays: 4,
+  comboWays: ENUMS.policy_combo_layout.POLICY_COMBO_WAYS,
   /** POLICY_COMBO_SLOTS: slots of one generation's combination table. */
-  comboSlots: 131072,
+  comboSlots: ENUMS.policy_combo_layout.POLICY_COMBO_SLOTS,
+  /** POLICY_CORRUPT_BITS_MAX: bits one corrupt action flips in one packet. */
+  corruptBitsMax: PB.POLICY_CORRUPT_BITS_MAX,
+  /** POLICY_PROB_ONE: probabilities are fractions of 2^32. */
+  probOne: 1n << BigInt(ENUMS.policy_prob.POLICY_PROB_BITS),
 } as const;
 
-export const PolicyEventKind = { fire: 1, block: 2, match: 3 } as const;
-
-Object.assign(LAYOUTS, {
-  policy_dim: struct('policy_dim', [
-    ['mode', 1, 1],
-    ['count', 1, 1],
-    ['lens', POLICY.hashLengths, 1],
-    ['pad', 2, 1],
-  ]),
-  policy_gen_info: struct('policy_gen_info', [
-    ['rules', 4, 4],
-    ['port_dirs', 1, 1],
-    ['zero_classes', 1, 1],
-    ['pad', 2, 1],
-    ['proto_bits', 32, 8],
-    ['combo_protos', 32, 8],
-    ['dims', 4 * 8, 1],
-    ['combo_mask', 4, 4],
-    ['combo_seed', 4, 4],
-    ['combo_epoch', 4, 4],
-    ['pad2', 4, 4],
-    ['digests', 8 * POLICY.tables, 8],
-  ]),
-  policy_ctl: struct('policy_ctl', [
-    ['gen', 4, 4],
-    ['pad', 4, 4],
-    ['flip_ns', 8, 8],
-    ['g', 2 * (120 + 8 * POLICY.tables), 8],
-  ]),
-  policy_prefix_key: struct('policy_prefix_key', [
-    ['gen', 1, 1],
-    ['dim', 1, 1],
-    ['family', 1, 1],
-    ['len', 1, 1],
-    ['addr', 16, 1],
-  ]),
-  policy_port_classes: struct('policy_port_classes', [['cls', 2 * POLICY.portsPerEntry, 2]]),
-  policy_lpm_key: struct('policy_lpm_key', [
-    ['prefixlen', 4, 4],
-    ['gen', 1, 1],
-    ['family', 1, 1],
-    ['addr', 16, 1],
-    ['pad', 2, 1],
-  ]),
-  policy_combo_key: struct('policy_combo_key', [
-    ['gen', 1, 1],
-    ['proto', 1, 1],
-    ['sport_class', 2, 2],
-    ['dport_class', 2, 2],
-    ['pad', 2, 2],
-    ['src_class', 4, 4],
-    ['dst_class', 4, 4],
-  ]),
-  policy_combo: struct('policy_combo', [
-    ['count', 2, 2],
-    ['slots', 2 * POLICY.maxCandidates, 2],
-    ['flags', 2, 2],
-  ]),
-  policy_combo_slot: struct('policy_combo_slot', [
-    ['key', 16, 4],
-    ['epoch', 4, 4],
-    ['combo', 2 + 2 * POLICY.maxCandidates + 2, 2],
-  ]),
-  policy_v4_chunk: struct('policy_v4_chunk', [['cls', 4 * 256, 4]]),
-  policy_rule: struct('policy_rule', [
-    ['id', 4, 4],
-    ['action_mask', 4, 4],
-    ['ifindex', 4, 4],
-    ['verdict', 1, 1],
-    ['tcp_flags_mask', 1, 1],
-    ['tcp_flags_value', 1, 1],
-    ['metric', 1, 1],
-    ['op', 1, 1],
-    ['scope', 1, 1],
-    ['delay_class', 1, 1],
-    ['pad', 5, 1],
-    ['threshold', 8, 8],
-    ['bucket_ns', 8, 8],
-    ['for_ns', 8, 8],
-    ['cooldown_ns', 8, 8],
-    ['block_ttl_ns', 8, 8],
-    ['emul', 88, 8],
-  ]),
-  policy_emul: struct('policy_emul', [
-    ['seed', 8, 8],
-    ['loss_p', 8, 8],
-    ['loss_corr', 8, 8],
-    ['loss_bad', 8, 8],
-    ['loss_good', 8, 8],
-    ['corrupt_p', 8, 8],
-    ['rate_bps', 8, 8],
-    ['rate_cap', 8, 8],
-    ['rate_full_ns', 8, 8],
-    ['truncate_len', 2, 2],
-    ['loss_model', 1, 1],
-    ['corrupt_bits', 1, 1],
-    ['corrupt_region', 1, 1],
-    ['corrupt_fix', 1, 1],
-    ['truncate_mode', 1, 1],
-    ['truncate_fix', 1, 1],
-    ['tcp_set', 1, 1],
-    ['tcp_clear', 1, 1],
-    ['rate_scope', 1, 1],
-    ['pad', 5, 1],
-  ]),
-  policy_act_state: struct('policy_act_state', [
-    ['prng', 8, 8],
-    ['credit', 8, 8],
-    ['last_ns', 8, 8],
-    ['loss_last', 1, 1],
-    ['ge_bad', 1, 1],
-    ['pad', 6, 1],
-  ]),
-  policy_trigger_key: struct('policy_trigger_key', [
-    ['id', 4, 4],
-    ['scope', 1, 1],
-    ['family', 1, 1],
-    ['pad', 2, 1],
-    ['addr_a', 16, 1],
-    ['addr_b', 16, 1],
-  ]),
-  policy_trigger: struct('policy_trigger', [
-    ['bucket_base', 8, 8],
-    ['fired_until', 8, 8],
-    ['cooldown_until', 8, 8],
-    ['counts', 8 * POLICY.windowBuckets, 8],
-  ]),
-  policy_counters: struct('policy_counters', [
-    ['matched', 8, 8],
-    ['applied', 8, 8],
-    ['fired', 8, 8],
-    ['blocks', 8, 8],
-  ]),
-  policy_block_key: struct('policy_block_key', [
-    ['family', 1, 1],
-    ['pad', 3, 1],
-    ['addr', 16, 1],
-  ]),
-  policy_stats: struct('policy_stats', [
-    ['blocklist_drops', 8, 8],
-    ['events_lost', 8, 8],
-    ['trigger_full', 8, 8],
-    ['act_state_full', 8, 8],
-  ]),
-  // Delay-class actions (owned by src/agent/; bae.h delay section).
-  policy_delay_stats: struct('policy_delay_stats', [
-    ['redirected', 8, 8],
-    ['no_socket', 8, 8],
-  ]),
-  policy_event: struct('policy_event', [
-    ['time_ns', 8, 8],
-    ['value', 8, 8],
-    ['policy_id', 4, 4],
-    ['kind', 1, 1],
-    ['scope', 1, 1],
-    ['family', 1, 1],
-    ['pad', 1, 1],
-    ['addr_a', 16, 1],
-    ['addr_b', 16, 1],
-  ]),
-});
+export const PolicyEventKind = {
+  fire: ENUMS.policy_event_kind.POLICY_EVENT_FIRE,
+  block: ENUMS.policy_event_kind.POLICY_EVENT_BLOCK,
+  match: ENUMS.policy_event_kind.POLICY_EVENT_MATCH,
+} as const;
 
 function pf(layout: string, field: string): number {
   return off(layout, field);
 }
 
 /** enum policy_lookup */
-export const PolicyLookup = { none: 0, hash: 1, trie: 2, v4: 3 } as const;
+export const PolicyLookup = {
+  none: ENUMS.policy_lookup.POLICY_LOOKUP_NONE,
+  hash: ENUMS.policy_lookup.POLICY_LOOKUP_HASH,
+  trie: ENUMS.policy_lookup.POLICY_LOOKUP_TRIE,
+  v4: ENUMS.policy_lookup.POLICY_LOOKUP_V4,
+} as const;
 
 export interface PolicyDim {
   mode: number;
@@ -829,7 +583,7 @@ export function decodePolicyCtl(buf: Buffer): PolicyCtl {
 
 export interface PolicyLpmKey {
   gen: number;
-  family: Family;
+  family: AddressFamily;
   /** 16 bytes, IPv4 in the first 4. */
   addr: Uint8Array;
   /** Address prefix length (0..32 or 0..128), without the 16 bits of gen and family. */
@@ -850,7 +604,7 @@ export function decodePolicyLpmKey(buf: Buffer): PolicyLpmKey {
   const a = pf('policy_lpm_key', 'addr');
   return {
     gen: buf[pf('policy_lpm_key', 'gen')]!,
-    family: buf[pf('policy_lpm_key', 'family')]! as Family,
+    family: buf[pf('policy_lpm_key', 'family')]! as AddressFamily,
     addr: Uint8Array.from(buf.subarray(a, a + 16)),
     len: buf.readUInt32LE(pf('policy_lpm_key', 'prefixlen')) - 16,
   };
@@ -860,7 +614,7 @@ export interface PolicyPrefixKey {
   gen: number;
   /** 0 source, 1 destination. */
   dim: number;
-  family: Family;
+  family: AddressFamily;
   len: number;
   /** 16 bytes, masked to len bits. */
   addr: Uint8Array;
@@ -882,7 +636,7 @@ export function decodePolicyPrefixKey(buf: Buffer): PolicyPrefixKey {
   return {
     gen: buf[pf('policy_prefix_key', 'gen')]!,
     dim: buf[pf('policy_prefix_key', 'dim')]!,
-    family: buf[pf('policy_prefix_key', 'family')]! as Family,
+    family: buf[pf('policy_prefix_key', 'family')]! as AddressFamily,
     len: buf[pf('policy_prefix_key', 'len')]!,
     addr: Uint8Array.from(buf.subarray(a, a + 16)),
   };
@@ -898,7 +652,7 @@ export interface PolicyComboKey {
 }
 
 /** POLICY_COMBO_PLAIN: every candidate of the combination is plain (see bae.h). */
-export const POLICY_COMBO_PLAIN = 1;
+export const POLICY_COMBO_PLAIN = ENUMS.policy_combo_flag.POLICY_COMBO_PLAIN;
 
 let comboSlotAt: { key: number; epoch: number; combo: number; k: Record<'gen' | 'proto' | 'sport_class' | 'dport_class' | 'src_class' | 'dst_class', number>; c: Record<'count' | 'flags' | 'slots', number> } | undefined;
 
@@ -1255,7 +1009,7 @@ export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValu
 export const DELAY_MAPS = { xsks: 'bae_xsks', stats: 'policy_delay_stats' } as const;
 
 /** XSKMAP slots per port (bae.h POLICY_DELAY_CLASSES); class 0 is "no delay". */
-export const POLICY_DELAY_CLASSES = 8;
+export const POLICY_DELAY_CLASSES = ENUMS.policy_delay_bounds.POLICY_DELAY_CLASSES;
 
 export interface PolicyDelayStats {
   redirected: bigint;

@@ -1,20 +1,20 @@
 // The AF_XDP delay line (docs/emulation.md): frames the XDP program redirects into an XSKMAP are
 // held by a native thread and leave on the egress port when due, with netem's delay, jitter,
 // correlation, duplicate and reorder. This file checks every argument (bad input: one UsageError
-// naming the problem, nothing changed) and converts units; addon/delay_line.cc does the work.
+// naming the problem, nothing changed) and converts units; addon/delay_line/ does the work.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { BpfError, nativeCall as datapathCall } from '../datapath/errors';
+import { BpfError, POLICY_DELAY_CLASSES, nativeCall as datapathCall } from '../datapath';
 import { UsageError } from '../errors';
 import { DISTRIBUTION_CODES, isJitterDistribution, JITTER_DISTRIBUTIONS, type JitterDistribution } from './jitter';
 import { NativeDelayLine, type NativeDelayLinePort } from './native';
 
-/** Delay classes per port. XSKMAP key = ingress ifindex * DELAY_CLASSES_MAX + class. */
 /** Default maxLateMs: a frame this late is shed. Scheduling stalls of 5-25 ms were seen on the
  * shared 2-CPU VM; only a real overload should cost frames. */
 export const DEFAULT_MAX_LATE_MS = 100;
 
-export const DELAY_CLASSES_MAX = 8;
+/** Delay classes per port (bae.h POLICY_DELAY_CLASSES). XSKMAP key = ingress ifindex * DELAY_CLASSES_MAX + class. */
+export const DELAY_CLASSES_MAX = POLICY_DELAY_CLASSES;
 /** Ports of one delay line. */
 export const DELAY_PORTS_MAX = 16;
 /** Longest delay accepted (delay + jitter), ms: frames held longer would only exhaust the UMEM. */
@@ -190,6 +190,14 @@ export interface DelaySamples {
   delaysNs: Float64Array;
 }
 
+/** What close() did with the frames the line held. */
+export interface DelayLineCloseResult {
+  /** held frames transmitted at once, in due order */
+  readonly flushed: number;
+  /** held frames that could not leave within the flush's 200 ms */
+  readonly dropped: number;
+}
+
 /** Upper bound of the q-quantile (0..1) of a lateness histogram; undefined when it is empty. */
 export function latenessQuantileNs(lateness: readonly LatenessBucket[], q: number): number | undefined {
   const total = lateness.reduce((n, b) => n + b.count, 0);
@@ -304,7 +312,7 @@ export class DelayLine {
   readonly overflow: OverflowRule;
   #native: InstanceType<typeof NativeDelayLine>;
   #params: DelayParams[];
-  #closeResult: { flushed: number; dropped: number } | undefined;
+  #closing: Promise<DelayLineCloseResult> | undefined;
 
   /** Opens the sockets, inserts them into the XSKMAP and starts the thread. */
   constructor(options: DelayLineOptions) {
@@ -366,8 +374,22 @@ export class DelayLine {
     const where = ports.map((p) => p.iface).join(',');
     this.#native = nativeCall(
       `delay line on ${where}`,
-      () => new NativeDelayLine(xskMap.fd, nativePorts, classes, frames, frameSize, ringSize, maxInFlight, overflow === 'pass', Math.round(spinUs * 1000), realtime, Math.round(maxLateMs * 1e6), cpu,
-        transmit?.program.fd ?? -1, transmit?.slots.fd ?? -1, transmit?.control.fd ?? -1),
+      () =>
+        new NativeDelayLine({
+          xskMapFd: xskMap.fd,
+          ports: nativePorts,
+          classes,
+          frames,
+          frameSize,
+          ringSize,
+          maxInFlight,
+          overflowPass: overflow === 'pass',
+          spinNs: Math.round(spinUs * 1000),
+          realtime,
+          maxLateNs: Math.round(maxLateMs * 1e6),
+          ...(cpu >= 0 ? { cpu } : {}),
+          ...(transmit ? { transmit: { programFd: transmit.program.fd, slotsFd: transmit.slots.fd, controlFd: transmit.control.fd } } : {}),
+        }),
       'another AF_XDP socket (another delay line?) is bound to queue 0 of this port',
     );
     try {
@@ -375,7 +397,8 @@ export class DelayLine {
       params.forEach((p, c) => this.#push(c, p));
       nativeCall(`delay line on ${where}`, () => this.#native.start(), `the XSKMAP slot holds another delay line's socket`);
     } catch (err) {
-      this.#native.close();
+      // Its sockets are out of the XSKMAP already; the native side releases them off this thread.
+      void this.#native.close();
       throw err;
     }
   }
@@ -416,7 +439,7 @@ export class DelayLine {
   }
 
   #open(op: string): InstanceType<typeof NativeDelayLine> {
-    if (this.#closeResult !== undefined) throw new UsageError(`delay line: ${op} after close()`);
+    if (this.#closing !== undefined) throw new UsageError(`delay line: ${op} after close()`);
     return this.#native;
   }
 
@@ -424,8 +447,9 @@ export class DelayLine {
     return checkInt('classId', classId, 0, this.classes - 1);
   }
 
+  /** true from the first close() on, before its promise settles */
   get closed(): boolean {
-    return this.#closeResult !== undefined;
+    return this.#closing !== undefined;
   }
 
   /** The parameters in force for a class. */
@@ -465,16 +489,26 @@ export class DelayLine {
   }
 
   /**
-   * Stops the thread and frees the UMEM. The sockets leave the XSKMAP first; every frame still
-   * held is transmitted at once, in due order (`flushed`); frames that cannot leave within
-   * 200 ms are dropped (`dropped`). Safe twice: later calls return the first result.
+   * Stops the line without blocking the event loop. The sockets leave the XSKMAP at once (frames
+   * then take the XDP program's fallback); the line's thread then transmits every frame still
+   * held, in due order (`flushed`), drops what cannot leave within 200 ms (`dropped`), and frees
+   * the sockets and the UMEM; the promise resolves after that, and the ports can take a new line.
+   * Every other method but stats() refuses from the call on. Safe twice: every call returns the
+   * same promise. A line nobody closed is closed (waiting) when it is collected or when the
+   * environment ends.
    */
-  close(): { flushed: number; dropped: number } {
-    if (this.#closeResult === undefined) this.#closeResult = this.#native.close();
-    return { ...this.#closeResult };
+  close(): Promise<DelayLineCloseResult> {
+    this.#closing ??= this.#native.close().then(({ flushed, dropped }) => Object.freeze({ flushed, dropped }));
+    return this.#closing;
   }
 
+  /** `await using`: closes and waits for the flush. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close().then(() => undefined);
+  }
+
+  /** `using`: starts close() and returns at once (it cannot block); the flush ends later. */
   [Symbol.dispose](): void {
-    this.close();
+    void this.close();
   }
 }
