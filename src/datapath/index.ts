@@ -38,25 +38,32 @@ export type { LoadedState, Status } from './loader';
 // IP addresses: the one parser and formatter (policy prefixes and kernel keys alike).
 export { formatAddress, parseAddress, parseIPv4, parseIPv6 } from './address';
 export type { IpVersion } from './address';
-// Codecs of the values the XDP program shares with user space (what the other areas use of them).
+// Codecs of the values the XDP program shares with user space (what the other areas use of them):
+// the datapath's own maps (layout.ts), the policy stage's (policy-layout.ts) and the delay-class
+// actions' (delay-layout.ts).
 export {
   AF_INET,
   AF_INET6,
-  DELAY_MAPS,
-  HOST_LE,
   LAYOUTS,
   MAPS,
   PARSE_OUTCOMES,
-  POLICY,
-  POLICY_COMBO_PLAIN,
-  POLICY_DELAY_CLASSES,
-  POLICY_MAPS,
-  PolicyLookup,
   TCP_FLAG_NAMES,
   VERDICT_NAMES,
   addressFamilyOf,
   decodeAddress,
   decodeConvKey,
+  encodeAddress,
+  mergeConvPerCpu,
+} from './layout';
+export type { AddressFamily, ConvDir } from './layout';
+export { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu } from './delay-layout';
+export type { PolicyDelayStats } from './delay-layout';
+export { HOST_LE } from './words';
+export {
+  POLICY,
+  POLICY_COMBO_PLAIN,
+  POLICY_MAPS,
+  PolicyLookup,
   decodePolicyActState,
   decodePolicyBlockKey,
   decodePolicyCtl,
@@ -66,33 +73,27 @@ export {
   decodePolicyTrigger,
   decodePolicyTriggerKey,
   emptyPolicyEmul,
-  encodeAddress,
   encodePolicyCounters,
   encodePolicyCtl,
   encodePolicyLpmKey,
   encodePolicyPrefixKey,
   encodePolicyRule,
-  mergeConvPerCpu,
   sumPolicyCountersPerCpu,
-  sumPolicyDelayStatsPerCpu,
   sumPolicyStatsPerCpu,
   writePolicyComboSlot,
   writePolicyRule,
-} from './layout';
+} from './policy-layout';
 export type {
-  AddressFamily,
-  ConvDir,
   PolicyActState,
   PolicyCountersValue,
   PolicyCtl,
-  PolicyDelayStats,
   PolicyDim,
   PolicyEmul,
   PolicyEventRecord,
   PolicyStatsValue,
   PolicyTriggerKey,
   PolicyTriggerState,
-} from './layout';
+} from './policy-layout';
 // The verifier's limit and bae's budget under it (`bae status`, `bae doctor`).
 export { VERIFIER_BUDGET, VERIFIER_LIMIT } from './verifier-cost';
 // What this kernel gives bae (probed once per process), and `bae doctor`'s checks that act.

@@ -3,7 +3,8 @@
 // fallback when no socket holds a class's slot (BPF_PROG_TEST_RUN, inline and ingress mode).
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { DELAY_MAPS, POLICY, decodePolicyRule, sumPolicyDelayStatsPerCpu } from '../../src/datapath/layout';
+import { DELAY_MAPS, sumPolicyDelayStatsPerCpu } from '../../src/datapath/delay-layout';
+import { POLICY, decodePolicyRule } from '../../src/datapath/policy-layout';
 import { compilePolicies } from '../../src/policy/compile';
 import { applyCompiled, readCtl } from '../../src/policy/apply';
 import { policyMapsOf, type PolicyMaps } from '../../src/policy/maps';

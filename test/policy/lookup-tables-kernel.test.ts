@@ -3,7 +3,8 @@
 // fit, hash lookups per length when they do not, and combinations of an older table ignored.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PolicyLookup, XDP } from '../../src/datapath/layout';
+import { XDP } from '../../src/datapath/layout';
+import { PolicyLookup } from '../../src/datapath/policy-layout';
 import { readCtl } from '../../src/policy/apply';
 import { PolicyBae, frame, policies, policyYaml } from './helpers';
 
