@@ -24,7 +24,7 @@ ADDON_SRCS := $(wildcard addon/*.cc addon/*.h addon/delay_line/*.cc addon/delay_
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP   := dist/.stamp
 
-.PHONY: all bpf addon ts test test-unit depcheck lint demo bench clean lab-down verifier-figures abi
+.PHONY: all bpf addon ts test test-unit test-kernels depcheck lint demo bench clean lab-down verifier-figures abi
 all: bpf addon ts
 
 # vmlinux.h from the running kernel's BTF (CO-RE); regenerated only when missing.
@@ -98,6 +98,11 @@ test: all depcheck lint
 # The tests that need no root and no kernel (files marked `// test-unit:`), as any user, in seconds.
 test-unit: all
 	bash scripts/run-tests.sh --unit
+
+# The kernel matrix: the kernel-facing tests and the demo in QEMU guests running Debian 12's 6.1
+# and 6.12 kernels (scripts/kernel-matrix.sh; KERNELS=6.1 for one line only).
+test-kernels: all
+	bash scripts/kernel-matrix.sh
 
 demo: all
 	bash scripts/demo.sh

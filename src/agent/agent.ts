@@ -31,6 +31,7 @@ import {
 } from '../datapath';
 import { DEFAULT_DELAY_PARAMS, DELAY_TX_MAPS, DelayLine, checkDelayParams, type DelayLineStats, type DelayLineTransmit, type DelayParams, type OverflowRule } from '../emulation';
 import { AlreadyLoadedError, BaeError, NotRootError, UsageError } from '../errors';
+import { toJson } from '../json';
 import { moduleLogger } from '../log';
 import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
@@ -70,7 +71,8 @@ export interface AgentStatus {
   overflow: OverflowRule;
   /** Classes 1..7 with parameters other than "no delay". */
   classes: DelayClassConfig[];
-  kernel: { redirected: string; noSocket: string };
+  /** Kernel counters (64 bits: strings in the socket's JSON, src/json.ts). */
+  kernel: PolicyDelayStats;
   line: Pick<
     DelayLineStats,
     'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'lateDropped' | 'realtime' | 'cpu' | 'live' | 'liveTransmitted'
@@ -293,14 +295,14 @@ export class Agent {
     conn.on('data', (chunk: string) => {
       buf += chunk;
       if (buf.length > 1 << 20) {
-        conn.end(JSON.stringify({ ok: false, error: 'request longer than 1 MiB' }) + '\n');
+        conn.end(toJson({ ok: false, error: 'request longer than 1 MiB' }) + '\n');
         return;
       }
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        conn.write(JSON.stringify(this.#handle(line)) + '\n');
+        conn.write(toJson(this.#handle(line)) + '\n');
       }
     });
   }
@@ -355,7 +357,7 @@ export class Agent {
       maxInFlight: this.#line.maxInFlight,
       overflow: this.#line.overflow,
       classes,
-      kernel: { redirected: String(k.redirected), noSocket: String(k.noSocket) },
+      kernel: { redirected: k.redirected, noSocket: k.noSocket },
       line: {
         received: s.received,
         transmitted: s.transmitted,
@@ -405,7 +407,7 @@ export class Agent {
       }
     }
     log.info({ flushed, dropped, unloaded }, 'agent stopped');
-    if (errors.length) throw new BaeError('EBPF', `bae agent stopped with errors: ${errors.join('; ')}`);
+    if (errors.length) throw new BaeError('BAE_BPF', `bae agent stopped with errors: ${errors.join('; ')}`);
     return { flushed, dropped, unloaded };
   }
 }

@@ -9,15 +9,35 @@ import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_PIN_DIR, MAPS, openLoadedMap } from '../datapath';
-import { BaeError } from '../errors';
+import { BaeError, EXIT, type BaeErrorOptions } from '../errors';
+import { toJson } from '../json';
+import { moduleLogger } from '../log';
 import type { DelayParams } from '../emulation';
 import { PolicyError, type CompiledSet, type DelayLineStep } from '../policy';
 
+/** No agent answers on the control socket (nothing listens, or it did not answer in time). */
 export class NoAgentError extends BaeError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ENOAGENT', message, options);
+  constructor(message: string, options?: BaeErrorOptions) {
+    super('BAE_NO_AGENT', message, options);
   }
 }
+
+/** `bae agent status` found no agent: the answer of a status query, exit 3 (EXIT.notRunning). */
+export class AgentNotRunningError extends BaeError {
+  override readonly exitCode = EXIT.notRunning;
+  constructor(message: string, options?: BaeErrorOptions) {
+    super('BAE_NO_AGENT', message, options);
+  }
+}
+
+/** The control socket failed, or the agent refused the request or answered nonsense. */
+export class AgentError extends BaeError {
+  constructor(message: string, options?: BaeErrorOptions) {
+    super('BAE_AGENT', message, options);
+  }
+}
+
+const log = moduleLogger('agent/client');
 
 /** BAE_RUN_DIR or /run/bae (the directory of the applied-policy files too). */
 function runDir(): string {
@@ -55,7 +75,7 @@ export function agentRequest<T = unknown>(socketPath: string, req: AgentRequest,
     };
     const timer = setTimeout(() => finish(new NoAgentError(`the agent at ${socketPath} did not answer within ${timeoutMs} ms`)), timeoutMs);
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('connect', () => sock.write(toJson(req) + '\n'));
     sock.on('data', (chunk: string) => {
       buf += chunk;
       const nl = buf.indexOf('\n');
@@ -64,17 +84,17 @@ export function agentRequest<T = unknown>(socketPath: string, req: AgentRequest,
       try {
         reply = JSON.parse(buf.slice(0, nl)) as typeof reply;
       } catch {
-        finish(new BaeError('EBPF', `the agent at ${socketPath} sent a reply that is not JSON`));
+        finish(new AgentError(`the agent at ${socketPath} sent a reply that is not JSON`));
         return;
       }
       if (reply.ok) finish(undefined, reply.result as T);
-      else finish(new BaeError('EBPF', `the agent refused: ${reply.error ?? 'no reason given'}`));
+      else finish(new AgentError(`the agent refused: ${reply.error ?? 'no reason given'}`));
     });
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') finish(new NoAgentError(`no agent listens on ${socketPath}`, { cause: err }));
-      else finish(new BaeError('EBPF', `agent socket ${socketPath}: ${err.message}`, { cause: err }));
+      else finish(new AgentError(`agent socket ${socketPath}: ${err.message}`, { cause: err }));
     });
-    sock.on('end', () => finish(new BaeError('EBPF', `the agent at ${socketPath} closed the connection without a reply`)));
+    sock.on('end', () => finish(new AgentError(`the agent at ${socketPath} closed the connection without a reply`)));
   });
 }
 
@@ -116,7 +136,9 @@ export async function prepareDelayLine(pinDir: string, set: Pick<CompiledSet, 'r
   if (set.delayClasses.length === 0) {
     // No class in use: a running agent forgets its classes (so its status tells the truth); no
     // agent is fine.
-    await agentRequest(agentSocketPath(pinDir), { op: 'delay-classes', pinDir: path.resolve(pinDir), classes: [] }).catch(() => undefined);
+    await agentRequest(agentSocketPath(pinDir), { op: 'delay-classes', pinDir: path.resolve(pinDir), classes: [] }).catch((err: unknown) => {
+      log.debug({ err, pinDir }, 'no agent took the empty class list');
+    });
     return;
   }
   const first = set.rules.find((r) => r.delayClass !== 0)!.policy;

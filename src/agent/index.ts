@@ -1,5 +1,5 @@
 // The agent area: the daemon that holds the delay line, and its control socket.
 export { Agent } from './agent';
 export type { AgentOptions, AgentStatus, AgentStopResult } from './agent';
-export { agentDelayLineStep, agentRequest, agentSocketPath, configureAgentDelayClasses, loadedInline, prepareDelayLine, NoAgentError } from './client';
+export { agentDelayLineStep, agentRequest, agentSocketPath, configureAgentDelayClasses, loadedInline, prepareDelayLine, AgentError, AgentNotRunningError, NoAgentError } from './client';
 export type { AgentRequest, DelayClassConfig } from './client';

@@ -1,12 +1,13 @@
 // `bae agent --iface IF --peer IF2 [...]`: the daemon that holds the delay line, in the
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import os from 'node:os';
-import { Agent, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
+import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
 import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
-import { pinDirOption, wholeNumber } from './load';
+import { toJson, type Json } from '../json';
+import { numberIn, pinDirOf, wholeNumber } from './options';
 
 interface AgentOpts {
   iface?: string;
@@ -16,19 +17,9 @@ interface AgentOpts {
   overflow: 'drop' | 'pass';
   maxLateMs?: number;
   cpu?: number;
-  pinDir: string;
 }
 
-/** commander parser: a number from min to max. */
-function positiveNumber(min: number, max: number): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-export function renderAgentStatus(s: AgentStatus): string {
+export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
   const lines = [
     `bae agent running (pid ${s.pid}, since ${s.startedAt}) inline between ${s.iface} and ${s.peer}, ${s.xdpMode} XDP; ` +
       `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
@@ -76,10 +67,9 @@ export function register(program: Command): void {
     .option(
       '--max-late-ms <ms>',
       `a frame that could not leave within this many ms of its due time is dropped, so an overload sheds stale frames instead of delaying every later one (default ${DEFAULT_MAX_LATE_MS})`,
-      positiveNumber(0.001, DELAY_MAX_MS),
+      numberIn(0.001, DELAY_MAX_MS),
     )
     .option('--cpu <n>', 'pin the delay-line thread to this CPU (default: any)', wholeNumber(0, os.cpus().length - 1))
-    .addOption(pinDirOption())
     .addHelpText(
       'after',
       `
@@ -95,7 +85,7 @@ Examples:
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
-    .action(async (opts: AgentOpts) => {
+    .action(async (opts: AgentOpts, command: Command) => {
       if (opts.iface === undefined || opts.peer === undefined) {
         throw new UsageError('bae agent needs --iface and --peer (the delay line sits between two ports)');
       }
@@ -104,7 +94,7 @@ Examples:
         peer: checkIfaceName(opts.peer),
         xdpMode: opts.mode,
         overflow: opts.overflow,
-        pinDir: opts.pinDir,
+        pinDir: pinDirOf(command),
         ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
         ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
         ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
@@ -121,21 +111,18 @@ Examples:
     .command('status')
     .description('show the running agent: ports, delay classes, delay line counters (exit 3 when none runs)')
     .option('--json', 'print as JSON')
-    .action(async (local: { json?: boolean }) => {
-      // --pin-dir belongs to `bae agent` (commander parses a parent's options anywhere).
-      const opts = { ...(agent.opts() as { pinDir: string }), ...local };
-      let st: AgentStatus;
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const pinDir = pinDirOf(command);
+      const socket = agentSocketPath(pinDir);
+      let st: Json<AgentStatus>;
       try {
-        st = await agentRequest<AgentStatus>(agentSocketPath(opts.pinDir), { op: 'status' });
+        st = await agentRequest<Json<AgentStatus>>(socket, { op: 'status' });
       } catch (err) {
-        if (err instanceof NoAgentError) {
-          if (opts.json) process.stdout.write('null\n');
-          else process.stdout.write(`no bae agent is running for ${opts.pinDir} (${agentSocketPath(opts.pinDir)} does not answer)\n`);
-          process.exitCode = 3;
-          return;
-        }
-        throw err;
+        if (!(err instanceof NoAgentError)) throw err;
+        // --json still prints a value (null: no agent); the reason goes where errors go, exit 3.
+        if (opts.json) process.stdout.write('null\n');
+        throw new AgentNotRunningError(`no bae agent is running for ${pinDir} (${socket} does not answer)`, { cause: err });
       }
-      process.stdout.write((opts.json ? JSON.stringify(st, null, 2) : renderAgentStatus(st)) + '\n');
+      process.stdout.write((opts.json ? toJson(st, 2) : renderAgentStatus(st)) + '\n');
     });
 }

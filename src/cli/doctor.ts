@@ -2,6 +2,8 @@
 // this kernel's verifier. One line per check; exit code 0 when everything bae needs works
 // (degraded is fine), 1 otherwise.
 import { Command } from 'commander';
+import { EXIT } from '../errors';
+import { toJson } from '../json';
 import {
   DEFAULT_OBJECT,
   VERIFIER_BUDGET,
@@ -92,7 +94,9 @@ Examples:
     )
     .action((opts: { iface?: string; json?: boolean }) => {
       const report = doctor(opts.iface === undefined ? {} : { iface: opts.iface });
-      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : renderDoctor(report) + '\n');
-      if (!report.ok) process.exitCode = 1;
+      process.stdout.write(opts.json ? toJson(report, 2) + '\n' : renderDoctor(report) + '\n');
+      // The report is the answer either way; "cannot run here" is its verdict, not an error of
+      // the command, so it sets the exit code itself (EXIT.failure) rather than throwing.
+      if (!report.ok) process.exitCode = EXIT.failure;
     });
 }

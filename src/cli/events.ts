@@ -2,8 +2,9 @@
 // stage's ring buffer. Without --follow it prints what is waiting and exits.
 import { Command } from 'commander';
 import { decodeAddress, decodePolicyEvent, openLoadedMap, POLICY_MAPS, RingBuffer, type PolicyEventRecord } from '../datapath';
+import { toJson } from '../json';
 import { storedNames } from '../policy';
-import { pinDirOption } from './load';
+import { pinDirOf } from './options';
 
 const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match' };
 const SCOPES: Record<number, string> = { 0: 'policy', 1: 'source', 2: 'destination', 3: 'conversation' };
@@ -15,8 +16,9 @@ export interface PolicyEventView {
   scope: string;
   src: string;
   dst: string;
-  value: string;
-  timeNs: string;
+  /** The window's sum (fire), the block's end in ns (block), the frame's length (match). */
+  value: bigint;
+  timeNs: bigint;
   /** Wall-clock time, from the monotonic kernel time (real clock). */
   time: string;
 }
@@ -30,8 +32,8 @@ export function viewEvent(e: PolicyEventRecord, names: Map<number, string>, mono
     scope: SCOPES[e.scope] ?? String(e.scope),
     src: e.family ? decodeAddress(e.family, e.addrA) : '',
     dst: e.family ? decodeAddress(e.family, e.addrB) : '',
-    value: e.value.toString(),
-    timeNs: e.timeNs.toString(),
+    value: e.value,
+    timeNs: e.timeNs,
     time: new Date(wallNowMs - ageMs).toISOString(),
   };
 }
@@ -52,14 +54,28 @@ export function register(program: Command): void {
     .description('print policy events: trigger fires, blocks and `event` matches')
     .option('--follow', 'keep printing new events until interrupted')
     .option('--json', 'one JSON object per line')
-    .addOption(pinDirOption())
-    .action(async (opts: { follow?: boolean; json?: boolean; pinDir: string }) => {
-      const names = storedNames(opts.pinDir);
-      const map = openLoadedMap(POLICY_MAPS.events, opts.pinDir);
+    .addHelpText(
+      'after',
+      `
+Each event names its kind (fire: a trigger switched its policy on; block: a source went on the
+blocklist; match: a packet met an \`event\` action), the policy, the addresses and the scope. The
+kernel keeps events in a ring buffer until a reader takes them: without --follow, bae events
+prints those waiting and exits.
+
+Examples:
+  sudo bae events
+  sudo bae events --follow
+  sudo bae events --follow --json | jq 'select(.kind == "block") | .src'
+  sudo bae lab exec bae -- bae events --follow`,
+    )
+    .action(async (opts: { follow?: boolean; json?: boolean }, command: Command) => {
+      const pinDir = pinDirOf(command);
+      const names = storedNames(pinDir);
+      const map = openLoadedMap(POLICY_MAPS.events, pinDir);
       const print = (record: Buffer) => {
         const e = decodePolicyEvent(record);
         const v = viewEvent(e, names, process.hrtime.bigint(), Date.now());
-        process.stdout.write((opts.json ? JSON.stringify(v) : formatEvent(v, e)) + '\n');
+        process.stdout.write((opts.json ? toJson(v) : formatEvent(v, e)) + '\n');
       };
       const ring = new RingBuffer(map, print);
       try {

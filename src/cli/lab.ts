@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors';
+import { toJson } from '../json';
 import {
   DEFAULT_LAB_PREFIX,
   LAB_NODES,
@@ -72,7 +73,7 @@ nothing passes until bae runs inline between them. The client has a second IPv4 
 
 Examples:
   sudo bae lab up
-  sudo bae lab exec bae -- node bin/bae load --iface to-client --peer to-server
+  sudo bae lab exec bae -- bae load --iface to-client --peer to-server
   sudo bae lab exec client -- ping -c 3 10.199.0.2
   sudo bae lab status --json
   sudo bae lab down`,
@@ -86,7 +87,7 @@ Examples:
     .action((opts: { prefix: string; json?: boolean }) => {
       const { lab: made, alreadyUp } = labUp(opts.prefix);
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ...made, alreadyUp }, null, 2) + '\n');
+        process.stdout.write(toJson({ ...made, alreadyUp }, 2) + '\n');
         return;
       }
       process.stdout.write(
@@ -112,7 +113,7 @@ Examples:
     .option('--json', 'print as JSON')
     .action((opts: { prefix: string; json?: boolean }) => {
       const st = labStatus(opts.prefix);
-      if (opts.json) process.stdout.write(JSON.stringify(st, null, 2) + '\n');
+      if (opts.json) process.stdout.write(toJson(st, 2) + '\n');
       else printStatus(st);
     });
 
@@ -126,9 +127,10 @@ Examples:
     .addHelpText(
       'after',
       `
-Options go before NODE: everything after NODE (and after --) belongs to the command. The
-command keeps the host's mount namespace, so /sys/fs/bpf and its pins look the same from every
-node and from the host.
+Options go before NODE: everything after NODE belongs to the command. Put -- before a command
+that has options of its own, so that bae's global options (--pin-dir, --version) stay the
+command's. The command keeps the host's mount namespace, so /sys/fs/bpf and its pins look the
+same from every node and from the host.
 
 Examples:
   sudo bae lab exec client -- ping -c 3 fd00:bae::2

@@ -1,32 +1,9 @@
 // `bae load`: attach bae to one interface (ingress mode) or between two (inline mode) and pin
 // everything, so that later commands in other processes find what this one started.
-import { Command, InvalidArgumentError, Option } from 'commander';
-import {
-  DEFAULT_PIN_DIR,
-  MAX_CONVERSATIONS_LIMIT,
-  type LoadedState,
-  checkIfaceName,
-  checkPinDir,
-  load,
-} from '../datapath';
-
-/** `--pin-dir`, shared by every command that finds bae through its pins. */
-export function pinDirOption(): Option {
-  return new Option('--pin-dir <dir>', 'bpffs directory of bae\'s pins (one per bae instance)')
-    .default(DEFAULT_PIN_DIR)
-    .env('BAE_PIN_DIR')
-    .argParser((v: string) => checkPinDir(v));
-}
-
-/** A commander argument parser for whole numbers in [min, max]. */
-export function wholeNumber(min: number, max: number): (value: string) => number {
-  return (value: string) => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
+import { Command, Option } from 'commander';
+import { MAX_CONVERSATIONS_LIMIT, type LoadedState, checkIfaceName, load } from '../datapath';
+import { toJson } from '../json';
+import { pinDirOf, wholeNumber } from './options';
 
 function ifaceArg(value: string): string {
   return checkIfaceName(value);
@@ -42,7 +19,6 @@ interface LoadOpts {
   peer?: string;
   mode: 'native' | 'generic';
   maxConversations?: number;
-  pinDir: string;
   json?: boolean;
 }
 
@@ -62,7 +38,6 @@ export function register(program: Command): void {
       `capacity of the conversation profile map (least recently seen are evicted), 1-${MAX_CONVERSATIONS_LIMIT}`,
       wholeNumber(1, MAX_CONVERSATIONS_LIMIT),
     )
-    .addOption(pinDirOption())
     .option('--json', 'print what was loaded as JSON')
     .addHelpText(
       'after',
@@ -77,14 +52,14 @@ Examples:
   sudo bae load --iface eth1 --mode generic
   sudo bae lab exec bae -- bae load --iface to-client --peer to-server`,
     )
-    .action((opts: LoadOpts) => {
+    .action((opts: LoadOpts, command: Command) => {
       const st = load({
         iface: opts.iface,
         peer: opts.peer,
         xdpMode: opts.mode,
         maxConversations: opts.maxConversations,
-        pinDir: opts.pinDir,
+        pinDir: pinDirOf(command),
       });
-      process.stdout.write(opts.json ? JSON.stringify(st, null, 2) + '\n' : describeLoaded(st) + '\n');
+      process.stdout.write(opts.json ? toJson(st, 2) + '\n' : describeLoaded(st) + '\n');
     });
 }

@@ -1,16 +1,23 @@
-// The `bae` command: one file per subcommand under src/cli/, registered here. Every error that
-// reaches this file becomes one line on stderr and an exit code from exitCodeFor().
+// The `bae` command: one file per subcommand under src/cli/, registered here, and the one error
+// handler: every error that reaches this file becomes one line on stderr and the exit code its
+// class carries (src/errors.ts: 2 for input to fix, 1 otherwise, 3 from `bae agent status` when
+// no agent runs). Commands set no exit code of their own, but `lab exec`, which passes its
+// command's through, and `doctor`, whose report is its answer either way.
 import { Command, CommanderError } from 'commander';
-import { BaeError, exitCodeFor } from '../errors';
+import { BaeError, EXIT, exitCodeFor, type ExitCode } from '../errors';
+import { moduleLogger } from '../log';
 import * as agentCommand from './agent';
 import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
+import { pinDirOption } from './options';
 import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
 import * as statusCommand from './status';
 import * as unloadCommand from './unload';
+
+const log = moduleLogger('cli');
 
 type Register = (program: Command) => void;
 
@@ -38,10 +45,29 @@ export function buildProgram(): Command {
     // By its path from dist/src/cli/: package.json is outside the compiled tree.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     .version(require('../../../package.json').version as string)
+    // Global options (src/cli/options.ts): recognised before and after the subcommand.
+    .addOption(pinDirOption())
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of commands) register(program);
   return program;
+}
+
+/**
+ * The one error handler: writes what went wrong (one line; commander has already printed its
+ * own) and returns the exit code. The stack and cause go to the log at debug level
+ * (BAE_LOG_LEVEL=debug, or BAE_DEBUG=1).
+ */
+export function handleError(err: unknown, write: (text: string) => void = (text) => process.stderr.write(text)): ExitCode | 0 {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; anything commander refuses is input to fix.
+    return err.exitCode === 0 ? 0 : EXIT.input;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  write(err instanceof BaeError ? `bae: ${message}\n` : `bae: unexpected error: ${message}\n`);
+  log.debug({ err }, 'command failed');
+  return exitCodeFor(err);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -49,15 +75,6 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // commander already printed its message (or help/version, which exit 0).
-      process.exitCode = err.exitCode === 0 ? 0 : 2;
-      return;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    const prefix = err instanceof BaeError ? `bae: ${message}` : `bae: unexpected error: ${message}`;
-    process.stderr.write(prefix + '\n');
-    if (process.env.BAE_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = handleError(err);
   }
 }

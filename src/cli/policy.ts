@@ -3,11 +3,10 @@
 // nothing is written unless the whole set validates and fits the maps.
 import { Command } from 'commander';
 import { agentDelayLineStep } from '../agent';
-import { ACTION_BY_KIND, applyPolicyFiles, compilePolicies, deletePolicies, parsePolicyFiles, policyStatuses, summarize, type ApplyOutcome, type Policy } from '../policy';
+import { ACTIONS, ACTION_BY_KIND, applyPolicyFiles, compilePolicies, deletePolicies, parsePolicyFiles, policyStatuses, summarize, type ApplyOutcome, type Policy } from '../policy';
 import { UsageError } from '../errors';
-import { pinDirOption } from './load';
-
-const bigintJson = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+import { toJson } from '../json';
+import { pinDirOf } from './options';
 
 function matchText(spec: Record<string, unknown>): string {
   const m = (spec.match ?? {}) as Record<string, unknown>;
@@ -42,10 +41,32 @@ function pending(p: Policy): string[] {
   return p.actions.filter((a) => !ACTION_BY_KIND.get(a.kind)!.kernel).map((a) => a.kind);
 }
 
+/** Words of `text` in lines of at most `width` characters (a longer word stands alone). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** Every action of the action table (src/policy/actions.ts) with its description, for --help. */
+export function actionsHelp(width = 100): string {
+  const column = 2 + Math.max(...ACTIONS.map((a) => a.kind.length)) + 2;
+  return ACTIONS.map((a) => `  ${a.kind.padEnd(column - 2)}${wrap(a.description, width - column).join(`\n${' '.repeat(column)}`)}`).join('\n');
+}
+
 function printOutcome(out: ApplyOutcome, json: boolean): void {
   if (json) {
     process.stdout.write(
-      bigintJson({
+      toJson({
         generation: out.result.gen,
         policies: out.policies.map((p) => ({ name: p.name, id: p.id })),
         added: out.added,
@@ -53,7 +74,7 @@ function printOutcome(out: ApplyOutcome, json: boolean): void {
         unchanged: out.unchanged,
         removed: out.removed,
         ms: out.result.ms,
-      }) + '\n',
+      }, 2) + '\n',
     );
     return;
   }
@@ -74,8 +95,11 @@ export function register(program: Command): void {
       'after',
       `
 A policy file (YAML or JSON, docs/policies.md) says which packets (match), when (trigger: a
-metric over a sliding window) and what happens (actions: pass, drop, block, count, event).
-Errors name file:line:column and the policy, exit 2, and change nothing that is loaded.
+metric over a sliding window) and what happens (actions, below). Errors name file:line:column
+and the policy, exit 2, and change nothing that is loaded.
+
+Actions (${ACTIONS.length}):
+${actionsHelp()}
 
 Examples:
   bae policy check policies/
@@ -96,7 +120,7 @@ Examples:
       const tables = summarize(compiled);
       if (opts.json) {
         const list = compiled.rules.map((r) => ({ ...(r.policy.spec as object), id: r.id, source: r.policy.source, pendingActions: pending(r.policy) }));
-        process.stdout.write(bigintJson({ policies: list, tables }) + '\n');
+        process.stdout.write(toJson({ policies: list, tables }, 2) + '\n');
         return;
       }
       for (const r of compiled.rules) {
@@ -114,31 +138,28 @@ Examples:
     .description('apply policy files to the loaded bae (atomically: packets see the old set or the new one)')
     .argument('<path...>', 'policy files (YAML or JSON) or directories of them')
     .option('--replace', 'make these files the whole set (policies not in them are removed)')
-    .addOption(pinDirOption())
     .option('--json', 'print the outcome as JSON')
-    .action(async (paths: string[], opts: { replace?: boolean; pinDir: string; json?: boolean }) => {
-      printOutcome(await applyPolicyFiles(paths, { pinDir: opts.pinDir, replace: opts.replace ?? false, delayLine: agentDelayLineStep }), opts.json ?? false);
+    .action(async (paths: string[], opts: { replace?: boolean; json?: boolean }, command: Command) => {
+      printOutcome(await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, delayLine: agentDelayLineStep }), opts.json ?? false);
     });
 
   policy
     .command('delete')
     .description('remove applied policies by name')
     .argument('<name...>', 'policy names')
-    .addOption(pinDirOption())
     .option('--json', 'print the outcome as JSON')
-    .action(async (names: string[], opts: { pinDir: string; json?: boolean }) => {
-      printOutcome(await deletePolicies(names, { pinDir: opts.pinDir, delayLine: agentDelayLineStep }), opts.json ?? false);
+    .action(async (names: string[], opts: { json?: boolean }, command: Command) => {
+      printOutcome(await deletePolicies(names, { pinDir: pinDirOf(command), delayLine: agentDelayLineStep }), opts.json ?? false);
     });
 
   policy
     .command('list')
     .description('list the applied policies with their counters')
-    .addOption(pinDirOption())
     .option('--json', 'print as JSON')
-    .action((opts: { pinDir: string; json?: boolean }) => {
-      const st = policyStatuses(opts.pinDir);
+    .action((opts: { json?: boolean }, command: Command) => {
+      const st = policyStatuses(pinDirOf(command));
       if (opts.json) {
-        process.stdout.write(bigintJson(st.map((s) => ({ name: s.name, id: s.id, source: s.source, counters: s.counters }))) + '\n');
+        process.stdout.write(toJson(st.map((s) => ({ name: s.name, id: s.id, source: s.source, counters: s.counters })), 2) + '\n');
         return;
       }
       if (st.length === 0) {
@@ -157,13 +178,12 @@ Examples:
     .command('show')
     .description('one applied policy: its definition, hit and trigger fire counters, trigger windows')
     .argument('<name>', 'policy name')
-    .addOption(pinDirOption())
     .option('--json', 'print as JSON')
-    .action((name: string, opts: { pinDir: string; json?: boolean }) => {
-      const s = policyStatuses(opts.pinDir).find((x) => x.name === name);
+    .action((name: string, opts: { json?: boolean }, command: Command) => {
+      const s = policyStatuses(pinDirOf(command)).find((x) => x.name === name);
       if (!s) throw new UsageError(`no applied policy named '${name}' (see \`bae policy list\`)`);
       if (opts.json) {
-        process.stdout.write(bigintJson(s) + '\n');
+        process.stdout.write(toJson(s, 2) + '\n');
         return;
       }
       process.stdout.write(

@@ -2,11 +2,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { MAPS, openLoadedMap } from '../datapath';
-import { SORT_KEYS, SortKey, readProfiles, renderTable, sortProfiles, toJsonValue } from '../profiles';
-import { pinDirOption, wholeNumber } from './load';
+import { toJson } from '../json';
+import { SORT_KEYS, SortKey, readProfiles, renderTable, sortProfiles } from '../profiles';
+import { pinDirOf, wholeNumber } from './options';
 
 interface ProfilesOpts {
-  pinDir: string;
   json?: boolean;
   top?: number;
   sort: SortKey;
@@ -15,8 +15,8 @@ interface ProfilesOpts {
   count?: number;
 }
 
-function snapshot(opts: ProfilesOpts): string {
-  const convs = openLoadedMap(MAPS.convs, opts.pinDir, 'bae profiles');
+function snapshot(opts: ProfilesOpts, pinDir: string): string {
+  const convs = openLoadedMap(MAPS.convs, pinDir, 'bae profiles');
   let profiles;
   try {
     profiles = sortProfiles(readProfiles(convs), opts.sort);
@@ -27,7 +27,7 @@ function snapshot(opts: ProfilesOpts): string {
   if (opts.top !== undefined) profiles = profiles.slice(0, opts.top);
   // The kernel stamps packets with CLOCK_MONOTONIC, which is what hrtime reads on Linux.
   const nowNs = process.hrtime.bigint();
-  if (opts.json) return JSON.stringify(toJsonValue({ nowNs, total, conversations: profiles }), null, 2);
+  if (opts.json) return toJson({ nowNs, total, conversations: profiles }, 2);
   if (total === 0) return 'no conversations yet';
   const shown = profiles.length < total ? ` (top ${profiles.length} by ${opts.sort})` : '';
   return `${total} conversations${shown}\n${renderTable(profiles, nowNs)}`;
@@ -37,8 +37,7 @@ export function register(program: Command): void {
   program
     .command('profiles')
     .description('show the behavioral profile of every conversation bae has seen')
-    .addOption(pinDirOption())
-    .option('--json', 'print JSON with every field (exact counts, nanosecond timestamps)')
+    .option('--json', 'print JSON with every field (counters and nanosecond timestamps as exact decimal strings)')
     .option('--top <n>', 'only the first N after sorting', wholeNumber(1, 1_000_000))
     .addOption(new Option('--sort <key>', 'order, largest first').choices([...SORT_KEYS]).default('bytes'))
     .option('--watch', 'print again every --interval seconds until interrupted')
@@ -57,15 +56,16 @@ Examples:
   sudo bae profiles --watch --interval 2
   sudo bae profiles --json | jq '.conversations[] | {a, b, bytes}'`,
     )
-    .action(async (opts: ProfilesOpts) => {
+    .action(async (opts: ProfilesOpts, command: Command) => {
+      const pinDir = pinDirOf(command);
       if (!opts.watch) {
-        process.stdout.write(snapshot(opts) + '\n');
+        process.stdout.write(snapshot(opts, pinDir) + '\n');
         return;
       }
       const clear = process.stdout.isTTY && !opts.json ? '\x1b[H\x1b[2J' : '';
       for (let i = 0; opts.count === undefined || i < opts.count; i++) {
         if (i > 0) await sleep(opts.interval * 1000);
-        process.stdout.write(clear + snapshot(opts) + '\n' + (clear ? '' : '\n'));
+        process.stdout.write(clear + snapshot(opts, pinDir) + '\n' + (clear ? '' : '\n'));
       }
     });
 }

@@ -1,13 +1,19 @@
 // `bae status`: where bae is attached and how, how full its maps are, its global counters.
 import { Command } from 'commander';
 import { PARSE_OUTCOMES, VERDICT_NAMES, VERIFIER_BUDGET, VERIFIER_LIMIT, status, type Status } from '../datapath';
-import { toJsonValue } from '../profiles';
-import { pinDirOption } from './load';
 import { agentRequest, agentSocketPath, type AgentStatus } from '../agent';
+import { toJson, type Json } from '../json';
+import { moduleLogger } from '../log';
+import { pinDirOf } from './options';
+
+const log = moduleLogger('cli/status');
 
 /** The running agent of pinDir (src/agent/), or null when none answers. */
-async function agentOf(pinDir: string): Promise<AgentStatus | null> {
-  return agentRequest<AgentStatus>(agentSocketPath(pinDir), { op: 'status' }, 2000).catch(() => null);
+async function agentOf(pinDir: string): Promise<Json<AgentStatus> | null> {
+  return agentRequest<Json<AgentStatus>>(agentSocketPath(pinDir), { op: 'status' }, 2000).catch((err: unknown) => {
+    log.debug({ err, pinDir }, 'no agent answered');
+    return null;
+  });
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -56,7 +62,6 @@ export function register(program: Command): void {
   program
     .command('status')
     .description('show where bae is attached, in which mode, its verifier cost, how full its maps are and its counters')
-    .addOption(pinDirOption())
     .option('--json', 'print as JSON (every counter)')
     .addHelpText(
       'after',
@@ -69,11 +74,12 @@ Examples:
   sudo bae status --json | jq .program.verifiedInsns
   sudo bae lab exec bae -- bae status`,
     )
-    .action(async (opts: { pinDir: string; json?: boolean }) => {
-      const st = status({ pinDir: opts.pinDir });
-      const agent = st.loaded ? await agentOf(opts.pinDir) : null;
+    .action(async (opts: { json?: boolean }, command: Command) => {
+      const pinDir = pinDirOf(command);
+      const st = status({ pinDir });
+      const agent = st.loaded ? await agentOf(pinDir) : null;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ ...(toJsonValue(st) as object), agent }, null, 2) + '\n');
+        process.stdout.write(toJson({ ...st, agent }, 2) + '\n');
         return;
       }
       // The agent (src/agent/): whether delay, duplicate and reorder policies can be applied.

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { AlreadyLoadedError, BaeError, NoInterfaceError, NotLoadedError, NotRootError, UsageError } from '../errors';
 import { Collection, loadCollection } from './collection';
 import { BpfError, VerifierError } from './errors';
-import { CONSTANTS, DELAY_MAPS, MAPS, Mode, POLICY_DELAY_CLASSES, PROGRAM, Stats, sumStatsPerCpu } from './layout';
+import { CONSTANTS, MAPS, Mode, PROGRAM, Stats, sumStatsPerCpu } from './layout';
+import { DELAY_MAPS, POLICY_DELAY_CLASSES } from './delay-layout';
 import { BpfMap, openPinnedMap } from './map';
 import { Link, XdpAttachedMode, XdpMode, attachXdp, openPinnedLink, resolveIfindex, xdpQuery } from './link';
 import { ensurePinDir } from './pin';
@@ -102,18 +103,18 @@ export function ifindexOf(name: string): number {
 function bpfFailure(doing: string, err: unknown): BaeError {
   if (err instanceof BaeError) return err;
   if (err instanceof VerifierError) {
-    return new BaeError('EVERIFIER', `${doing}: the kernel verifier rejected it: ${err.message}`, { cause: err });
+    return new BaeError('BAE_VERIFIER', `${doing}: the kernel verifier rejected it: ${err.message}`, { cause: err });
   }
   const e = err as Partial<BpfError> & Error;
   if (e.code === 'EPERM' || e.code === 'EACCES') {
     return new BaeError(
-      'EBPF',
+      'BAE_BPF',
       `${doing}: the kernel refused BPF (${e.code}); bae needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON in the ` +
         'initial user namespace (a container or `unshare -U` root does not have them)',
       { cause: err },
     );
   }
-  return new BaeError('EBPF', `${doing}: ${e.message ?? String(err)}`, { cause: err });
+  return new BaeError('BAE_BPF', `${doing}: ${e.message ?? String(err)}`, { cause: err });
 }
 
 // ---- XDP attachment ---------------------------------------------------------------------------
@@ -177,7 +178,7 @@ export function load(opts: LoadOptions): LoadedState {
     }
   });
   if (!fs.existsSync(objectPath)) {
-    throw new BaeError('EBPF', `BPF object ${objectPath} is missing; build it with \`make\``);
+    throw new BaeError('BAE_BPF', `BPF object ${objectPath} is missing; build it with \`make\``);
   }
 
   const createdDir = !fs.existsSync(pinDir);
@@ -305,7 +306,7 @@ export function unload(opts: { pinDir?: string } = {}): UnloadResult {
   fs.rmSync(linkDir, { recursive: true, force: true });
   fs.rmSync(pinDir, { recursive: true, force: true });
   result.wasLoaded = result.removedPins.length > 0;
-  if (errors.length) throw new BaeError('EBPF', `bae unload could not detach ${errors.join('; ')} (pins removed)`);
+  if (errors.length) throw new BaeError('BAE_BPF', `bae unload could not detach ${errors.join('; ')} (pins removed)`);
   return result;
 }
 

@@ -20,7 +20,7 @@ export class PolicyError extends BaeError {
 
   constructor(where: PolicyErrorWhere, detail: string, options: { cause?: unknown } = {}) {
     const who = where.policy === undefined ? '' : ` policy '${where.policy}':`;
-    super('EPOLICY', `${where.file}:${where.line}:${where.column}:${who} ${detail}`, options);
+    super('BAE_POLICY', `${where.file}:${where.line}:${where.column}:${who} ${detail}`, options);
     this.file = where.file;
     this.line = where.line;
     this.column = where.column;

@@ -108,7 +108,7 @@ export async function withApplyLock<T>(pinDir: string, fn: () => Promise<T>, tim
         continue;
       }
       if (Date.now() > deadline) {
-        throw new BaeError('EALREADY', `another policy apply on ${pinDir} is running (pid ${Number.isNaN(owner) ? '?' : owner}); try again`);
+        throw new BaeError('BAE_BUSY', `another policy apply on ${pinDir} is running (pid ${Number.isNaN(owner) ? '?' : owner}); try again`);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -1,6 +1,6 @@
 // Conversation profiles as the control plane sees them: read from the kernel's per-CPU
 // bae_convs map, merged over CPUs, decoded, given derived figures (means, deviations, ages) and
-// sorted. Numbers stay exact: counts are bigint here and become JSON numbers only when safe.
+// sorted. Numbers stay exact: counts are bigint here (src/json.ts encodes them for --json).
 import {
   AF_INET,
   LAYOUTS,
@@ -140,11 +140,3 @@ export function findProfile(
   return profiles.find((p) => (p.a === x && p.b === y) || (p.a === y && p.b === x));
 }
 
-/** JSON-safe copy: bigints become numbers when exact, decimal strings beyond 2^53. */
-export function toJsonValue<T>(value: T): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (_k, v: unknown) =>
-      typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v,
-    ),
-  );
-}

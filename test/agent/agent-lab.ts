@@ -1,31 +1,20 @@
-// The agent in the inline lab (client <-> bae <-> server namespaces made by labUp with this
-// test's prefix): `bae agent` as a child process in the bae namespace (entered with nsenter, so
-// that pins stay on the host's /sys/fs/bpf), CLI calls from other processes, RTT probes from the
-// client, and a teardown that removes everything also when a test failed.
+// The agent in the inline lab of the test (test/lib/bae-lab.ts): `bae agent` as a child process in
+// the bae namespace (entered with nsenter, so that pins stay on the host's /sys/fs/bpf), CLI calls
+// from other processes, RTT probes from the client, and a teardown that stops every agent first
+// and then removes everything, also when a test failed.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { agentSocketPath } from '../../src/agent/client';
-import { labDown, labUp, run, type Lab } from '../../src/lab';
-import { BAE_BIN, bae, type CliResult } from '../lib/bae-cli';
+import { run, type Lab } from '../../src/lab';
+import { BAE_BIN } from '../lib/bae-cli';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 
-export interface AgentLab {
-  lab: Lab;
-  pinDir: string;
-  runDir: string;
-  env: Record<string, string>;
+export interface AgentLab extends BaeLab {
   socket: string;
-  /** `bae ...args --pin-dir pinDir` in the bae namespace, as another process. */
-  cli(args: readonly string[]): CliResult;
-  /** Writes a policy file under runDir and returns its path. */
-  write(name: string, text: string): string;
   startAgent(extra?: readonly string[]): Promise<AgentProcess>;
   /** Starts `argv` (an agent command line) in the bae namespace, with the test's environment. */
   startCommand(argv: readonly string[], env?: Record<string, string>): Promise<AgentProcess>;
-  /** Stops any agent still running, unloads, removes pins, run dir and lab; safe twice. */
-  teardown(): void;
 }
 
 export interface AgentProcess {
@@ -37,12 +26,9 @@ export interface AgentProcess {
 }
 
 export function createAgentLab(tag: string): AgentLab {
-  const prefix = `bt${process.pid}${tag}-`;
-  const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-${tag}`;
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-agent-'));
-  const env = { BAE_RUN_DIR: runDir, BAE_LOG_LEVEL: 'info' };
+  const base = createBaeLab(tag, { env: { BAE_LOG_LEVEL: 'info' } });
+  const { lab, pinDir, env } = base;
   const agents: AgentProcess[] = [];
-  const { lab } = labUp(prefix);
   const nsenter = ['nsenter', `--net=/run/netns/${lab.ns.bae}`, '--'];
 
   const startAgent = (extra: readonly string[] = []): Promise<AgentProcess> =>
@@ -85,31 +71,16 @@ export function createAgentLab(tag: string): AgentLab {
     });
   };
 
-  let torn = false;
   return {
-    lab,
-    pinDir,
-    runDir,
-    env,
-    socket: path.join(runDir, path.basename(agentSocketPath(pinDir))),
-    cli: (args) => bae([...args, '--pin-dir', pinDir], { lab, node: 'bae', spawn: { env } }),
-    write: (name, text) => {
-      const file = path.join(runDir, name);
-      fs.writeFileSync(file, text);
-      return file;
-    },
+    ...base,
+    socket: path.join(base.runDir, path.basename(agentSocketPath(pinDir))),
     startAgent,
     startCommand,
     teardown: () => {
-      if (torn) return;
-      torn = true;
       try {
         for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
-        spawnSync('nsenter', [...nsenter.slice(1, -1), '--', process.execPath, BAE_BIN, 'unload', '--pin-dir', pinDir], { env: { ...process.env, ...env }, timeout: 30_000 });
       } finally {
-        fs.rmSync(pinDir, { recursive: true, force: true });
-        fs.rmSync(runDir, { recursive: true, force: true });
-        labDown(prefix);
+        base.teardown();
       }
     },
   };

@@ -3,19 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, TCP_ACK, buildPacket, type PacketSpec } from '../lib/packets';
+import { rng } from '../lib/rng';
 import { Bae, statsDelta } from './harness';
-
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const templates: PacketSpec[] = [
   { eth: { vlans: [{ vid: 3 }] }, ip: { version: 4, src: '10.20.0.1', dst: '10.20.0.2', options: Buffer.alloc(8, 1) }, l4: { proto: 'tcp', sport: 1, dport: 2, flags: TCP_ACK, payload: Buffer.alloc(20) } },

@@ -1,13 +1,17 @@
 // Every way `bae load` (and its siblings) can be refused: one line naming the problem, exit code 2
-// for input to fix and 1 for the rest, and nothing half attached or pinned afterwards.
+// for input to fix and 1 for the rest, and nothing half attached or pinned afterwards. (The codes
+// and exit codes of every error class, through the one handler: test/shared/errors.test.ts; exit
+// 3 of `bae agent status`: test/cli/options.test.ts; help texts: test/cli/help.test.ts.)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Lab, labDown, labUp, run } from '../../src/lab';
+import { Lab, run } from '../../src/lab';
 import { REPO, assertFails, assertNothingLeft, bae } from '../lib/bae-cli';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
+import { testPinDir } from '../lib/fixtures';
 
-const prefix = `bt${process.pid}-`;
-const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-cli`;
+const pinDir = testPinDir('cli');
+let bl: BaeLab;
 let lab: Lab;
 
 function inBae(args: string[], extra: Parameters<typeof bae>[1] = {}) {
@@ -16,16 +20,10 @@ function inBae(args: string[], extra: Parameters<typeof bae>[1] = {}) {
 
 describe('bae CLI errors', () => {
   before(() => {
-    lab = labUp(prefix).lab;
+    bl = createBaeLab('cli');
+    lab = bl.lab;
   });
-  after(() => {
-    try {
-      bae(['unload', '--pin-dir', pinDir], { lab, node: 'bae' });
-    } finally {
-      fs.rmSync(pinDir, { recursive: true, force: true });
-      labDown(prefix);
-    }
-  });
+  after(() => bl?.teardown());
 
   test('load without --iface is a usage error that names the missing option', () => {
     assertFails(inBae(['load']), 2, /required option '--iface <name>' not specified/);
@@ -142,17 +140,24 @@ describe('bae CLI errors', () => {
   });
 
   test('lab commands name a bad node or prefix', () => {
-    assertFails(bae(['lab', 'exec', '--prefix', prefix, 'router', '--', 'true']), 2, /unknown lab node 'router'/);
+    assertFails(bae(['lab', 'exec', '--prefix', lab.prefix, 'router', '--', 'true']), 2, /unknown lab node 'router'/);
     assertFails(bae(['lab', 'status', '--prefix', 'bad prefix']), 2, /bad lab prefix 'bad prefix'/);
-    const res = bae(['lab', 'exec', '--prefix', prefix, 'client', '--', 'sh', '-c', 'exit 7']);
+    const res = bae(['lab', 'exec', '--prefix', lab.prefix, 'client', '--', 'sh', '-c', 'exit 7']);
     assert.equal(res.status, 7, 'the exit code of the command is passed through');
   });
 
-  test('help texts teach with examples', () => {
-    for (const cmd of ['load', 'unload', 'status', 'profiles', 'lab']) {
-      const res = bae([cmd, '--help']);
+  test('BAE_PIN_DIR is the pin directory of load, status and unload when --pin-dir is not given', () => {
+    const viaEnv = (args: string[]) => bae(args, { lab, node: 'bae', spawn: { env: { BAE_PIN_DIR: pinDir } } });
+    const loaded = viaEnv(['load', '--iface', 'to-client', '--mode', 'generic']);
+    assert.equal(loaded.status, 0, loaded.stderr);
+    try {
+      assert.ok(fs.existsSync(pinDir), 'pinned under BAE_PIN_DIR');
+      const st = JSON.parse(viaEnv(['status', '--json']).stdout) as { pinDir: string; loaded: boolean };
+      assert.deepEqual([st.pinDir, st.loaded], [pinDir, true]);
+    } finally {
+      const res = viaEnv(['unload']);
       assert.equal(res.status, 0, res.stderr);
-      assert.match(res.stdout, /Examples:\n\s+sudo bae /, `${cmd} --help has examples`);
     }
+    assertNothingLeft(lab, pinDir);
   });
 });

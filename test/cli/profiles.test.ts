@@ -1,30 +1,31 @@
 // `bae profiles` and `bae status` on a bae in ingress mode: sorting, --top, the table, --watch,
 // and the counters of status, checked against traffic the test sent.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Lab, labDown, labUp, ping, run } from '../../src/lab';
-import { assertNothingLeft, bae } from '../lib/bae-cli';
+import { Lab, ping, run } from '../../src/lab';
+import { assertNothingLeft } from '../lib/bae-cli';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 
-const prefix = `bt${process.pid}-`;
-const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-prof`;
+let bl: BaeLab;
 let lab: Lab;
 
 function inBae(args: string[]) {
-  return bae([...args, '--pin-dir', pinDir], { lab, node: 'bae' });
+  return bl.cli(args);
 }
 
+/** 64-bit counters are decimal strings in every --json (src/json.ts); sizes and TTLs numbers. */
 interface JsonConv {
   a: string;
   b: string;
-  packets: number;
-  aToB: { packets: number; bytes: number; sizeMin: number; sizeMax: number; ttlLast: number };
-  bToA: { packets: number; bytes: number };
+  packets: string;
+  aToB: { packets: string; bytes: string; sizeMin: number; sizeMax: number; ttlLast: number };
+  bToA: { packets: string; bytes: string };
 }
 
 describe('bae profiles and status in ingress mode', () => {
   before(async () => {
-    lab = labUp(prefix).lab;
+    bl = createBaeLab('prof');
+    lab = bl.lab;
     // The client's frames reach bae's port and stop in the bae namespace (it has no addresses):
     // pings get no answer, but every request is profiled. A fixed neighbour spares us ARP.
     for (const a of [lab.server.ipv4]) {
@@ -35,14 +36,7 @@ describe('bae profiles and status in ingress mode', () => {
     await ping(lab, 'client', lab.server.ipv4, { count: 4, intervalS: 0.05, waitS: 0.1 });
     await ping(lab, 'client', lab.server.ipv4, { count: 2, intervalS: 0.05, waitS: 0.1, source: lab.client.ipv4Second });
   });
-  after(() => {
-    try {
-      inBae(['unload']);
-    } finally {
-      fs.rmSync(pinDir, { recursive: true, force: true });
-      labDown(prefix);
-    }
-  });
+  after(() => bl?.teardown());
 
   test('profiles --json counts each source separately and sorts by packets', () => {
     const res = inBae(['profiles', '--json', '--sort', 'packets']);
@@ -53,16 +47,16 @@ describe('bae profiles and status in ingress mode', () => {
     assert.deepEqual(
       v4.map((c) => (c.a === lab.server.ipv4 ? [c.b, c.bToA.packets, c.aToB.packets] : [c.a, c.aToB.packets, c.bToA.packets])),
       [
-        [lab.client.ipv4, 4, 0],
-        [lab.client.ipv4Second, 2, 0],
+        [lab.client.ipv4, '4', '0'],
+        [lab.client.ipv4Second, '2', '0'],
       ],
     );
     const first = v4[0]!;
     // An ICMP echo request of ping's default 56 data bytes: 14 + 20 + 8 + 56.
-    assert.equal(first.aToB.bytes, 4 * 98);
+    assert.equal(first.aToB.bytes, String(4 * 98));
     assert.deepEqual([first.aToB.sizeMin, first.aToB.sizeMax, first.aToB.ttlLast], [98, 98, 64]);
-    const counts = out.conversations.map((c) => c.packets);
-    assert.deepEqual(counts, [...counts].sort((x, y) => y - x), 'sorted by packets, largest first');
+    const counts = out.conversations.map((c) => BigInt(c.packets));
+    assert.deepEqual(counts, [...counts].sort((x, y) => (y > x ? 1 : y < x ? -1 : 0)), 'sorted by packets, largest first');
   });
 
   test('--top limits the rows and the table shows addresses and counts', () => {
@@ -90,12 +84,12 @@ describe('bae profiles and status in ingress mode', () => {
     const st = JSON.parse(inBae(['status', '--json']).stdout);
     assert.equal(st.mode, 'ingress');
     assert.deepEqual(st.ports.map((p: { iface: string; attached: boolean }) => [p.iface, p.attached]), [[lab.bae.clientPort, true]]);
-    assert.ok(st.counters.parse.icmp >= 6, `icmp parsed: ${st.counters.parse.icmp}`);
-    assert.equal(st.counters.verdicts.redirect, 0);
-    assert.equal(st.counters.verdicts.pass, Object.values(st.counters.parse as Record<string, number>).reduce((a, b) => a + b, 0));
+    assert.ok(Number(st.counters.parse.icmp) >= 6, `icmp parsed: ${st.counters.parse.icmp}`);
+    assert.equal(st.counters.verdicts.redirect, '0');
+    assert.equal(st.counters.verdicts.pass, String(Object.values(st.counters.parse as Record<string, string>).reduce((a, b) => a + BigInt(b), 0n)));
     assert.ok(st.maps.conversations.entries >= 2);
     const un = inBae(['unload']);
     assert.equal(un.status, 0, un.stderr);
-    assertNothingLeft(lab, pinDir);
+    assertNothingLeft(lab, bl.pinDir);
   });
 });

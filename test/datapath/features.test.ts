@@ -63,7 +63,7 @@ describe('kernel version', () => {
       () => requireSupportedKernel('5.15.0-1-amd64'),
       (err: unknown) =>
         err instanceof UnsupportedKernelError &&
-        err.code === 'EKERNEL' &&
+        err.code === 'BAE_KERNEL' &&
         /^kernel 5\.15 is older than 6\.1, the oldest bae supports \(uname -r: 5\.15\.0-1-amd64\)$/.test(err.message),
     );
     assert.throws(() => requireSupportedKernel('6.0.19'), /kernel 6\.0 is older than 6\.1/);

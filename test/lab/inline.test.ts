@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { Lab, labDown, labUp, ping, run, tcpTransfer } from '../../src/lab';
+import { Lab, ping, run, tcpTransfer } from '../../src/lab';
 import { BAE_BIN, assertNothingLeft, bae } from '../lib/bae-cli';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
+import { testPinDir } from '../lib/fixtures';
 
-const prefix = `bt${process.pid}-`;
-const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-lab`;
+const pinDir = testPinDir('lab');
 const pcapDir = fs.mkdtempSync(`/tmp/bae-test-${process.pid}-`);
 const TRANSFER_BYTES = 10 * 1024 * 1024;
 
@@ -117,9 +118,10 @@ function tallyFrom(file: string, src: Addresses, dst: Addresses): { ipv4: Tally;
   return out;
 }
 
+/** 64-bit counters are decimal strings in every --json (src/json.ts). */
 interface JsonDir {
-  packets: number;
-  bytes: number;
+  packets: string;
+  bytes: string;
 }
 interface JsonConv {
   family: string;
@@ -130,17 +132,18 @@ interface JsonConv {
 }
 
 describe('bae inline in the lab', () => {
+  let bl: BaeLab;
   let lab: Lab;
   before(() => {
-    lab = labUp(prefix).lab;
+    // The lab and its teardown; bae itself runs through `bae lab exec` here (baeOnNode).
+    bl = createBaeLab('lab');
+    lab = bl.lab;
   });
   after(() => {
     try {
-      baeOnNode(lab, 'bae', ['unload']);
+      bl?.teardown();
     } finally {
-      fs.rmSync(pinDir, { recursive: true, force: true });
       fs.rmSync(pcapDir, { recursive: true, force: true });
-      labDown(prefix);
     }
   });
 
@@ -176,7 +179,7 @@ describe('bae inline in the lab', () => {
         // a is the lower address: the client's in both families of this lab.
         assert.equal(c.a, lab.client[family]);
         assert.deepEqual(
-          { aToB: { packets: c.aToB.packets, bytes: c.aToB.bytes }, bToA: { packets: c.bToA.packets, bytes: c.bToA.bytes } },
+          { aToB: { packets: Number(c.aToB.packets), bytes: Number(c.aToB.bytes) }, bToA: { packets: Number(c.bToA.packets), bytes: Number(c.bToA.bytes) } },
           { aToB: fromClient[family], bToA: fromServer[family] },
           `${family} profile vs capture`,
         );
@@ -188,8 +191,8 @@ describe('bae inline in the lab', () => {
     }
 
     const st = JSON.parse(baeOnNode(lab, 'bae', ['status', '--json']).stdout);
-    assert.equal(st.counters.verdicts.drop, 0);
-    assert.equal(st.counters.inlineNoPort, 0);
+    assert.equal(st.counters.verdicts.drop, '0');
+    assert.equal(st.counters.inlineNoPort, '0');
     const un = baeOnNode(lab, 'bae', ['unload']);
     assert.equal(un.status, 0, un.stderr);
     assertNothingLeft(lab, pinDir);

@@ -14,6 +14,7 @@ import type { Policy } from '../../src/policy/model';
 import { ReferenceModel } from '../../src/policy/reference';
 import { readActStates, readCounters } from '../../src/policy/state';
 import { buildPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type PacketSpec } from '../lib/packets';
+import { rng } from '../lib/rng';
 import { PolicyBae, policies, policyYaml, refPacket } from './helpers';
 
 const PACKETS = Number(process.env.BAE_ACTIONS_DIFF_PACKETS ?? 30_000);
@@ -22,20 +23,8 @@ const CHURN_EVERY = 6000;
 const SEED = Number(process.env.BAE_DIFF_SEED ?? 7);
 const SET_SEED = 0x5eed0fbaen;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(SEED);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-const chance = (p: number) => rand() < p;
-const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const { pick, chance, int } = rand;
 
 const ACTIONS = [
   () => `{ loss: { probability: ${pick([0, 5, 30, 50, 5, 100])}${chance(0.5) ? `, correlation: ${pick([25, 80])}` : ''} } }`,

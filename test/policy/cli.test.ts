@@ -2,50 +2,35 @@
 // bae.o pinned by the test: the applied set survives between processes, counters and events come
 // from the kernel.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadCollection, type Collection } from '../../src/datapath';
-import { CONSTANTS, Clock, PROGRAM, XDP } from '../../src/datapath/layout';
-import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
-import { repoRoot, testPinDir } from '../lib/fixtures';
+import type { Collection } from '../../src/datapath';
+import { PROGRAM, XDP } from '../../src/datapath/layout';
+import { BAE_BIN as BAE } from '../lib/bae-cli';
+import { repoRoot } from '../lib/fixtures';
 import { TCP_SYN } from '../lib/packets';
 import { frame } from './helpers';
+import { pinnedBae, type PinnedBae } from './pinned-bae';
 import { stateFile } from '../../src/policy/store';
 
-const BAE = path.join(repoRoot, 'bin/bae');
 const POLICIES = path.join(repoRoot, 'policies');
 
 describe('the policy CLI', () => {
-  const pinDir = testPinDir('cli');
+  let pb: PinnedBae;
+  let pinDir: string;
   let runDir: string;
   let collection: Collection | undefined;
 
   before(() => {
-    pinToOneCpu();
-    runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
-    collection = loadCollection(BAE_OBJECT, { pinPath: pinDir, constants: { [CONSTANTS.clock]: Clock.test } });
+    pb = pinnedBae('cli');
+    ({ pinDir, runDir, collection } = pb);
   });
-  after(() => {
-    if (collection) {
-      collection.unpinMaps();
-      collection.close();
-    }
-    fs.rmSync(pinDir, { recursive: true, force: true });
-    if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-  });
+  after(() => pb?.close());
 
-  const bae = (...args: string[]) => {
-    const res = spawnSync(process.execPath, [BAE, ...args], { encoding: 'utf8', env: { ...process.env, BAE_RUN_DIR: runDir }, timeout: 30_000 });
-    return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-  };
-  const write = (name: string, text: string) => {
-    const file = path.join(runDir, name);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const bae = (...args: string[]) => pb.cli(...args);
+  const write = (name: string, text: string) => pb.write(name, text);
 
   it('checks the example policies, the seed example with delay and the emulation examples included, and prints them in decision order', () => {
     const res = bae('policy', 'check', POLICIES);

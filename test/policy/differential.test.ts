@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RingBuffer } from '../../src/datapath';
-import { AF_INET, decodePolicyEvent, XDP, type PolicyEventRecord } from '../../src/datapath/layout';
+import { AF_INET, XDP } from '../../src/datapath/layout';
+import { decodePolicyEvent, type PolicyEventRecord } from '../../src/datapath/policy-layout';
 import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import type { Policy } from '../../src/policy/model';
@@ -14,29 +15,16 @@ import { parseAddress } from '../../src/datapath/address';
 import { ReferenceModel, type RefEvent, type RefPacket } from '../../src/policy/reference';
 import { readBlocklist, readCounters, readPolicyStats, readTriggers } from '../../src/policy/state';
 import { buildPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type PacketSpec } from '../lib/packets';
+import { rng } from '../lib/rng';
 import { PolicyBae, policies, policyYaml } from './helpers';
 
 const PACKETS = Number(process.env.BAE_DIFF_PACKETS ?? 100_000);
 const CHECK_EVERY = 2000;
 const CHURN_EVERY = 7000;
 
-/** Deterministic PRNG (mulberry32), so a failure replays with the same seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = Number(process.env.BAE_DIFF_SEED ?? 20261121);
 const rand = rng(SEED);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-const chance = (p: number) => rand() < p;
-const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const { pick, chance, int } = rand;
 
 // Nested and overlapping prefixes of both families, and addresses inside and outside them.
 const V4_PREFIXES = ['0.0.0.0/0', '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.128/25', '10.1.2.3/32', '192.168.0.0/16', '192.168.1.1/32'];

@@ -4,24 +4,13 @@
 // conversation counts retransmissions where the same transfer without the policy had none.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { labDown, labUp, run, type Lab } from '../../src/lab';
-import { BAE_BIN, bae } from '../lib/bae-cli';
+import { run, type Lab } from '../../src/lab';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 
-const prefix = `bt${process.pid}-`;
-const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-loss`;
-const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
-const env = { BAE_RUN_DIR: runDir };
 const PORT = 5001;
 const BYTES = 4 << 20;
 const Z = 3.2905; // two-sided alpha 0.001
-
-function baeIn(lab: Lab, args: string[]) {
-  return bae(['lab', 'exec', '--prefix', lab.prefix, 'bae', '--', process.execPath, BAE_BIN, ...args, '--pin-dir', pinDir], { spawn: { env } });
-}
 
 const SERVER_PY = `
 import hashlib, socket, sys
@@ -79,8 +68,8 @@ interface Profile {
   bToA: { packets: string; retransmits: string };
 }
 
-function clientToServer(lab: Lab): { packets: number; retransmits: number } {
-  const res = baeIn(lab, ['profiles', '--json']);
+function clientToServer({ lab, cli }: BaeLab): { packets: number; retransmits: number } {
+  const res = cli(['profiles', '--json']);
   assert.equal(res.status, 0, res.stderr);
   const parsed = JSON.parse(res.stdout) as Profile[] | { conversations: Profile[] };
   const list = Array.isArray(parsed) ? parsed : parsed.conversations;
@@ -91,34 +80,26 @@ function clientToServer(lab: Lab): { packets: number; retransmits: number } {
 }
 
 describe('a loss policy in the lab', () => {
-  let lab: Lab;
+  let bl: BaeLab;
   before(() => {
-    lab = labUp(prefix).lab;
+    bl = createBaeLab('loss');
   });
-  after(() => {
-    try {
-      if (lab) baeIn(lab, ['unload']);
-    } finally {
-      fs.rmSync(pinDir, { recursive: true, force: true });
-      fs.rmSync(runDir, { recursive: true, force: true });
-      labDown(prefix);
-    }
-  });
+  after(() => bl?.teardown());
 
   it('makes TCP retransmit while a 4 MB transfer still completes with a matching SHA-256', async () => {
-    const loaded = baeIn(lab, ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort]);
+    const { lab, cli } = bl;
+    const loaded = cli(['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort]);
     assert.equal(loaded.status, 0, `bae load: ${loaded.stderr}`);
     run(['ip', 'netns', 'exec', lab.client.ns, 'ping', '-c', '1', '-W', '2', lab.server.ipv4]);
 
     // Without the policy: the reference.
     const plain = await transfer(lab, 1);
     assert.equal(plain.server, plain.client, 'the transfer without loss arrives whole');
-    const before = clientToServer(lab);
+    const before = clientToServer(bl);
     const retransBefore = tcpStat(lab.client.ns, 'RetransSegs');
 
-    const policy = path.join(runDir, 'loss.yaml');
-    fs.writeFileSync(
-      policy,
+    const policy = bl.write(
+      'loss.yaml',
       `apiVersion: bae/v1
 kind: Policy
 metadata: { name: lossy-upload }
@@ -129,12 +110,12 @@ spec:
     - loss: { probability: 3 }
 `,
     );
-    const applied = baeIn(lab, ['policy', 'apply', policy]);
+    const applied = cli(['policy', 'apply', policy]);
     assert.equal(applied.status, 0, `policy apply: ${applied.stderr}`);
 
     const lossy = await transfer(lab, 2);
     assert.equal(lossy.server, lossy.client, 'the transfer with loss arrives whole (same length and SHA-256)');
-    const afterLoss = clientToServer(lab);
+    const afterLoss = clientToServer(bl);
     const stackRetrans = tcpStat(lab.client.ns, 'RetransSegs') - retransBefore;
     const segments = afterLoss.packets - before.packets;
     const retrans = afterLoss.retransmits - before.retransmits;
@@ -146,7 +127,7 @@ spec:
     assert.ok(stackRetrans > 0, 'the client stack retransmitted');
     assert.ok(retrans >= minLost, `the profile counts the resends (${retrans}, at least ${minLost.toFixed(0)} lost)`);
 
-    const show = baeIn(lab, ['policy', 'show', 'lossy-upload', '--json']);
+    const show = cli(['policy', 'show', 'lossy-upload', '--json']);
     assert.equal(show.status, 0, show.stderr);
     const counters = JSON.parse(show.stdout).counters as Record<string, string>;
     assert.equal(Number(counters.applied), Number(counters.matched), 'every matched segment met the loss action');

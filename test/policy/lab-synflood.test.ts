@@ -2,21 +2,9 @@
 // (hping3 -c) from the client. Exactly the first 100 SYNs in the window reach the server (its own
 // TCP InSegs counter says so), the rest do not, and the client's other address is unaffected.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { labDown, labUp, run, tryRun, type Lab } from '../../src/lab';
-import { BAE_BIN, bae } from '../lib/bae-cli';
-
-const prefix = `bt${process.pid}-`;
-const pinDir = `/sys/fs/bpf/bae-test-${process.pid}-syn`;
-const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
-const env = { BAE_RUN_DIR: runDir };
-
-function baeIn(lab: Lab, args: string[]) {
-  return bae(['lab', 'exec', '--prefix', lab.prefix, 'bae', '--', process.execPath, BAE_BIN, ...args, '--pin-dir', pinDir], { spawn: { env } });
-}
+import { run, tryRun, type Lab } from '../../src/lab';
+import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 
 /** TCP segments the server's stack received (its network namespace's Tcp InSegs). */
 function serverInSegs(lab: Lab): number {
@@ -39,26 +27,18 @@ function synFlood(lab: Lab, count: number, source?: string): void {
 }
 
 describe('the syn-flood policy in the lab', () => {
-  let lab: Lab;
+  let bl: BaeLab;
   before(() => {
-    lab = labUp(prefix).lab;
+    bl = createBaeLab('syn');
   });
-  after(() => {
-    try {
-      if (lab) baeIn(lab, ['unload']);
-    } finally {
-      fs.rmSync(pinDir, { recursive: true, force: true });
-      fs.rmSync(runDir, { recursive: true, force: true });
-      labDown(prefix);
-    }
-  });
+  after(() => bl?.teardown());
 
   it('lets exactly the first 100 SYNs of a flood through, blocks the rest, and leaves another client address alone', async () => {
-    const loaded = baeIn(lab, ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort]);
+    const { lab, cli } = bl;
+    const loaded = cli(['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort]);
     assert.equal(loaded.status, 0, `bae load: ${loaded.stderr}`);
-    const policy = path.join(runDir, 'syn-flood.yaml');
-    fs.writeFileSync(
-      policy,
+    const policy = bl.write(
+      'syn-flood.yaml',
       `apiVersion: bae/v1
 kind: Policy
 metadata: { name: syn-flood }
@@ -69,7 +49,7 @@ spec:
     - block: { ttl: 30s }
 `,
     );
-    const applied = baeIn(lab, ['policy', 'apply', policy]);
+    const applied = cli(['policy', 'apply', policy]);
     assert.equal(applied.status, 0, `policy apply: ${applied.stderr}`);
     // Neighbours resolved before counting (ARP passes through bae; it is not TCP).
     run(['ip', 'netns', 'exec', lab.client.ns, 'ping', '-c', '1', '-W', '2', lab.server.ipv4]);
@@ -88,7 +68,7 @@ spec:
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(serverInSegs(lab) - afterFlood, 50, 'the flooding address stays blocked');
 
-    const show = baeIn(lab, ['policy', 'show', 'syn-flood', '--json']);
+    const show = cli(['policy', 'show', 'syn-flood', '--json']);
     assert.equal(show.status, 0, show.stderr);
     const counters = JSON.parse(show.stdout).counters as Record<string, string>;
     assert.equal(counters.fired, '1');
@@ -97,7 +77,7 @@ spec:
     // server's 150 RSTs (proto tcp); the blocked SYNs never reach the rules.
     assert.equal(counters.matched, '301');
 
-    const events = baeIn(lab, ['events', '--json']);
+    const events = cli(['events', '--json']);
     assert.equal(events.status, 0, events.stderr);
     const list = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; policy: string; src: string; value: string });
     assert.deepEqual(

@@ -4,21 +4,12 @@
 // lookup-tables-kernel.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { POLICY } from '../../src/datapath/layout';
+import { POLICY } from '../../src/datapath/policy-layout';
 import { buildComboTable, comboLookup } from '../../src/policy/combo-table';
 import type { CompiledCombo, CompiledPrefix } from '../../src/policy/compiled-set';
 import { maskAddress, prefixContainsAddress } from '../../src/policy/net';
 import { buildV4Table, v4Lookup } from '../../src/policy/prefix4';
-
-/** A reproducible stream of 32-bit numbers. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    // Unsigned: callers take it modulo a length or an index.
-    return (x ^ (x >>> 16)) >>> 0;
-  };
-}
+import { rng } from '../lib/rng';
 
 const addr4 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 
@@ -31,7 +22,7 @@ function longestMatch(prefixes: CompiledPrefix[], addr: Uint8Array): number {
 
 describe('the IPv4 direct tables', () => {
   it('give every address the class of the longest prefix that holds it, at every length from /0 to /32', () => {
-    const next = rng(7);
+    const next = rng(7).u32;
     const prefixes: CompiledPrefix[] = [];
     const seen = new Set<string>();
     // Nested families of prefixes: a few roots, each refined at random lengths below it.

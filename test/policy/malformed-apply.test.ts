@@ -2,53 +2,36 @@
 // line of its PolicyError (malformed.test.ts checks those errors) and leaves every policy map of
 // a loaded bae byte for byte as it was.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadCollection, type Collection } from '../../src/datapath';
-import { CONSTANTS, Clock, PROGRAM } from '../../src/datapath/layout';
+import type { Collection } from '../../src/datapath';
+import { PROGRAM } from '../../src/datapath/layout';
 import { policyMapsOf, type PolicyMaps } from '../../src/policy/maps';
-import { BAE_OBJECT, pinToOneCpu } from '../bpf/harness';
-import { repoRoot, testPinDir } from '../lib/fixtures';
 import { TCP_SYN } from '../lib/packets';
 import { digestMaps, frame } from './helpers';
 import { malformedCases } from './malformed-cases';
-
-const BAE = path.join(repoRoot, 'bin/bae');
+import { pinnedBae, type PinnedBae } from './pinned-bae';
 
 describe('bae policy apply of each malformed policy file', () => {
   const cases = malformedCases();
-  const pinDir = testPinDir('malformed');
-  let runDir: string;
+  let pb: PinnedBae;
+  let pinDir: string;
   let collection: Collection | undefined;
   let maps: PolicyMaps;
 
   before(() => {
-    pinToOneCpu();
-    runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-run-'));
-    collection = loadCollection(BAE_OBJECT, { pinPath: pinDir, constants: { [CONSTANTS.clock]: Clock.test } });
+    pb = pinnedBae('malformed');
+    ({ pinDir, collection } = pb);
     maps = policyMapsOf((n) => collection!.map(n));
   });
+  after(() => pb?.close());
 
-  after(() => {
-    if (collection) {
-      collection.unpinMaps();
-      collection.close();
-    }
-    fs.rmSync(pinDir, { recursive: true, force: true });
-    if (runDir) fs.rmSync(runDir, { recursive: true, force: true });
-  });
-
-  const bae = (...args: string[]) =>
-    spawnSync(process.execPath, [BAE, ...args], { encoding: 'utf8', env: { ...process.env, BAE_RUN_DIR: runDir }, timeout: 30_000 });
+  const bae = (...args: string[]) => pb.cli(...args);
 
   it('exits 2 with the error line and leaves every policy map as it was', () => {
     // Something in every table first: an applied set, trigger windows, counters, a block.
-    const good = path.join(runDir, 'good.yaml');
-    fs.writeFileSync(
-      good,
+    const good = pb.write(
+      'good.yaml',
       `apiVersion: bae/v1
 kind: Policy
 metadata: { name: base-block }

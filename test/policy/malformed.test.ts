@@ -27,7 +27,7 @@ describe('malformed policy files', () => {
         err = e;
       }
       assert.ok(err instanceof PolicyError, `${name}: a PolicyError (got ${String(err)})`);
-      assert.equal(err.code, 'EPOLICY', name);
+      assert.equal(err.code, 'BAE_POLICY', name);
       assert.equal(err.file, c.file, `${name}: file`);
       assert.deepEqual([err.line, err.column], [c.line, c.column], `${name}: line and column (${err.message})`);
       assert.ok(err.detail.includes(c.fragment), `${name}: message '${err.detail}' has '${c.fragment}'`);

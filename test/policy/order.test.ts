@@ -5,16 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Policy } from '../../src/policy/model';
 import { comparePolicies, orderPolicies } from '../../src/policy/order';
+import { rng } from '../lib/rng';
 import { policies, policyYaml } from './helpers';
-
-/** A reproducible stream of 32-bit numbers. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return (x ^ (x >>> 16)) >>> 0;
-  };
-}
 
 interface GenOptions {
   /** Distinct priorities to draw from. */
@@ -25,7 +17,7 @@ interface GenOptions {
 
 /** `n` policies whose keys tie often (few priorities, nested prefixes) so that names decide many pairs. */
 function generate(n: number, seed: number, o: GenOptions): Policy[] {
-  const next = rng(seed);
+  const next = rng(seed).u32;
   const pick = <T>(list: readonly T[]): T => list[next() % list.length]!;
   const src = ['', '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.3/32', '2001:db8::/32', '2001:db8::/64', '[10.0.0.0/8, 192.168.0.0/16]', '[10.1.2.0/24, 2001:db8::/48]'];
   const dst = ['', '0.0.0.0/0', '172.16.0.0/12', '172.16.5.0/24', '::/0', 'fd00::/8'];

@@ -1,10 +1,10 @@
 // test-unit: needs no root and no kernel (make test-unit).
 // The profile view without a kernel: entries built with layout.ts's encoders, merged over CPUs,
-// sorted, rendered and turned into JSON.
+// sorted and rendered (their JSON: test/shared/json.test.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Conv, LAYOUTS, convKeyFor, emptyConvDir, encodeConv, encodeConvKey } from '../../src/datapath/layout';
-import { findProfile, humanAge, humanCount, profileFromEntry, renderTable, sortProfiles, toJsonValue } from '../../src/profiles';
+import { findProfile, humanAge, humanCount, profileFromEntry, renderTable, sortProfiles } from '../../src/profiles';
 
 function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint }>) {
   const { key, dir } = convKeyFor(src, dst);
@@ -49,10 +49,6 @@ describe('conversation profiles', () => {
     assert.deepEqual(names(sortProfiles([big, v6, heavy], 'retransmits')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
     assert.deepEqual(names(sortProfiles([big, v6, heavy], 'last-seen')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
     assert.equal(findProfile([big, heavy], '10.0.0.3', '10.0.0.1'), heavy);
-  });
-
-  test('JSON keeps counts exact: numbers up to 2^53, strings beyond', () => {
-    assert.deepEqual(toJsonValue({ a: 5n, b: 2n ** 60n, c: [1n] }), { a: 5, b: '1152921504606846976', c: [1] });
   });
 
   test('the table aligns columns and shows ages and sizes', () => {

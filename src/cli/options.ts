@@ -1,0 +1,41 @@
+// The options and argument parsers that more than one command uses, declared once.
+//
+// `--pin-dir` is a global option: buildProgram() (main.ts) adds it to the root program, commander
+// recognises it before or after the subcommand (`bae --pin-dir X status` and `bae status
+// --pin-dir X` alike), BAE_PIN_DIR is its default, and a command reads it with pinDirOf(). Help
+// shows it under "Global Options". As for --version, a command run by `bae lab exec` that has
+// options of its own goes after `--`, so that bae does not take them.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_PIN_DIR, checkPinDir } from '../datapath';
+
+/** `--pin-dir`: where bae's pins are, for every command that finds bae through them. */
+export function pinDirOption(): Option {
+  return new Option('--pin-dir <dir>', 'bpffs directory of bae\'s pins, one per bae instance (every command but lab and doctor uses it)')
+    .default(DEFAULT_PIN_DIR)
+    .env('BAE_PIN_DIR')
+    .argParser((v: string) => checkPinDir(v));
+}
+
+/** The --pin-dir in force for `command`: the option, else BAE_PIN_DIR, else DEFAULT_PIN_DIR. */
+export function pinDirOf(command: Command): string {
+  return (command.optsWithGlobals() as { pinDir: string }).pinDir;
+}
+
+/** A commander argument parser for whole numbers in [min, max]. */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** A commander argument parser for numbers (fractions too) in [min, max]. */
+export function numberIn(min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
