@@ -14,6 +14,10 @@ packages=(
   systemd
   # message bus (tests start a real server)
   nats-server
+  # kernel matrix (make test-kernels): QEMU boots Debian's kernels; busybox and cpio make the tiny
+  # initramfs; kmod's depmod indexes an unpacked kernel's modules and its modprobe, read by the
+  # guest from the shared host root, loads them there
+  qemu-system-x86 busybox-static cpio kmod
 )
 
 missing=()

@@ -114,24 +114,27 @@ int xdp_fixture(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
-// Emits one record per run with a sequence number; XDP_PASS.
+// Emits one record per run with a sequence number and keeps a copy in last_event; XDP_PASS.
 SEC("xdp")
 int xdp_emit(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct fixture_event *ev;
+	struct fixture_event rec = {}, *ev;
 	__u32 zero = 0;
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev)
 		return XDP_ABORTED;
-	ev->seq = __sync_fetch_and_add(&next_seq, 1);
-	ev->pkt_len = data_end - data;
-	ev->cpu = bpf_get_smp_processor_id();
-	ev->marker = data + MARKER_OFFSET + 1 <= data_end ? *((__u8 *)data + MARKER_OFFSET) : 0;
-	ev->pad = 0;
-	bpf_map_update_elem(&last_event, &zero, ev, BPF_ANY);
+	rec.seq = __sync_fetch_and_add(&next_seq, 1);
+	rec.pkt_len = data_end - data;
+	rec.cpu = bpf_get_smp_processor_id();
+	rec.marker = data + MARKER_OFFSET + 1 <= data_end ? *((__u8 *)data + MARKER_OFFSET) : 0;
+	*ev = rec;
+	// Verifier: before 6.2 a map value argument may not point into ring buffer memory
+	// ("R3 type=alloc_mem expected=fp, pkt, pkt_meta, map_key, map_value" on 6.1), so the
+	// record is built on the stack and both the ring buffer and the map get a copy.
+	bpf_map_update_elem(&last_event, &zero, &rec, BPF_ANY);
 	bpf_ringbuf_submit(ev, 0);
 	return XDP_PASS;
 }
