@@ -17,7 +17,7 @@ packages=(
   # kernel matrix (make test-kernels): QEMU boots Debian's kernels; busybox and cpio make the tiny
   # initramfs; kmod's depmod indexes an unpacked kernel's modules and its modprobe, read by the
   # guest from the shared host root, loads them there
-  qemu-system-x86 busybox-static cpio kmod
+  qemu-system-x86 busybox-static cpio kmod xz-utils
 )
 
 missing=()
