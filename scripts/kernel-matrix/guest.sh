@@ -70,8 +70,17 @@ fi
 mount_fs() { mkdir -p "$3" && mount -t "$1" "$2" "$3" || echo "kernel-matrix guest: cannot mount $1 on $3"; }
 mount_fs devpts devpts /dev/pts
 mount_fs tmpfs shm /dev/shm
+# The checkout may itself live under /tmp or /run (CI clones wherever it likes): it is kept
+# through a bind mount, put back at its own path on the fresh tmpfs.
+kept_repo=
+case ${bae_repo:-} in
+  /tmp/* | /run/*) mkdir -p /mnt/bae-repo && mount --bind "$bae_repo" /mnt/bae-repo && kept_repo=/mnt/bae-repo ;;
+esac
 mount_fs tmpfs run /run
 mount_fs tmpfs tmp /tmp
+if [[ -n $kept_repo ]]; then
+  mkdir -p "$bae_repo" && mount --bind "$kept_repo" "$bae_repo" || echo "kernel-matrix guest: cannot put $bae_repo back"
+fi
 mount_fs bpf bpf /sys/fs/bpf
 mount_fs cgroup2 cgroup2 /sys/fs/cgroup
 mount_fs tracefs tracefs /sys/kernel/tracing
