@@ -116,6 +116,27 @@ static __always_inline __u64 clock_now(void)
 	return bpf_ktime_get_ns();
 }
 
+/* The 32-bit word of a map key that holds bytes b0, b1 and then the 16-bit h, in memory order:
+ * one store instead of three, see conv_key_build. */
+static __always_inline __u32 key_word(__u8 b0, __u8 b1, __u16 h)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return b0 | (__u32)b1 << 8 | (__u32)h << 16;
+#else
+	return (__u32)b0 << 24 | (__u32)b1 << 16 | h;
+#endif
+}
+
+/* The 32-bit word that holds the 16-bit h in its first two bytes and zero padding after. */
+static __always_inline __u32 key_word_low16(__u16 h)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return h;
+#else
+	return (__u32)h << 16;
+#endif
+}
+
 /* Compares word `i` of two addresses numerically (network order): <0, 0, >0. */
 static __always_inline int addr_word_cmp(const __u8 *a, const __u8 *b, int i)
 {
@@ -144,7 +165,10 @@ static __always_inline void conv_key_build(struct pkt_meta *m)
 {
 	int cmp = addr_cmp(m->saddr, m->daddr, m->family);
 
-	m->conv_key.family = m->family;
+	/* The map's hash reads the key back in 32-bit words right after these stores: each word
+	 * written by one store is forwarded by the CPU; a word pieced together from a byte store and
+	 * the memset's wider one waits for both to retire (about 12 ns a packet here). */
+	*(__u32 *)&m->conv_key = key_word(m->family, 0, 0);
 	m->addr_equal = cmp == 0;
 	if (cmp <= 0) {
 		m->dir = BAE_DIR_A_TO_B;
@@ -242,10 +266,9 @@ static __always_inline __u32 flow_key_build(struct pkt_meta *m, struct bae_flow_
 
 	if (m->addr_equal)
 		dir = m->sport <= m->dport ? BAE_DIR_A_TO_B : BAE_DIR_B_TO_A;
-	key->family = m->family;
-	key->proto = IPPROTO_TCP;
-	key->port_a = dir == BAE_DIR_A_TO_B ? m->sport : m->dport;
-	key->port_b = dir == BAE_DIR_A_TO_B ? m->dport : m->sport;
+	/* Whole words, for the hash that reads them right back (see conv_key_build). */
+	((__u32 *)key)[0] = key_word(m->family, IPPROTO_TCP, dir == BAE_DIR_A_TO_B ? m->sport : m->dport);
+	((__u32 *)key)[1] = key_word_low16(dir == BAE_DIR_A_TO_B ? m->dport : m->sport);
 	__builtin_memcpy(key->addr_a, m->conv_key.addr_a, 16);
 	__builtin_memcpy(key->addr_b, m->conv_key.addr_b, 16);
 	return dir;
@@ -383,7 +406,9 @@ int bae_xdp(struct xdp_md *ctx)
 	if (!stats || !meta) /* Verifier: one-entry arrays, key 0 cannot miss, but must be checked. */
 		return XDP_PASS;
 
-	__builtin_memset(meta, 0, sizeof(*meta));
+	/* Everything but the conversation key, which the profile stage writes whole before anyone
+	 * reads it (conv_key_build): 5 of 16 stores fewer per packet. */
+	__builtin_memset(meta, 0, offsetof(struct pkt_meta, conv_key));
 	parse = bae_parse(ctx, meta);
 	if (parse < BAE_PARSE_MAX) /* Verifier: bounds the index. */
 		stats->parse[parse]++;
@@ -394,9 +419,11 @@ int bae_xdp(struct xdp_md *ctx)
 	/* Policy stage (bpf/policy.h): after the profile update, so triggers see this packet, and
 	 * before forwarding. A final verdict (XDP_DROP) or BAE_CONTINUE. */
 #ifndef BAE_NO_POLICY
-	verdict = policy_apply(ctx, meta);
-	if (verdict != BAE_CONTINUE)
-		goto out;
+	if (!policy_idle()) {
+		verdict = policy_apply(ctx, meta);
+		if (verdict != BAE_CONTINUE)
+			goto out;
+	}
 #endif
 
 	verdict = port_forward(ctx, stats);

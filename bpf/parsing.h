@@ -109,8 +109,10 @@ struct pkt_meta {
 	__u8 pad[2];
 	__u8 saddr[16];        /* network order; IPv4 in the first 4 bytes */
 	__u8 daddr[16];
-	struct bae_conv_key conv_key;
+	struct bae_conv_key conv_key; /* last: bae_xdp clears what comes before it */
 };
+_Static_assert(sizeof(struct pkt_meta) - __builtin_offsetof(struct pkt_meta, conv_key) < sizeof(struct bae_conv_key) + 8,
+	       "pkt_meta.conv_key must stay the last field");
 
 static __always_inline int vlan_proto_is(__be16 proto)
 {

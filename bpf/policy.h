@@ -592,6 +592,18 @@ static __always_inline int policy_delay(struct xdp_md *ctx, __u32 cls)
 	return BAE_CONTINUE;
 }
 
+/* True when the policy stage has nothing to do: no blocklist entry and no rule in the live
+ * generation. bae_xdp asks this inline before it calls policy_apply, so traffic on a node
+ * without policies pays two array reads instead of a call and its lookups (about 3 ns of 110
+ * per forwarded frame, bench/inline-pps). */
+static __always_inline int policy_idle(void)
+{
+	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
+	struct policy_ctl *ctl = bpf_map_lookup_elem(&policy_ctl, &zero);
+
+	return ctl && !(used && *used) && ctl->g[ctl->gen & 1].rules == 0;
+}
+
 /*
  * The policy stage. Returns XDP_DROP, XDP_REDIRECT (delay line) or BAE_CONTINUE to let forwarding decide (a `pass`
  * verdict also continues: it only stops lower rules). Every matching rule counts its trigger
