@@ -2,9 +2,9 @@
 // the map's key and value size; per-CPU values are one Buffer per possible CPU. A missing key is
 // `undefined`, not an exception.
 import { BpfError, bpfError, fromNative, nativeCall } from './errors';
+import { BpfHandle } from './handle';
 import { native, type NativeHandle, type NativeMapInfo } from './native';
 import { joinPerCpu, numPossibleCpus, perCpuStride, splitPerCpu } from './percpu';
-import { pinFd, unpinPath } from './pin';
 
 export type UpdateFlag = 'any' | 'noexist' | 'exist';
 const updateFlags: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 }; // BPF_ANY, BPF_NOEXIST, BPF_EXIST
@@ -23,8 +23,8 @@ const keylessTypes = new Set(['ringbuf', 'user_ringbuf', 'perf_event_array']);
 /** Chunk of batch operations: each chunk is one system call, short enough not to stall the loop. */
 const DEFAULT_BATCH_CHUNK = 8192;
 
-export class BpfMap {
-  readonly name: string;
+export class BpfMap extends BpfHandle {
+  protected readonly kind = 'map';
   /** libbpf's name of the map type, e.g. 'lru_hash', 'percpu_array', 'ringbuf'. */
   readonly type: string;
   readonly keySize: number;
@@ -35,12 +35,10 @@ export class BpfMap {
   readonly isPerCpu: boolean;
   /** true for libbpf's global-data maps (.rodata, .data, .bss). */
   readonly internal: boolean;
-  #handle: NativeHandle | undefined;
 
   /** @internal Use loadCollection(...).map(name) or openPinnedMap(path). */
   constructor(handle: NativeHandle, info: NativeMapInfo, name: string = info.name, internal = false) {
-    this.#handle = handle;
-    this.name = name;
+    super(handle, name);
     this.type = info.type;
     this.keySize = info.keySize;
     this.valueSize = info.valueSize;
@@ -51,17 +49,8 @@ export class BpfMap {
     this.internal = internal;
   }
 
-  /** The map's file descriptor; -1 once closed. */
-  get fd(): number {
-    return this.#handle?.fd ?? -1;
-  }
-
-  get closed(): boolean {
-    return this.#handle === undefined;
-  }
-
   lookup(key: Buffer): Buffer | undefined {
-    const fd = this.#open('lookup');
+    const fd = this.openFd('lookup');
     if (this.isPerCpu) throw this.#usage('lookup', 'is a per-CPU map: use lookupPerCpu()');
     this.#checkKey('lookup', key);
     return nativeCall(this.name, () => native.mapLookup(fd, key, this.valueSize));
@@ -69,7 +58,7 @@ export class BpfMap {
 
   /** One value per possible CPU, or undefined when the key is absent. */
   lookupPerCpu(key: Buffer): Buffer[] | undefined {
-    const fd = this.#open('lookupPerCpu');
+    const fd = this.openFd('lookupPerCpu');
     if (!this.isPerCpu) throw this.#usage('lookupPerCpu', 'is not a per-CPU map: use lookup()');
     this.#checkKey('lookupPerCpu', key);
     const flat = nativeCall(this.name, () => native.mapLookup(fd, key, this.#valueLen()));
@@ -82,7 +71,7 @@ export class BpfMap {
    * there, 'exist' with ENOENT when it is not.
    */
   update(key: Buffer, value: Buffer | readonly Buffer[], flag: UpdateFlag = 'any'): void {
-    const fd = this.#open('update');
+    const fd = this.openFd('update');
     this.#checkKey('update', key);
     const raw = this.#encodeValue('update', value);
     const flags = this.#flag('update', flag);
@@ -91,7 +80,7 @@ export class BpfMap {
 
   /** Deletes `key`; false when it was not there. */
   delete(key: Buffer): boolean {
-    const fd = this.#open('delete');
+    const fd = this.openFd('delete');
     this.#checkKey('delete', key);
     return nativeCall(this.name, () => native.mapDelete(fd, key));
   }
@@ -102,14 +91,14 @@ export class BpfMap {
    * walk because another key vanished, keys already seen are skipped.
    */
   *keys(): IterableIterator<Buffer> {
-    const fd = this.#open('keys');
+    const fd = this.openFd('keys');
     if (keylessTypes.has(this.type)) throw this.#usage('keys', `is a ${this.type} map: it has no keys to walk`);
     const seen = new Set<string>();
     const maxSteps = 4 * this.maxEntries + 1024; // bound against a walk that keeps restarting
     let current = nativeCall(this.name, () => native.mapNextKey(fd, null, this.keySize));
     for (let steps = 0; current !== undefined && steps < maxSteps; steps++) {
       const prev: Buffer = current;
-      const next = nativeCall(this.name, () => native.mapNextKey(this.#open('keys'), prev, this.keySize));
+      const next = nativeCall(this.name, () => native.mapNextKey(this.openFd('keys'), prev, this.keySize));
       const id = prev.toString('latin1');
       if (!seen.has(id)) {
         seen.add(id);
@@ -136,7 +125,7 @@ export class BpfMap {
    * Maps without batch support are walked key by key instead.
    */
   lookupBatch(opts: { chunk?: number } = {}): BatchResult {
-    const fd = this.#open('lookupBatch');
+    const fd = this.openFd('lookupBatch');
     let chunk = this.#chunk('lookupBatch', opts.chunk);
     const valueLen = this.#valueLen();
     const keys: Buffer[] = [];
@@ -172,7 +161,7 @@ export class BpfMap {
    */
   arrayValues(): Buffer {
     if (this.type !== 'array' && this.type !== 'percpu_array') throw new TypeError(`map '${this.name}' is a ${this.type} map, not an array`);
-    const fd = this.#open('arrayValues');
+    const fd = this.openFd('arrayValues');
     const valueLen = this.#valueLen();
     const parts: Buffer[] = [];
     let token: Buffer | null = null;
@@ -192,7 +181,7 @@ export class BpfMap {
 
   /** Writes many entries (BPF_MAP_UPDATE_BATCH, in chunks; one by one where the map type has no batch update); values as in update(). */
   updateBatch(keys: readonly Buffer[], values: readonly (Buffer | readonly Buffer[])[], flag: UpdateFlag = 'any'): void {
-    const fd = this.#open('updateBatch');
+    const fd = this.openFd('updateBatch');
     if (!Array.isArray(keys) || !Array.isArray(values) || keys.length !== values.length)
       throw this.#usage('updateBatch', `needs arrays of keys and values of equal length (got ${describeLength(keys)} and ${describeLength(values)})`);
     const flags = this.#flag('updateBatch', flag);
@@ -217,7 +206,7 @@ export class BpfMap {
 
   /** Deletes many keys (BPF_MAP_DELETE_BATCH, or one by one where unsupported); absent keys are skipped. Returns how many were deleted. */
   deleteBatch(keys: readonly Buffer[]): number {
-    const fd = this.#open('deleteBatch');
+    const fd = this.openFd('deleteBatch');
     if (!Array.isArray(keys)) throw this.#usage('deleteBatch', 'needs an array of keys');
     keys.forEach((k) => this.#checkKey('deleteBatch', k));
     let deleted = 0;
@@ -252,7 +241,7 @@ export class BpfMap {
    * kernel's flat layout). No Buffer per entry: for reading a slice of a large array.
    */
   lookupRange(first: number, count: number): { count: number; keys: Buffer; values: Buffer } {
-    const fd = this.#open('lookupRange');
+    const fd = this.openFd('lookupRange');
     if (!this.type.includes('array') || this.keySize !== 4) throw this.#usage('lookupRange', `is a ${this.type} map: lookupRange reads array maps`);
     if (!Number.isInteger(first) || first < 0 || !Number.isInteger(count) || count < 0 || first + count > this.maxEntries)
       throw this.#usage('lookupRange', `needs 0 <= first and first + count <= ${this.maxEntries} (whole numbers), got first ${first}, count ${count}`);
@@ -286,7 +275,7 @@ export class BpfMap {
    * where the map type has no batch update. No Buffer per entry: for writing many at once.
    */
   updateBatchFlat(keys: Buffer, values: Buffer, flag: UpdateFlag = 'any'): void {
-    const fd = this.#open('updateBatchFlat');
+    const fd = this.openFd('updateBatchFlat');
     const valueLen = this.#valueLen();
     if (!Buffer.isBuffer(keys) || !Buffer.isBuffer(values) || keys.length % this.keySize !== 0 || values.length !== (keys.length / this.keySize) * valueLen)
       throw this.#usage('updateBatchFlat', `needs n keys of ${this.keySize} bytes and n values of ${valueLen} bytes (got ${describeBuffer(keys)} and ${describeBuffer(values)})`);
@@ -308,7 +297,7 @@ export class BpfMap {
 
   /** Removes every entry; array maps (whose entries cannot be deleted) are zeroed instead. */
   clear(): void {
-    this.#open('clear');
+    this.openFd('clear');
     if (this.type.includes('array')) {
       const zero = Buffer.alloc(this.#valueLen());
       const keys: Buffer[] = [];
@@ -324,31 +313,10 @@ export class BpfMap {
     this.deleteBatch(this.lookupBatch().keys.map((k) => Buffer.from(k)));
   }
 
-  /** Pins the map at `path` (a file on bpffs; the directory is made). */
-  pin(path: string): void {
-    const fd = this.#open('pin');
-    pinFd(fd, path, this.name);
-  }
-
-  /** Removes the pin at `path`. The map lives on while anything holds it. */
-  unpin(path: string): void {
-    unpinPath(path, this.name);
-  }
-
-  /** Releases this handle on the map; safe twice. */
-  close(): void {
-    this.#handle?.close();
-    this.#handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
   #lookupByIteration(): BatchResult {
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
-    const fd = this.#open('lookupBatch');
+    const fd = this.openFd('lookupBatch');
     for (const key of this.keys()) {
       const value = nativeCall(this.name, () => native.mapLookup(fd, key, this.#valueLen()));
       if (value === undefined) continue;
@@ -356,11 +324,6 @@ export class BpfMap {
       values.push(value);
     }
     return { keys, values };
-  }
-
-  #open(op: string): number {
-    if (this.#handle === undefined) throw bpfError(op, 'EBADF', `map ${this.name} is closed`, this.name);
-    return this.#handle.fd;
   }
 
   #valueLen(): number {

@@ -1,7 +1,7 @@
 // Program: one loaded BPF program. test() runs it on a packet through BPF_PROG_TEST_RUN.
 import { bpfError, fromNative, nativeCall } from './errors';
+import { BpfHandle } from './handle';
 import { native, type NativeHandle, type NativeProgInfo, type NativeTestResult } from './native';
-import { pinFd, unpinPath } from './pin';
 
 export interface TestOptions {
   /** Runs of the program; durationNs is the kernel's mean over them. Default 1. */
@@ -35,32 +35,22 @@ const GROW_ROOM = 4096;
 
 type TestArgs = [number, Buffer, number, [number, number] | null, number, number];
 
-export class Program {
-  readonly name: string;
+export class Program extends BpfHandle {
+  protected readonly kind = 'program';
   /** libbpf's name of the program type, e.g. 'xdp'. */
   readonly type: string;
   readonly id: number;
   readonly tag: string;
   /** Instructions the verifier processed when it accepted the program (0 on kernels before 5.16). */
   readonly verifiedInsns: number;
-  #handle: NativeHandle | undefined;
 
   /** @internal Use loadCollection(...).program(name) or openPinnedProgram(path). */
   constructor(handle: NativeHandle, info: NativeProgInfo, name: string = info.name) {
-    this.#handle = handle;
-    this.name = name;
+    super(handle, name);
     this.type = info.type;
     this.id = info.id;
     this.tag = info.tag.toString('hex');
     this.verifiedInsns = info.verifiedInsns;
-  }
-
-  get fd(): number {
-    return this.#handle?.fd ?? -1;
-  }
-
-  get closed(): boolean {
-    return this.#handle === undefined;
   }
 
   /** Runs the program once (or `repeat` times) on `packet` in the kernel, synchronously. */
@@ -81,30 +71,8 @@ export class Program {
     return result;
   }
 
-  pin(path: string): void {
-    pinFd(this.#open('pin'), path, this.name);
-  }
-
-  unpin(path: string): void {
-    unpinPath(path, this.name);
-  }
-
-  close(): void {
-    this.#handle?.close();
-    this.#handle = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #open(op: string): number {
-    if (this.#handle === undefined) throw bpfError(op, 'EBADF', `program ${this.name} is closed`, this.name);
-    return this.#handle.fd;
-  }
-
   #testArgs(op: string, packet: unknown, opts: TestOptions): TestArgs {
-    const fd = this.#open(op);
+    const fd = this.openFd(op);
     const bad = (message: string) => bpfError(op, 'EINVAL', message, this.name);
     if (!Buffer.isBuffer(packet) || packet.length === 0) throw bad('packet must be a non-empty Buffer');
     if (opts === null || typeof opts !== 'object') throw bad('options must be an object');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { BpfError, POLICY_DELAY_CLASSES, nativeCall as datapathCall } from '../datapath';
 import { UsageError } from '../errors';
 import { DISTRIBUTION_CODES, isJitterDistribution, JITTER_DISTRIBUTIONS, type JitterDistribution } from './jitter';
-import { NativeDelayLine, type NativeDelayLinePort } from './native';
+import { NativeDelayLine, type NativeDelayLinePort, type NativeDelayLineStats } from './native';
 
 /** Default maxLateMs: a frame this late is shed. Scheduling stalls of 5-25 ms were seen on the
  * shared 2-CPU VM; only a real overload should cost frames. */
@@ -137,52 +137,10 @@ export interface LatenessBucket {
   count: number;
 }
 
-export interface DelayLineStats {
-  /** frames taken from the RX rings */
-  received: number;
-  /** frames handed to a TX ring (duplicates included) */
-  transmitted: number;
-  /** frames that found maxInFlight frames held (dropped or passed by the overflow rule) */
-  overflow: number;
-  duplicated: number;
-  /** duplicates not made because no UMEM frame was free */
-  duplicateSkipped: number;
-  reordered: number;
-  /** failed transmit kicks (egress port down or gone) */
-  txErrors: number;
-  /** frames dropped because their egress port was down and its TX ring full */
-  txDropped: number;
-  /** frames dropped because they were more than maxLateMs past due (the line was over capacity) */
-  lateDropped: number;
-  flushedAtClose: number;
-  droppedAtClose: number;
-  inFlight: number;
-  latenessMaxNs: number;
-  /** whether the thread runs with real-time priority */
-  realtime: boolean;
-  /** the CPU the thread is pinned to, -1 for any */
-  cpu: number;
-  /** descriptors one copy-mode sendto() may transmit (32 before Linux 6.17) */
-  txBudget: number;
-  /** whether batches leave as XDP frames through the `transmit` program (false without one, or after the kernel refused it) */
-  live: boolean;
-  /** BPF_PROG_RUN calls of the live path, and the frames they sent */
-  liveCalls: number;
-  liveTransmitted: number;
-  /** errno of the last refused live call, 0 if none */
-  liveErrno: number;
-  classes: { received: number; transmitted: number; overflow: number }[];
+/** The line's counters (NativeDelayLineStats, documented there), the lateness histogram as buckets. */
+export interface DelayLineStats extends Omit<NativeDelayLineStats, 'lateness'> {
   /** transmit time - due time of every transmitted frame (not those sent early by close()) */
   lateness: LatenessBucket[];
-  /** the kernel's XDP_STATISTICS summed over the sockets */
-  kernel: {
-    rxDropped: number;
-    rxInvalidDescs: number;
-    txInvalidDescs: number;
-    rxRingFull: number;
-    fillRingEmpty: number;
-    txRingEmpty: number;
-  };
 }
 
 export interface DelaySamples {

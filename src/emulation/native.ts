@@ -10,32 +10,45 @@ export interface NativeDelayLinePort {
   keys: number[];
 }
 
+/** The delay line's counters, as the addon returns them (DelayLineStats in delay-line.ts). */
 export interface NativeDelayLineStats {
+  /** frames taken from the RX rings */
   received: number;
+  /** frames handed to a TX ring (duplicates included) */
   transmitted: number;
+  /** frames that found maxInFlight frames held (dropped or passed by the overflow rule) */
   overflow: number;
   duplicated: number;
+  /** duplicates not made because no UMEM frame was free */
   duplicateSkipped: number;
   reordered: number;
+  /** failed transmit kicks (egress port down or gone) */
   txErrors: number;
+  /** frames dropped because their egress port was down and its TX ring full */
   txDropped: number;
+  /** frames dropped because they were more than maxLateMs past due (the line was over capacity) */
   lateDropped: number;
   flushedAtClose: number;
   droppedAtClose: number;
   inFlight: number;
   latenessMaxNs: number;
+  /** whether the thread runs with real-time priority */
   realtime: boolean;
   /** the CPU the thread is pinned to, -1 for any */
   cpu: number;
   /** descriptors one copy-mode sendto() may transmit (32 before Linux 6.17) */
   txBudget: number;
+  /** whether batches leave as XDP frames through the `transmit` program (false without one, or after the kernel refused it) */
   live: boolean;
+  /** BPF_PROG_RUN calls of the live path, and the frames they sent */
   liveCalls: number;
   liveTransmitted: number;
+  /** errno of the last refused live call, 0 if none */
   liveErrno: number;
   classes: { received: number; transmitted: number; overflow: number }[];
   /** [lowNs, highNs, count] of each non-empty bucket */
   lateness: [number, number, number][];
+  /** the kernel's XDP_STATISTICS summed over the sockets */
   kernel: {
     rxDropped: number;
     rxInvalidDescs: number;
