@@ -20,7 +20,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(TARGET
               -Ibuild -Ibpf -I$(ARCH_INC)
 
 ADDON      := addon/build/Release/bae.node
-ADDON_SRCS := $(wildcard addon/*.cc addon/*.h addon/delay_line/*.cc addon/delay_line/*.h) bpf/bae.h
+ADDON_SRCS := $(wildcard addon/*.cc addon/*.h addon/delay_line/*.cc addon/delay_line/*.h) bpf/bae.h bpf/policy_abi.h bpf/delay_abi.h
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP   := dist/.stamp
 

@@ -14,11 +14,11 @@ import { repoRoot } from '../lib/fixtures';
 const GEN = path.join(repoRoot, 'scripts/gen-abi.mjs');
 const BAE_O = path.join(repoRoot, 'build/bpf/bae.o');
 
-/** Compiles `source` (a BPF C file) in `dir` the way the Makefile compiles bpf/. */
+/** Compiles `source` (a BPF C file) in `dir` the way the Makefile compiles bpf/; headers in `dir` come before bpf/'s. */
 function compileBpf(dir: string, source: string): string {
   const arch = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
   const out = path.join(dir, 'fixture.o');
-  execFileSync('clang', ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-mcpu=v3', '-I', dir, '-I', path.join(repoRoot, 'build'), '-I', `/usr/include/${arch}`, '-c', source, '-o', out]);
+  execFileSync('clang', ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-mcpu=v3', '-I', dir, '-I', path.join(repoRoot, 'bpf'), '-I', path.join(repoRoot, 'build'), '-I', `/usr/include/${arch}`, '-c', source, '-o', out]);
   return out;
 }
 

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * policy_trigger.h: trigger windows (a metric over a time bucket, per rule, source, destination
+ * or conversation), the events they emit, and the blocklist. Part of the policy stage (policy.h).
+ */
+#ifndef BAE_POLICY_TRIGGER_H
+#define BAE_POLICY_TRIGGER_H
+
+#include "policy_maps.h"
+
+/* What a trigger window starts from (read-only data, no stack copy). */
+static const struct policy_trigger policy_trigger_zero;
+
+/* What this packet adds to a metric (src/policy/metrics.ts metricContribution). */
+static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 metric)
+{
+	switch (metric) {
+	case POLICY_METRIC_PACKETS:
+		return 1;
+	case POLICY_METRIC_BYTES:
+		return m->frame_len;
+	case POLICY_METRIC_TCP_SYN:
+		return m->l4_proto == POLICY_TCP &&
+		       (m->tcp_flags & (BAE_TCP_SYN | POLICY_TCP_ACK)) == BAE_TCP_SYN;
+	case POLICY_METRIC_TCP_RST:
+		return m->l4_proto == POLICY_TCP && (m->tcp_flags & BAE_TCP_RST);
+	case POLICY_METRIC_TCP_FIN:
+		return m->l4_proto == POLICY_TCP && (m->tcp_flags & BAE_TCP_FIN);
+	case POLICY_METRIC_TCP_RETRANSMITS:
+		return !!(m->facts & BAE_FACT_RETRANSMIT);
+	case POLICY_METRIC_OUT_OF_ORDER:
+		return !!(m->facts & BAE_FACT_OUT_OF_ORDER);
+	case POLICY_METRIC_ICMP_UNREACHABLE:
+		return (m->parse == BAE_PARSE_ICMP && m->icmp_type == 3) ||
+		       (m->parse == BAE_PARSE_ICMPV6 && m->icmp_type == 1);
+	case POLICY_METRIC_NEW_CONVERSATIONS:
+		return !!(m->facts & BAE_FACT_NEW_CONV);
+	}
+	return 0;
+}
+
+static __always_inline void policy_event_emit(const struct pkt_meta *m, __u32 id, __u8 kind,
+					      __u8 scope, __u64 value, struct policy_stats *stats)
+{
+	struct policy_event *e = bpf_ringbuf_reserve(&policy_events, sizeof(*e), 0);
+
+	if (!e) {
+		stats->events_lost++;
+		return;
+	}
+	e->time_ns = m->now_ns;
+	e->value = value;
+	e->policy_id = id;
+	e->kind = kind;
+	e->scope = scope;
+	e->family = m->family;
+	e->pad = 0;
+	__builtin_memcpy(e->addr_a, m->saddr, 16);
+	__builtin_memcpy(e->addr_b, m->daddr, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void policy_trigger_key_build(struct policy_trigger_key *k,
+						     const struct policy_rule *r,
+						     const struct pkt_meta *m)
+{
+	k->id = r->id;
+	k->scope = r->scope;
+	if (r->scope == POLICY_SCOPE_POLICY)
+		return;
+	k->family = m->family;
+	if (r->scope == POLICY_SCOPE_SOURCE) {
+		__builtin_memcpy(k->addr_a, m->saddr, 16);
+	} else if (r->scope == POLICY_SCOPE_DESTINATION) {
+		__builtin_memcpy(k->addr_a, m->daddr, 16);
+	} else {
+		/* The conversation as bae_convs keys it: lower address first. */
+		__builtin_memcpy(k->addr_a, m->conv_key.addr_a, 16);
+		__builtin_memcpy(k->addr_b, m->conv_key.addr_b, 16);
+	}
+}
+
+/*
+ * Counts the packet in the rule's window and says whether the rule is on for it (1) or not (0).
+ * Integer arithmetic, exactly as reference.ts: bucket = now / bucket_ns; buckets between the
+ * newest one and this one are cleared (all of them after a gap of POLICY_WINDOW_BUCKETS or
+ * more); a bucket index older than the newest counts in the newest; the sum of all slots is the
+ * window. A rule that is not on fires when the sum passes the threshold and the cooldown is
+ * over: it is then on until now + for (for 0: for ever), and the packet that fired it is
+ * already treated.
+ *
+ * Verifier: a global function, checked once. Inlined into the candidate callback it was checked
+ * again for every state the callback was entered with (each rule kind, each loop iteration the
+ * verifier could not prune). `slot` names the rule's counters, looked up here: a pointer
+ * argument of a global function is plain memory to the callee, not a map value.
+ */
+__noinline int policy_trigger_eval(const struct policy_rule *r, const struct pkt_meta *m, __u32 slot)
+{
+	struct policy_trigger_key key = {};
+	struct policy_counters *cnt;
+	struct policy_stats *stats;
+	struct policy_trigger *st;
+	__u32 zero = 0;
+	__u64 now, idx, sum = 0, until;
+	int pass;
+
+	if (!r || !m) /* Verifier: a global function's pointers may be NULL. */
+		return 0;
+	stats = bpf_map_lookup_elem(&policy_stats, &zero);
+	if (!stats) /* Verifier: a one-entry array, key 0 cannot miss. */
+		return 0;
+	now = m->now_ns;
+	policy_trigger_key_build(&key, r, m);
+	st = bpf_map_lookup_elem(&policy_triggers, &key);
+	if (!st) {
+		bpf_map_update_elem(&policy_triggers, &key, &policy_trigger_zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&policy_triggers, &key);
+		if (!st) {
+			stats->trigger_full++;
+			return 0;
+		}
+	}
+	idx = r->bucket_ns ? now / r->bucket_ns : 0;
+	if (idx > st->bucket_base) {
+		__u64 gap = idx - st->bucket_base;
+
+		if (gap >= POLICY_WINDOW_BUCKETS) {
+#pragma unroll
+			for (int i = 0; i < POLICY_WINDOW_BUCKETS; i++)
+				st->counts[i] = 0;
+		} else {
+#pragma unroll
+			for (int i = 1; i < POLICY_WINDOW_BUCKETS; i++)
+				if (i <= gap)
+					st->counts[(st->bucket_base + i) % POLICY_WINDOW_BUCKETS] = 0;
+		}
+		st->bucket_base = idx;
+	}
+	__sync_fetch_and_add(&st->counts[st->bucket_base % POLICY_WINDOW_BUCKETS],
+			     policy_metric_value(m, r->metric));
+#pragma unroll
+	for (int i = 0; i < POLICY_WINDOW_BUCKETS; i++)
+		sum += st->counts[i];
+
+	if (now < st->fired_until)
+		return 1;
+	if (now < st->cooldown_until)
+		return 0;
+	pass = r->op == POLICY_OP_GE ? sum >= r->threshold : sum > r->threshold;
+	if (!pass)
+		return 0;
+	until = r->for_ns ? now + r->for_ns : ~0ULL;
+	if (until < now) /* wrapped: stays on */
+		until = ~0ULL;
+	st->fired_until = until;
+	st->cooldown_until = r->for_ns ? until + r->cooldown_ns : ~0ULL;
+	if (st->cooldown_until < until)
+		st->cooldown_until = ~0ULL;
+	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
+	if (cnt)
+		cnt->fired++;
+	policy_event_emit(m, r->id, POLICY_EVENT_FIRE, r->scope, sum, stats);
+	return 1;
+}
+
+/* Source on the blocklist with an expiry still ahead: the packet is dropped. */
+static __always_inline int policy_blocked(const struct pkt_meta *m)
+{
+	struct policy_block_key key = { .family = m->family };
+	__u64 *expiry;
+
+	__builtin_memcpy(key.addr, m->saddr, 16);
+	expiry = bpf_map_lookup_elem(&policy_blocklist, &key);
+	return expiry && m->now_ns < *expiry;
+}
+
+static __always_inline void policy_block(const struct pkt_meta *m, const struct policy_rule *r,
+					 struct policy_counters *cnt, struct policy_stats *stats)
+{
+	struct policy_block_key key = { .family = m->family };
+	__u64 expiry = m->now_ns + r->block_ttl_ns;
+	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
+
+	/* Before the entry exists, so that no packet skips the lookup once it does. */
+	if (used && !*used)
+		*used = 1;
+	__builtin_memcpy(key.addr, m->saddr, 16);
+	bpf_map_update_elem(&policy_blocklist, &key, &expiry, BPF_ANY);
+	if (cnt)
+		cnt->blocks++;
+	policy_event_emit(m, r->id, POLICY_EVENT_BLOCK, r->scope, expiry, stats);
+}
+
+#endif /* BAE_POLICY_TRIGGER_H */
