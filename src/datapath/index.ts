@@ -90,6 +90,7 @@ export type {
   PolicyDim,
   PolicyEmul,
   PolicyEventRecord,
+  PolicyRuleValue,
   PolicyStatsValue,
   PolicyTriggerKey,
   PolicyTriggerState,

@@ -358,18 +358,23 @@ export function decodePolicyActState(buf: Buffer): PolicyActState {
   };
 }
 
+/** struct policy_rule: one policy as the kernel holds it (bpf/bae.h). */
 export interface PolicyRuleValue {
   id: number;
   actionMask: number;
+  /** 0: any interface. */
   ifindex: number;
+  /** ACTION_VERDICT_*: what the policy decides when it applies. */
   verdict: number;
   tcpFlagsMask: number;
   tcpFlagsValue: number;
+  /** 0: no trigger (the policy applies to every matching packet). */
   metric: number;
   op: number;
   scope: number;
   threshold: bigint;
   bucketNs: bigint;
+  /** 0: until the policy is removed. */
   forNs: bigint;
   cooldownNs: bigint;
   blockTtlNs: bigint;

@@ -1,32 +1,15 @@
 // What a compile produces (compile.ts): one policy set as the kernel's policy tables will hold
 // it. Types only, shared by the compiler, the table builders (combo-table.ts, prefix4.ts), apply
 // and the agent, so that none of them imports another for its types.
-import type { PolicyEmul } from '../datapath';
+import type { PolicyEmul, PolicyRuleValue } from '../datapath';
 import type { DelayClass } from './delay';
 import type { Policy } from './model';
 import type { Prefix } from './net';
 
-/** One policy as the kernel's struct policy_rule holds it. */
-export interface CompiledRule {
+/** One policy as the kernel's struct policy_rule holds it (PolicyRuleValue, documented there),
+ * with the policy it came from. */
+export interface CompiledRule extends PolicyRuleValue {
   policy: Policy;
-  id: number;
-  actionMask: number;
-  /** ACTION_VERDICT_*: what the policy decides when it applies. */
-  verdict: number;
-  tcpFlagsMask: number;
-  tcpFlagsValue: number;
-  /** 0: any interface. */
-  ifindex: number;
-  /** 0: no trigger (the policy applies to every matching packet). */
-  metric: number;
-  op: number;
-  scope: number;
-  threshold: bigint;
-  bucketNs: bigint;
-  /** 0: until the policy is removed. */
-  forNs: bigint;
-  cooldownNs: bigint;
-  blockTtlNs: bigint;
   /** Delay-class actions (delay.ts): the delay line's class, 0 none. */
   delayClass: number;
   /**
