@@ -89,6 +89,9 @@ struct {
 	__type(value, struct pkt_meta);
 } bae_meta SEC(".maps");
 
+/* Layer-7 facts: the HTTP ports and the request and status lines (l7.h). */
+#include "l7.h"
+
 /* BAE_CLOCK_TEST: slot 0 holds "now" in ns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -249,6 +252,12 @@ static __always_inline void conv_dir_count(struct bae_conv_dir *d, struct pkt_me
 	PROFILE_ADD(d->size_sum_sq, (__u64)len * len);
 	PROFILE_ADD(d->size_hist[size_bucket(len)], 1);
 
+	if (m->facts & (BAE_FACT_HTTP_REQUEST | BAE_FACT_HTTP_RESPONSE)) {
+		PROFILE_ADD(d->http_requests, !!(m->facts & BAE_FACT_HTTP_REQUEST));
+		PROFILE_ADD(d->http_responses, !!(m->facts & BAE_FACT_HTTP_RESPONSE));
+		PROFILE_ADD(d->http_errors, !!(m->facts & BAE_FACT_HTTP_ERROR));
+		PROFILE_ADD(d->http_5xx, !!(m->facts & BAE_FACT_HTTP_5XX));
+	}
 	if (m->parse == BAE_PARSE_TCP && m->tcp_flags) {
 		__u8 f = m->tcp_flags;
 
@@ -380,6 +389,7 @@ __noinline int bae_parse(struct xdp_md *ctx, struct pkt_meta *m)
 		return BAE_PARSE_NON_IP;
 	m->ingress_ifindex = ctx->ingress_ifindex;
 	m->parse = packet_parse(ctx, m);
+	l7_http(ctx, m);
 	return m->parse;
 }
 

@@ -37,6 +37,8 @@ enum bae_bounds {
 	/* XDP verdicts are counted by their action code: XDP_ABORTED 0, DROP 1, PASS 2, TX 3,
 	 * REDIRECT 4. */
 	BAE_VERDICTS = 5,
+	/* Words of the bae_http_ports bitmap: one bit per TCP port (l7.h). */
+	BAE_HTTP_PORT_WORDS = 1024,
 };
 
 /* ---- load-time knobs (const volatile in bae.bpf.c, set through loadCollection constants) -- */
@@ -134,6 +136,12 @@ struct bae_conv_dir {
 	__u64 retransmits;  /* TCP segments whose end is not beyond the highest end seen */
 	__u64 out_of_order; /* TCP segments that start beyond the next expected seq (a gap) */
 	__u64 zero_window;  /* TCP segments advertising window 0 (not SYN, FIN or RST) */
+	/* HTTP/1.x at the start of a TCP payload on an HTTP port (l7.h, docs/profiles.md): request
+	 * lines, status lines, of those 4xx or 5xx, and 5xx. */
+	__u64 http_requests;
+	__u64 http_responses;
+	__u64 http_errors;
+	__u64 http_5xx;
 	__u32 size_min;     /* smallest frame length */
 	__u32 size_max;     /* largest frame length */
 	__u8 ttl_min;       /* IPv4 TTL / IPv6 hop limit: smallest, largest, latest */

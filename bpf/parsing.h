@@ -65,10 +65,15 @@ struct ipv6_frag {
 };
 
 /* pkt_meta.facts: what the profile stage found out about this very packet, for the policy
- * stage's triggers (new_conversations, tcp.retransmits, out_of_order). */
+ * stage's triggers (new_conversations, tcp.retransmits, out_of_order, http.*). */
 #define BAE_FACT_NEW_CONV 0x01     /* this packet inserted its conversation */
 #define BAE_FACT_RETRANSMIT 0x02   /* counted as a retransmission */
 #define BAE_FACT_OUT_OF_ORDER 0x04 /* counted as out-of-order */
+/* ... and what l7.h read at the start of a TCP payload (the parse stage sets these). */
+#define BAE_FACT_HTTP_REQUEST 0x08  /* an HTTP/1.x request line */
+#define BAE_FACT_HTTP_RESPONSE 0x10 /* an HTTP/1.x status line */
+#define BAE_FACT_HTTP_ERROR 0x20    /* ... with a 4xx or 5xx status */
+#define BAE_FACT_HTTP_5XX 0x40      /* ... with a 5xx status */
 
 /*
  * Everything the pipeline learned about one packet. Filled by packet_parse() and

@@ -63,7 +63,7 @@ static long policy_candidate(__u32 i, void *data)
 	if (cnt)
 		cnt->applied++;
 	if (r->action_mask & (1 << POLICY_ACT_EVENT))
-		policy_event_emit(m, r->id, POLICY_EVENT_MATCH, r->scope, m->frame_len, l->stats);
+		policy_event_emit(m, r, POLICY_EVENT_MATCH, m->frame_len, l->stats);
 	if (r->action_mask & (1 << POLICY_ACT_BLOCK))
 		policy_block(m, r, cnt, l->stats);
 	if (r->delay_class && !l->delay_class)

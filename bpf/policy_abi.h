@@ -106,6 +106,13 @@ enum policy_metric {
 	POLICY_METRIC_OUT_OF_ORDER = 7,
 	POLICY_METRIC_ICMP_UNREACHABLE = 8,
 	POLICY_METRIC_NEW_CONVERSATIONS = 9,
+	/* HTTP/1.x (l7.h). The response metrics belong to the client, the response's destination:
+	 * their trigger windows, blocks and events take the packet's addresses the other way round
+	 * (policy_metric_reversed), so `scope: source` means "per client" for all four. */
+	POLICY_METRIC_HTTP_REQUESTS = 10,
+	POLICY_METRIC_HTTP_RESPONSES = 11,
+	POLICY_METRIC_HTTP_ERRORS = 12,  /* 4xx and 5xx */
+	POLICY_METRIC_HTTP_5XX = 13,
 };
 
 enum policy_op {

@@ -35,12 +35,39 @@ static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 
 		       (m->parse == BAE_PARSE_ICMPV6 && m->icmp_type == 1);
 	case POLICY_METRIC_NEW_CONVERSATIONS:
 		return !!(m->facts & BAE_FACT_NEW_CONV);
+	case POLICY_METRIC_HTTP_REQUESTS:
+		return !!(m->facts & BAE_FACT_HTTP_REQUEST);
+	case POLICY_METRIC_HTTP_RESPONSES:
+		return !!(m->facts & BAE_FACT_HTTP_RESPONSE);
+	case POLICY_METRIC_HTTP_ERRORS:
+		return !!(m->facts & BAE_FACT_HTTP_ERROR);
+	case POLICY_METRIC_HTTP_5XX:
+		return !!(m->facts & BAE_FACT_HTTP_5XX);
 	}
 	return 0;
 }
 
-static __always_inline void policy_event_emit(const struct pkt_meta *m, __u32 id, __u8 kind,
-					      __u8 scope, __u64 value, struct policy_stats *stats)
+/* Response metrics count for the response's destination (the client): see enum policy_metric. */
+static __always_inline int policy_metric_reversed(__u8 metric)
+{
+	return metric == POLICY_METRIC_HTTP_RESPONSES || metric == POLICY_METRIC_HTTP_ERRORS ||
+	       metric == POLICY_METRIC_HTTP_5XX;
+}
+
+/* The address a rule's scope and block take as "source", and the other one. */
+static __always_inline const __u8 *policy_rule_src(const struct pkt_meta *m, const struct policy_rule *r)
+{
+	return policy_metric_reversed(r->metric) ? m->daddr : m->saddr;
+}
+
+static __always_inline const __u8 *policy_rule_dst(const struct pkt_meta *m, const struct policy_rule *r)
+{
+	return policy_metric_reversed(r->metric) ? m->saddr : m->daddr;
+}
+
+/* An event of rule r (addresses as its metric takes them: the client first for responses). */
+static __always_inline void policy_event_emit(const struct pkt_meta *m, const struct policy_rule *r,
+					      __u8 kind, __u64 value, struct policy_stats *stats)
 {
 	struct policy_event *e = bpf_ringbuf_reserve(&policy_events, sizeof(*e), 0);
 
@@ -50,13 +77,13 @@ static __always_inline void policy_event_emit(const struct pkt_meta *m, __u32 id
 	}
 	e->time_ns = m->now_ns;
 	e->value = value;
-	e->policy_id = id;
+	e->policy_id = r->id;
 	e->kind = kind;
-	e->scope = scope;
+	e->scope = r->scope;
 	e->family = m->family;
 	e->pad = 0;
-	__builtin_memcpy(e->addr_a, m->saddr, 16);
-	__builtin_memcpy(e->addr_b, m->daddr, 16);
+	__builtin_memcpy(e->addr_a, policy_rule_src(m, r), 16);
+	__builtin_memcpy(e->addr_b, policy_rule_dst(m, r), 16);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -70,9 +97,9 @@ static __always_inline void policy_trigger_key_build(struct policy_trigger_key *
 		return;
 	k->family = m->family;
 	if (r->scope == POLICY_SCOPE_SOURCE) {
-		__builtin_memcpy(k->addr_a, m->saddr, 16);
+		__builtin_memcpy(k->addr_a, policy_rule_src(m, r), 16);
 	} else if (r->scope == POLICY_SCOPE_DESTINATION) {
-		__builtin_memcpy(k->addr_a, m->daddr, 16);
+		__builtin_memcpy(k->addr_a, policy_rule_dst(m, r), 16);
 	} else {
 		/* The conversation as bae_convs keys it: lower address first. */
 		__builtin_memcpy(k->addr_a, m->conv_key.addr_a, 16);
@@ -159,7 +186,7 @@ __noinline int policy_trigger_eval(const struct policy_rule *r, const struct pkt
 	cnt = bpf_map_lookup_elem(&policy_counters, &slot);
 	if (cnt)
 		cnt->fired++;
-	policy_event_emit(m, r->id, POLICY_EVENT_FIRE, r->scope, sum, stats);
+	policy_event_emit(m, r, POLICY_EVENT_FIRE, sum, stats);
 	return 1;
 }
 
@@ -174,21 +201,26 @@ static __always_inline int policy_blocked(const struct pkt_meta *m)
 	return expiry && m->now_ns < *expiry;
 }
 
+/* Blocks the rule's source (the client for response metrics) for block_ttl_ns. One that is
+ * blocked already is not blocked again: its block keeps its expiry, and no event is sent. */
 static __always_inline void policy_block(const struct pkt_meta *m, const struct policy_rule *r,
 					 struct policy_counters *cnt, struct policy_stats *stats)
 {
 	struct policy_block_key key = { .family = m->family };
-	__u64 expiry = m->now_ns + r->block_ttl_ns;
+	__u64 expiry = m->now_ns + r->block_ttl_ns, *old;
 	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
 
+	__builtin_memcpy(key.addr, policy_rule_src(m, r), 16);
+	old = bpf_map_lookup_elem(&policy_blocklist, &key);
+	if (old && m->now_ns < *old)
+		return;
 	/* Before the entry exists, so that no packet skips the lookup once it does. */
 	if (used && !*used)
 		*used = 1;
-	__builtin_memcpy(key.addr, m->saddr, 16);
 	bpf_map_update_elem(&policy_blocklist, &key, &expiry, BPF_ANY);
 	if (cnt)
 		cnt->blocks++;
-	policy_event_emit(m, r->id, POLICY_EVENT_BLOCK, r->scope, expiry, stats);
+	policy_event_emit(m, r, POLICY_EVENT_BLOCK, expiry, stats);
 }
 
 #endif /* BAE_POLICY_TRIGGER_H */

@@ -1,12 +1,25 @@
 // `bae load`: attach bae to one interface (ingress mode) or between two (inline mode) and pin
 // everything, so that later commands in other processes find what this one started.
 import { Command, Option } from 'commander';
-import { MAX_CONVERSATIONS_LIMIT, type LoadedState, checkIfaceName, load } from '../datapath';
+import { DEFAULT_HTTP_PORTS, MAX_CONVERSATIONS_LIMIT, type LoadedState, checkIfaceName, load } from '../datapath';
+import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { pinDirOf, wholeNumber } from './options';
 
 function ifaceArg(value: string): string {
   return checkIfaceName(value);
+}
+
+/** --http-ports: a comma-separated list of TCP ports, or 'none'. */
+export function httpPortsArg(value: string): number[] {
+  if (value === 'none') return [];
+  const ports = value.split(',').map((p) => p.trim());
+  for (const p of ports) {
+    if (!/^[0-9]+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
+      throw new UsageError(`bad --http-ports '${value}': '${p}' is not a TCP port (1-65535); give a list like 80,8080 or 'none'`);
+    }
+  }
+  return [...new Set(ports.map(Number))];
 }
 
 export function describeLoaded(st: LoadedState): string {
@@ -19,6 +32,7 @@ interface LoadOpts {
   peer?: string;
   mode: 'native' | 'generic';
   maxConversations?: number;
+  httpPorts?: number[];
   json?: boolean;
 }
 
@@ -38,6 +52,11 @@ export function register(program: Command): void {
       `capacity of the conversation profile map (least recently seen are evicted), 1-${MAX_CONVERSATIONS_LIMIT}`,
       wholeNumber(1, MAX_CONVERSATIONS_LIMIT),
     )
+    .option(
+      '--http-ports <list>',
+      `TCP ports whose payloads are read for HTTP/1.x request and status lines (http.* metrics), or 'none' (default ${DEFAULT_HTTP_PORTS.join(',')})`,
+      httpPortsArg,
+    )
     .option('--json', 'print what was loaded as JSON')
     .addHelpText(
       'after',
@@ -50,6 +69,7 @@ Examples:
   sudo bae load --iface eth1
   sudo bae load --iface eth1 --peer eth2 --max-conversations 100000
   sudo bae load --iface eth1 --mode generic
+  sudo bae load --iface eth1 --http-ports 80,8080,8000
   sudo bae lab exec bae -- bae load --iface to-client --peer to-server`,
     )
     .action((opts: LoadOpts, command: Command) => {
@@ -58,6 +78,7 @@ Examples:
         peer: opts.peer,
         xdpMode: opts.mode,
         maxConversations: opts.maxConversations,
+        httpPorts: opts.httpPorts,
         pinDir: pinDirOf(command),
       });
       process.stdout.write(opts.json ? toJson(st, 2) + '\n' : describeLoaded(st) + '\n');

@@ -28,6 +28,7 @@ export {
   MAX_CONVERSATIONS_LIMIT,
   checkIfaceName,
   checkPinDir,
+  fillHttpPorts,
   ifindexOf,
   load,
   openLoadedMap,
@@ -44,6 +45,7 @@ export type { IpVersion } from './address';
 export {
   AF_INET,
   AF_INET6,
+  DEFAULT_HTTP_PORTS,
   LAYOUTS,
   MAPS,
   PARSE_OUTCOMES,
@@ -52,7 +54,9 @@ export {
   addressFamilyOf,
   decodeAddress,
   decodeConvKey,
+  decodeHttpPorts,
   encodeAddress,
+  encodeHttpPorts,
   mergeConvPerCpu,
 } from './layout';
 export type { AddressFamily, ConvDir } from './layout';

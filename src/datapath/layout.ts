@@ -24,6 +24,7 @@ export const MAPS = {
   stats: 'bae_stats',
   ports: 'bae_ports',
   testClock: 'bae_test_clock',
+  httpPorts: 'bae_http_ports',
 } as const;
 
 /** The XDP program's name in build/bpf/bae.o. */
@@ -171,6 +172,12 @@ export interface ConvDir {
   retransmits: bigint;
   outOfOrder: bigint;
   zeroWindow: bigint;
+  /** HTTP/1.x seen at the start of TCP payloads on an HTTP port (docs/profiles.md "Layer 7"). */
+  httpRequests: bigint;
+  httpResponses: bigint;
+  /** Responses with a 4xx or 5xx status; http5xx: with a 5xx status. */
+  httpErrors: bigint;
+  http5xx: bigint;
   sizeMin: number;
   sizeMax: number;
   ttlMin: number;
@@ -210,6 +217,10 @@ export function decodeConvDir(buf: Buffer, at = 0): ConvDir {
     retransmits: u64('retransmits'),
     outOfOrder: u64('out_of_order'),
     zeroWindow: u64('zero_window'),
+    httpRequests: u64('http_requests'),
+    httpResponses: u64('http_responses'),
+    httpErrors: u64('http_errors'),
+    http5xx: u64('http_5xx'),
     sizeMin: u32('size_min'),
     sizeMax: u32('size_max'),
     ttlMin: u8('ttl_min'),
@@ -244,6 +255,10 @@ export function mergeConvDirs(parts: readonly ConvDir[]): ConvDir {
     out.retransmits += p.retransmits;
     out.outOfOrder += p.outOfOrder;
     out.zeroWindow += p.zeroWindow;
+    out.httpRequests += p.httpRequests;
+    out.httpResponses += p.httpResponses;
+    out.httpErrors += p.httpErrors;
+    out.http5xx += p.http5xx;
     p.sizeHist.forEach((v, i) => (out.sizeHist[i]! += v));
     p.tcpFlags.forEach((v, i) => (out.tcpFlags[i]! += v));
   }
@@ -286,6 +301,10 @@ export function encodeConvDir(d: ConvDir, buf: Buffer = Buffer.alloc(LAYOUTS.bae
   u64('retransmits', d.retransmits);
   u64('out_of_order', d.outOfOrder);
   u64('zero_window', d.zeroWindow);
+  u64('http_requests', d.httpRequests);
+  u64('http_responses', d.httpResponses);
+  u64('http_errors', d.httpErrors);
+  u64('http_5xx', d.http5xx);
   buf.writeUInt32LE(d.sizeMin, at + L.fields.size_min!.offset);
   buf.writeUInt32LE(d.sizeMax, at + L.fields.size_max!.offset);
   buf[at + L.fields.ttl_min!.offset] = d.ttlMin;
@@ -417,4 +436,34 @@ export function sumStatsPerCpu(values: readonly Buffer[]): Stats {
     total.flowFull += s.flowFull;
   }
   return total;
+}
+
+// ---- layer 7 ----------------------------------------------------------------------------------
+
+/** TCP ports whose payload bae reads for HTTP/1.x lines when `bae load` names none (bpf/l7.h). */
+export const DEFAULT_HTTP_PORTS: readonly number[] = [80, 8080];
+
+/** The bae_http_ports bitmap of `ports`: one little-endian u64 per 64 ports, bit port & 63. */
+export function encodeHttpPorts(ports: readonly number[]): Buffer[] {
+  const words = ENUMS.bae_bounds.BAE_HTTP_PORT_WORDS;
+  const bits = new BigUint64Array(words);
+  for (const p of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad HTTP port ${p}: a whole number from 1 to 65535`);
+    bits[p >> 6]! |= 1n << BigInt(p & 63);
+  }
+  return Array.from(bits, (w) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(w);
+    return b;
+  });
+}
+
+/** The ports set in a bae_http_ports map's words (index order). */
+export function decodeHttpPorts(words: readonly Buffer[]): number[] {
+  const out: number[] = [];
+  words.forEach((w, i) => {
+    const v = w.readBigUInt64LE();
+    for (let b = 0; b < 64; b++) if ((v >> BigInt(b)) & 1n) out.push(i * 64 + b);
+  });
+  return out;
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { AlreadyLoadedError, BaeError, NoInterfaceError, NotLoadedError, NotRootError, UsageError } from '../errors';
 import { Collection, loadCollection } from './collection';
 import { BpfError, VerifierError } from './errors';
-import { CONSTANTS, MAPS, Mode, PROGRAM, Stats, sumStatsPerCpu } from './layout';
+import { CONSTANTS, DEFAULT_HTTP_PORTS, MAPS, Mode, PROGRAM, Stats, encodeHttpPorts, sumStatsPerCpu } from './layout';
 import { DELAY_MAPS, POLICY_DELAY_CLASSES } from './delay-layout';
 import { BpfMap, openPinnedMap } from './map';
 import { Link, XdpAttachedMode, XdpMode, attachXdp, openPinnedLink, resolveIfindex, xdpQuery } from './link';
@@ -45,6 +45,8 @@ export interface LoadOptions {
   objectPath?: string;
   /** `uname -r` of the kernel to load into (default os.release()); below 6.1 load refuses. */
   kernelRelease?: string;
+  /** TCP ports whose payloads are read for HTTP/1.x lines (default DEFAULT_HTTP_PORTS; [] none). */
+  httpPorts?: readonly number[];
 }
 
 export interface PortState {
@@ -158,6 +160,12 @@ export function load(opts: LoadOptions): LoadedState {
       throw new UsageError(`bad --max-conversations ${n}: a whole number from 1 to ${MAX_CONVERSATIONS_LIMIT}`);
     }
   }
+  let httpWords: Buffer[];
+  try {
+    httpWords = encodeHttpPorts(opts.httpPorts ?? DEFAULT_HTTP_PORTS);
+  } catch (err) {
+    throw new UsageError(`bad --http-ports: ${(err as Error).message}`);
+  }
   // A kernel older than bae supports is refused before anything is tried (features.ts).
   requireSupportedKernel(opts.kernelRelease);
   requireRoot('bae load');
@@ -205,6 +213,8 @@ export function load(opts: LoadOptions): LoadedState {
     // loadCollection pins every map that is not global data, named after it.
     for (const m of coll.maps.values()) if (!m.internal) pins.push(path.join(pinDir, m.name));
     const program = coll.program(PROGRAM);
+    step = `filling ${MAPS.httpPorts}`;
+    fillHttpPorts(coll.map(MAPS.httpPorts), httpWords);
 
     if (opts.peer !== undefined) {
       step = `filling ${MAPS.ports}`;
@@ -248,6 +258,14 @@ export function load(opts: LoadOptions): LoadedState {
     for (const link of links) link.close();
     coll?.close();
   }
+}
+
+/** Writes the bae_http_ports bitmap (encodeHttpPorts) into its map, every word. */
+export function fillHttpPorts(map: BpfMap, words: readonly Buffer[]): void {
+  map.updateBatch(
+    words.map((_, i) => u32(i)),
+    [...words],
+  );
 }
 
 function removeIfEmpty(dir: string): void {

@@ -1,5 +1,5 @@
 // Trigger metrics: what one packet adds to a window. The ids are the kernel's
-// enum policy_metric (bpf/bae.h); contribution() is the reference model's copy of the
+// enum policy_metric (bpf/policy_abi.h); contribution() is the reference model's copy of the
 // kernel's policy_metric_value().
 
 export interface PacketFacts {
@@ -16,6 +16,10 @@ export interface PacketFacts {
   outOfOrder: boolean;
   /** This packet created a new conversation in the datapath's conversation table. */
   newConversation: boolean;
+  /** Its TCP payload starts with an HTTP/1.x request line (on an HTTP port, bpf/l7.h). */
+  httpRequest?: boolean;
+  /** ... or with a status line: its code (100-999); absent or 0: none. */
+  httpStatus?: number;
 }
 
 export interface MetricInfo {
@@ -34,7 +38,18 @@ export const METRICS: readonly MetricInfo[] = [
   { id: 7, name: 'out_of_order', description: 'TCP segments beyond the next expected sequence number' },
   { id: 8, name: 'icmp.unreachable', description: 'ICMP destination unreachable (type 3) and ICMPv6 (type 1)' },
   { id: 9, name: 'new_conversations', description: 'packets that opened a new conversation (a source\'s fan-out)' },
+  { id: 10, name: 'http.requests', description: 'HTTP/1.x request lines (at the start of a TCP payload on an HTTP port)' },
+  { id: 11, name: 'http.responses', description: 'HTTP/1.x status lines, counted for the client (the response\'s destination)' },
+  { id: 12, name: 'http.errors', description: 'HTTP/1.x responses with a 4xx or 5xx status, counted for the client' },
+  { id: 13, name: 'http.5xx', description: 'HTTP/1.x responses with a 5xx status, counted for the client' },
 ];
+
+/** Metrics that count for the response's destination (the client): a window's `source`, a
+ * block and an event take the packet's addresses the other way round (the kernel's
+ * policy_metric_reversed()). */
+export function metricReversed(metricId: number): boolean {
+  return metricId === 11 || metricId === 12 || metricId === 13;
+}
 
 export const METRIC_BY_NAME = new Map(METRICS.map((m) => [m.name, m]));
 
@@ -67,6 +82,14 @@ export function metricContribution(metricId: number, p: PacketFacts): number {
       return (p.proto === ICMP && p.icmpType === 3) || (p.proto === ICMPV6 && p.icmpType === 1) ? 1 : 0;
     case 9:
       return p.newConversation ? 1 : 0;
+    case 10:
+      return p.httpRequest ? 1 : 0;
+    case 11:
+      return p.httpStatus ? 1 : 0;
+    case 12:
+      return p.httpStatus !== undefined && p.httpStatus >= 400 && p.httpStatus <= 599 ? 1 : 0;
+    case 13:
+      return p.httpStatus !== undefined && p.httpStatus >= 500 && p.httpStatus <= 599 ? 1 : 0;
     default:
       return 0;
   }

@@ -3,7 +3,7 @@
 // tables), with the kernel's integer arithmetic for windows. Fed packets with timestamps, it
 // returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
 import { ACTION_BY_KIND } from './actions';
-import { METRIC_BY_NAME, metricContribution, type PacketFacts } from './metrics';
+import { METRIC_BY_NAME, metricContribution, metricReversed, type PacketFacts } from './metrics';
 import type { IpVersion, PolicyEmul } from '../datapath';
 import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './actions-model';
 import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
@@ -150,14 +150,20 @@ export class ReferenceModel {
       case 'policy':
         return `${p.id}|${SCOPE_IDS.policy}|0|${zero}|${zero}`;
       case 'source':
-        return `${p.id}|${SCOPE_IDS.source}|${af}|${hex(pkt.src)}|${zero}`;
+        return `${p.id}|${SCOPE_IDS.source}|${af}|${hex(this.#addrs(p, pkt)[0])}|${zero}`;
       case 'destination':
-        return `${p.id}|${SCOPE_IDS.destination}|${af}|${hex(pkt.dst)}|${zero}`;
+        return `${p.id}|${SCOPE_IDS.destination}|${af}|${hex(this.#addrs(p, pkt)[1])}|${zero}`;
       case 'conversation': {
         const [a, b] = compareAddr(pkt.src, pkt.dst) <= 0 ? [pkt.src, pkt.dst] : [pkt.dst, pkt.src];
         return `${p.id}|${SCOPE_IDS.conversation}|${af}|${hex(a)}|${hex(b)}`;
       }
     }
+  }
+
+  /** The packet's [source, destination] as the policy's metric takes them: the other way round
+   * for response metrics (the kernel's policy_rule_src/dst). */
+  #addrs(p: Policy, pkt: RefPacket): [Uint8Array, Uint8Array] {
+    return p.trigger && metricReversed(METRIC_BY_NAME.get(p.trigger.metric)!.id) ? [pkt.dst, pkt.src] : [pkt.src, pkt.dst];
   }
 
   /** Trigger windows by their kernel key (see #scopeKey), as copies. */
@@ -205,7 +211,8 @@ export class ReferenceModel {
   }
 
   #event(kind: RefEventKind, p: Policy, pkt: RefPacket, value: bigint): void {
-    this.events.push({ kind, policyId: p.id, timeNs: pkt.timeNs, value, family: pkt.family, src: pkt.src, dst: pkt.dst });
+    const [src, dst] = this.#addrs(p, pkt);
+    this.events.push({ kind, policyId: p.id, timeNs: pkt.timeNs, value, family: pkt.family, src, dst });
   }
 
   static blockKey(family: IpVersion, addr: Uint8Array): string {
@@ -234,9 +241,12 @@ export class ReferenceModel {
       const kinds = new Set(p.actions.map((a) => a.kind));
       if (kinds.has('event')) this.#event('match', p, pkt, BigInt(pkt.length));
       const block = p.actions.find((a) => a.kind === 'block');
-      if (block) {
+      // The policy's source (the client for response metrics); one blocked already is not blocked again.
+      const blockKey = ReferenceModel.blockKey(pkt.family, this.#addrs(p, pkt)[0]);
+      const current = this.blocklist.get(blockKey);
+      if (block && !(current !== undefined && pkt.timeNs < current)) {
         const until = U64(pkt.timeNs + (block.params.ttl as bigint));
-        this.blocklist.set(ReferenceModel.blockKey(pkt.family, pkt.src), until);
+        this.blocklist.set(blockKey, until);
         cnt.blocks++;
         this.#event('block', p, pkt, until);
       }

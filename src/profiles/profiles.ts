@@ -30,6 +30,12 @@ export interface DirectionProfile {
   retransmits: bigint;
   outOfOrder: bigint;
   zeroWindow: bigint;
+  /** HTTP/1.x lines this direction sent (docs/profiles.md "Layer 7"): request lines; status
+   * lines, of those 4xx/5xx and 5xx. */
+  httpRequests: bigint;
+  httpResponses: bigint;
+  httpErrors: bigint;
+  http5xx: bigint;
   ttlMin: number;
   ttlMax: number;
   ttlLast: number;
@@ -71,6 +77,10 @@ function direction(d: ConvDir): DirectionProfile {
     retransmits: d.retransmits,
     outOfOrder: d.outOfOrder,
     zeroWindow: d.zeroWindow,
+    httpRequests: d.httpRequests,
+    httpResponses: d.httpResponses,
+    httpErrors: d.httpErrors,
+    http5xx: d.http5xx,
     ttlMin: d.ttlMin,
     ttlMax: d.ttlMax,
     ttlLast: d.ttlLast,

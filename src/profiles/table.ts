@@ -25,6 +25,13 @@ export function humanAge(ns: bigint): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** HTTP requests / error responses of both directions, '-' when the conversation had none. */
+function http(p: ConversationProfile): string {
+  const req = p.aToB.httpRequests + p.bToA.httpRequests;
+  const resp = p.aToB.httpResponses + p.bToA.httpResponses;
+  return req + resp > 0n ? `${req}/${p.aToB.httpErrors + p.bToA.httpErrors}` : '-';
+}
+
 function size(d: DirectionProfile): string {
   return d.packets > 0n ? `${Math.round(d.sizeMean)} (${d.sizeMin}-${d.sizeMax})` : '-';
 }
@@ -34,7 +41,7 @@ function size(d: DirectionProfile): string {
  * (CLOCK_MONOTONIC for the real clock), used for "idle" (since last packet) and "age".
  */
 export function renderTable(profiles: readonly ConversationProfile[], nowNs: bigint): string {
-  const header = ['A', 'B', 'PKTS A>B', 'PKTS B>A', 'BYTES A>B', 'BYTES B>A', 'SIZE A>B', 'SIZE B>A', 'RETX', 'IDLE', 'AGE'];
+  const header = ['A', 'B', 'PKTS A>B', 'PKTS B>A', 'BYTES A>B', 'BYTES B>A', 'SIZE A>B', 'SIZE B>A', 'RETX', 'HTTP REQ/ERR', 'IDLE', 'AGE'];
   const rows = profiles.map((p) => [
     p.a,
     p.b,
@@ -45,6 +52,7 @@ export function renderTable(profiles: readonly ConversationProfile[], nowNs: big
     size(p.aToB),
     size(p.bToA),
     p.retransmits.toString(),
+    http(p),
     humanAge(nowNs - p.lastSeenNs),
     humanAge(nowNs - p.firstSeenNs),
   ]);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { loadCollection, type BpfMap, type Collection, type Program } from '../../src/datapath';
+import { DEFAULT_HTTP_PORTS, encodeHttpPorts, fillHttpPorts, loadCollection, type BpfMap, type Collection, type Program } from '../../src/datapath';
 import {
   CONSTANTS,
   Clock,
@@ -38,6 +38,8 @@ export interface BaeOptions {
   clock?: keyof typeof Clock;
   maxEntries?: Record<string, number>;
   object?: string;
+  /** TCP ports read for HTTP/1.x lines, as `bae load` sets them (default DEFAULT_HTTP_PORTS). */
+  httpPorts?: readonly number[];
 }
 
 export class Bae {
@@ -64,6 +66,9 @@ export class Bae {
     this.statsMap = this.collection.map(MAPS.stats);
     this.ports = this.collection.map(MAPS.ports);
     this.clockMap = this.collection.map(MAPS.testClock);
+    if (this.collection.maps.has(MAPS.httpPorts)) {
+      fillHttpPorts(this.collection.map(MAPS.httpPorts), encodeHttpPorts(opts.httpPorts ?? DEFAULT_HTTP_PORTS));
+    }
   }
 
   setClock(ns: bigint): void {

@@ -43,6 +43,7 @@ describe('layout.ts mirrors bpf/bae.h', () => {
       [MAPS.stats, 4, LAYOUTS.bae_stats!.size],
       [MAPS.ports, 4, 4],
       [MAPS.testClock, 4, 8],
+      [MAPS.httpPorts, 4, 8],
     ];
     for (const [name, keySize, valueSize] of expect) {
       const map = coll.map(name);
@@ -69,11 +70,13 @@ describe('layout.ts codecs', () => {
     const cpu0 = copy({
       packets: 3n, bytes: 300n, firstSeenNs: 100n, lastSeenNs: 900n, sizeSumSq: 30000n, iatSumNs: 800n, iatSumSq1024ns: 5n,
       sizeHist: [0n, 3n, 0n, 0n, 0n, 0n, 0n, 0n], tcpFlags: [1n, 1n, 0n, 0n, 3n, 0n, 0n, 0n], retransmits: 1n,
+      httpRequests: 2n, httpResponses: 1n, httpErrors: 1n,
       sizeMin: 60, sizeMax: 140, ttlMin: 60, ttlMax: 64, ttlLast: 61,
     });
     const cpu1 = copy({
       packets: 2n, bytes: 2000n, firstSeenNs: 50n, lastSeenNs: 700n, sizeSumSq: 2000000n, iatSumNs: 650n, iatSumSq1024ns: 1n,
       sizeHist: [0n, 0n, 0n, 0n, 0n, 2n, 0n, 0n], tcpFlags: [0n, 0n, 1n, 0n, 2n, 0n, 0n, 0n], outOfOrder: 2n, zeroWindow: 1n,
+      httpResponses: 3n, httpErrors: 2n, http5xx: 1n,
       sizeMin: 1000, sizeMax: 1000, ttlMin: 30, ttlMax: 30, ttlLast: 30,
     });
     const idle = emptyConvDir(); // a CPU that never saw the direction must not drag minima to 0
@@ -81,6 +84,7 @@ describe('layout.ts codecs', () => {
     assert.deepEqual(merged.dir[0], {
       packets: 5n, bytes: 2300n, firstSeenNs: 50n, lastSeenNs: 900n, sizeSumSq: 2030000n, iatSumNs: 1450n, iatSumSq1024ns: 6n,
       sizeHist: [0n, 3n, 0n, 0n, 0n, 2n, 0n, 0n], tcpFlags: [1n, 1n, 1n, 0n, 5n, 0n, 0n, 0n], retransmits: 1n, outOfOrder: 2n, zeroWindow: 1n,
+      httpRequests: 2n, httpResponses: 4n, httpErrors: 3n, http5xx: 1n,
       sizeMin: 60, sizeMax: 1000, ttlMin: 30, ttlMax: 64, ttlLast: 61, iatCount: 3n,
     });
     assert.deepEqual(merged.dir[1], emptyConvDir());

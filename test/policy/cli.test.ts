@@ -39,11 +39,13 @@ describe('the policy CLI', () => {
     assert.match(lines[0]!, /^syn-flood \(priority 200\)/);
     assert.match(lines[1]!, /^port-scan \(priority 150\): every packet; when new_conversations > 50 within 10s per source/);
     assert.match(lines[2]!, /^slow-down-retransmitters .*delay\(time=100ms\)$/);
-    assert.match(lines[3]!, /^lossy-link \(priority 50\): .*-> rate\(.*\) loss\(.*\)$/);
-    assert.match(lines[4]!, /^flaky-web \(priority 40\): .*-> truncate\(.*\) corrupt\(.*\) tcp-flags\(clear=PSH\)$/);
-    assert.match(lines[5]!, /^ok: 5 policies/);
+    assert.match(lines[3]!, /^secbeat-http-errors \(priority 90\): proto=tcp; when http.errors >= 50 within 1m per source for 5m -> block\(ttl=5m\)$/);
+    assert.match(lines[4]!, /^secbeat-http-requests \(priority 90\): proto=tcp; when http.requests >= 1000 within 1m per source for 5m -> block\(ttl=5m\)$/);
+    assert.match(lines[5]!, /^lossy-link \(priority 50\): .*-> rate\(.*\) loss\(.*\)$/);
+    assert.match(lines[6]!, /^flaky-web \(priority 40\): .*-> truncate\(.*\) corrupt\(.*\) tcp-flags\(clear=PSH\)$/);
+    assert.match(lines[7]!, /^ok: 7 policies/);
     const json = JSON.parse(bae('policy', 'check', '--json', POLICIES).stdout) as { policies: { name: string; pendingActions: string[] }[] };
-    assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', []], ['lossy-link', []], ['flaky-web', []]]);
+    assert.deepEqual(json.policies.map((p) => [p.name, p.pendingActions]), [['syn-flood', []], ['port-scan', []], ['slow-down-retransmitters', []], ['secbeat-http-errors', []], ['secbeat-http-requests', []], ['lossy-link', []], ['flaky-web', []]]);
   });
 
   it('serializes applies that run at the same time: neither one loses the other', async () => {

@@ -33,7 +33,22 @@ const V4_ADDRS = ['10.1.2.3', '10.1.2.200', '10.1.5.5', '10.200.0.1', '192.168.1
 const V6_ADDRS = ['2001:db8:1::5', '2001:db8:1::6', '2001:db8:2::1', '2001:db9::1', 'fe80::1'];
 const PORTS = [22, 53, 80, 443, 1000, 1500, 2000, 5555, 40000];
 const PORT_MATCHES = ['22', '80', '443', '"1000-2000"', '"0-1023"', '[53, 443]', '[22, "1500-6000"]'];
-const METRICS = ['packets', 'bytes', 'tcp.syn', 'tcp.rst', 'tcp.fin', 'tcp.retransmits', 'out_of_order', 'icmp.unreachable', 'new_conversations'];
+const METRICS = ['packets', 'bytes', 'tcp.syn', 'tcp.rst', 'tcp.fin', 'tcp.retransmits', 'out_of_order', 'icmp.unreachable', 'new_conversations', 'http.requests', 'http.responses', 'http.errors', 'http.5xx'];
+// Payloads of PSH segments: HTTP/1.x lines (read on the default HTTP ports 80 and 8080 only),
+// near misses, and plain bytes.
+const HTTP_LINES: [string, { httpRequest?: boolean; httpStatus?: number }][] = [
+  ['GET /a HTTP/1.1\r\n\r\n', { httpRequest: true }],
+  ['POST /form HTTP/1.1\r\n', { httpRequest: true }],
+  ['OPTIONS * HTTP/1.1\r\n', { httpRequest: true }],
+  ['HTTP/1.1 200 OK\r\n\r\n', { httpStatus: 200 }],
+  ['HTTP/1.1 404 Not Found\r\n', { httpStatus: 404 }],
+  ['HTTP/1.0 503 Busy\r\n\r\n', { httpStatus: 503 }],
+  ['HTTP/1.1 302 Found\r\n\r\n', { httpStatus: 302 }],
+  ['get / HTTP/1.1\r\n\r\n', {}],
+  ['HTTP/2 200 OK\r\n\r\n\r\n', {}],
+  ['GET /', {}],
+];
+const HTTP_PORTS = new Set([80, 8080]);
 // Windows whose bucket width (within / 8) is and is not a whole divisor of a second.
 const WITHINS = ['8ms', '10ms', '1000003ns', '80ms', '1s', '250ms'];
 const DURATIONS = ['1ms', '5ms', '40ms', '300ms', '2s'];
@@ -133,7 +148,7 @@ interface Generated {
 
 class PacketGenerator {
   readonly facts = new FactsModel();
-  readonly stats = { retransmit: 0, outOfOrder: 0, newConversation: 0 };
+  readonly stats = { retransmit: 0, outOfOrder: 0, newConversation: 0, httpRequest: 0, httpResponse: 0 };
   readonly #seq = new Map<string, number>();
 
   next(timeNs: bigint): Generated {
@@ -144,11 +159,18 @@ class PacketGenerator {
     const r = rand();
     let spec: PacketSpec;
     let tcpInfo: { sport: number; dport: number; seq: number; flags: number; payload: number } | undefined;
+    let httpFacts: { httpRequest?: boolean; httpStatus?: number } = {};
     if (r < 0.6) {
       const sport = pick(PORTS);
       const dport = pick(PORTS);
       const flags = pick([TCP_SYN, TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_ACK | TCP_PSH, TCP_RST, TCP_FIN | TCP_ACK, TCP_RST | TCP_ACK]);
-      const payload = flags & TCP_PSH ? int(1, 40) : chance(0.2) ? int(1, 10) : 0;
+      let payloadBytes: Buffer | undefined;
+      if (flags & TCP_PSH && chance(0.4)) {
+        const [line, facts] = pick(HTTP_LINES);
+        payloadBytes = Buffer.from(line, 'latin1');
+        if (HTTP_PORTS.has(sport) || HTTP_PORTS.has(dport)) httpFacts = facts;
+      }
+      const payload = payloadBytes ? payloadBytes.length : flags & TCP_PSH ? int(1, 40) : chance(0.2) ? int(1, 10) : 0;
       const key = `${src}|${sport}|${dst}|${dport}`;
       let seq = this.#seq.get(key) ?? int(0, 2 ** 32 - 1);
       // Adversarial sequence numbers: resend, jump ahead, wrap around.
@@ -158,7 +180,7 @@ class PacketGenerator {
       else if (s < 0.2) seq = 0xffffffff - int(0, 5);
       this.#seq.set(key, (seq + payload + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0);
       tcpInfo = { sport, dport, seq, flags, payload };
-      spec = { ip, l4: { proto: 'tcp', sport, dport, seq, flags, payload: Buffer.alloc(payload, 0x61) } };
+      spec = { ip, l4: { proto: 'tcp', sport, dport, seq, flags, payload: payloadBytes ?? Buffer.alloc(payload, 0x61) } };
     } else if (r < 0.8) {
       spec = { ip, l4: { proto: 'udp', sport: pick(PORTS), dport: pick(PORTS), payload: Buffer.alloc(int(0, 60)) } };
     } else if (r < 0.95) {
@@ -192,7 +214,10 @@ class PacketGenerator {
       ifindex: 1,
       ip: true,
       ...facts,
+      ...httpFacts,
     };
+    if (httpFacts.httpRequest) this.stats.httpRequest++;
+    if (httpFacts.httpStatus) this.stats.httpResponse++;
     return { spec, frame, ref };
   }
 }
@@ -320,7 +345,7 @@ describe('kernel and reference model', () => {
     const facts = gen.stats;
     process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
     // The generator must have exercised what it claims to.
-    assert.ok(facts.retransmit > 0 && facts.outOfOrder > 0 && facts.newConversation > 0, 'the datapath facts occurred');
+    assert.ok(facts.retransmit > 0 && facts.outOfOrder > 0 && facts.newConversation > 0 && facts.httpRequest > 0 && facts.httpResponse > 0, 'the datapath facts occurred');
     assert.ok(drops > PACKETS / 50, `some packets were dropped (${drops})`);
     assert.ok(ref.blocklistDrops > 0n, 'some packets met the blocklist');
     assert.ok(churns >= 10, `the set was re-applied mid-stream (${churns} times)`);

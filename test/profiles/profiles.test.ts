@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { Conv, LAYOUTS, convKeyFor, emptyConvDir, encodeConv, encodeConvKey } from '../../src/datapath/layout';
 import { findProfile, humanAge, humanCount, profileFromEntry, renderTable, sortProfiles } from '../../src/profiles';
 
-function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint }>) {
+function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint; httpRequests?: bigint; httpErrors?: bigint }>) {
   const { key, dir } = convKeyFor(src, dst);
   const values = perCpu.map((p) => {
     const conv: Conv = { dir: [emptyConvDir(), emptyConvDir()] };
@@ -20,6 +20,8 @@ function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes:
       sizeMax: 1514,
       sizeSumSq: p.bytes * 100n,
       retransmits: p.retx ?? 0n,
+      httpRequests: p.httpRequests ?? 0n,
+      httpErrors: p.httpErrors ?? 0n,
     });
     return encodeConv(conv);
   });
@@ -55,7 +57,10 @@ describe('conversation profiles', () => {
     const p = entry('10.0.0.1', '10.0.0.2', [{ packets: 12345n, bytes: 1_234_567n, last: 1_000_000_000n }]);
     const lines = renderTable([p], 3_500_000_000n).split('\n');
     assert.match(lines[0]!, /^A\s+B\s+PKTS A>B/);
-    assert.match(lines[1]!, /^10\.0\.0\.1\s+10\.0\.0\.2\s+12k\s+0\s+1\.2M\s+0\s+100 \(60-1514\)\s+-\s+0\s+2s\s+2s$/);
+    assert.match(lines[0]!, /\sRETX\s+HTTP REQ\/ERR\s+IDLE\s+AGE$/);
+    assert.match(lines[1]!, /^10\.0\.0\.1\s+10\.0\.0\.2\s+12k\s+0\s+1\.2M\s+0\s+100 \(60-1514\)\s+-\s+0\s+-\s+2s\s+2s$/);
+    const web = entry('10.0.0.3', '10.0.0.4', [{ packets: 10n, bytes: 1000n, last: 1_000_000_000n, httpRequests: 7n }, { packets: 5n, bytes: 500n, last: 1_000_000_000n, httpRequests: 2n, httpErrors: 3n }]);
+    assert.match(renderTable([web], 3_500_000_000n).split('\n')[1]!, /\s0\s+9\/3\s+2s\s+2s$/, 'requests and errors of both CPU copies');
     assert.deepEqual([humanCount(9999n), humanCount(10_000n), humanCount(2_500_000_000n)], ['9999', '10k', '2.5G']);
     assert.deepEqual([humanAge(999_000_000n), humanAge(61_000_000_000n), humanAge(7_300_000_000_000n)], ['999ms', '1m01s', '2h01m']);
   });
