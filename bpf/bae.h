@@ -208,6 +208,8 @@ struct bae_abi {
 	enum policy_op op;
 	enum policy_scope scope;
 	enum policy_event_kind event_kind;
+	enum policy_rule_flag rule_flag;
+	enum policy_block_flag block_flag;
 	enum policy_table table;
 	enum policy_lookup_bounds lookup_bounds;
 	enum policy_lookup lookup;

@@ -66,6 +66,8 @@ static long policy_candidate(__u32 i, void *data)
 		policy_event_emit(m, r, POLICY_EVENT_MATCH, m->frame_len, l->stats);
 	if (r->action_mask & (1 << POLICY_ACT_BLOCK))
 		policy_block(m, r, cnt, l->stats);
+	if (r->flags & POLICY_RULE_MONITOR) /* enforces nothing; lower rules go on deciding */
+		return 0;
 	if (r->delay_class && !l->delay_class)
 		l->delay_class = r->delay_class;
 	l->verdict = r->verdict;
@@ -145,10 +147,12 @@ static __always_inline int policy_delay(struct xdp_md *ctx, __u32 cls)
  * per forwarded frame, bench/inline-pps). */
 static __always_inline int policy_idle(void)
 {
-	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
+	__u32 zero = 0, one = 1, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
+	__u32 *flags = bpf_map_lookup_elem(&policy_block_used, &one);
 	struct policy_ctl *ctl = bpf_map_lookup_elem(&policy_ctl, &zero);
 
-	return ctl && !(used && *used) && ctl->g[ctl->gen & 1].rules == 0;
+	return ctl && used && !*used && flags && !(*flags & POLICY_BLOCK_PREFIXES) &&
+	       ctl->g[ctl->gen & 1].rules == 0;
 }
 
 /*
@@ -165,7 +169,7 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	struct policy_combo *combo;
 	struct policy_gen_info *g;
 	struct policy_ctl *ctl;
-	__u32 zero = 0, gen, *used;
+	__u32 zero = 0, one = 1, gen, *used, *flags;
 	__u8 proto;
 
 	if (!m || m->parse >= BAE_PARSE_NO_L3) /* Verifier: a global function's pointer may be NULL. */
@@ -176,7 +180,8 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		return BAE_CONTINUE;
 
 	used = bpf_map_lookup_elem(&policy_block_used, &zero);
-	if (used && *used && policy_blocked(m)) {
+	flags = bpf_map_lookup_elem(&policy_block_used, &one);
+	if (used && flags && (*used || *flags) && policy_blocked(m, *used, *flags)) {
 		stats->blocklist_drops++;
 		return XDP_DROP;
 	}

@@ -24,6 +24,8 @@ enum policy_bounds {
 	POLICY_PROTO_OTHER = 255,     /* proto class of every protocol no rule names */
 	POLICY_TRIGGERS_MAX = 65536,  /* trigger states (LRU) */
 	POLICY_BLOCKLIST_MAX = 65536, /* blocked sources (LRU) */
+	POLICY_BLOCK_PREFIXES_MAX = 16384, /* blocked prefixes (bae block ADDR/LEN) */
+	POLICY_PROTECTED_MAX = 4096,       /* protected prefixes (bae protect) */
 	POLICY_EVENTS_BYTES = 256 * 1024, /* ring buffer of struct policy_event */
 	POLICY_CORRUPT_BITS_MAX = 8,  /* bits one corrupt action flips in one packet */
 	POLICY_ACT_STATES_MAX = 65536, /* emulation states (LRU): per rule, and per conversation for rate */
@@ -132,6 +134,21 @@ enum policy_event_kind {
 	POLICY_EVENT_FIRE = 1,  /* a trigger crossed its threshold; value = the window sum */
 	POLICY_EVENT_BLOCK = 2, /* a block action listed the source; value = expiry (clock ns) */
 	POLICY_EVENT_MATCH = 3, /* an `event` action; value = frame length */
+	POLICY_EVENT_REFUSED = 4,     /* a block of a protected address was refused; value = its expiry */
+	POLICY_EVENT_WOULD_BLOCK = 5, /* a monitor-only rule would have blocked; value = the expiry */
+};
+
+/* policy_rule.flags */
+enum policy_rule_flag {
+	/* Monitor only: the rule counts, fires and sends events (a block as WOULD_BLOCK), but
+	 * enforces nothing: no verdict, no block, no emulation, and lower rules still decide. */
+	POLICY_RULE_MONITOR = 1,
+};
+
+/* Slot 1 of map policy_block_used: what user space has put in the prefix tables. */
+enum policy_block_flag {
+	POLICY_BLOCK_PREFIXES = 1,  /* policy_block_prefixes has entries */
+	POLICY_BLOCK_PROTECTED = 2, /* policy_protected has entries */
 };
 
 /* Tables of a generation, in the order of policy_gen_info.digests. */
@@ -340,7 +357,8 @@ struct policy_rule {
 	__u8 op;           /* enum policy_op */
 	__u8 scope;        /* enum policy_scope */
 	__u8 delay_class;  /* delay section below: 0 none, else the delay line's class */
-	__u8 pad[5];
+	__u8 flags;        /* enum policy_rule_flag */
+	__u8 pad[4];
 	__u64 threshold;
 	__u64 bucket_ns;   /* within / POLICY_WINDOW_BUCKETS */
 	__u64 for_ns;      /* 0: a fired trigger stays on */
@@ -386,12 +404,23 @@ struct policy_block_key {
 	__u8 addr[16];
 };
 
+/* Maps policy_block_prefixes (LPM_TRIE, value: expiry, clock ns, __u64) and policy_protected
+ * (LPM_TRIE, value: __u32, 1). prefixlen counts family and pad (32 bits) plus the prefix. */
+struct policy_block_lpm_key {
+	__u32 prefixlen;
+	__u8 family; /* AF_INET / AF_INET6 */
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
 /* Map policy_stats (PERCPU_ARRAY, one entry). */
 struct policy_stats {
 	__u64 blocklist_drops; /* packets dropped because their source was blocked */
 	__u64 events_lost;     /* events the ring buffer had no room for */
 	__u64 trigger_full;    /* trigger states that could not be created */
 	__u64 act_state_full;  /* emulation states that could not be created (action skipped) */
+	__u64 block_refused;   /* blocks of a protected address refused */
+	__u64 pad;
 };
 
 /* Ring buffer policy_events. */

@@ -101,15 +101,32 @@ struct {
 	__type(value, __u64);
 } policy_blocklist SEC(".maps");
 
-/* Slot 0 turns 1 when the program first puts a source on the blocklist: until then the stage
- * skips the blocklist lookup (a hash lookup, most of what the stage costs when no rule is on).
- * Only the program writes it, and only from 0 to 1. */
+/* Slot 0 turns 1 when a source is first put on the blocklist (by the program or by `bae
+ * block`): until then the stage skips the blocklist lookup (a hash lookup, most of what the
+ * stage costs when no rule is on). It only ever goes from 0 to 1. Slot 1 holds enum
+ * policy_block_flag, written by user space only. Both share a cache line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } policy_block_used SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POLICY_BLOCK_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct policy_block_lpm_key);
+	__type(value, __u64);
+} policy_block_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, POLICY_PROTECTED_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct policy_block_lpm_key);
+	__type(value, __u32);
+} policy_protected SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

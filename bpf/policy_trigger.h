@@ -190,33 +190,84 @@ __noinline int policy_trigger_eval(const struct policy_rule *r, const struct pkt
 	return 1;
 }
 
-/* Source on the blocklist with an expiry still ahead: the packet is dropped. */
-static __always_inline int policy_blocked(const struct pkt_meta *m)
+/* The LPM key of an address: the whole address, to find the longest prefix that holds it. */
+static __always_inline void policy_block_lpm_key_of(struct policy_block_lpm_key *k, __u8 family,
+						    const __u8 *addr)
 {
-	struct policy_block_key key = { .family = m->family };
-	__u64 *expiry;
-
-	__builtin_memcpy(key.addr, m->saddr, 16);
-	expiry = bpf_map_lookup_elem(&policy_blocklist, &key);
-	return expiry && m->now_ns < *expiry;
+	k->prefixlen = 32 + (family == AF_INET ? 32 : 128);
+	k->family = family;
+	__builtin_memcpy(k->addr, addr, 16);
 }
 
-/* Blocks the rule's source (the client for response metrics) for block_ttl_ns. One that is
- * blocked already is not blocked again: its block keeps its expiry, and no event is sent. */
+/*
+ * Source on the blocklist, or inside a blocked prefix, with an expiry still ahead: the packet is
+ * dropped. `used` is slot 0 of policy_block_used (any address listed), `flags` slot 1.
+ */
+static __always_inline int policy_blocked(const struct pkt_meta *m, __u32 used, __u32 flags)
+{
+	if (used) {
+		struct policy_block_key key = { .family = m->family };
+		__u64 *expiry;
+
+		__builtin_memcpy(key.addr, m->saddr, 16);
+		expiry = bpf_map_lookup_elem(&policy_blocklist, &key);
+		if (expiry && m->now_ns < *expiry)
+			return 1;
+	}
+	if (flags & POLICY_BLOCK_PREFIXES) {
+		struct policy_block_lpm_key key = {};
+		__u64 *expiry;
+
+		policy_block_lpm_key_of(&key, m->family, m->saddr);
+		expiry = bpf_map_lookup_elem(&policy_block_prefixes, &key);
+		if (expiry && m->now_ns < *expiry)
+			return 1;
+	}
+	return 0;
+}
+
+/* An address inside a protected prefix: no policy may block it. */
+static __always_inline int policy_protected_addr(__u8 family, const __u8 *addr)
+{
+	__u32 one = 1, *flags = bpf_map_lookup_elem(&policy_block_used, &one);
+	struct policy_block_lpm_key key = {};
+
+	if (!flags || !(*flags & POLICY_BLOCK_PROTECTED))
+		return 0;
+	policy_block_lpm_key_of(&key, family, addr);
+	return bpf_map_lookup_elem(&policy_protected, &key) != NULL;
+}
+
+/*
+ * Blocks the rule's source (the client for response metrics) for block_ttl_ns. One that is
+ * blocked already is not blocked again: its block keeps its expiry, and no event is sent. A
+ * protected source is not blocked: the refusal is counted and sent as an event. A monitor-only
+ * rule blocks nothing and sends POLICY_EVENT_WOULD_BLOCK.
+ */
 static __always_inline void policy_block(const struct pkt_meta *m, const struct policy_rule *r,
 					 struct policy_counters *cnt, struct policy_stats *stats)
 {
 	struct policy_block_key key = { .family = m->family };
 	__u64 expiry = m->now_ns + r->block_ttl_ns, *old;
-	__u32 zero = 0, *used = bpf_map_lookup_elem(&policy_block_used, &zero);
+	__u32 zero = 0, *used;
 
 	__builtin_memcpy(key.addr, policy_rule_src(m, r), 16);
 	old = bpf_map_lookup_elem(&policy_blocklist, &key);
 	if (old && m->now_ns < *old)
 		return;
+	if (policy_protected_addr(m->family, key.addr)) {
+		stats->block_refused++;
+		policy_event_emit(m, r, POLICY_EVENT_REFUSED, expiry, stats);
+		return;
+	}
+	if (r->flags & POLICY_RULE_MONITOR) {
+		policy_event_emit(m, r, POLICY_EVENT_WOULD_BLOCK, expiry, stats);
+		return;
+	}
 	/* Before the entry exists, so that no packet skips the lookup once it does. */
+	used = bpf_map_lookup_elem(&policy_block_used, &zero);
 	if (used && !*used)
-		*used = 1;
+		__sync_fetch_and_or(used, 1);
 	bpf_map_update_elem(&policy_blocklist, &key, &expiry, BPF_ANY);
 	if (cnt)
 		cnt->blocks++;

@@ -6,7 +6,7 @@ import { toJson } from '../json';
 import { storedNames } from '../policy';
 import { pinDirOf } from './options';
 
-const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match' };
+const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match', 4: 'refused', 5: 'would-block' };
 const SCOPES: Record<number, string> = { 0: 'policy', 1: 'source', 2: 'destination', 3: 'conversation' };
 
 export interface PolicyEventView {
@@ -44,7 +44,11 @@ export function formatEvent(v: PolicyEventView, e: PolicyEventRecord): string {
       ? `trigger fired (window sum ${v.value})`
       : v.kind === 'block'
         ? `blocked ${v.src} for ${(Number(e.value - e.timeNs) / 1e9).toFixed(3)}s`
-        : `matched (${v.value} bytes)`;
+        : v.kind === 'refused'
+          ? `refused to block ${v.src}: it is in a protected prefix`
+          : v.kind === 'would-block'
+            ? `would block ${v.src} for ${(Number(e.value - e.timeNs) / 1e9).toFixed(3)}s (monitor only)`
+            : `matched (${v.value} bytes)`;
   return `${v.time} ${v.kind.padEnd(5)} ${v.policy} ${v.src} -> ${v.dst} scope=${v.scope}: ${what}`;
 }
 
@@ -58,7 +62,9 @@ export function register(program: Command): void {
       'after',
       `
 Each event names its kind (fire: a trigger switched its policy on; block: a source went on the
-blocklist; match: a packet met an \`event\` action), the policy, the addresses and the scope. The
+blocklist; match: a packet met an \`event\` action; refused: a block of an address in a protected
+prefix was refused; would-block: a monitor-only policy would have blocked), the policy, the
+addresses (the client first for HTTP response metrics) and the scope. The
 kernel keeps events in a ring buffer until a reader takes them: without --follow, bae events
 prints those waiting and exits.
 

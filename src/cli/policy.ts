@@ -138,9 +138,13 @@ Examples:
     .description('apply policy files to the loaded bae (atomically: packets see the old set or the new one)')
     .argument('<path...>', 'policy files (YAML or JSON) or directories of them')
     .option('--replace', 'make these files the whole set (policies not in them are removed)')
+    .option('--monitor', 'monitor only: every policy of the set counts, fires and sends events (would-block for blocks) but enforces nothing, until the next apply without it')
     .option('--json', 'print the outcome as JSON')
-    .action(async (paths: string[], opts: { replace?: boolean; json?: boolean }, command: Command) => {
-      printOutcome(await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, delayLine: agentDelayLineStep }), opts.json ?? false);
+    .action(async (paths: string[], opts: { replace?: boolean; monitor?: boolean; json?: boolean }, command: Command) => {
+      printOutcome(
+        await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, monitor: opts.monitor ?? false, delayLine: agentDelayLineStep }),
+        opts.json ?? false,
+      );
     });
 
   policy

@@ -8,7 +8,7 @@ import type { AbiEnum, AbiStruct } from './abi-types';
 export const STRUCTS = {
   bae_abi: {
     name: 'bae_abi',
-    size: 160,
+    size: 168,
     fields: {
       bounds: { offset: 0, size: 4, type: 'enum bae_bounds' },
       mode: { offset: 4, size: 4, type: 'enum bae_mode' },
@@ -27,16 +27,18 @@ export const STRUCTS = {
       op: { offset: 56, size: 4, type: 'enum policy_op' },
       scope: { offset: 60, size: 4, type: 'enum policy_scope' },
       event_kind: { offset: 64, size: 4, type: 'enum policy_event_kind' },
-      table: { offset: 68, size: 4, type: 'enum policy_table' },
-      lookup_bounds: { offset: 72, size: 4, type: 'enum policy_lookup_bounds' },
-      lookup: { offset: 76, size: 4, type: 'enum policy_lookup' },
-      v4_layout: { offset: 80, size: 4, type: 'enum policy_v4_layout' },
-      ports_layout: { offset: 84, size: 4, type: 'enum policy_ports_layout' },
-      combo_layout: { offset: 88, size: 4, type: 'enum policy_combo_layout' },
-      combo_flag: { offset: 92, size: 4, type: 'enum policy_combo_flag' },
-      delay_bounds: { offset: 96, size: 4, type: 'enum policy_delay_bounds' },
-      dl_tx_bounds: { offset: 100, size: 4, type: 'enum dl_tx_bounds' },
-      event: { offset: 104, size: 56, type: 'struct policy_event' },
+      rule_flag: { offset: 68, size: 4, type: 'enum policy_rule_flag' },
+      block_flag: { offset: 72, size: 4, type: 'enum policy_block_flag' },
+      table: { offset: 76, size: 4, type: 'enum policy_table' },
+      lookup_bounds: { offset: 80, size: 4, type: 'enum policy_lookup_bounds' },
+      lookup: { offset: 84, size: 4, type: 'enum policy_lookup' },
+      v4_layout: { offset: 88, size: 4, type: 'enum policy_v4_layout' },
+      ports_layout: { offset: 92, size: 4, type: 'enum policy_ports_layout' },
+      combo_layout: { offset: 96, size: 4, type: 'enum policy_combo_layout' },
+      combo_flag: { offset: 100, size: 4, type: 'enum policy_combo_flag' },
+      delay_bounds: { offset: 104, size: 4, type: 'enum policy_delay_bounds' },
+      dl_tx_bounds: { offset: 108, size: 4, type: 'enum dl_tx_bounds' },
+      event: { offset: 112, size: 56, type: 'struct policy_event' },
     },
   },
   bae_conv: {
@@ -164,6 +166,16 @@ export const STRUCTS = {
       family: { offset: 0, size: 1, type: 'u8' },
       pad: { offset: 1, size: 3, type: 'u8', dims: [3], elemSize: 1 },
       addr: { offset: 4, size: 16, type: 'u8', dims: [16], elemSize: 1 },
+    },
+  },
+  policy_block_lpm_key: {
+    name: 'policy_block_lpm_key',
+    size: 24,
+    fields: {
+      prefixlen: { offset: 0, size: 4, type: 'u32' },
+      family: { offset: 4, size: 1, type: 'u8' },
+      pad: { offset: 5, size: 3, type: 'u8', dims: [3], elemSize: 1 },
+      addr: { offset: 8, size: 16, type: 'u8', dims: [16], elemSize: 1 },
     },
   },
   policy_combo: {
@@ -337,7 +349,8 @@ export const STRUCTS = {
       op: { offset: 16, size: 1, type: 'u8' },
       scope: { offset: 17, size: 1, type: 'u8' },
       delay_class: { offset: 18, size: 1, type: 'u8' },
-      pad: { offset: 19, size: 5, type: 'u8', dims: [5], elemSize: 1 },
+      flags: { offset: 19, size: 1, type: 'u8' },
+      pad: { offset: 20, size: 4, type: 'u8', dims: [4], elemSize: 1 },
       threshold: { offset: 24, size: 8, type: 'u64' },
       bucket_ns: { offset: 32, size: 8, type: 'u64' },
       for_ns: { offset: 40, size: 8, type: 'u64' },
@@ -348,12 +361,14 @@ export const STRUCTS = {
   },
   policy_stats: {
     name: 'policy_stats',
-    size: 32,
+    size: 48,
     fields: {
       blocklist_drops: { offset: 0, size: 8, type: 'u64' },
       events_lost: { offset: 8, size: 8, type: 'u64' },
       trigger_full: { offset: 16, size: 8, type: 'u64' },
       act_state_full: { offset: 24, size: 8, type: 'u64' },
+      block_refused: { offset: 32, size: 8, type: 'u64' },
+      pad: { offset: 40, size: 8, type: 'u64' },
     },
   },
   policy_trigger: {
@@ -455,6 +470,10 @@ export const ENUMS = {
     POLICY_EMUL_ACTIONS: 1984,
     POLICY_EMUL_STATEFUL: 1216,
   },
+  policy_block_flag: {
+    POLICY_BLOCK_PREFIXES: 1,
+    POLICY_BLOCK_PROTECTED: 2,
+  },
   policy_bounds: {
     POLICY_MAX_RULES: 16384,
     POLICY_MAX_PREFIXES: 16384,
@@ -465,6 +484,8 @@ export const ENUMS = {
     POLICY_PROTO_OTHER: 255,
     POLICY_TRIGGERS_MAX: 65536,
     POLICY_BLOCKLIST_MAX: 65536,
+    POLICY_BLOCK_PREFIXES_MAX: 16384,
+    POLICY_PROTECTED_MAX: 4096,
     POLICY_EVENTS_BYTES: 262144,
     POLICY_CORRUPT_BITS_MAX: 8,
     POLICY_ACT_STATES_MAX: 65536,
@@ -483,6 +504,8 @@ export const ENUMS = {
     POLICY_EVENT_FIRE: 1,
     POLICY_EVENT_BLOCK: 2,
     POLICY_EVENT_MATCH: 3,
+    POLICY_EVENT_REFUSED: 4,
+    POLICY_EVENT_WOULD_BLOCK: 5,
   },
   policy_lookup: {
     POLICY_LOOKUP_NONE: 0,
@@ -531,6 +554,9 @@ export const ENUMS = {
     POLICY_REGION_IP: 1,
     POLICY_REGION_TRANSPORT: 2,
     POLICY_REGION_PAYLOAD: 3,
+  },
+  policy_rule_flag: {
+    POLICY_RULE_MONITOR: 1,
   },
   policy_scope: {
     POLICY_SCOPE_POLICY: 0,

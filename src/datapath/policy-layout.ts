@@ -20,6 +20,8 @@ export const POLICY_MAPS = {
   counterBase: 'policy_counter_base',
   blocklist: 'policy_blocklist',
   blockUsed: 'policy_block_used',
+  blockPrefixes: 'policy_block_prefixes',
+  protected: 'policy_protected',
   stats: 'policy_stats',
   events: 'policy_events',
   actStates: 'policy_act_states',
@@ -382,9 +384,11 @@ export interface PolicyRuleValue {
   emul?: PolicyEmul;
   /** Delay-class actions: the delay line's class, 0 none (absent: 0). */
   delayClass?: number;
+  /** enum policy_rule_flag (POLICY_RULE_MONITOR: counts and events only); absent: 0. */
+  flags?: number;
 }
 
-const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask', 'tcp_flags_value', 'metric', 'op', 'scope', 'delay_class', 'threshold', 'bucket_ns', 'for_ns', 'cooldown_ns', 'block_ttl_ns', 'emul'] as const;
+const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask', 'tcp_flags_value', 'metric', 'op', 'scope', 'delay_class', 'flags', 'threshold', 'bucket_ns', 'for_ns', 'cooldown_ns', 'block_ttl_ns', 'emul'] as const;
 let ruleAt: Record<(typeof RULE_FIELDS)[number], number> | undefined;
 
 /** Writes struct policy_rule into `buf` at `at` (the bytes there must be zero: padding is not written). */
@@ -401,6 +405,7 @@ export function writePolicyRule(buf: Buffer, at: number, r: PolicyRuleValue): vo
   buf[at + o.op] = r.op;
   buf[at + o.scope] = r.scope;
   buf[at + o.delay_class] = r.delayClass ?? 0;
+  buf[at + o.flags] = r.flags ?? 0;
   // The bytes are zero already: rules without a trigger or ban leave these 0.
   if (r.threshold !== 0n) writeU64(buf, at + o.threshold, r.threshold);
   if (r.bucketNs !== 0n) writeU64(buf, at + o.bucket_ns, r.bucketNs);
@@ -430,6 +435,7 @@ export function decodePolicyRule(buf: Buffer): PolicyRuleValue {
     op: buf[off(L, 'op')]!,
     scope: buf[off(L, 'scope')]!,
     delayClass: buf[off(L, 'delay_class')]!,
+    flags: buf[off(L, 'flags')]!,
     threshold: buf.readBigUInt64LE(off(L, 'threshold')),
     bucketNs: buf.readBigUInt64LE(off(L, 'bucket_ns')),
     forNs: buf.readBigUInt64LE(off(L, 'for_ns')),
@@ -528,17 +534,20 @@ export interface PolicyStatsValue {
   eventsLost: bigint;
   triggerFull: bigint;
   actStateFull: bigint;
+  /** Blocks of a protected address that were refused. */
+  blockRefused: bigint;
 }
 
 export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValue {
   const L = 'policy_stats';
-  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n, actStateFull: 0n };
+  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n, actStateFull: 0n, blockRefused: 0n };
   for (const buf of values) {
     checkSize(L, buf, 0, LAYOUTS.policy_stats!.size);
     total.blocklistDrops += buf.readBigUInt64LE(off(L, 'blocklist_drops'));
     total.eventsLost += buf.readBigUInt64LE(off(L, 'events_lost'));
     total.triggerFull += buf.readBigUInt64LE(off(L, 'trigger_full'));
     total.actStateFull += buf.readBigUInt64LE(off(L, 'act_state_full'));
+    total.blockRefused += buf.readBigUInt64LE(off(L, 'block_refused'));
   }
   return total;
 }
@@ -571,3 +580,29 @@ export function decodePolicyEvent(buf: Buffer): PolicyEventRecord {
   };
 }
 // ==== end of the policy engine section ==========================================================
+
+/** Slot 1 of policy_block_used: what the prefix tables hold (enum policy_block_flag). */
+export const POLICY_BLOCK_FLAGS = {
+  prefixes: ENUMS.policy_block_flag.POLICY_BLOCK_PREFIXES,
+  protected: ENUMS.policy_block_flag.POLICY_BLOCK_PROTECTED,
+} as const;
+
+/** policy_rule.flags (enum policy_rule_flag). */
+export const POLICY_RULE_MONITOR = ENUMS.policy_rule_flag.POLICY_RULE_MONITOR;
+
+/** struct policy_block_lpm_key of a prefix (policy_block_prefixes, policy_protected). */
+export function encodePolicyBlockLpmKey(family: number, addr: Uint8Array, len: number): Buffer {
+  const L = 'policy_block_lpm_key';
+  const buf = Buffer.alloc(LAYOUTS.policy_block_lpm_key!.size);
+  buf.writeUInt32LE(32 + len, off(L, 'prefixlen'));
+  buf[off(L, 'family')] = family;
+  Buffer.from(addr).copy(buf, off(L, 'addr'), 0, 16);
+  return buf;
+}
+
+export function decodePolicyBlockLpmKey(buf: Buffer): { family: number; addr: Buffer; len: number } {
+  const L = 'policy_block_lpm_key';
+  checkSize(L, buf, 0, LAYOUTS.policy_block_lpm_key!.size);
+  const a = off(L, 'addr');
+  return { family: buf[off(L, 'family')]!, addr: Buffer.from(buf.subarray(a, a + 16)), len: buf.readUInt32LE(off(L, 'prefixlen')) - 32 };
+}

@@ -14,7 +14,7 @@
 // A rule lands in every combination its match covers; sets whose combinations do not fit the
 // maps, or where more than 8 rules overlap, are refused with "too many rules for the maps".
 import * as crypto from 'node:crypto';
-import { POLICY } from '../datapath';
+import { POLICY, POLICY_RULE_MONITOR } from '../datapath';
 import { ACTION_BY_KIND } from './actions';
 import { compileEmul, EMUL_ACTIONS, ruleSeed } from './actions-model';
 import { buildComboTable } from './combo-table';
@@ -61,6 +61,8 @@ export interface CompileOptions {
   seed?: bigint;
   /** Refuse actions the datapath cannot carry out (apply does; check does not). */
   requireKernelActions?: boolean;
+  /** Monitor-only node: every policy counts and sends events but enforces nothing (as spec.monitor). */
+  monitor?: boolean;
 }
 
 function capacity(p: Policy, detail: string): PolicyError {
@@ -262,7 +264,7 @@ function ruleSeeds(policies: readonly Policy[], masks: Int32Array, setSeed: bigi
 }
 
 /** `seed`: the start of its random sequence (default: ruleSeed()). */
-export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?: bigint): CompiledRule {
+export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?: bigint, monitor = false): CompiledRule {
   let actionMask = 0;
   let verdict = ACTION_VERDICT_NONE;
   let blockTtlNs = 0n;
@@ -292,6 +294,7 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
     cooldownNs: p.cooldownNs,
     blockTtlNs,
     delayClass: 0,
+    flags: p.monitor || monitor ? POLICY_RULE_MONITOR : 0,
     emul: actionMask & EMUL_ACTIONS ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
   };
 }
@@ -301,7 +304,7 @@ const PLAIN_ACTIONS = (1 << ACTION_BY_KIND.get('pass')!.bit) | (1 << ACTION_BY_K
 
 /** A rule without trigger, delay class or actions beyond pass, drop and count (bae.h POLICY_COMBO_PLAIN). */
 export function isPlainRule(r: CompiledRule): boolean {
-  return r.metric === 0 && r.delayClass === 0 && (r.actionMask & ~PLAIN_ACTIONS) === 0;
+  return r.metric === 0 && r.delayClass === 0 && !r.flags && (r.actionMask & ~PLAIN_ACTIONS) === 0;
 }
 
 /** The combinations of one (proto, src class, dst class), in the order they were first met. */
@@ -356,7 +359,7 @@ function compileRules(policies: readonly Policy[], options: CompileOptions, seed
   const rules = new Array<CompiledRule>(policies.length);
   for (let i = 0; i < policies.length; i++) {
     const p = policies[i]!;
-    const r = compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i]);
+    const r = compileRule(p, p.match.iface && options.ifindexOf ? options.ifindexOf(p.match.iface, p) : 0, options.seed, seeds[i], options.monitor);
     r.delayClass = delayClassOf[i]!;
     rules[i] = r;
   }

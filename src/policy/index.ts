@@ -8,7 +8,7 @@ export { API_VERSION, LIMITS, parsePolicyText, parsePolicyValues, parsePolicyFil
 export { parseDuration, formatDuration, policySpec } from './spec';
 export { ACTIONS, ACTION_BY_KIND } from './actions';
 export type { ActionDef, ParamSpec } from './actions';
-export { METRICS, METRIC_BY_NAME, metricContribution } from './metrics';
+export { METRICS, METRIC_BY_NAME, metricContribution, metricReversed } from './metrics';
 export type { MetricInfo, PacketFacts } from './metrics';
 // Addresses themselves (parseAddress, formatAddress, IpVersion) are the datapath's: src/datapath.
 export { parsePrefix, formatPrefix, prefixContains, prefixContainsAddress } from './net';
@@ -24,6 +24,8 @@ export type { ApplyOptions, ApplyResult } from './apply';
 export { policyMapsOf } from './maps';
 export type { PolicyMaps, PolicyMapName } from './maps';
 export { readCounters, readTriggers, readBlocklist, readPolicyStats, readActStates } from './state';
+export { blockPrefix, unblockPrefix, listBlockedPrefixes, protectPrefix, unprotectPrefix, setProtectedPrefixes, listProtectedPrefixes, protectedPrefixOf } from './prefix-blocks';
+export type { BlockedPrefix } from './prefix-blocks';
 // The reference model of the in-kernel emulation actions (bpf/actions.h), not the delay line.
 export { compileEmul, ruleSeed, percentToProb, parseFrame, modifyFrame, nextRandom, freshState, lossDecide, rateTake, EMUL_BITS, PROB_ONE } from './actions-model';
 export type { EmulState, FrameInfo } from './actions-model';

@@ -64,6 +64,8 @@ export interface Policy {
   actions: PolicyAction[];
   /** Start of the random sequence of the emulation actions (spec.seed); undefined: the set's, or random. */
   seed?: bigint;
+  /** Monitor only (spec.monitor): counts, fires and events (a block as would-block), nothing enforced. */
+  monitor?: boolean;
   /** Stable id: FNV-1a of name + canonical content; keys trigger state and counters. */
   id: number;
   /** Where the policy was written. */

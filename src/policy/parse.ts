@@ -90,6 +90,11 @@ class Walker {
     return node.value as string;
   }
 
+  boolean(node: YamlNode, what: string): boolean {
+    if (!isScalar(node) || typeof node.value !== 'boolean') this.fail(node, `${what} must be true or false${describe(node)}`);
+    return node.value as boolean;
+  }
+
   integer(node: YamlNode, what: string, min: number, max: number): number {
     if (!isScalar(node) || typeof node.value !== 'number') this.fail(node, `${what} must be a number${describe(node)}`);
     const v = node.value as number;
@@ -427,7 +432,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
 
   const specPair = w.required(top, 'spec', 'policy', node);
   const specNode = w.value(specPair, 'spec');
-  const spec = w.map(specNode, 'spec', ['priority', 'match', 'trigger', 'for', 'cooldown', 'seed', 'actions']);
+  const spec = w.map(specNode, 'spec', ['priority', 'match', 'trigger', 'for', 'cooldown', 'seed', 'monitor', 'actions']);
   let priority = 0;
   const prioPair = spec.get('priority');
   if (prioPair) priority = w.integer(w.value(prioPair, 'spec.priority'), 'spec.priority', 0, LIMITS.priorityMax);
@@ -455,6 +460,8 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   let seed: bigint | undefined;
   const seedPair = spec.get('seed');
   if (seedPair) seed = BigInt(w.integer(w.value(seedPair, 'spec.seed'), 'spec.seed', 0, Number.MAX_SAFE_INTEGER));
+  const monitorPair = spec.get('monitor');
+  const monitor = monitorPair ? w.boolean(w.value(monitorPair, 'spec.monitor'), 'spec.monitor') : false;
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
 
@@ -467,6 +474,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
     cooldownNs,
     actions,
     seed,
+    ...(monitor ? { monitor } : {}),
     id: 0,
     source: { file: w.file, ...w.at(node.range?.[0] ?? 0) },
     spec: undefined,

@@ -7,6 +7,7 @@ import { METRIC_BY_NAME, metricContribution, metricReversed, type PacketFacts } 
 import type { IpVersion, PolicyEmul } from '../datapath';
 import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './actions-model';
 import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
+import type { Prefix } from './net';
 import { prefixContainsAddress } from './net';
 import { orderPolicies } from './order';
 
@@ -36,7 +37,7 @@ export interface RefCounters {
   blocks: bigint;
 }
 
-export type RefEventKind = 'fire' | 'block' | 'match';
+export type RefEventKind = 'fire' | 'block' | 'match' | 'refused' | 'would-block';
 
 export interface RefEvent {
   kind: RefEventKind;
@@ -91,6 +92,10 @@ export class ReferenceModel {
   readonly blocklist = new Map<string, bigint>();
   readonly events: RefEvent[] = [];
   blocklistDrops = 0n;
+  /** Blocks of a protected address refused (policy_stats.block_refused). */
+  blockRefused = 0n;
+  /** Protected prefixes (the kernel's policy_protected): no policy blocks an address in them. */
+  protectedPrefixes: Prefix[] = [];
   readonly #ifindexOf: (name: string) => number;
   #seed: bigint | undefined;
   /** Emulation states by the kernel's key text (see #scopeKey): id|scope|family|addr_a|addr_b. */
@@ -241,15 +246,25 @@ export class ReferenceModel {
       const kinds = new Set(p.actions.map((a) => a.kind));
       if (kinds.has('event')) this.#event('match', p, pkt, BigInt(pkt.length));
       const block = p.actions.find((a) => a.kind === 'block');
-      // The policy's source (the client for response metrics); one blocked already is not blocked again.
-      const blockKey = ReferenceModel.blockKey(pkt.family, this.#addrs(p, pkt)[0]);
+      // The policy's source (the client for response metrics); one blocked already is not blocked
+      // again; a protected one is refused; a monitor-only policy only says it would block.
+      const blockAddr = this.#addrs(p, pkt)[0];
+      const blockKey = ReferenceModel.blockKey(pkt.family, blockAddr);
       const current = this.blocklist.get(blockKey);
       if (block && !(current !== undefined && pkt.timeNs < current)) {
         const until = U64(pkt.timeNs + (block.params.ttl as bigint));
-        this.blocklist.set(blockKey, until);
-        cnt.blocks++;
-        this.#event('block', p, pkt, until);
+        if (this.protectedPrefixes.some((x) => prefixContainsAddress(x, pkt.family, blockAddr))) {
+          this.blockRefused++;
+          this.#event('refused', p, pkt, until);
+        } else if (p.monitor) {
+          this.#event('would-block', p, pkt, until);
+        } else {
+          this.blocklist.set(blockKey, until);
+          cnt.blocks++;
+          this.#event('block', p, pkt, until);
+        }
       }
+      if (p.monitor) continue; // enforces nothing; lower policies go on deciding
       let mask = 0;
       for (const a of p.actions) {
         const def = ACTION_BY_KIND.get(a.kind)!;

@@ -27,6 +27,8 @@ export interface DelayLineStep {
 export interface WriteOptions {
   pinDir: string;
   delayLine: DelayLineStep;
+  /** Write the set monitor-only: every policy counts and sends events, none enforces (this write only). */
+  monitor?: boolean;
 }
 
 export interface LoadedPolicyMaps {
@@ -60,8 +62,8 @@ function resolveIface(name: string, p: Policy): number {
 }
 
 /** Compiles a set the way apply will write it (kernel actions only, interfaces resolved). */
-export function compileForApply(policies: readonly Policy[]): CompiledSet {
-  return compilePolicies(policies, { requireKernelActions: true, ifindexOf: resolveIface });
+export function compileForApply(policies: readonly Policy[], monitor = false): CompiledSet {
+  return compilePolicies(policies, { requireKernelActions: true, ifindexOf: resolveIface, monitor });
 }
 
 export interface ApplyOutcome {
@@ -85,7 +87,7 @@ function diff(before: readonly StoredPolicy[], after: readonly Policy[]): Pick<A
 }
 
 /** `compiled`: `set` compiled already as compileForApply() would (a 10k-policy compile is not free). */
-async function writeSet(loaded: LoadedPolicyMaps, opts: WriteOptions, before: StoredPolicy[], set: Policy[], compiled = compileForApply(set)): Promise<ApplyOutcome> {
+async function writeSet(loaded: LoadedPolicyMaps, opts: WriteOptions, before: StoredPolicy[], set: Policy[], compiled = compileForApply(set, opts.monitor)): Promise<ApplyOutcome> {
   // Delay-class actions (the agent's, through opts.delayLine): inline mode and a running agent,
   // or nothing is written.
   await opts.delayLine.prepare(opts.pinDir, compiled);
@@ -102,7 +104,7 @@ async function writeSet(loaded: LoadedPolicyMaps, opts: WriteOptions, before: St
 export async function applyPolicyFiles(paths: readonly string[], opts: WriteOptions & { replace?: boolean }): Promise<ApplyOutcome> {
   const incoming = parsePolicyFiles(paths);
   // Refuse what the datapath cannot do before opening anything: the error names the file.
-  const early = compilePolicies(incoming, { requireKernelActions: true });
+  const early = compilePolicies(incoming, { requireKernelActions: true, monitor: opts.monitor ?? false });
   const loaded = openPolicyMaps(opts.pinDir);
   try {
     return await withApplyLock(opts.pinDir, async () => {
@@ -113,7 +115,7 @@ export async function applyPolicyFiles(paths: readonly string[], opts: WriteOpti
       checkUniqueNames(set);
       // When the files are the whole set and name no interface, that compile is the one to write.
       const whole = kept.length === 0 && !incoming.some((p) => p.match.iface);
-      return writeSet(loaded, opts, stored, set, whole ? early : compileForApply(set));
+      return writeSet(loaded, opts, stored, set, whole ? early : compileForApply(set, opts.monitor));
     });
   } finally {
     loaded.close();

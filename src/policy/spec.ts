@@ -73,5 +73,6 @@ export function policySpec(p: Omit<Policy, 'id' | 'spec' | 'source'>): Record<st
   if (p.forNs !== undefined) out.for = formatDuration(p.forNs);
   if (p.cooldownNs > 0n) out.cooldown = formatDuration(p.cooldownNs);
   if (p.seed !== undefined) out.seed = Number(p.seed);
+  if (p.monitor) out.monitor = true;
   return out;
 }

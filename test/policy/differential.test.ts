@@ -12,6 +12,8 @@ import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import type { Policy } from '../../src/policy/model';
 import { parseAddress } from '../../src/datapath/address';
+import { parsePrefix, type Prefix } from '../../src/policy/net';
+import { setProtectedPrefixes } from '../../src/policy/prefix-blocks';
 import { ReferenceModel, type RefEvent, type RefPacket } from '../../src/policy/reference';
 import { readBlocklist, readCounters, readPolicyStats, readTriggers } from '../../src/policy/state';
 import { buildPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type PacketSpec } from '../lib/packets';
@@ -83,6 +85,7 @@ function randomPolicy(i: number): string {
       if (chance(0.4)) lines.push(`cooldown: ${pick(DURATIONS)}`);
     }
   }
+  if (chance(0.2)) lines.push('monitor: true');
   lines.push(`actions: ${pick(ACTIONS)}`);
   return policyYaml(`p${i}`, lines.join('\n'));
 }
@@ -235,7 +238,7 @@ function nextTime(t: bigint, buckets: bigint[]): bigint {
   return t + BigInt(int(1, 3_000_000_000));
 }
 
-const eventKinds: Record<number, RefEvent['kind']> = { 1: 'fire', 2: 'block', 3: 'match' };
+const eventKinds: Record<number, RefEvent['kind']> = { 1: 'fire', 2: 'block', 3: 'match', 4: 'refused', 5: 'would-block' };
 
 describe('kernel and reference model', () => {
   let bae: PolicyBae;
@@ -261,6 +264,10 @@ describe('kernel and reference model', () => {
       buckets = s.flatMap((p) => (p.trigger ? [p.trigger.withinNs / 8n] : []));
       await bae.apply(s);
       ref.setPolicies(s);
+      // Protected prefixes change with the set: none, or one or two of the generator's prefixes.
+      const prot = chance(0.5) ? [] : Array.from({ length: int(1, 2) }, () => parsePrefix(pick([...V4_PREFIXES.slice(1), ...V6_PREFIXES.slice(1)])) as Prefix);
+      setProtectedPrefixes(bae.maps, prot);
+      ref.protectedPrefixes = prot;
     };
     await useSet(set);
     let t = 1_000_000_000n;
@@ -282,6 +289,7 @@ describe('kernel and reference model', () => {
       const blocklist = new Map(readBlocklist(bae.maps).map((b) => [`${b.family === AF_INET ? 4 : 6}/${b.addr.toString('hex')}`, b.expiryNs]));
       assert.deepEqual(new Map([...blocklist].sort()), new Map([...ref.blocklist].sort()), `blocklist after packet ${at}`);
       assert.equal(readPolicyStats(bae.maps).blocklistDrops, ref.blocklistDrops, `blocklist drops after packet ${at}`);
+      assert.equal(readPolicyStats(bae.maps).blockRefused, ref.blockRefused, `refused blocks after packet ${at}`);
       ring.consume();
       const refEvents = ref.events.slice(refEventsSeen);
       refEventsSeen = ref.events.length;
@@ -342,6 +350,8 @@ describe('kernel and reference model', () => {
     }
     checkpoint(PACKETS);
     const fires = ref.events.filter((e) => e.kind === 'fire').length;
+    assert.ok(ref.blockRefused > 0n, 'some blocks met a protected prefix');
+    assert.ok(ref.events.some((e) => e.kind === 'would-block'), 'some monitor-only policies would have blocked');
     const facts = gen.stats;
     process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
     // The generator must have exercised what it claims to.
