@@ -14,6 +14,7 @@ import * as loadCommand from './load';
 import { pinDirOption } from './options';
 import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
+import * as protectCommand from './protect';
 import * as statusCommand from './status';
 import * as unloadCommand from './unload';
 
@@ -30,6 +31,7 @@ const commands: Register[] = [
   labCommand.register,
   policyCommand.register,
   eventsCommand.register,
+  protectCommand.register,
   agentCommand.register,
   doctorCommand.register,
 ];
