@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { PARSE_OUTCOMES, VERDICT_NAMES, VERIFIER_BUDGET, VERIFIER_LIMIT, status, type Status } from '../datapath';
 import { agentRequest, agentSocketPath, type AgentStatus } from '../agent';
 import { toJson, type Json } from '../json';
+import { listBlockedPrefixes, listProtectedPrefixes, openPolicyMaps, readBlocklist, readPolicyStats } from '../policy';
 import { moduleLogger } from '../log';
 import { pinDirOf } from './options';
 
@@ -17,6 +18,35 @@ async function agentOf(pinDir: string): Promise<Json<AgentStatus> | null> {
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** The policy stage's counters and blocklist sizes; null when its maps are not pinned. */
+export function policyStage(pinDir: string) {
+  let loaded;
+  try {
+    loaded = openPolicyMaps(pinDir);
+  } catch (err) {
+    log.debug({ err, pinDir }, 'no policy maps');
+    return null;
+  }
+  try {
+    const stats = readPolicyStats(loaded.maps);
+    return {
+      ...stats,
+      blockedAddresses: readBlocklist(loaded.maps).length,
+      blockedPrefixes: listBlockedPrefixes(loaded.maps).length,
+      protectedPrefixes: listProtectedPrefixes(loaded.maps),
+    };
+  } finally {
+    loaded.close();
+  }
+}
+
+export function renderPolicyStage(p: NonNullable<ReturnType<typeof policyStage>>): string {
+  return (
+    `  policy stage:  ${p.blocklistDrops} dropped by blocks (${p.blockedAddresses} addresses, ${p.blockedPrefixes} prefixes listed), ` +
+    `${p.blockRefused} blocks refused (${p.protectedPrefixes.length} protected prefixes), ${p.eventsLost} events lost`
+  );
+}
 
 function percent(n: number, of: number): string {
   return of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '-';
@@ -78,8 +108,9 @@ Examples:
       const pinDir = pinDirOf(command);
       const st = status({ pinDir });
       const agent = st.loaded ? await agentOf(pinDir) : null;
+      const policy = st.loaded ? policyStage(pinDir) : null;
       if (opts.json) {
-        process.stdout.write(toJson({ ...st, agent }, 2) + '\n');
+        process.stdout.write(toJson({ ...st, policy, agent }, 2) + '\n');
         return;
       }
       // The agent (src/agent/): whether delay, duplicate and reorder policies can be applied.
@@ -88,6 +119,6 @@ Examples:
         : agent
           ? `\n  agent:         running (pid ${agent.pid}), delay line holding ${agent.line.inFlight} frames, ${agent.classes.length} delay classes in use`
           : '\n  agent:         none (delay, duplicate and reorder policies need `bae agent`)';
-      process.stdout.write(renderStatus(st) + agentLine + '\n');
+      process.stdout.write(renderStatus(st) + (policy ? '\n' + renderPolicyStage(policy) : '') + agentLine + '\n');
     });
 }

@@ -26,6 +26,13 @@ describe('bae protect', () => {
     r = bae('protect', 'remove', '10.7.7.7');
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(kernel(), ['192.168.7.0/24', '2001:db8:7::/48']);
+    r = bae('status', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const policy = (JSON.parse(r.stdout) as { policy: { protectedPrefixes: string[]; blockRefused: string } }).policy;
+    assert.deepEqual(policy.protectedPrefixes.sort(), ['192.168.7.0/24', '2001:db8:7::/48']);
+    assert.equal(policy.blockRefused, '0', '64-bit counters as decimal strings');
+    r = bae('status');
+    assert.match(r.stdout, /policy stage: +0 dropped by blocks \(0 addresses, 0 prefixes listed\), 0 blocks refused \(2 protected prefixes\)/);
   });
 
   it('refuses a bad prefix or one that is not protected, with exit 2, and changes nothing', () => {
