@@ -12,33 +12,36 @@ import {
   type ConvDir,
 } from '../datapath';
 
-export interface DirectionProfile {
-  packets: bigint;
-  bytes: bigint;
-  firstSeenNs: bigint;
-  lastSeenNs: bigint;
-  sizeMin: number;
-  sizeMax: number;
+/** One direction of a conversation: the kernel's counters (ConvDir, documented there) merged over
+ * CPUs, with means and the TCP flags by name. */
+export interface DirectionProfile
+  extends Pick<
+    ConvDir,
+    | 'packets'
+    | 'bytes'
+    | 'firstSeenNs'
+    | 'lastSeenNs'
+    | 'sizeMin'
+    | 'sizeMax'
+    | 'sizeHist'
+    | 'retransmits'
+    | 'outOfOrder'
+    | 'zeroWindow'
+    | 'httpRequests'
+    | 'httpResponses'
+    | 'httpErrors'
+    | 'http5xx'
+    | 'ttlMin'
+    | 'ttlMax'
+    | 'ttlLast'
+  > {
   /** Mean frame size in bytes (0 without packets). */
   sizeMean: number;
   /** Standard deviation of frame sizes in bytes. */
   sizeStddev: number;
   /** Mean gap between packets in ns (0 with fewer than two). */
   iatMeanNs: number;
-  sizeHist: bigint[];
   tcpFlags: Record<(typeof TCP_FLAG_NAMES)[number], bigint>;
-  retransmits: bigint;
-  outOfOrder: bigint;
-  zeroWindow: bigint;
-  /** HTTP/1.x lines this direction sent (docs/profiles.md "Layer 7"): request lines; status
-   * lines, of those 4xx/5xx and 5xx. */
-  httpRequests: bigint;
-  httpResponses: bigint;
-  httpErrors: bigint;
-  http5xx: bigint;
-  ttlMin: number;
-  ttlMax: number;
-  ttlLast: number;
 }
 
 export interface ConversationProfile {
