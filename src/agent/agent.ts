@@ -35,6 +35,8 @@ import { toJson } from '../json';
 import { moduleLogger } from '../log';
 import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
+import { AgentMetrics } from './metrics';
+import { MetricsServer, type MetricsListen } from './metrics-server';
 
 const log = moduleLogger('agent');
 
@@ -55,6 +57,8 @@ export interface AgentOptions {
   maxLateMs?: number;
   /** Pin the delay-line thread to this CPU (default: any). */
   cpu?: number;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (default: not served). */
+  metrics?: MetricsListen;
 }
 
 export interface AgentStatus {
@@ -77,6 +81,8 @@ export interface AgentStatus {
     DelayLineStats,
     'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'lateDropped' | 'realtime' | 'cpu' | 'live' | 'liveTransmitted'
   >;
+  /** Where the Prometheus metrics are served (--metrics), null when they are not. */
+  metricsUrl: string | null;
 }
 
 export interface AgentStopResult {
@@ -140,6 +146,9 @@ export class Agent {
   #xsks: BpfMap;
   #delayStats: BpfMap;
   #server: net.Server | undefined;
+  #metricsServer: MetricsServer | undefined;
+  /** The agent's Prometheus registry: kernel counters read at scrape time, and the gauges other parts set. */
+  readonly metrics: AgentMetrics;
   #stopped: Promise<AgentStopResult> | undefined;
 
   private constructor(o: { iface: string; peer: string; pinDir: string; socketPath: string; loadedByAgent: boolean; xdpMode: XdpMode; line: DelayLine; xsks: BpfMap; delayStats: BpfMap }) {
@@ -152,6 +161,7 @@ export class Agent {
     this.#line = o.line;
     this.#xsks = o.xsks;
     this.#delayStats = o.delayStats;
+    this.metrics = new AgentMetrics({ pinDir: o.pinDir, delayLine: () => ({ kernel: this.kernelDelayStats(), line: this.#line.stats() }) });
   }
 
   /** Loads (or takes over) bae, opens the delay line, listens; undoes everything on failure. */
@@ -227,6 +237,13 @@ export class Agent {
       await agent.#classesFromStoredSet();
       await agent.#listen();
       undo.push(() => fs.rmSync(socketPath, { force: true }));
+      // A step after this one can fail (--metrics): the listening socket must not keep the process alive.
+      undo.push(() => new Promise<void>((resolve) => (agent.#server ? agent.#server.close(() => resolve()) : resolve())));
+      if (opts.metrics) {
+        const served = await MetricsServer.start(agent.metrics, opts.metrics);
+        agent.#metricsServer = served;
+        undo.push(() => served.close());
+      }
       log.info({ iface, peer, pinDir, socket: socketPath, maxInFlight: line.maxInFlight, overflow: line.overflow }, 'agent running');
       return agent;
     } catch (err) {
@@ -373,6 +390,7 @@ export class Agent {
         live: s.live,
         liveTransmitted: s.liveTransmitted,
       },
+      metricsUrl: this.#metricsServer?.url ?? null,
     };
   }
 
@@ -390,6 +408,7 @@ export class Agent {
     const errors: string[] = [];
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.#metricsServer?.close();
     fs.rmSync(this.socketPath, { force: true });
     // The flush runs on the line's thread; bae keeps enforcing (delay-class frames are forwarded
     // undelayed) until the line is closed and only then is it unloaded.

@@ -3,3 +3,7 @@ export { Agent } from './agent';
 export type { AgentOptions, AgentStatus, AgentStopResult } from './agent';
 export { agentDelayLineStep, agentRequest, agentSocketPath, configureAgentDelayClasses, loadedInline, prepareDelayLine, AgentError, AgentNotRunningError, NoAgentError } from './client';
 export type { AgentRequest, DelayClassConfig } from './client';
+export { AgentMetrics } from './metrics';
+export type { AgentMetricsOptions, DelayLineCounters } from './metrics';
+export { MetricsServer, parseMetricsListen } from './metrics-server';
+export type { MetricsListen } from './metrics-server';

@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
+import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
 import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
@@ -17,6 +17,7 @@ interface AgentOpts {
   overflow: 'drop' | 'pass';
   maxLateMs?: number;
   cpu?: number;
+  metrics?: MetricsListen;
 }
 
 export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
@@ -28,6 +29,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       `late-dropped ${s.line.lateDropped}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}${s.line.cpu >= 0 ? `; thread on CPU ${s.line.cpu}` : ''}` +
       `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
+    `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
   ];
   if (s.classes.length === 0) lines.push('  delay classes: none in use');
   for (const c of s.classes) {
@@ -70,6 +72,7 @@ export function register(program: Command): void {
       numberIn(0.001, DELAY_MAX_MS),
     )
     .option('--cpu <n>', 'pin the delay-line thread to this CPU (default: any)', wholeNumber(0, os.cpus().length - 1))
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 picks a free one)', parseMetricsListen)
     .addHelpText(
       'after',
       `
@@ -80,8 +83,15 @@ the delay line on both ports and listens on a root-only control socket under /ru
 it closes the delay line (held frames are sent at once, in due order; those that cannot leave
 within 200 ms are dropped), unloads what it loaded, removes the socket and exits 0.
 
+With --metrics it serves Prometheus metrics (bae_* counters read from the kernel at each
+scrape: verdicts, parse outcomes, policy hits and trigger fires, blocks, ring-buffer losses,
+the delay line; docs/agent.md lists them) at http://HOST:PORT/metrics. Bind it to 127.0.0.1
+unless a scraper on another host needs it: the page shows what the policies catch.
+
 Examples:
   sudo bae agent --iface eth1 --peer eth2
+  sudo bae agent --iface eth1 --peer eth2 --metrics 127.0.0.1:9464
+  curl -s http://127.0.0.1:9464/metrics | grep ^bae_packets_total
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
@@ -98,8 +108,10 @@ Examples:
         ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
         ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
         ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+        ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
       });
-      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}\n`);
+      const metricsUrl = running.status().metricsUrl;
+      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
       const sig = await untilSignal();
       const res = await running.stop();
       process.stdout.write(

@@ -54,8 +54,9 @@ export {
   decodeConvKey,
   encodeAddress,
   mergeConvPerCpu,
+  sumStatsPerCpu,
 } from './layout';
-export type { AddressFamily, ConvDir } from './layout';
+export type { AddressFamily, ConvDir, Stats } from './layout';
 export { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu } from './delay-layout';
 export type { PolicyDelayStats } from './delay-layout';
 export { HOST_LE } from './words';
