@@ -25,6 +25,9 @@ export interface DirectionProfile {
   sizeStddev: number;
   /** Mean gap between packets in ns (0 with fewer than two). */
   iatMeanNs: number;
+  /** The sum and the count of the gaps behind iatMeanNs (the kernel's, per CPU copy: docs/profiles.md). */
+  iatSumNs: bigint;
+  iatCount: bigint;
   sizeHist: bigint[];
   tcpFlags: Record<(typeof TCP_FLAG_NAMES)[number], bigint>;
   retransmits: bigint;
@@ -66,6 +69,8 @@ function direction(d: ConvDir): DirectionProfile {
     sizeMean: mean,
     sizeStddev: Math.sqrt(variance),
     iatMeanNs: d.iatCount > 0n ? Number(d.iatSumNs) / Number(d.iatCount) : 0,
+    iatSumNs: d.iatSumNs,
+    iatCount: d.iatCount,
     sizeHist: d.sizeHist,
     tcpFlags: Object.fromEntries(TCP_FLAG_NAMES.map((f, i) => [f, d.tcpFlags[i] ?? 0n])) as DirectionProfile['tcpFlags'],
     retransmits: d.retransmits,
