@@ -35,6 +35,7 @@ import { toJson } from '../json';
 import { moduleLogger } from '../log';
 import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
+import { DetectLoop, type DetectOptions, type DetectStatus } from './detect';
 import { AgentMetrics } from './metrics';
 import { MetricsServer, type MetricsListen } from './metrics-server';
 
@@ -59,6 +60,8 @@ export interface AgentOptions {
   cpu?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (default: not served). */
   metrics?: MetricsListen;
+  /** Run the anomaly detector over the profiles (default: off). */
+  detect?: DetectOptions;
 }
 
 export interface AgentStatus {
@@ -83,6 +86,8 @@ export interface AgentStatus {
   >;
   /** Where the Prometheus metrics are served (--metrics), null when they are not. */
   metricsUrl: string | null;
+  /** The anomaly detector (--detect) and its recent anomalies, null when it does not run. */
+  detector: DetectStatus | null;
 }
 
 export interface AgentStopResult {
@@ -147,6 +152,7 @@ export class Agent {
   #delayStats: BpfMap;
   #server: net.Server | undefined;
   #metricsServer: MetricsServer | undefined;
+  #detect: DetectLoop | undefined;
   /** The agent's Prometheus registry: kernel counters read at scrape time, and the gauges other parts set. */
   readonly metrics: AgentMetrics;
   #stopped: Promise<AgentStopResult> | undefined;
@@ -243,6 +249,12 @@ export class Agent {
         const served = await MetricsServer.start(agent.metrics, opts.metrics);
         agent.#metricsServer = served;
         undo.push(() => served.close());
+      }
+      if (opts.detect) {
+        const detect = DetectLoop.start(pinDir, opts.detect);
+        detect.onAnomaly((a) => agent.metrics.countAnomaly(a.metric));
+        agent.#detect = detect;
+        undo.push(() => detect.stop());
       }
       log.info({ iface, peer, pinDir, socket: socketPath, maxInFlight: line.maxInFlight, overflow: line.overflow }, 'agent running');
       return agent;
@@ -349,6 +361,11 @@ export class Agent {
     }
   }
 
+  /** The anomaly detector (--detect), for listeners of its anomalies; undefined when it does not run. */
+  get detector(): DetectLoop | undefined {
+    return this.#detect;
+  }
+
   kernelDelayStats(): PolicyDelayStats {
     const perCpu = this.#delayStats.lookupPerCpu(Buffer.alloc(4));
     return perCpu ? sumPolicyDelayStatsPerCpu(perCpu) : { redirected: 0n, noSocket: 0n };
@@ -391,6 +408,7 @@ export class Agent {
         liveTransmitted: s.liveTransmitted,
       },
       metricsUrl: this.#metricsServer?.url ?? null,
+      detector: this.#detect?.status() ?? null,
     };
   }
 
@@ -409,6 +427,7 @@ export class Agent {
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.#metricsServer?.close();
+    this.#detect?.stop();
     fs.rmSync(this.socketPath, { force: true });
     // The flush runs on the line's thread; bae keeps enforcing (delay-class frames are forwarded
     // undelayed) until the line is closed and only then is it unloaded.

@@ -7,3 +7,5 @@ export { AgentMetrics } from './metrics';
 export type { AgentMetricsOptions, DelayLineCounters } from './metrics';
 export { MetricsServer, parseMetricsListen } from './metrics-server';
 export type { MetricsListen } from './metrics-server';
+export { DetectLoop, DEFAULT_DETECT_INTERVAL_MS, RECENT_ANOMALIES } from './detect';
+export type { DetectOptions, DetectStatus } from './detect';
