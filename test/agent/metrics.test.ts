@@ -100,6 +100,43 @@ describe('bae agent --metrics', () => {
     assertNothingLeft(al.lab, al.pinDir);
   });
 
+  it('counts a blocking policy: one trigger fire, one block issued and active, the blocked pings as blocklist drops', async () => {
+    const agent = await al.startAgent(['--metrics', '127.0.0.1:0']);
+    try {
+      const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(agent.stdout())![1]!;
+      const source = al.lab.client.ipv4Second;
+      const policy = `apiVersion: bae/v1
+kind: Policy
+metadata: { name: ping-limit }
+spec:
+  match: { src: ${source}/32, proto: icmp }
+  trigger: { when: packets > 3, within: 10s, scope: source }
+  actions:
+    - block: { ttl: 60s }
+`;
+      const applied = al.cli(['policy', 'apply', al.write('ping-limit.yaml', policy)]);
+      assert.equal(applied.status, 0, applied.stderr);
+      const first = scrape(al, url);
+      // 10 echo requests: 3 answered, the 4th crosses the threshold (dropped by the block
+      // action), the other 6 meet the blocklist.
+      spawnSync('ip', ['netns', 'exec', al.lab.client.ns, 'ping', '-n', '-q', '-c', '10', '-i', '0.05', '-W', '1', '-I', source, al.lab.server.ipv4], { timeout: 15_000 });
+      const second = scrape(al, url);
+      const rise = (name: string, labels: Record<string, string> = {}) => sampleValue(second, name, labels) - sampleValue(first, name, labels);
+      assert.equal(rise('bae_policy_trigger_fires_total', { policy: 'ping-limit' }), 1);
+      assert.equal(rise('bae_policy_blocks_total', { policy: 'ping-limit' }), 1);
+      assert.equal(rise('bae_blocks_issued_total'), 1);
+      assert.equal(sampleValue(second, 'bae_blocks_active'), 1);
+      assert.equal(sampleValue(second, 'bae_blocklist_entries'), 1);
+      assert.equal(rise('bae_blocklist_dropped_packets_total'), 6);
+      assert.equal(rise('bae_packets_total', { verdict: 'drop' }), 7);
+      assert.equal(sampleValue(second, 'bae_ringbuf_events_lost_total'), 0);
+    } finally {
+      const code = await agent.stop('SIGTERM');
+      assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
+    }
+    assertNothingLeft(al.lab, al.pinDir);
+  });
+
   it('refuses a malformed --metrics with exit 2 and a port in use with exit 1 naming the address, leaving nothing loaded', async () => {
     // At the default log level: the error is the one line on stderr.
     const agentArgs = ['agent', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort, '--pin-dir', al.pinDir];
