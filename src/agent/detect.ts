@@ -24,8 +24,9 @@ export interface DetectStatus {
   threshold: number;
   warmup: number;
   idleMs: number;
-  /** Sources with a baseline now. */
+  /** Sources with a baseline now, and those not followed because maxSources were. */
   sources: number;
+  untracked: number;
   /** Snapshots taken, and those that could not read the kernel. */
   snapshots: number;
   readErrors: number;
@@ -112,6 +113,7 @@ export class DetectLoop {
       warmup: o.warmup,
       idleMs: o.idleMs,
       sources: this.detector.sourceCount,
+      untracked: this.detector.untracked,
       snapshots: this.#snapshots,
       readErrors: this.#readErrors,
       anomaliesTotal: this.#anomaliesTotal,

@@ -87,7 +87,11 @@ function kernelCounter<L extends string>(
     collect() {
       this.reset();
       const vs = values();
-      if (!vs) return;
+      // reset() leaves an unlabelled metric at 0: without a reading it has no sample at all.
+      if (!vs) {
+        if (labelNames.length === 0) this.remove({});
+        return;
+      }
       for (const [labels, v] of vs) this.inc(labels, Number(v));
     },
   });
@@ -102,6 +106,7 @@ function kernelGauge(registry: Registry, name: string, help: string, value: () =
       this.reset();
       const v = value();
       if (v !== undefined) this.set(v);
+      else this.remove({});
     },
   });
 }
@@ -119,6 +124,8 @@ export class AgentMetrics {
   #nowNs: () => bigint;
   #busConnected: Gauge;
   #busLag: Gauge;
+  #busBuffered: Gauge;
+  #busDropped: Counter;
   #anomalies: Counter<'metric'>;
   #readErrors: Counter;
   #lastReadError = '';
@@ -223,6 +230,8 @@ export class AgentMetrics {
     // ---- set by other parts of the agent ----
     this.#busConnected = new Gauge({ name: 'bae_bus_connected', help: 'Whether the agent is connected to its message bus: 1 connected, 0 not (events are buffered meanwhile)', registers: [r] });
     this.#busLag = new Gauge({ name: 'bae_bus_lag_seconds', help: 'Age of the oldest kernel event not yet delivered to the bus, in seconds (0 when none waits)', registers: [r] });
+    this.#busBuffered = new Gauge({ name: 'bae_bus_events_buffered', help: 'Events held by the agent for the bus, not yet acknowledged (they grow while the bus is away)', registers: [r] });
+    this.#busDropped = new Counter({ name: 'bae_bus_events_dropped_total', help: "Events the agent could not keep for the bus because its buffer was full (counted, never blocking the datapath)", registers: [r] });
     this.#anomalies = new Counter({ name: 'bae_anomalies_total', help: "Anomalies the detector (bae agent --detect) reported, by metric: a source's figure more than --detect-threshold standard deviations from its baseline", labelNames: ['metric'], registers: [r] });
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: r });
   }
@@ -233,6 +242,14 @@ export class AgentMetrics {
 
   setBusLag(seconds: number): void {
     this.#busLag.set(seconds);
+  }
+
+  setBusBuffered(events: number): void {
+    this.#busBuffered.set(events);
+  }
+
+  countBusEventsDropped(events = 1): void {
+    this.#busDropped.inc(events);
   }
 
   countAnomaly(metric: string): void {
