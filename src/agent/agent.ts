@@ -35,6 +35,9 @@ import { toJson } from '../json';
 import { moduleLogger } from '../log';
 import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
+import { DetectLoop, type DetectOptions, type DetectStatus } from './detect';
+import { AgentMetrics } from './metrics';
+import { MetricsServer, type MetricsListen } from './metrics-server';
 
 const log = moduleLogger('agent');
 
@@ -55,6 +58,10 @@ export interface AgentOptions {
   maxLateMs?: number;
   /** Pin the delay-line thread to this CPU (default: any). */
   cpu?: number;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (default: not served). */
+  metrics?: MetricsListen;
+  /** Run the anomaly detector over the profiles (default: off). */
+  detect?: DetectOptions;
 }
 
 export interface AgentStatus {
@@ -77,6 +84,10 @@ export interface AgentStatus {
     DelayLineStats,
     'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'lateDropped' | 'realtime' | 'cpu' | 'live' | 'liveTransmitted'
   >;
+  /** Where the Prometheus metrics are served (--metrics), null when they are not. */
+  metricsUrl: string | null;
+  /** The anomaly detector (--detect) and its recent anomalies, null when it does not run. */
+  detector: DetectStatus | null;
 }
 
 export interface AgentStopResult {
@@ -140,6 +151,10 @@ export class Agent {
   #xsks: BpfMap;
   #delayStats: BpfMap;
   #server: net.Server | undefined;
+  #metricsServer: MetricsServer | undefined;
+  #detect: DetectLoop | undefined;
+  /** The agent's Prometheus registry: kernel counters read at scrape time, and the gauges other parts set. */
+  readonly metrics: AgentMetrics;
   #stopped: Promise<AgentStopResult> | undefined;
 
   private constructor(o: { iface: string; peer: string; pinDir: string; socketPath: string; loadedByAgent: boolean; xdpMode: XdpMode; line: DelayLine; xsks: BpfMap; delayStats: BpfMap }) {
@@ -152,6 +167,7 @@ export class Agent {
     this.#line = o.line;
     this.#xsks = o.xsks;
     this.#delayStats = o.delayStats;
+    this.metrics = new AgentMetrics({ pinDir: o.pinDir, delayLine: () => ({ kernel: this.kernelDelayStats(), line: this.#line.stats() }) });
   }
 
   /** Loads (or takes over) bae, opens the delay line, listens; undoes everything on failure. */
@@ -227,6 +243,19 @@ export class Agent {
       await agent.#classesFromStoredSet();
       await agent.#listen();
       undo.push(() => fs.rmSync(socketPath, { force: true }));
+      // A step after this one can fail (--metrics): the listening socket must not keep the process alive.
+      undo.push(() => new Promise<void>((resolve) => (agent.#server ? agent.#server.close(() => resolve()) : resolve())));
+      if (opts.metrics) {
+        const served = await MetricsServer.start(agent.metrics, opts.metrics);
+        agent.#metricsServer = served;
+        undo.push(() => served.close());
+      }
+      if (opts.detect) {
+        const detect = DetectLoop.start(pinDir, opts.detect);
+        detect.onAnomaly((a) => agent.metrics.countAnomaly(a.metric));
+        agent.#detect = detect;
+        undo.push(() => detect.stop());
+      }
       log.info({ iface, peer, pinDir, socket: socketPath, maxInFlight: line.maxInFlight, overflow: line.overflow }, 'agent running');
       return agent;
     } catch (err) {
@@ -332,6 +361,11 @@ export class Agent {
     }
   }
 
+  /** The anomaly detector (--detect), for listeners of its anomalies; undefined when it does not run. */
+  get detector(): DetectLoop | undefined {
+    return this.#detect;
+  }
+
   kernelDelayStats(): PolicyDelayStats {
     const perCpu = this.#delayStats.lookupPerCpu(Buffer.alloc(4));
     return perCpu ? sumPolicyDelayStatsPerCpu(perCpu) : { redirected: 0n, noSocket: 0n };
@@ -373,6 +407,8 @@ export class Agent {
         live: s.live,
         liveTransmitted: s.liveTransmitted,
       },
+      metricsUrl: this.#metricsServer?.url ?? null,
+      detector: this.#detect?.status() ?? null,
     };
   }
 
@@ -390,6 +426,8 @@ export class Agent {
     const errors: string[] = [];
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.#metricsServer?.close();
+    this.#detect?.stop();
     fs.rmSync(this.socketPath, { force: true });
     // The flush runs on the line's thread; bae keeps enforcing (delay-class frames are forwarded
     // undelayed) until the line is closed and only then is it unloaded.

@@ -1,12 +1,14 @@
 // `bae agent --iface IF --peer IF2 [...]`: the daemon that holds the delay line, in the
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
+import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
 import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
+import { parseDuration } from '../policy';
+import { DETECTOR_DEFAULTS } from '../profiles';
 import { numberIn, pinDirOf, wholeNumber } from './options';
 
 interface AgentOpts {
@@ -17,6 +19,24 @@ interface AgentOpts {
   overflow: 'drop' | 'pass';
   maxLateMs?: number;
   cpu?: number;
+  metrics?: MetricsListen;
+  detect?: boolean;
+  detectInterval?: number;
+  detectAlpha?: number;
+  detectThreshold?: number;
+  detectWarmup?: number;
+  detectIdle?: number;
+}
+
+/** A commander argument parser for a duration (`500ms`, `2s`, `1m`) in [minMs, maxMs], as ms. */
+function durationMs(minMs: number, maxMs: number): (value: string) => number {
+  return (value: string) => {
+    const ns = parseDuration(value);
+    if (typeof ns === 'string') throw new InvalidArgumentError(ns);
+    const ms = Number(ns) / 1e6;
+    if (ms < minMs || ms > maxMs) throw new InvalidArgumentError(`expected a duration from ${minMs} ms to ${maxMs / 1000} s`);
+    return ms;
+  };
 }
 
 export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
@@ -28,7 +48,19 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       `late-dropped ${s.line.lateDropped}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}${s.line.cpu >= 0 ? `; thread on CPU ${s.line.cpu}` : ''}` +
       `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
+    `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
   ];
+  const d = s.detector;
+  if (!d) lines.push('  detector: off (--detect)');
+  else {
+    lines.push(
+      `  detector: a snapshot every ${d.intervalMs} ms (${d.snapshots} taken${d.readErrors ? `, ${d.readErrors} unreadable` : ''}), ${d.sources} sources followed; ` +
+        `alpha ${d.alpha}, |z| > ${d.threshold} after ${d.warmup} samples, idle sources forgotten after ${d.idleMs / 1000} s; ${d.anomaliesTotal} anomalies`,
+    );
+    for (const a of d.recent.slice(-5)) {
+      lines.push(`    ${a.at} ${a.source} ${a.metric} ${Number(a.value).toPrecision(4)} (baseline ${Number(a.mean).toPrecision(4)} ± ${Number(a.stddev).toPrecision(3)}, z ${Number(a.z).toFixed(1)})`);
+    }
+  }
   if (s.classes.length === 0) lines.push('  delay classes: none in use');
   for (const c of s.classes) {
     const p = c.params;
@@ -70,6 +102,13 @@ export function register(program: Command): void {
       numberIn(0.001, DELAY_MAX_MS),
     )
     .option('--cpu <n>', 'pin the delay-line thread to this CPU (default: any)', wholeNumber(0, os.cpus().length - 1))
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0 picks a free one)', parseMetricsListen)
+    .option('--detect', 'run the anomaly detector over the conversation profiles (per-source baselines, z-scores)')
+    .option('--detect-interval <duration>', `time between two profile snapshots (default ${DEFAULT_DETECT_INTERVAL_MS / 1000}s)`, durationMs(10, 3_600_000))
+    .option('--detect-alpha <a>', `weight of a new sample in a baseline, 0.001 to 1 (default ${DETECTOR_DEFAULTS.alpha})`, numberIn(0.001, 1))
+    .option('--detect-threshold <z>', `|z| above this is an anomaly (default ${DETECTOR_DEFAULTS.threshold})`, numberIn(0.5, 1000))
+    .option('--detect-warmup <n>', `samples of a source before it can be anomalous (default ${DETECTOR_DEFAULTS.warmup})`, wholeNumber(1, 1_000_000))
+    .option('--detect-idle <duration>', `forget a source silent this long (default ${DETECTOR_DEFAULTS.idleMs / 1000}s)`, durationMs(1, 7 * 86_400_000))
     .addHelpText(
       'after',
       `
@@ -80,12 +119,29 @@ the delay line on both ports and listens on a root-only control socket under /ru
 it closes the delay line (held frames are sent at once, in due order; those that cannot leave
 within 200 ms are dropped), unloads what it loaded, removes the socket and exits 0.
 
+With --metrics it serves Prometheus metrics (bae_* counters read from the kernel at each
+scrape: verdicts, parse outcomes, policy hits and trigger fires, blocks, ring-buffer losses,
+the delay line; docs/agent.md lists them) at http://HOST:PORT/metrics. Bind it to 127.0.0.1
+unless a scraper on another host needs it: the page shows what the policies catch.
+
+With --detect it reads the conversation profiles every --detect-interval and keeps, per source,
+an exponentially weighted mean and variance of its packets/s, bytes/s, mean frame size and mean
+inter-arrival gap. After --detect-warmup samples, a figure more than --detect-threshold standard
+deviations from its baseline (|z|, z = (value - mean) / stddev) is an anomaly: logged, counted
+in bae_anomalies_total and listed by \`bae agent status\` (docs/agent.md).
+
 Examples:
   sudo bae agent --iface eth1 --peer eth2
+  sudo bae agent --iface eth1 --peer eth2 --metrics 127.0.0.1:9464
+  curl -s http://127.0.0.1:9464/metrics | grep ^bae_packets_total
+  sudo bae agent --iface eth1 --peer eth2 --detect --detect-threshold 5
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
     .action(async (opts: AgentOpts, command: Command) => {
+      const detectOpts = ['detectInterval', 'detectAlpha', 'detectThreshold', 'detectWarmup', 'detectIdle'] as const;
+      const orphan = detectOpts.find((k) => opts[k] !== undefined);
+      if (orphan && !opts.detect) throw new UsageError(`--${orphan.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --detect`);
       if (opts.iface === undefined || opts.peer === undefined) {
         throw new UsageError('bae agent needs --iface and --peer (the delay line sits between two ports)');
       }
@@ -98,8 +154,21 @@ Examples:
         ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
         ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
         ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+        ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
+        ...(opts.detect
+          ? {
+              detect: {
+                ...(opts.detectInterval !== undefined ? { intervalMs: opts.detectInterval } : {}),
+                ...(opts.detectAlpha !== undefined ? { alpha: opts.detectAlpha } : {}),
+                ...(opts.detectThreshold !== undefined ? { threshold: opts.detectThreshold } : {}),
+                ...(opts.detectWarmup !== undefined ? { warmup: opts.detectWarmup } : {}),
+                ...(opts.detectIdle !== undefined ? { idleMs: opts.detectIdle } : {}),
+              },
+            }
+          : {}),
       });
-      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}\n`);
+      const metricsUrl = running.status().metricsUrl;
+      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
       const sig = await untilSignal();
       const res = await running.stop();
       process.stdout.write(

@@ -58,8 +58,9 @@ export {
   encodeAddress,
   encodeHttpPorts,
   mergeConvPerCpu,
+  sumStatsPerCpu,
 } from './layout';
-export type { AddressFamily, ConvDir } from './layout';
+export type { AddressFamily, ConvDir, Stats } from './layout';
 export { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu } from './delay-layout';
 export type { PolicyDelayStats } from './delay-layout';
 export { HOST_LE } from './words';

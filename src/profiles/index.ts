@@ -2,3 +2,6 @@
 export { SORT_KEYS, findProfile, profileFromEntry, readProfiles, sortProfiles } from './profiles';
 export type { ConversationProfile, DirectionProfile, SortKey } from './profiles';
 export { humanAge, humanCount, renderTable } from './table';
+// The anomaly detector: per-source EWMA baselines over successive profile snapshots.
+export { AnomalyDetector, DETECTOR_DEFAULTS, DETECTOR_METRICS, sourceTotals } from './detector';
+export type { Anomaly, DetectorMetric, DetectorOptions, ProfileSnapshot, SourceTotals } from './detector';

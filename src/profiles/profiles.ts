@@ -24,6 +24,8 @@ export interface DirectionProfile
     | 'sizeMin'
     | 'sizeMax'
     | 'sizeHist'
+    | 'iatSumNs'
+    | 'iatCount'
     | 'retransmits'
     | 'outOfOrder'
     | 'zeroWindow'
@@ -75,6 +77,8 @@ function direction(d: ConvDir): DirectionProfile {
     sizeMean: mean,
     sizeStddev: Math.sqrt(variance),
     iatMeanNs: d.iatCount > 0n ? Number(d.iatSumNs) / Number(d.iatCount) : 0,
+    iatSumNs: d.iatSumNs,
+    iatCount: d.iatCount,
     sizeHist: d.sizeHist,
     tcpFlags: Object.fromEntries(TCP_FLAG_NAMES.map((f, i) => [f, d.tcpFlags[i] ?? 0n])) as DirectionProfile['tcpFlags'],
     retransmits: d.retransmits,
