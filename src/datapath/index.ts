@@ -66,6 +66,7 @@ export {
   PolicyLookup,
   decodePolicyActState,
   decodePolicyBlockKey,
+  encodePolicyBlockKey,
   decodePolicyCtl,
   decodePolicyEvent,
   decodePolicyLpmKey,
