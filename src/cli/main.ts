@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { BaeError, EXIT, exitCodeFor, type ExitCode } from '../errors';
 import { moduleLogger } from '../log';
 import * as agentCommand from './agent';
+import * as blocksCommand from './blocks';
 import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
@@ -30,6 +31,7 @@ const commands: Register[] = [
   labCommand.register,
   policyCommand.register,
   eventsCommand.register,
+  blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
 ];
