@@ -3,3 +3,5 @@ export { Agent } from './agent';
 export type { AgentOptions, AgentStatus, AgentStopResult } from './agent';
 export { agentDelayLineStep, agentRequest, agentSocketPath, configureAgentDelayClasses, loadedInline, prepareDelayLine, AgentError, AgentNotRunningError, NoAgentError } from './client';
 export type { AgentRequest, DelayClassConfig } from './client';
+export { BusBridge, DEFAULT_TELEMETRY_MS } from './bus-bridge';
+export type { BusBridgeOptions, BusBridgeState, CommandReply } from './bus-bridge';

@@ -2,12 +2,13 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, NoAgentError, type AgentStatus } from '../agent';
+import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, NoAgentError, type AgentStatus } from '../agent';
+import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
-import { numberIn, pinDirOf, wholeNumber } from './options';
+import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
 
 interface AgentOpts {
   iface?: string;
@@ -17,9 +18,24 @@ interface AgentOpts {
   overflow: 'drop' | 'pass';
   maxLateMs?: number;
   cpu?: number;
+  nats?: string;
+  node?: string;
+  blockSubject: string;
 }
 
 export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
+  const bus = (s.extras as { bus?: { node: string; bus: { kind: string; url?: string; connected: boolean }; commands: { applied: number } } } | undefined)?.bus;
+  const busLine = bus
+    ? `  bus: ${bus.bus.kind === 'nats' ? `NATS ${bus.bus.url} (${bus.bus.connected ? 'connected' : 'DISCONNECTED, reconnecting'})` : 'in-process'}, node ${bus.node}, ${bus.commands.applied} block commands applied`
+    : undefined;
+  if (s.mode === 'ingress') {
+    return [
+      `bae agent running (pid ${s.pid}, since ${s.startedAt}) in ingress mode on ${s.iface}, ${s.xdpMode} XDP; ` +
+        `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
+      '  delay line: none in ingress mode (delay, duplicate and reorder need bae inline: --peer)',
+      ...(busLine ? [busLine] : []),
+    ].join('\n');
+  }
   const lines = [
     `bae agent running (pid ${s.pid}, since ${s.startedAt}) inline between ${s.iface} and ${s.peer}, ${s.xdpMode} XDP; ` +
       `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
@@ -28,6 +44,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       `late-dropped ${s.line.lateDropped}, duplicated ${s.line.duplicated}, reordered ${s.line.reordered}${s.line.cpu >= 0 ? `; thread on CPU ${s.line.cpu}` : ''}` +
       `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
+    ...(busLine ? [busLine] : []),
   ];
   if (s.classes.length === 0) lines.push('  delay classes: none in use');
   for (const c of s.classes) {
@@ -41,6 +58,30 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
   }
   return lines.join('\n');
 }
+
+/** Agent.start with the command's options (the bus is opened before, and closed on failure). */
+function startAgent(opts: AgentOpts, command: Command): Promise<Agent> {
+  return Agent.start({
+    iface: checkIfaceName(opts.iface!),
+    ...(opts.peer !== undefined ? { peer: checkIfaceName(opts.peer) } : {}),
+    xdpMode: opts.mode,
+    overflow: opts.overflow,
+    pinDir: pinDirOf(command),
+    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+    ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
+    ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+  });
+}
+
+function checkNodeName(name: string): string {
+  try {
+    return checkToken(name, 'node name');
+  } catch (err) {
+    throw new UsageError(`--node: ${(err as Error).message}`);
+  }
+}
+
+const busName = (bus: Bus) => (bus.kind === 'nats' ? `NATS ${bus.state().url}` : 'in-process');
 
 /** Resolves when the process gets SIGINT or SIGTERM. */
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -58,9 +99,9 @@ function untilSignal(): Promise<NodeJS.Signals> {
 export function register(program: Command): void {
   const agent = program
     .command('agent')
-    .description('run the daemon that holds the delay line (delay, duplicate, reorder policies), inline between two ports')
-    .option('--iface <name>', 'first port (required)')
-    .option('--peer <name>', 'second port (required)')
+    .description('run the daemon: on the message bus (block commands, events, telemetry), and inline between two ports it holds the delay line')
+    .option('--iface <name>', 'the port (required); with --peer, the first of two')
+    .option('--peer <name>', 'second port: bae inline with the delay line (without: ingress mode on --iface, no delay line)')
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['native', 'generic']).default('native'))
     .option('--max-in-flight <n>', 'frames the delay line holds at once (default: what the UMEM leaves after the rings)', wholeNumber(1, 1 << 18))
     .addOption(new Option('--overflow <rule>', 'a frame that finds --max-in-flight frames held: drop it, or pass it undelayed').choices(['drop', 'pass']).default('drop'))
@@ -70,41 +111,64 @@ export function register(program: Command): void {
       numberIn(0.001, DELAY_MAX_MS),
     )
     .option('--cpu <n>', 'pin the delay-line thread to this CPU (default: any)', wholeNumber(0, os.cpus().length - 1))
+    .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
+    .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
+    .addOption(blockSubjectOption())
     .addHelpText(
       'after',
       `
 Runs in the foreground until SIGINT or SIGTERM. Loads bae inline between --iface and --peer (or
-takes over a \`bae load\` of the same two ports at --pin-dir, which it then leaves loaded), opens
-the delay line on both ports and listens on a root-only control socket under /run/bae, so that
-\`bae policy apply\` from another shell can use delay, duplicate and reorder. On SIGINT/SIGTERM
-it closes the delay line (held frames are sent at once, in due order; those that cannot leave
-within 200 ms are dropped), unloads what it loaded, removes the socket and exits 0.
+takes over a \`bae load\` of the same two ports at --pin-dir), opens the delay line on both ports
+and listens on a root-only control socket under /run/bae, so that \`bae policy apply\` from
+another shell can use delay, duplicate and reorder. Without --peer it loads (or takes over) bae
+in ingress mode on --iface, with no delay line.
+
+It is on the bus (NATS with --nats, else in-process): it applies block commands from
+--block-subject (SecBeat's BlockCommand; once per command_id), publishes the kernel's policy
+events to bae.events.<node>.<kind> (kept by JetStream on NATS) and a digest every 5 s to
+bae.telemetry.<node>. A NATS server that cannot be reached stops the start before anything is
+loaded (exit 1, BAE_BUS). On SIGINT/SIGTERM it closes the delay line (held frames are sent at
+once, in due order; those that cannot leave within 200 ms are dropped), leaves the bus, removes
+the socket and exits 0; bae stays loaded and enforcing (blocks last their TTL): \`bae unload\`
+ends it.
 
 Examples:
   sudo bae agent --iface eth1 --peer eth2
+  sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --node edge-1
+  sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --block-subject secbeat.commands.block
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
     .action(async (opts: AgentOpts, command: Command) => {
-      if (opts.iface === undefined || opts.peer === undefined) {
-        throw new UsageError('bae agent needs --iface and --peer (the delay line sits between two ports)');
+      if (opts.iface === undefined) {
+        throw new UsageError('bae agent needs --iface (and --peer for bae inline with the delay line)');
       }
-      const running = await Agent.start({
-        iface: checkIfaceName(opts.iface),
-        peer: checkIfaceName(opts.peer),
-        xdpMode: opts.mode,
-        overflow: opts.overflow,
-        pinDir: pinDirOf(command),
-        ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
-        ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
-        ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
-      });
-      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}\n`);
+      const node = opts.node !== undefined ? checkNodeName(opts.node) : nodeNameOf(os.hostname());
+      // The bus first: a server that cannot be reached changes nothing.
+      const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
+      let running: Agent;
+      let bridge: BusBridge;
+      try {
+        running = await startAgent(opts, command);
+      } catch (err) {
+        await bus.close();
+        throw err;
+      }
+      try {
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject });
+        running.addStatus('bus', () => bridge.state());
+      } catch (err) {
+        await running.stop();
+        await bus.close();
+        throw err;
+      }
+      const where = running.peer === undefined ? `in ingress mode on ${running.iface}` : `inline between ${running.iface} and ${running.peer}`;
+      process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}\n`);
       const sig = await untilSignal();
+      bridge.stop();
+      await bus.drain();
       const res = await running.stop();
-      process.stdout.write(
-        `bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped${res.unloaded ? '; bae unloaded' : '; bae left loaded'}\n`,
-      );
+      process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);
     });
 
   agent
