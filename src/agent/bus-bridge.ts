@@ -8,6 +8,7 @@ import { SUBJECTS, SeenIds, parseBlockCommand, type Bus, type BusMessage, type B
 import { POLICY_MAPS, RingBuffer, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
 import { Blocklist, storedNames, viewEvent } from '../policy';
+import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, type PolicyRequest } from './bus-policy';
 
 const log = moduleLogger('agent/bus');
 
@@ -31,6 +32,7 @@ export interface BusBridgeState {
   bus: ReturnType<Bus['state']>;
   blockSubject: string;
   commands: { applied: number; duplicates: number; refused: number; failed: number };
+  policy: { applied: number; refused: number };
   events: { published: number };
   telemetry: { published: number; periodMs: number };
 }
@@ -49,12 +51,14 @@ export class BusBridge {
   readonly #eventsMap: BpfMap;
   readonly #statsMap: BpfMap;
   readonly #ring: RingBuffer;
-  readonly #sub: BusSubscription;
+  readonly #subs: BusSubscription[];
+  /** Applies one after the other (the apply lock would refuse a second one meanwhile). */
+  #applying: Promise<unknown> = Promise.resolve();
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #startedAt = Date.now();
   #names: Map<number, string>;
   #namesAt = 0;
-  #counts = { applied: 0, duplicates: 0, refused: 0, failed: 0, events: 0, telemetry: 0 };
+  #counts = { applied: 0, duplicates: 0, refused: 0, failed: 0, events: 0, telemetry: 0, policyApplied: 0, policyRefused: 0 };
   #stopped = false;
 
   private constructor(o: BusBridgeOptions, maps: { blocklist: Blocklist; events: BpfMap; stats: BpfMap }) {
@@ -69,7 +73,11 @@ export class BusBridge {
     this.#statsMap = maps.stats;
     this.#names = storedNames(o.pinDir);
     this.#ring = new RingBuffer(maps.events, (rec) => this.#onEvent(rec));
-    this.#sub = o.bus.subscribe(this.#blockSubject, (msg) => this.#onCommand(msg));
+    this.#subs = [
+      o.bus.subscribe(this.#blockSubject, (msg) => this.#onCommand(msg)),
+      o.bus.subscribe(SUBJECTS.policy(o.node), (msg) => this.#onPolicy(msg)),
+      o.bus.subscribe(SUBJECTS.policy(ALL_NODES), (msg) => this.#onPolicy(msg)),
+    ];
     if (this.#telemetryMs > 0) {
       this.#timer = setInterval(() => this.#publishTelemetry(), this.#telemetryMs);
       this.#timer.unref();
@@ -89,7 +97,7 @@ export class BusBridge {
       opened.push(stats);
       const bridge = new BusBridge(o, { blocklist, events, stats });
       bridge.#ring.consume(); // what waited before the agent started
-      log.info({ node: o.node, bus: o.bus.kind, blockSubject: bridge.#blockSubject }, 'on the bus');
+      log.info({ node: o.node, bus: o.bus.kind, url: o.bus.state().url, blockSubject: bridge.#blockSubject }, 'on the bus');
       return bridge;
     } catch (err) {
       opened.forEach((m) => m.close());
@@ -138,6 +146,30 @@ export class BusBridge {
     log.info({ command_id: cmd.command_id, action: cmd.action, ip: target.address, seconds: cmd.duration_seconds, reason: cmd.reason, source: cmd.source }, `${cmd.action} applied`);
     msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
     this.#safePublishEvent('command', { node: this.node, command: cmd, applied: new Date().toISOString() });
+  }
+
+  #onPolicy(msg: BusMessage): void {
+    let errors: string[];
+    let value: unknown;
+    try {
+      value = msg.json();
+      errors = checkPolicyRequest(value);
+    } catch (err) {
+      errors = [(err as Error).message];
+    }
+    if (errors.length) {
+      this.#counts.policyRefused++;
+      log.warn({ subject: msg.subject, errors }, 'policy request refused: nothing changed');
+      msg.respond({ ok: false, node: this.node, code: 'BAE_BUS', error: errors.join('; ') } satisfies PolicyReply);
+      return;
+    }
+    const run = this.#applying.then(() => applyPolicyRequest(value as PolicyRequest, this.node, this.#pinDir));
+    this.#applying = run;
+    void run.then((reply) => {
+      if (reply.ok) this.#counts.policyApplied++;
+      else this.#counts.policyRefused++;
+      msg.respond(reply);
+    });
   }
 
   #onEvent(record: Buffer): void {
@@ -192,6 +224,7 @@ export class BusBridge {
       bus: this.#bus.state(),
       blockSubject: this.#blockSubject,
       commands: { applied: c.applied, duplicates: c.duplicates, refused: c.refused, failed: c.failed },
+      policy: { applied: c.policyApplied, refused: c.policyRefused },
       events: { published: c.events },
       telemetry: { published: c.telemetry, periodMs: this.#telemetryMs },
     };
@@ -202,7 +235,7 @@ export class BusBridge {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    this.#sub.unsubscribe();
+    this.#subs.forEach((s) => s.unsubscribe());
     try {
       this.#ring.consume(); // the last events still go out
     } catch (err) {

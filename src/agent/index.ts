@@ -5,3 +5,5 @@ export { agentDelayLineStep, agentRequest, agentSocketPath, configureAgentDelayC
 export type { AgentRequest, DelayClassConfig } from './client';
 export { BusBridge, DEFAULT_TELEMETRY_MS } from './bus-bridge';
 export type { BusBridgeOptions, BusBridgeState, CommandReply } from './bus-bridge';
+export { ALL_NODES, checkPolicyRequest } from './bus-policy';
+export type { PolicyReply, PolicyRequest } from './bus-policy';

@@ -51,6 +51,11 @@ export interface Bus {
   subscribe(pattern: string, handler: BusHandler): BusSubscription;
   /** Sends a request and resolves with the first answer; a BusError when none comes in time. */
   request(subject: string, value: unknown, opts?: RequestOptions): Promise<BusMessage>;
+  /**
+   * Sends a request to every subscriber and resolves with the answers that came within
+   * `timeoutMs` (all of it is waited for unless `max` answers came first); [] when none did.
+   */
+  requestMany(subject: string, value: unknown, opts: RequestOptions & { max?: number }): Promise<BusMessage[]>;
   /** Resolves once the server has everything published so far (in-process: at once). */
   flush(): Promise<void>;
   /** Delivers what is on its way, then closes. Safe twice. */

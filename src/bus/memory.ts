@@ -116,6 +116,31 @@ export class MemoryBus implements Bus {
     });
   }
 
+  requestMany(subject: string, value: unknown, opts: RequestOptions & { max?: number }): Promise<BusMessage[]> {
+    checkSubject(subject);
+    const inbox = `_INBOX.memory.${++this.#inbox}`;
+    const got: BusMessage[] = [];
+    return new Promise<BusMessage[]>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(got);
+      };
+      const sub = this.subscribe(inbox, (msg) => {
+        got.push(msg);
+        if (opts.max !== undefined && got.length >= opts.max) done();
+      });
+      const timer = setTimeout(done, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+      try {
+        this.#send(subject, encodePayload(value), inbox);
+      } catch (err) {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        reject(err);
+      }
+    });
+  }
+
   async flush(): Promise<void> {}
 
   async drain(): Promise<void> {

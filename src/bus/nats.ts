@@ -5,7 +5,7 @@
 // Opening is bounded: a server that refuses, does not answer or rejects the credentials gives a
 // BusError naming the URL within connectTimeoutMs, and nothing else has happened. Once connected,
 // the client reconnects on its own, forever, and buffers what is published meanwhile.
-import { connect, type JetStreamClient, type Msg, type NatsConnection, type NatsError, RetentionPolicy, StorageType } from 'nats';
+import { connect, createInbox, type JetStreamClient, type Msg, type NatsConnection, type NatsError, RetentionPolicy, StorageType } from 'nats';
 import { UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
@@ -147,7 +147,7 @@ export class NatsBus implements Bus {
         throw new BusError(`NATS at ${shown}: cannot set up the event stream ${EVENT_STREAM}: ${reason(err)}`, { cause: err });
       }
     }
-    log.info({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
+    log.debug({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
     return new NatsBus(shown, nc, js);
   }
 
@@ -257,6 +257,28 @@ export class NatsBus implements Bus {
       if (code === 'TIMEOUT') throw new BusError(`no reply on ${subject} within ${timeoutMs} ms (NATS at ${this.url})`, { cause: err });
       throw new BusError(`request on ${subject} failed (NATS at ${this.url}): ${reason(err)}`, { cause: err });
     }
+  }
+
+  async requestMany(subject: string, value: unknown, opts: RequestOptions & { max?: number }): Promise<BusMessage[]> {
+    this.#check();
+    checkSubject(subject);
+    const data = encodePayload(value);
+    const inbox = createInbox();
+    const got: BusMessage[] = [];
+    const sub = this.#nc.subscribe(inbox, { ...(opts.max !== undefined ? { max: opts.max } : {}) });
+    const timer = setTimeout(() => sub.unsubscribe(), opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+    try {
+      this.#nc.publish(subject, data, { reply: inbox });
+      for await (const m of sub) {
+        // The server's "no responders" status (503) is not an answer.
+        if (m.headers?.code === 503) break;
+        got.push(this.#wrap(m));
+      }
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
+    return got;
   }
 
   /**

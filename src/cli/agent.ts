@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, NoAgentError, type AgentStatus } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, NoAgentError, type AgentStatus } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName } from '../datapath';
 import { UsageError } from '../errors';
@@ -74,6 +74,7 @@ function startAgent(opts: AgentOpts, command: Command): Promise<Agent> {
 }
 
 function checkNodeName(name: string): string {
+  if (name === ALL_NODES) throw new UsageError(`--node: '${ALL_NODES}' is reserved (it addresses every agent)`);
   try {
     return checkToken(name, 'node name');
   } catch (err) {

@@ -144,6 +144,39 @@ spec:
     assert.equal(al.cli(['unload']).status, 0);
   });
 
+  it('applies policy files sent by `bae policy apply --nats` to one node or all, and answers with the generation or the error', async () => {
+    const agent = await al.startAgent(['--nats', agentUrl, '--node', 'n2']);
+    try {
+      const count = al.write('count-icmp.yaml', `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: count-icmp }\nspec:\n  match: { proto: icmp }\n  actions:\n    - count: {}\n`);
+      const one = al.cli(['policy', 'apply', count, '--nats', agentUrl, '--node', 'n2', '--json']);
+      assert.equal(one.status, 0, one.stderr);
+      const replies = JSON.parse(one.stdout) as { ok: boolean; node: string; generation: number; policies: string[]; added: string[] }[];
+      assert.equal(replies.length, 1);
+      assert.deepEqual([replies[0]!.ok, replies[0]!.node, replies[0]!.policies, replies[0]!.added], [true, 'n2', ['count-icmp'], ['count-icmp']]);
+      assert.ok(replies[0]!.generation >= 1);
+      const list = JSON.parse(al.cli(['policy', 'list', '--json']).stdout) as { name: string }[];
+      assert.deepEqual(list.map((p) => p.name), ['count-icmp'], 'the node applied it');
+
+      const all = al.cli(['policy', 'apply', count, '--nats', agentUrl, '--all', '--timeout', '1500']);
+      assert.equal(all.status, 0, all.stderr);
+      assert.match(all.stdout, /^n2: 1 policy active \(generation \d+\)\n$/);
+
+      // Refused on the node (its interface does not exist there): the node's error, exit 2, nothing changed.
+      const badIface = al.write('bad-iface.yaml', `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: bad-iface }\nspec:\n  match: { iface: nosuch0 }\n  actions:\n    - drop: {}\n`);
+      assertFails(al.cli(['policy', 'apply', badIface, '--nats', agentUrl, '--node', 'n2']), 2, /^bae: node n2: bad-iface\.yaml:\d+:\d+: policy 'bad-iface': .*nosuch0/);
+      // Refused here, before anything is sent.
+      const broken = al.write('broken.yaml', 'apiVersion: bae/v1\nkind: Policy\nmetadata: { name: broken }\nspec:\n  actions:\n    - explode: {}\n');
+      assertFails(al.cli(['policy', 'apply', broken, '--nats', agentUrl, '--node', 'n2']), 2, /^bae: .*broken\.yaml:6:7/);
+      assertFails(al.cli(['policy', 'apply', count, '--nats', agentUrl, '--node', 'nobody']), 1, /^bae: no one answers on bae\.commands\.policy\.nobody/);
+      assertFails(al.cli(['policy', 'apply', count, '--nats', agentUrl]), 2, /--node NAME\) or every node \(--all\)/);
+      assert.deepEqual((JSON.parse(al.cli(['policy', 'list', '--json']).stdout) as { name: string }[]).map((p) => p.name), ['count-icmp']);
+      const st = JSON.parse(al.cli(['agent', 'status', '--json']).stdout) as { extras: { bus: { policy: { applied: number; refused: number } } } };
+      assert.deepEqual(st.extras.bus.policy, { applied: 2, refused: 1 });
+    } finally {
+      assert.equal(await agent.stop('SIGTERM'), 0, agent.stderr());
+    }
+  });
+
   it('refuses to start on a NATS server that does not answer, naming it, before anything is loaded', async () => {
     const url = `nats://127.0.0.1:${await freePort()}`;
     const t0 = Date.now();

@@ -90,6 +90,21 @@ export function busContract(open: () => Bus): void {
     await assert.rejects(bus.request('bae.telemetry.none', {}, { timeoutMs: 1000 }), /no one answers on bae\.telemetry\.none/);
   });
 
+  it('collects the answers of every responder within the timeout (requestMany), none when nobody answers', async () => {
+    const bus = open();
+    const subs = ['a', 'b'].map((node) => bus.subscribe('bae.commands.policy._all', (m) => m.respond({ node })));
+    await bus.flush();
+    const t0 = Date.now();
+    const got = await bus.requestMany('bae.commands.policy._all', { x: 1 }, { timeoutMs: 300 });
+    assert.deepEqual(got.map((m) => (m.json() as { node: string }).node).sort(), ['a', 'b']);
+    assert.ok(Date.now() - t0 >= 250, 'it waits the timeout for more answers');
+    const first = await bus.requestMany('bae.commands.policy._all', {}, { timeoutMs: 2000, max: 1 });
+    assert.equal(first.length, 1, 'max ends the wait');
+    subs.forEach((s) => s.unsubscribe());
+    await bus.flush();
+    assert.deepEqual(await bus.requestMany('bae.commands.policy._all', {}, { timeoutMs: 100 }), []);
+  });
+
   it('refuses bad subjects with a BAE_BUS error naming them, and publishes nothing', async () => {
     const bus = open();
     const all = collect(bus, '>');
