@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import os from 'node:os';
 import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, NoAgentError, type AgentStatus } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
-import { checkIfaceName } from '../datapath';
+import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
@@ -159,7 +159,9 @@ Examples:
         bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
+        // A start that fails undoes what it did: bae goes again if the agent loaded it.
         await running.stop();
+        if (running.loadedByAgent) unload({ pinDir: running.pinDir });
         await bus.close();
         throw err;
       }
