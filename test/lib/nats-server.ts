@@ -87,6 +87,9 @@ export async function startNatsServer(): Promise<NatsServer> {
     c.kill('SIGKILL');
     await gone;
   };
+  // A test process that ends without its after() (a timeout, an uncaught error) still kills it.
+  const onExit = () => child?.kill('SIGKILL');
+  process.once('exit', onExit);
   await start();
   let stopped = false;
   return {
@@ -111,6 +114,7 @@ export async function startNatsServer(): Promise<NatsServer> {
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      process.off('exit', onExit);
       await kill();
       fs.rmSync(storeDir, { recursive: true, force: true });
     },
