@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   BAE_NO_AGENT: EXIT.failure,
   /** the agent's control socket failed, or the agent refused the request */
   BAE_AGENT: EXIT.failure,
+  /** the message bus failed: NATS unreachable or refused, no reply within the timeout, a malformed command */
+  BAE_BUS: EXIT.failure,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

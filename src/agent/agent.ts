@@ -3,9 +3,11 @@
 // start(): loads bae inline between the two ports (or takes over a `bae load` of the same two
 // ports at the same pin directory), opens the delay line on both ports with one socket per
 // port and delay class in the pinned bae_xsks, gives the classes the parameters of the applied
-// policy set (if one was applied before), and listens on the control socket. stop(): closes the
+// policy set (if one was applied before), and listens on the control socket. Without a peer it
+// loads (or takes over) bae in ingress mode on one port, with no delay line. stop(): closes the
 // socket, closes the delay line (held frames are sent at once, in due order; what cannot leave
-// within 200 ms is dropped), and unloads what start() loaded. A bae it took over stays loaded.
+// within 200 ms is dropped), and leaves bae loaded and enforcing (blocks, policies).
+// The message bus is wired beside it (bus-bridge.ts).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -30,10 +32,10 @@ import {
   type XdpMode,
 } from '../datapath';
 import { DEFAULT_DELAY_PARAMS, DELAY_TX_MAPS, DelayLine, checkDelayParams, type DelayLineStats, type DelayLineTransmit, type DelayParams, type OverflowRule } from '../emulation';
-import { AlreadyLoadedError, BaeError, NotRootError, UsageError } from '../errors';
+import { AlreadyLoadedError, NotRootError, UsageError } from '../errors';
 import { toJson } from '../json';
 import { moduleLogger } from '../log';
-import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, removeStoredSet, withApplyLock } from '../policy';
+import { assignDelayClasses, loadStoredSet, openPolicyMaps, orderPolicies, policiesFromStored, withApplyLock } from '../policy';
 import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './client';
 import { DetectLoop, type DetectOptions, type DetectStatus } from './detect';
 import { AgentMetrics } from './metrics';
@@ -43,7 +45,8 @@ const log = moduleLogger('agent');
 
 export interface AgentOptions {
   iface: string;
-  peer: string;
+  /** The second port (inline, with the delay line); absent: ingress mode on iface, no delay line. */
+  peer?: string;
   xdpMode?: XdpMode;
   /** Frames the delay line holds at once (default: what the UMEM leaves after the rings). */
   maxInFlight?: number;
@@ -68,7 +71,9 @@ export interface AgentStatus {
   pid: number;
   startedAt: string;
   iface: string;
-  peer: string;
+  /** null in ingress mode (no delay line there). */
+  peer: string | null;
+  mode: 'inline' | 'ingress';
   pinDir: string;
   socket: string;
   /** Whether the agent loaded bae itself (and unloads it at stop), or took over a `bae load`. */
@@ -80,6 +85,9 @@ export interface AgentStatus {
   classes: DelayClassConfig[];
   /** Kernel counters (64 bits: strings in the socket's JSON, src/json.ts). */
   kernel: PolicyDelayStats;
+  /** Parts wired in beside the agent (the bus bridge), by name. */
+  extras?: Record<string, unknown>;
+  /** The delay line's counters (all 0 in ingress mode: there is no delay line). */
   line: Pick<
     DelayLineStats,
     'received' | 'transmitted' | 'overflow' | 'duplicated' | 'reordered' | 'inFlight' | 'txErrors' | 'txDropped' | 'lateDropped' | 'realtime' | 'cpu' | 'live' | 'liveTransmitted'
@@ -141,15 +149,16 @@ function openTransmit(pinDir: string, progId: number): (DelayLineTransmit & { cl
 
 export class Agent {
   readonly iface: string;
-  readonly peer: string;
+  readonly peer: string | undefined;
   readonly pinDir: string;
   readonly socketPath: string;
   readonly loadedByAgent: boolean;
   readonly xdpMode: XdpMode;
   readonly startedAt = new Date();
-  #line: DelayLine;
-  #xsks: BpfMap;
+  #line: DelayLine | undefined;
+  #xsks: BpfMap | undefined;
   #delayStats: BpfMap;
+  #extras = new Map<string, () => unknown>();
   #server: net.Server | undefined;
   #metricsServer: MetricsServer | undefined;
   #detect: DetectLoop | undefined;
@@ -157,7 +166,7 @@ export class Agent {
   readonly metrics: AgentMetrics;
   #stopped: Promise<AgentStopResult> | undefined;
 
-  private constructor(o: { iface: string; peer: string; pinDir: string; socketPath: string; loadedByAgent: boolean; xdpMode: XdpMode; line: DelayLine; xsks: BpfMap; delayStats: BpfMap }) {
+  private constructor(o: { iface: string; peer: string | undefined; pinDir: string; socketPath: string; loadedByAgent: boolean; xdpMode: XdpMode; line: DelayLine | undefined; xsks: BpfMap | undefined; delayStats: BpfMap }) {
     this.iface = o.iface;
     this.peer = o.peer;
     this.pinDir = o.pinDir;
@@ -167,13 +176,15 @@ export class Agent {
     this.#line = o.line;
     this.#xsks = o.xsks;
     this.#delayStats = o.delayStats;
-    this.metrics = new AgentMetrics({ pinDir: o.pinDir, delayLine: () => ({ kernel: this.kernelDelayStats(), line: this.#line.stats() }) });
+    // Inline mode has a delay line whose counters are metrics; ingress mode has none.
+    const line = o.line;
+    this.metrics = new AgentMetrics({ pinDir: o.pinDir, ...(line ? { delayLine: () => ({ kernel: this.kernelDelayStats(), line: line.stats() }) } : {}) });
   }
 
   /** Loads (or takes over) bae, opens the delay line, listens; undoes everything on failure. */
   static async start(opts: AgentOptions): Promise<Agent> {
     const iface = checkIfaceName(opts.iface);
-    const peer = checkIfaceName(opts.peer);
+    const peer = opts.peer === undefined ? undefined : checkIfaceName(opts.peer);
     if (iface === peer) throw new UsageError(`--peer must differ from --iface (both are '${iface}')`);
     const pinDir = checkPinDir(opts.pinDir ?? DEFAULT_PIN_DIR);
     const xdpMode = opts.xdpMode ?? 'native';
@@ -202,27 +213,37 @@ export class Agent {
       // directory is someone else's and stays as it is.
       const before = status({ pinDir });
       let loadedByAgent = false;
+      const mode = peer === undefined ? 'ingress' : 'inline';
       if (before.loaded) {
         const ports = before.ports.map((p) => p.iface).sort();
-        const want = [iface, peer].sort();
+        const want = (peer === undefined ? [iface] : [iface, peer]).sort();
         const attached = before.ports.every((p) => p.attached);
-        if (before.mode !== 'inline' || ports.join(',') !== want.join(',') || !attached) {
+        if (before.mode !== mode || ports.join(',') !== want.join(',') || !attached) {
           throw new AlreadyLoadedError(
             `bae is already loaded at ${pinDir} (${before.mode ?? 'unknown'} mode on ${ports.join(', ') || 'no port'}${attached ? '' : ', not attached'}); ` +
-              `the agent takes over only an inline bae between ${iface} and ${peer}: run \`bae unload\` first`,
+              `the agent takes over only ${peer === undefined ? `a bae in ingress mode on ${iface}` : `an inline bae between ${iface} and ${peer}`}: run \`bae unload\` first`,
           );
         }
         log.info({ pinDir, ports }, 'taking over the loaded bae');
       } else {
-        const st = load({ iface, peer, xdpMode, pinDir });
+        const st = load({ iface, ...(peer !== undefined ? { peer } : {}), xdpMode, pinDir });
         loadedByAgent = true;
         undo.push(() => unload({ pinDir }));
-        log.info({ pinDir, ports: st.ports.map((p) => p.iface), xdpMode }, 'bae loaded inline');
+        log.info({ pinDir, ports: st.ports.map((p) => p.iface), xdpMode }, `bae loaded (${mode})`);
+      }
+      const delayStats = openLoadedMap(DELAY_MAPS.stats, pinDir, 'bae agent');
+      undo.push(() => delayStats.close());
+      const xdpModeNow: XdpMode = before.loaded ? (before.ports[0]!.xdpMode === 'generic' ? 'generic' : 'native') : xdpMode;
+      if (peer === undefined) {
+        // Ingress mode: frames are passed up, never forwarded, so there is no delay line.
+        const agent = new Agent({ iface, peer, pinDir, socketPath, loadedByAgent, xdpMode: xdpModeNow, line: undefined, xsks: undefined, delayStats });
+        await agent.#listen();
+        undo.push(() => fs.rmSync(socketPath, { force: true }));
+        log.info({ iface, pinDir, socket: socketPath }, 'agent running (ingress mode, no delay line)');
+        return agent;
       }
       const xsks = openLoadedMap(DELAY_MAPS.xsks, pinDir, 'bae agent');
       undo.push(() => xsks.close());
-      const delayStats = openLoadedMap(DELAY_MAPS.stats, pinDir, 'bae agent');
-      undo.push(() => delayStats.close());
       const transmit = openTransmit(pinDir, status({ pinDir }).ports[0]?.progId ?? 0);
       if (transmit) undo.push(() => transmit.close());
       const line = new DelayLine({
@@ -239,7 +260,7 @@ export class Agent {
       undo.push(() => line.close());
       // What this kernel takes from the delay line, said once rather than a silent fallback.
       for (const note of degradations(probeFeatures(), DELAY_LINE_FEATURES)) log.warn(note);
-      const agent = new Agent({ iface, peer, pinDir, socketPath, loadedByAgent, xdpMode: before.loaded ? (before.ports[0]!.xdpMode === 'generic' ? 'generic' : 'native') : xdpMode, line, xsks, delayStats });
+      const agent = new Agent({ iface, peer, pinDir, socketPath, loadedByAgent, xdpMode: xdpModeNow, line, xsks, delayStats });
       await agent.#classesFromStoredSet();
       await agent.#listen();
       undo.push(() => fs.rmSync(socketPath, { force: true }));
@@ -282,6 +303,8 @@ export class Agent {
 
   /** Sets classes 1..7: those listed get their parameters, the others "no delay". All checked first. */
   setDelayClasses(classes: readonly DelayClassConfig[]): void {
+    const line = this.#line;
+    if (!line) throw new UsageError(`this agent runs in ingress mode on ${this.iface}: no delay line (delay, duplicate and reorder need bae inline: --peer)`);
     if (!Array.isArray(classes)) throw new UsageError('delay classes must be a list');
     const next: DelayParams[] = Array.from({ length: POLICY_DELAY_CLASSES }, () => ({ ...DEFAULT_DELAY_PARAMS }));
     const seen = new Set<number>();
@@ -294,7 +317,7 @@ export class Agent {
       next[c.cls] = checkDelayParams(c.params);
     }
     for (let cls = 1; cls < POLICY_DELAY_CLASSES; cls++) {
-      if (!sameParams(this.#line.params(cls), next[cls]!)) this.#line.setParams(next[cls]!, cls);
+      if (!sameParams(line.params(cls), next[cls]!)) line.setParams(next[cls]!, cls);
     }
     log.info({ classes: classes.map((c) => ({ cls: c.cls, delayMs: c.params.delayMs, jitterMs: c.params.jitterMs })) }, 'delay classes set');
   }
@@ -371,27 +394,44 @@ export class Agent {
     return perCpu ? sumPolicyDelayStatsPerCpu(perCpu) : { redirected: 0n, noSocket: 0n };
   }
 
+  /** Adds a named part to status() (the bus bridge's state), read at each status. */
+  addStatus(name: string, read: () => unknown): void {
+    this.#extras.set(name, read);
+  }
+
   status(): AgentStatus {
-    const s = this.#line.stats();
     const k = this.kernelDelayStats();
+    const extras = this.#extras.size ? { extras: Object.fromEntries([...this.#extras].map(([n, read]) => [n, read()])) } : {};
+    const base = {
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      iface: this.iface,
+      peer: this.peer ?? null,
+      mode: this.peer === undefined ? ('ingress' as const) : ('inline' as const),
+      pinDir: this.pinDir,
+      socket: this.socketPath,
+      loadedByAgent: this.loadedByAgent,
+      xdpMode: this.xdpMode,
+      metricsUrl: this.#metricsServer?.url ?? null,
+      detector: this.#detect?.status() ?? null,
+    };
+    if (!this.#line) {
+      const zero = { received: 0, transmitted: 0, overflow: 0, duplicated: 0, reordered: 0, inFlight: 0, txErrors: 0, txDropped: 0, lateDropped: 0, liveTransmitted: 0 };
+      return { ...base, maxInFlight: 0, overflow: 'drop', classes: [], kernel: { redirected: k.redirected, noSocket: k.noSocket }, ...extras, line: { ...zero, realtime: false, cpu: -1, live: false } };
+    }
+    const s = this.#line.stats();
     const classes: DelayClassConfig[] = [];
     for (let cls = 1; cls < POLICY_DELAY_CLASSES; cls++) {
       const params = this.#line.params(cls);
       if (!sameParams(params, DEFAULT_DELAY_PARAMS as DelayParams)) classes.push({ cls, params });
     }
     return {
-      pid: process.pid,
-      startedAt: this.startedAt.toISOString(),
-      iface: this.iface,
-      peer: this.peer,
-      pinDir: this.pinDir,
-      socket: this.socketPath,
-      loadedByAgent: this.loadedByAgent,
-      xdpMode: this.xdpMode,
+      ...base,
       maxInFlight: this.#line.maxInFlight,
       overflow: this.#line.overflow,
       classes,
       kernel: { redirected: k.redirected, noSocket: k.noSocket },
+      ...extras,
       line: {
         received: s.received,
         transmitted: s.transmitted,
@@ -407,14 +447,12 @@ export class Agent {
         live: s.live,
         liveTransmitted: s.liveTransmitted,
       },
-      metricsUrl: this.#metricsServer?.url ?? null,
-      detector: this.#detect?.status() ?? null,
     };
   }
 
   /**
    * Stops: no new requests, the delay line closed (held frames sent at once in due order, what
-   * cannot leave within 200 ms dropped), bae unloaded if the agent loaded it, the socket removed.
+   * cannot leave within 200 ms dropped), the socket removed; bae stays loaded and enforcing.
    * Safe twice (the second call returns the first result).
    */
   stop(): Promise<AgentStopResult> {
@@ -423,29 +461,18 @@ export class Agent {
   }
 
   async #stop(): Promise<AgentStopResult> {
-    const errors: string[] = [];
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.#metricsServer?.close();
     this.#detect?.stop();
     fs.rmSync(this.socketPath, { force: true });
     // The flush runs on the line's thread; bae keeps enforcing (delay-class frames are forwarded
-    // undelayed) until the line is closed and only then is it unloaded.
-    const { flushed, dropped } = await this.#line.close();
-    this.#xsks.close();
+    // undelayed) while the line closes, and afterwards.
+    const { flushed, dropped } = this.#line ? await this.#line.close() : { flushed: 0, dropped: 0 };
+    this.#xsks?.close();
     this.#delayStats.close();
-    let unloaded = false;
-    if (this.loadedByAgent) {
-      try {
-        unload({ pinDir: this.pinDir });
-        removeStoredSet(this.pinDir); // the policies went with the maps
-        unloaded = true;
-      } catch (err) {
-        errors.push(err instanceof Error ? err.message : String(err));
-      }
-    }
-    log.info({ flushed, dropped, unloaded }, 'agent stopped');
-    if (errors.length) throw new BaeError('BAE_BPF', `bae agent stopped with errors: ${errors.join('; ')}`);
-    return { flushed, dropped, unloaded };
+    // bae stays loaded: blocks, policies and their windows go on as they were (`bae unload` ends them).
+    log.info({ flushed, dropped }, 'agent stopped; bae left loaded and enforcing');
+    return { flushed, dropped, unloaded: false };
   }
 }

@@ -9,3 +9,7 @@ export { MetricsServer, parseMetricsListen } from './metrics-server';
 export type { MetricsListen } from './metrics-server';
 export { DetectLoop, DEFAULT_DETECT_INTERVAL_MS, RECENT_ANOMALIES } from './detect';
 export type { DetectOptions, DetectStatus } from './detect';
+export { BusBridge, DEFAULT_TELEMETRY_MS } from './bus-bridge';
+export type { BusBridgeOptions, BusBridgeState, CommandReply } from './bus-bridge';
+export { ALL_NODES, checkPolicyRequest } from './bus-policy';
+export type { PolicyReply, PolicyRequest } from './bus-policy';

@@ -2,14 +2,15 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { Agent, AgentNotRunningError, agentRequest, agentSocketPath, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
-import { checkIfaceName } from '../datapath';
+import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
+import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
+import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
-import { numberIn, pinDirOf, wholeNumber } from './options';
+import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
 
 interface AgentOpts {
   iface?: string;
@@ -19,6 +20,9 @@ interface AgentOpts {
   overflow: 'drop' | 'pass';
   maxLateMs?: number;
   cpu?: number;
+  nats?: string;
+  node?: string;
+  blockSubject: string;
   metrics?: MetricsListen;
   detect?: boolean;
   detectInterval?: number;
@@ -40,6 +44,19 @@ function durationMs(minMs: number, maxMs: number): (value: string) => number {
 }
 
 export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
+  const bus = (s.extras as { bus?: { node: string; bus: { kind: string; url?: string; connected: boolean }; commands: { applied: number } } } | undefined)?.bus;
+  const busLine = bus
+    ? `  bus: ${bus.bus.kind === 'nats' ? `NATS ${bus.bus.url} (${bus.bus.connected ? 'connected' : 'DISCONNECTED, reconnecting'})` : 'in-process'}, node ${bus.node}, ${bus.commands.applied} block commands applied`
+    : undefined;
+  if (s.mode === 'ingress') {
+    return [
+      `bae agent running (pid ${s.pid}, since ${s.startedAt}) in ingress mode on ${s.iface}, ${s.xdpMode} XDP; ` +
+        `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
+      '  delay line: none in ingress mode (delay, duplicate and reorder need bae inline: --peer)',
+      `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
+      ...(busLine ? [busLine] : []),
+    ].join('\n');
+  }
   const lines = [
     `bae agent running (pid ${s.pid}, since ${s.startedAt}) inline between ${s.iface} and ${s.peer}, ${s.xdpMode} XDP; ` +
       `${s.loadedByAgent ? 'loaded by the agent' : 'took over a bae load'}; pins in ${s.pinDir}; socket ${s.socket}`,
@@ -49,6 +66,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       `${s.line.realtime ? '' : '; NOT real-time (timing may be late on a busy machine)'}`,
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
     `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
+    ...(busLine ? [busLine] : []),
   ];
   const d = s.detector;
   if (!d) lines.push('  detector: off (--detect)');
@@ -74,6 +92,43 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
   return lines.join('\n');
 }
 
+/** Agent.start with the command's options (the bus is opened before, and closed on failure). */
+function startAgent(opts: AgentOpts, command: Command): Promise<Agent> {
+  return Agent.start({
+    iface: checkIfaceName(opts.iface!),
+    ...(opts.peer !== undefined ? { peer: checkIfaceName(opts.peer) } : {}),
+    xdpMode: opts.mode,
+    overflow: opts.overflow,
+    pinDir: pinDirOf(command),
+    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+    ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
+    ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
+    ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
+    ...(opts.detect
+      ? {
+          detect: {
+            ...(opts.detectInterval !== undefined ? { intervalMs: opts.detectInterval } : {}),
+            ...(opts.detectAlpha !== undefined ? { alpha: opts.detectAlpha } : {}),
+            ...(opts.detectThreshold !== undefined ? { threshold: opts.detectThreshold } : {}),
+            ...(opts.detectWarmup !== undefined ? { warmup: opts.detectWarmup } : {}),
+            ...(opts.detectIdle !== undefined ? { idleMs: opts.detectIdle } : {}),
+          },
+        }
+      : {}),
+  });
+}
+
+function checkNodeName(name: string): string {
+  if (name === ALL_NODES) throw new UsageError(`--node: '${ALL_NODES}' is reserved (it addresses every agent)`);
+  try {
+    return checkToken(name, 'node name');
+  } catch (err) {
+    throw new UsageError(`--node: ${(err as Error).message}`);
+  }
+}
+
+const busName = (bus: Bus) => (bus.kind === 'nats' ? `NATS ${bus.state().url}` : 'in-process');
+
 /** Resolves when the process gets SIGINT or SIGTERM. */
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -90,9 +145,9 @@ function untilSignal(): Promise<NodeJS.Signals> {
 export function register(program: Command): void {
   const agent = program
     .command('agent')
-    .description('run the daemon that holds the delay line (delay, duplicate, reorder policies), inline between two ports')
-    .option('--iface <name>', 'first port (required)')
-    .option('--peer <name>', 'second port (required)')
+    .description('run the daemon: on the message bus (block commands, events, telemetry), and inline between two ports it holds the delay line')
+    .option('--iface <name>', 'the port (required); with --peer, the first of two')
+    .option('--peer <name>', 'second port: bae inline with the delay line (without: ingress mode on --iface, no delay line)')
     .addOption(new Option('--mode <mode>', 'XDP attach mode').choices(['native', 'generic']).default('native'))
     .option('--max-in-flight <n>', 'frames the delay line holds at once (default: what the UMEM leaves after the rings)', wholeNumber(1, 1 << 18))
     .addOption(new Option('--overflow <rule>', 'a frame that finds --max-in-flight frames held: drop it, or pass it undelayed').choices(['drop', 'pass']).default('drop'))
@@ -109,15 +164,26 @@ export function register(program: Command): void {
     .option('--detect-threshold <z>', `|z| above this is an anomaly (default ${DETECTOR_DEFAULTS.threshold})`, numberIn(0.5, 1000))
     .option('--detect-warmup <n>', `samples of a source before it can be anomalous (default ${DETECTOR_DEFAULTS.warmup})`, wholeNumber(1, 1_000_000))
     .option('--detect-idle <duration>', `forget a source silent this long (default ${DETECTOR_DEFAULTS.idleMs / 1000}s)`, durationMs(1, 7 * 86_400_000))
+    .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
+    .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
+    .addOption(blockSubjectOption())
     .addHelpText(
       'after',
       `
 Runs in the foreground until SIGINT or SIGTERM. Loads bae inline between --iface and --peer (or
-takes over a \`bae load\` of the same two ports at --pin-dir, which it then leaves loaded), opens
-the delay line on both ports and listens on a root-only control socket under /run/bae, so that
-\`bae policy apply\` from another shell can use delay, duplicate and reorder. On SIGINT/SIGTERM
-it closes the delay line (held frames are sent at once, in due order; those that cannot leave
-within 200 ms are dropped), unloads what it loaded, removes the socket and exits 0.
+takes over a \`bae load\` of the same two ports at --pin-dir), opens the delay line on both ports
+and listens on a root-only control socket under /run/bae, so that \`bae policy apply\` from
+another shell can use delay, duplicate and reorder. Without --peer it loads (or takes over) bae
+in ingress mode on --iface, with no delay line.
+
+It is on the bus (NATS with --nats, else in-process): it applies block commands from
+--block-subject (SecBeat's BlockCommand; once per command_id), publishes the kernel's policy
+events to bae.events.<node>.<kind> (kept by JetStream on NATS) and a digest every 5 s to
+bae.telemetry.<node>. A NATS server that cannot be reached stops the start before anything is
+loaded (exit 1, BAE_BUS). On SIGINT/SIGTERM it closes the delay line (held frames are sent at
+once, in due order; those that cannot leave within 200 ms are dropped), leaves the bus, removes
+the socket and exits 0; bae stays loaded and enforcing (blocks last their TTL): \`bae unload\`
+ends it.
 
 With --metrics it serves Prometheus metrics (bae_* counters read from the kernel at each
 scrape: verdicts, parse outcomes, policy hits and trigger fires, blocks, ring-buffer losses,
@@ -135,6 +201,8 @@ Examples:
   sudo bae agent --iface eth1 --peer eth2 --metrics 127.0.0.1:9464
   curl -s http://127.0.0.1:9464/metrics | grep ^bae_packets_total
   sudo bae agent --iface eth1 --peer eth2 --detect --detect-threshold 5
+  sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --node edge-1
+  sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --block-subject secbeat.commands.block
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
@@ -142,38 +210,38 @@ Examples:
       const detectOpts = ['detectInterval', 'detectAlpha', 'detectThreshold', 'detectWarmup', 'detectIdle'] as const;
       const orphan = detectOpts.find((k) => opts[k] !== undefined);
       if (orphan && !opts.detect) throw new UsageError(`--${orphan.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --detect`);
-      if (opts.iface === undefined || opts.peer === undefined) {
-        throw new UsageError('bae agent needs --iface and --peer (the delay line sits between two ports)');
+      if (opts.iface === undefined) {
+        throw new UsageError('bae agent needs --iface (and --peer for bae inline with the delay line)');
       }
-      const running = await Agent.start({
-        iface: checkIfaceName(opts.iface),
-        peer: checkIfaceName(opts.peer),
-        xdpMode: opts.mode,
-        overflow: opts.overflow,
-        pinDir: pinDirOf(command),
-        ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
-        ...(opts.maxLateMs !== undefined ? { maxLateMs: opts.maxLateMs } : {}),
-        ...(opts.cpu !== undefined ? { cpu: opts.cpu } : {}),
-        ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
-        ...(opts.detect
-          ? {
-              detect: {
-                ...(opts.detectInterval !== undefined ? { intervalMs: opts.detectInterval } : {}),
-                ...(opts.detectAlpha !== undefined ? { alpha: opts.detectAlpha } : {}),
-                ...(opts.detectThreshold !== undefined ? { threshold: opts.detectThreshold } : {}),
-                ...(opts.detectWarmup !== undefined ? { warmup: opts.detectWarmup } : {}),
-                ...(opts.detectIdle !== undefined ? { idleMs: opts.detectIdle } : {}),
-              },
-            }
-          : {}),
-      });
+      const node = opts.node !== undefined ? checkNodeName(opts.node) : nodeNameOf(os.hostname());
+      // The bus first: a server that cannot be reached changes nothing.
+      const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
+      let running: Agent;
+      let bridge: BusBridge;
+      try {
+        running = await startAgent(opts, command);
+      } catch (err) {
+        await bus.close();
+        throw err;
+      }
+      try {
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject });
+        running.addStatus('bus', () => bridge.state());
+      } catch (err) {
+        // A start that fails undoes what it did: bae goes again if the agent loaded it.
+        await running.stop();
+        if (running.loadedByAgent) unload({ pinDir: running.pinDir });
+        await bus.close();
+        throw err;
+      }
+      const where = running.peer === undefined ? `in ingress mode on ${running.iface}` : `inline between ${running.iface} and ${running.peer}`;
       const metricsUrl = running.status().metricsUrl;
-      process.stdout.write(`bae agent running inline between ${running.iface} and ${running.peer}; socket ${running.socketPath}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
+      process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
       const sig = await untilSignal();
+      bridge.stop();
+      await bus.drain();
       const res = await running.stop();
-      process.stdout.write(
-        `bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped${res.unloaded ? '; bae unloaded' : '; bae left loaded'}\n`,
-      );
+      process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);
     });
 
   agent

@@ -1,42 +1,13 @@
 // `bae events [--follow] [--json]`: trigger fires, blocks and `event` matches from the policy
 // stage's ring buffer. Without --follow it prints what is waiting and exits.
 import { Command } from 'commander';
-import { decodeAddress, decodePolicyEvent, openLoadedMap, POLICY_MAPS, RingBuffer, type PolicyEventRecord } from '../datapath';
+import { decodePolicyEvent, openLoadedMap, POLICY_MAPS, RingBuffer, type PolicyEventRecord } from '../datapath';
 import { toJson } from '../json';
-import { storedNames } from '../policy';
+import { storedNames, viewEvent, type PolicyEventView } from '../policy';
+
+// The view is the policy area's (the agent publishes the same on the bus).
+export { viewEvent, type PolicyEventView };
 import { pinDirOf } from './options';
-
-const KINDS: Record<number, string> = { 1: 'fire', 2: 'block', 3: 'match', 4: 'refused', 5: 'would-block' };
-const SCOPES: Record<number, string> = { 0: 'policy', 1: 'source', 2: 'destination', 3: 'conversation' };
-
-export interface PolicyEventView {
-  kind: string;
-  policy: string;
-  policyId: number;
-  scope: string;
-  src: string;
-  dst: string;
-  /** The window's sum (fire), the block's end in ns (block), the frame's length (match). */
-  value: bigint;
-  timeNs: bigint;
-  /** Wall-clock time, from the monotonic kernel time (real clock). */
-  time: string;
-}
-
-export function viewEvent(e: PolicyEventRecord, names: Map<number, string>, monoNow: bigint, wallNowMs: number): PolicyEventView {
-  const ageMs = Number(monoNow - e.timeNs) / 1e6;
-  return {
-    kind: KINDS[e.kind] ?? `kind-${e.kind}`,
-    policy: names.get(e.policyId) ?? `#${e.policyId}`,
-    policyId: e.policyId,
-    scope: SCOPES[e.scope] ?? String(e.scope),
-    src: e.family ? decodeAddress(e.family, e.addrA) : '',
-    dst: e.family ? decodeAddress(e.family, e.addrB) : '',
-    value: e.value,
-    timeNs: e.timeNs,
-    time: new Date(wallNowMs - ageMs).toISOString(),
-  };
-}
 
 export function formatEvent(v: PolicyEventView, e: PolicyEventRecord): string {
   const what =

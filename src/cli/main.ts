@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { BaeError, EXIT, exitCodeFor, type ExitCode } from '../errors';
 import { moduleLogger } from '../log';
 import * as agentCommand from './agent';
+import * as blocksCommand from './blocks';
 import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
@@ -32,6 +33,7 @@ const commands: Register[] = [
   policyCommand.register,
   eventsCommand.register,
   protectCommand.register,
+  blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
 ];

@@ -6,6 +6,7 @@
 // shows it under "Global Options". As for --version, a command run by `bae lab exec` that has
 // options of its own goes after `--`, so that bae does not take them.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { SUBJECTS, checkNatsUrl, checkSubject } from '../bus';
 import { DEFAULT_PIN_DIR, checkPinDir } from '../datapath';
 
 /** `--pin-dir`: where bae's pins are, for every command that finds bae through them. */
@@ -38,4 +39,28 @@ export function numberIn(min: number, max: number): (value: string) => number {
     if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
     return n;
   };
+}
+
+/** `--nats <url>`: the NATS server(s) of the fleet (checked here; the connection is the bus's). */
+export function natsOption(what: string): Option {
+  return new Option('--nats <url>', `NATS server URL(s), comma-separated (nats://HOST:PORT); ${what}`).argParser((v: string) => {
+    try {
+      return checkNatsUrl(v);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  });
+}
+
+/** `--block-subject <subject>`: where block commands travel (a SecBeat orchestrator's, for one). */
+export function blockSubjectOption(): Option {
+  return new Option('--block-subject <subject>', 'subject of block commands (SecBeat\'s orchestrator publishes on secbeat.commands.block)')
+    .default(SUBJECTS.block)
+    .argParser((v: string) => {
+      try {
+        return checkSubject(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
 }

@@ -6,7 +6,8 @@ import { agentDelayLineStep } from '../agent';
 import { ACTIONS, ACTION_BY_KIND, applyPolicyFiles, compilePolicies, deletePolicies, parsePolicyFiles, policyStatuses, summarize, type ApplyOutcome, type Policy } from '../policy';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
-import { pinDirOf } from './options';
+import { natsOption, pinDirOf, wholeNumber } from './options';
+import { applyOverBus } from './policy-fleet';
 
 function matchText(spec: Record<string, unknown>): string {
   const m = (spec.match ?? {}) as Record<string, unknown>;
@@ -140,7 +141,28 @@ Examples:
     .option('--replace', 'make these files the whole set (policies not in them are removed)')
     .option('--monitor', 'monitor only: every policy of the set counts, fires and sends events (would-block for blocks) but enforces nothing, until the next apply without it')
     .option('--json', 'print the outcome as JSON')
-    .action(async (paths: string[], opts: { replace?: boolean; monitor?: boolean; json?: boolean }, command: Command) => {
+    .addOption(natsOption('send the files to agents over the bus (with --node or --all) instead of the local bae'))
+    .option('--node <name>', 'with --nats: the agent that applies them')
+    .option('--all', 'with --nats: every agent applies them (each answers)')
+    .option('--timeout <ms>', 'with --nats: how long to wait for the answers', wholeNumber(1, 600_000), 5000)
+    .addHelpText(
+      'after',
+      `
+With --nats the files are checked here, then sent as one request on bae.commands.policy.<node>
+(--all: to every agent); each agent applies them as \`bae policy apply\` does on its node and
+answers with the generation applied or its error; a refusal exits non-zero.
+
+Examples:
+  bae policy apply policies/syn-flood.yaml --nats nats://10.0.0.1:4222 --node edge-1
+  bae policy apply policies/ --replace --nats nats://10.0.0.1:4222 --all --json`,
+    )
+    .action(async (paths: string[], opts: { replace?: boolean; monitor?: boolean; json?: boolean; nats?: string; node?: string; all?: boolean; timeout: number }, command: Command) => {
+      if (opts.nats !== undefined) {
+        if (opts.monitor) throw new UsageError('--monitor is for the local bae; over the bus, apply policies with spec.monitor: true');
+        await applyOverBus(paths, { nats: opts.nats, timeoutMs: opts.timeout, ...(opts.node !== undefined ? { node: opts.node } : {}), ...(opts.all ? { all: true } : {}), ...(opts.replace ? { replace: true } : {}), ...(opts.json ? { json: true } : {}) });
+        return;
+      }
+      if (opts.node !== undefined || opts.all) throw new UsageError('--node and --all go with --nats (the local bae needs neither)');
       printOutcome(
         await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, monitor: opts.monitor ?? false, delayLine: agentDelayLineStep }),
         opts.json ?? false,

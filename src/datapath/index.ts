@@ -75,6 +75,7 @@ export {
   decodePolicyBlockKey,
   decodePolicyBlockLpmKey,
   encodePolicyBlockLpmKey,
+  encodePolicyBlockKey,
   decodePolicyCtl,
   decodePolicyEvent,
   decodePolicyLpmKey,

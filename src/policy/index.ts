@@ -36,3 +36,7 @@ export type { ApplyOutcome, DelayLineStep, PolicyStatus, LoadedPolicyMaps, Write
 export { loadStoredSet, saveStoredSet, removeStoredSet, stateFile, policiesFromStored, withApplyLock } from './store';
 export type { StoredPolicy, StoredSet } from './store';
 export { canonicalJson, fnv1a32, policyId } from './stable-id';
+export { Blocklist, MAX_BLOCK_TTL_NS, monotonicNs, parseBlockTarget } from './blocks';
+export type { BlockEntry, BlockTarget } from './blocks';
+export { EVENT_KINDS, viewEvent } from './events';
+export type { PolicyEventView } from './events';

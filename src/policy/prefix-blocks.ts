@@ -27,51 +27,65 @@ function entries(map: BpfMap): Buffer[] {
   return map.lookupBatch().keys.map((k) => Buffer.from(k));
 }
 
-/** Sets or clears `flag` in slot 1 of policy_block_used from whether `map` holds entries. */
-function syncFlag(maps: PolicyMaps, map: BpfMap, flag: number): void {
-  const raw = maps.blockUsed.lookup(u32(1));
+/** Sets or clears `flag` in slot 1 of policy_block_used (`used`) from whether `map` holds entries. */
+function syncFlag(used: BpfMap, map: BpfMap, flag: number): void {
+  const raw = used.lookup(u32(1));
   const flags = raw ? raw.readUInt32LE(0) : 0;
   const want = entries(map).length > 0 ? flags | flag : flags & ~flag;
-  if (want !== flags) maps.blockUsed.update(u32(1), u32(want));
+  if (want !== flags) used.update(u32(1), u32(want));
 }
 
 export interface BlockedPrefix {
   prefix: string;
+  version: 4 | 6;
   /** Clock ns (CLOCK_MONOTONIC) when the block ends. */
   expiryNs: bigint;
 }
 
+// Map-level operations (the Blocklist of blocks.ts holds single maps), then PolicyMaps wrappers.
+
 /** Blocks every address in `p` until `expiryNs` (CLOCK_MONOTONIC ns); replaces an earlier block of it. */
-export function blockPrefix(maps: PolicyMaps, p: Prefix, expiryNs: bigint): void {
+export function blockPrefixIn(prefixes: BpfMap, used: BpfMap, p: Prefix, expiryNs: bigint): void {
   const v = Buffer.alloc(8);
   v.writeBigUInt64LE(expiryNs);
   // The entry before the flag: a packet that sees the flag finds the entry.
-  maps.blockPrefixes.update(keyOf(p), v);
-  syncFlag(maps, maps.blockPrefixes, POLICY_BLOCK_FLAGS.prefixes);
+  prefixes.update(keyOf(p), v);
+  syncFlag(used, prefixes, POLICY_BLOCK_FLAGS.prefixes);
 }
 
 /** Removes the block of exactly `p`; false when there was none. */
-export function unblockPrefix(maps: PolicyMaps, p: Prefix): boolean {
-  const gone = maps.blockPrefixes.delete(keyOf(p));
-  syncFlag(maps, maps.blockPrefixes, POLICY_BLOCK_FLAGS.prefixes);
+export function unblockPrefixIn(prefixes: BpfMap, used: BpfMap, p: Prefix): boolean {
+  const gone = prefixes.delete(keyOf(p));
+  syncFlag(used, prefixes, POLICY_BLOCK_FLAGS.prefixes);
   return gone;
 }
 
-export function listBlockedPrefixes(maps: PolicyMaps): BlockedPrefix[] {
-  const { keys, values } = maps.blockPrefixes.lookupBatch();
-  return keys.map((k, i) => ({ prefix: formatPrefix(prefixOf(k)), expiryNs: values[i]!.readBigUInt64LE(0) }));
+export function listBlockedPrefixesIn(prefixes: BpfMap): BlockedPrefix[] {
+  const { keys, values } = prefixes.lookupBatch();
+  return keys.map((k, i) => {
+    const p = prefixOf(k);
+    return { prefix: formatPrefix(p), version: p.family, expiryNs: values[i]!.readBigUInt64LE(0) };
+  });
 }
+
+export function listProtectedIn(prot: BpfMap): Prefix[] {
+  return entries(prot).map(prefixOf);
+}
+
+export const blockPrefix = (maps: PolicyMaps, p: Prefix, expiryNs: bigint): void => blockPrefixIn(maps.blockPrefixes, maps.blockUsed, p, expiryNs);
+export const unblockPrefix = (maps: PolicyMaps, p: Prefix): boolean => unblockPrefixIn(maps.blockPrefixes, maps.blockUsed, p);
+export const listBlockedPrefixes = (maps: PolicyMaps): BlockedPrefix[] => listBlockedPrefixesIn(maps.blockPrefixes);
 
 /** Protects every address in `p` from blocks by policies (and by `bae block`, which checks it). */
 export function protectPrefix(maps: PolicyMaps, p: Prefix): void {
   maps.protected.update(keyOf(p), u32(1));
-  syncFlag(maps, maps.protected, POLICY_BLOCK_FLAGS.protected);
+  syncFlag(maps.blockUsed, maps.protected, POLICY_BLOCK_FLAGS.protected);
 }
 
 /** Removes the protection of exactly `p`; false when there was none. */
 export function unprotectPrefix(maps: PolicyMaps, p: Prefix): boolean {
   const gone = maps.protected.delete(keyOf(p));
-  syncFlag(maps, maps.protected, POLICY_BLOCK_FLAGS.protected);
+  syncFlag(maps.blockUsed, maps.protected, POLICY_BLOCK_FLAGS.protected);
   return gone;
 }
 
@@ -79,11 +93,11 @@ export function unprotectPrefix(maps: PolicyMaps, p: Prefix): boolean {
 export function setProtectedPrefixes(maps: PolicyMaps, prefixes: readonly Prefix[]): void {
   for (const k of entries(maps.protected)) maps.protected.delete(k);
   for (const p of prefixes) maps.protected.update(keyOf(p), u32(1));
-  syncFlag(maps, maps.protected, POLICY_BLOCK_FLAGS.protected);
+  syncFlag(maps.blockUsed, maps.protected, POLICY_BLOCK_FLAGS.protected);
 }
 
 export function listProtectedPrefixes(maps: PolicyMaps): string[] {
-  return entries(maps.protected).map((k) => formatPrefix(prefixOf(k)));
+  return listProtectedIn(maps.protected).map(formatPrefix);
 }
 
 /** The protected prefix that holds `addr` (4 or 6, 16 bytes), or undefined. */

@@ -86,7 +86,10 @@ describe('bae agent', () => {
       const code = await agent.stop('SIGTERM');
       assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
     }
-    assert.match(agent.stdout(), /bae agent stopped \(SIGTERM\): \d+ held frames sent, 0 dropped; bae unloaded/);
+    // bae stays loaded and enforcing after the agent (blocks, policies); `bae unload` ends it.
+    assert.match(agent.stdout(), /bae agent stopped \(SIGTERM\): \d+ held frames sent, 0 dropped; bae left loaded/);
+    assert.match(al.cli(['status']).stdout, /bae is loaded, inline mode/);
+    assert.equal(al.cli(['unload']).status, 0);
     assertNothingLeft(al.lab, al.pinDir);
     assert.equal(fs.existsSync(al.socket), false, 'the control socket is gone');
     assertFails(al.cli(['agent', 'status']), 3, /^bae: no bae agent is running/);

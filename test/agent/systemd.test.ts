@@ -66,7 +66,7 @@ describe('the systemd unit of the agent', () => {
     assert.equal(res.stderr.trim(), '', 'no warning');
   });
 
-  it('runs the agent between the ports its environment file names, until SIGTERM, which leaves nothing', async () => {
+  it('runs the agent between the ports its environment file names, until SIGTERM, which leaves bae enforcing', async () => {
     const unit = fs.readFileSync(UNIT, 'utf8');
     const env = parseEnvFile(
       fs
@@ -87,6 +87,9 @@ describe('the systemd unit of the agent', () => {
       code = await agent.stop('SIGTERM');
     }
     assert.equal(code, 0, agent.stderr());
+    // bae stays loaded and enforcing after the service stops (docs/agent.md); `bae unload` ends it.
+    assert.match(al.cli(['status']).stdout, /bae is loaded, inline mode/);
+    assert.equal(al.cli(['unload']).status, 0);
     assertNothingLeft(al.lab, al.pinDir);
   });
 });

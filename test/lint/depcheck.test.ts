@@ -23,6 +23,8 @@ const PLANTED: Record<string, string> = {
   // The cycle the agent's delay-line step once made: policy reaching up into agent.
   'src/policy/planted-agent.ts': "export { agentSocketPath } from '../agent';\n",
   'src/datapath/planted-up.ts': "export { parsePolicyText } from '../policy';\n",
+  // The bus is below the agent: it never reaches up for it.
+  'src/bus/planted-agent.ts': "export { agentSocketPath } from '../agent';\n",
   'src/cli/planted-deep.ts': "export { parsePolicyText } from '../policy/parse';\n",
   'src/lab/planted-lab.ts': "export { loadCollection } from '../datapath';\n",
 };
@@ -30,7 +32,8 @@ const PLANTED: Record<string, string> = {
 const EXPECTED = [
   'leaf-imports-no-area: src/lab/planted-lab.ts -> src/datapath/index.ts',
   'layer-datapath: src/datapath/planted-up.ts -> src/policy/index.ts',
-  'layer-policy-profiles-emulation: src/policy/planted-agent.ts -> src/agent/index.ts',
+  'layer-policy-profiles-emulation-bus: src/bus/planted-agent.ts -> src/agent/index.ts',
+  'layer-policy-profiles-emulation-bus: src/policy/planted-agent.ts -> src/agent/index.ts',
   'no-circular: src/policy/planted-a.ts <-> src/policy/planted-b.ts',
   'through-the-index: src/cli/planted-deep.ts -> src/policy/parse.ts',
 ];

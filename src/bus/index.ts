@@ -1,0 +1,15 @@
+// The bus area: bae's message bus (docs/bus.md). One contract (Bus), two implementations: NATS
+// (with a JetStream stream of events) and the in-process bus of the embedded default; the
+// subjects; SecBeat's BlockCommand.
+export type { Bus, BusHandler, BusMessage, BusState, BusSubscription, RequestOptions } from './bus';
+export { DEFAULT_REQUEST_TIMEOUT_MS } from './bus';
+export { BusError } from './errors';
+export { MemoryBus } from './memory';
+export { NatsBus, EVENT_STREAM, checkNatsUrl, redactUrl } from './nats';
+export type { NatsBusOptions, StoredEvent } from './nats';
+export { SUBJECTS, checkPattern, checkSubject, checkToken, nodeNameOf, subjectMatches } from './subjects';
+export { MAX_PAYLOAD } from './message';
+export { parseBlockCommand, newBlockCommand, SeenIds } from './block-command';
+export type { BlockCommand, CheckedBlockCommand } from './block-command';
+export { openBus } from './open';
+export type { OpenBusOptions } from './open';

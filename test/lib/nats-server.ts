@@ -1,0 +1,122 @@
+// A real nats-server (the Debian package) for the tests of one file: on a free loopback port,
+// JetStream on with a store directory of its own, killed and its store removed after, also when
+// a test failed. restart() stops it and starts it again on the same port and store.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  storeDir: string;
+  /** The server's log so far (for assertion messages). */
+  log(): string;
+  /** Kills the server (SIGKILL, as a crash); stop() then start() again keeps the port and store. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  /** Kills it and removes its store; safe twice. */
+  stop(): Promise<void>;
+}
+
+/** A loopback TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether nats-server is installed; under CI=true a missing one is a failure, not a skip. */
+export function natsServerAvailable(): boolean {
+  const ok = spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
+  if (!ok && process.env.CI === 'true') assert.fail('nats-server is not installed (apt-get install nats-server)');
+  return ok;
+}
+
+async function waitListening(port: number, child: ChildProcess, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const c = net.createConnection({ port, host: '127.0.0.1' });
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${port} within ${deadlineMs} ms`);
+}
+
+export async function startNatsServer(): Promise<NatsServer> {
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-nats-'));
+  let child: ChildProcess | undefined;
+  let out = '';
+  let port = 0;
+  const start = async () => {
+    // A port can be taken between freePort() and the server's bind: a few attempts.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (port === 0 || attempt > 0) port = await freePort();
+      const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `bae-test-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      try {
+        await waitListening(port, c, 10_000);
+        return;
+      } catch (err) {
+        c.kill('SIGKILL');
+        if (attempt === 4) throw new Error(`${(err as Error).message}\n${out}`, { cause: err });
+      }
+    }
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await gone;
+  };
+  // A test process that ends without its after() (a timeout, an uncaught error) still kills it.
+  const onExit = () => child?.kill('SIGKILL');
+  process.once('exit', onExit);
+  await start();
+  let stopped = false;
+  return {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    storeDir,
+    log: () => out,
+    kill,
+    start: async () => {
+      const keep = port;
+      port = keep;
+      const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(keep), '-js', '-sd', storeDir, '-n', `bae-test-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      await waitListening(keep, c, 10_000);
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      process.off('exit', onExit);
+      await kill();
+      fs.rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
