@@ -25,6 +25,10 @@ export interface BusBridgeOptions {
   telemetryMs?: number;
   /** Command ids remembered for idempotence (default 10000). */
   seenIds?: number;
+  /** Take the kernel's events from its ring buffer and publish them (default true). The ring has
+   * one reader: without a NATS server nobody hears them on the bus, so the CLI leaves them to
+   * `bae events` then. */
+  readEvents?: boolean;
 }
 
 export interface BusBridgeState {
@@ -50,7 +54,7 @@ export class BusBridge {
   readonly #blocklist: Blocklist;
   readonly #eventsMap: BpfMap;
   readonly #statsMap: BpfMap;
-  readonly #ring: RingBuffer;
+  readonly #ring: RingBuffer | undefined;
   readonly #subs: BusSubscription[];
   /** Applies one after the other (the apply lock would refuse a second one meanwhile). */
   #applying: Promise<unknown> = Promise.resolve();
@@ -72,7 +76,7 @@ export class BusBridge {
     this.#eventsMap = maps.events;
     this.#statsMap = maps.stats;
     this.#names = storedNames(o.pinDir);
-    this.#ring = new RingBuffer(maps.events, (rec) => this.#onEvent(rec));
+    this.#ring = (o.readEvents ?? true) ? new RingBuffer(maps.events, (rec) => this.#onEvent(rec)) : undefined;
     this.#subs = [
       o.bus.subscribe(this.#blockSubject, (msg) => this.#onCommand(msg)),
       o.bus.subscribe(SUBJECTS.policy(o.node), (msg) => this.#onPolicy(msg)),
@@ -96,7 +100,7 @@ export class BusBridge {
       const stats = openLoadedMap(POLICY_MAPS.stats, o.pinDir, 'bae agent');
       opened.push(stats);
       const bridge = new BusBridge(o, { blocklist, events, stats });
-      bridge.#ring.consume(); // what waited before the agent started
+      bridge.#ring?.consume(); // what waited before the agent started
       log.info({ node: o.node, bus: o.bus.kind, url: o.bus.state().url, blockSubject: bridge.#blockSubject }, 'on the bus');
       return bridge;
     } catch (err) {
@@ -237,11 +241,11 @@ export class BusBridge {
     clearInterval(this.#timer);
     this.#subs.forEach((s) => s.unsubscribe());
     try {
-      this.#ring.consume(); // the last events still go out
+      this.#ring?.consume(); // the last events still go out
     } catch (err) {
       log.warn({ err }, 'reading the last events');
     }
-    this.#ring.close();
+    this.#ring?.close();
     this.#eventsMap.close();
     this.#statsMap.close();
     this.#blocklist.close();

@@ -225,7 +225,8 @@ Examples:
         throw err;
       }
       try {
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject });
+        // Kernel events go out on NATS; without it they stay in the ring for `bae events`.
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.

@@ -67,15 +67,10 @@ export { HOST_LE } from './words';
 export {
   POLICY,
   POLICY_COMBO_PLAIN,
-  POLICY_BLOCK_FLAGS,
   POLICY_MAPS,
   POLICY_RULE_MONITOR,
   PolicyLookup,
   decodePolicyActState,
-  decodePolicyBlockKey,
-  decodePolicyBlockLpmKey,
-  encodePolicyBlockLpmKey,
-  encodePolicyBlockKey,
   decodePolicyCtl,
   decodePolicyEvent,
   decodePolicyLpmKey,
@@ -93,6 +88,8 @@ export {
   writePolicyComboSlot,
   writePolicyRule,
 } from './policy-layout';
+// The blocklist stage's maps (block-layout.ts): addresses, prefixes, protected prefixes.
+export { POLICY_BLOCK_FLAGS, decodePolicyBlockKey, decodePolicyBlockLpmKey, encodePolicyBlockKey, encodePolicyBlockLpmKey } from './block-layout';
 export type {
   PolicyActState,
   PolicyCountersValue,

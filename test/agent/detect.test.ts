@@ -95,6 +95,8 @@ describe('bae agent --detect', () => {
       const code = await agent.stop('SIGTERM');
       assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr().slice(-2000)}`);
     }
+    // The agent leaves bae loaded and enforcing (docs/agent.md); `bae unload` ends it.
+    assert.equal(al.cli(['unload']).status, 0);
     assertNothingLeft(al.lab, al.pinDir);
   });
 

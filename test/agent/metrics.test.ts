@@ -97,6 +97,8 @@ describe('bae agent --metrics', () => {
       const code = await agent.stop('SIGTERM');
       assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
     }
+    // The agent leaves bae loaded and enforcing (docs/agent.md); `bae unload` ends it.
+    assert.equal(al.cli(['unload']).status, 0);
     assertNothingLeft(al.lab, al.pinDir);
   });
 
@@ -134,6 +136,8 @@ spec:
       const code = await agent.stop('SIGTERM');
       assert.equal(code, 0, `agent exit code; stderr: ${agent.stderr()}`);
     }
+    // The agent leaves bae loaded and enforcing (docs/agent.md); `bae unload` ends it.
+    assert.equal(al.cli(['unload']).status, 0);
     assertNothingLeft(al.lab, al.pinDir);
   });
 
