@@ -10,6 +10,8 @@ packages=(
   iproute2 ethtool xdp-tools procps util-linux
   # traffic and verification in tests and the demo
   iperf3 hping3 python3 python3-scapy tshark tcpreplay iputils-ping
+  # the agent's Prometheus endpoint is scraped with curl in the tests
+  curl
   # systemd-analyze checks the agent unit in the tests
   systemd
   # message bus (tests start a real server)
