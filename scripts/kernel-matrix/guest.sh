@@ -26,6 +26,8 @@ TEST_FILES=(
   dist/test/policy/differential.test.js
   dist/test/policy/actions.test.js
   dist/test/policy/actions-differential.test.js
+  dist/test/policy/http.test.js
+  dist/test/policy/blocks.test.js
   'dist/test/addon/*.test.js'
   dist/test/bpf/verifier-budget.test.js
 )
