@@ -51,10 +51,12 @@ on client ping -n -c 3 -i 0.2 -W 1 10.199.0.2
 on client ping -n -c 3 -i 0.2 -W 1 fd00:bae::2
 
 # iperf3 through bae from a client address: one connection, then the server exits; `timeout`
-# bounds the server if the client never comes.
+# bounds the server if the client never comes. Generously: each `on` is a `bae lab exec`, about
+# 4 s under QEMU TCG and more with two guests busy, and the wait below may take several (the
+# matrix's 6.1 guest once saw a 33 s bound expire before its client connected).
 iperf_through_bae() {
   local source=$1
-  timeout $((IPERF_SECONDS + 30)) "${BAE[@]}" lab exec --prefix "$PREFIX" server -- iperf3 -s -1 -B 10.199.0.2 >/dev/null &
+  timeout $((IPERF_SECONDS + 300)) "${BAE[@]}" lab exec --prefix "$PREFIX" server -- iperf3 -s -1 -B 10.199.0.2 >/dev/null &
   iperf_server=$!
   for _ in $(seq 1 50); do
     on server ss -Hltn 'sport = :5201' | grep -q . && break
