@@ -18,6 +18,7 @@
 const LEVELS = [
   ['cli'],
   ['agent'],
+  ['scenario'],
   ['policy', 'profiles', 'emulation', 'bus' /* , 'store' */],
   ['datapath'],
 ];
