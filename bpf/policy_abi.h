@@ -29,6 +29,10 @@ enum policy_bounds {
 	POLICY_EVENTS_BYTES = 256 * 1024, /* ring buffer of struct policy_event */
 	POLICY_CORRUPT_BITS_MAX = 8,  /* bits one corrupt action flips in one packet */
 	POLICY_ACT_STATES_MAX = 65536, /* emulation states (LRU): per rule, and per conversation for rate */
+	POLICY_OFFENCES_MAX = 65536,  /* block histories of addresses (LRU), for escalation */
+	/* Doublings an escalated TTL may take: with a factor of 2 or more, 1 ms reaches any maximum
+	 * up to 30 days (2^32 ms is 49 days) within 32 steps; the rest is margin. */
+	POLICY_ESCALATE_STEPS = 40,
 };
 
 /* Bits of policy_rule.action_mask; src/policy/actions.ts holds the same table. */
@@ -345,6 +349,16 @@ struct policy_act_state {
 	__u8 pad[6];
 };
 
+/* Escalation of a block action for repeat offenders, as fail2ban's bantime.increment: the block
+ * lasts block_ttl_ns x factor^n, at most max_ns, n = the address's earlier escalating blocks
+ * whose memory has not lapsed (struct policy_offence). src/policy/escalate.ts computes the same. */
+struct policy_escalate {
+	__u64 max_ns;    /* the longest block */
+	__u64 forget_ns; /* the history is forgotten this long after its latest block ended */
+	__u32 factor;    /* 2..16; 0: the block does not escalate (and keeps no history) */
+	__u32 pad;
+};
+
 /* Map policy_rules (ARRAY): index gen * POLICY_MAX_RULES + slot. */
 struct policy_rule {
 	__u32 id;          /* stable id (name + content); keys triggers and counters */
@@ -365,6 +379,7 @@ struct policy_rule {
 	__u64 cooldown_ns;
 	__u64 block_ttl_ns;
 	struct policy_emul emul; /* emulation actions (POLICY_ACT_LOSS ... RATE) */
+	struct policy_escalate escalate; /* of the block action; factor 0: none */
 };
 
 /* Map policy_triggers (LRU_HASH): one sliding window per (rule, scope key). */
@@ -402,6 +417,15 @@ struct policy_block_key {
 	__u8 family;
 	__u8 pad[3];
 	__u8 addr[16];
+};
+
+/* Map policy_offences (LRU_HASH, key struct policy_block_key): an address's history of
+ * escalating blocks, written by every escalating block of it, the program's block actions and
+ * user space's (`bae block --escalate`, block commands) alike, so that they count as one. */
+struct policy_offence {
+	__u64 last_expiry_ns; /* expiry of its latest escalating block (clock ns) */
+	__u32 count;          /* escalating blocks since the history last lapsed */
+	__u32 pad;
 };
 
 /* Maps policy_block_prefixes (LPM_TRIE, value: expiry, clock ns, __u64) and policy_protected

@@ -101,6 +101,13 @@ struct {
 	__type(value, __u64);
 } policy_blocklist SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, POLICY_OFFENCES_MAX);
+	__type(key, struct policy_block_key);
+	__type(value, struct policy_offence);
+} policy_offences SEC(".maps");
+
 /* Slot 0 turns 1 when a source is first put on the blocklist (by the program or by `bae
  * block`): until then the stage skips the blocklist lookup (a hash lookup, most of what the
  * stage costs when no rule is on). It only ever goes from 0 to 1. Slot 1 holds enum

@@ -239,28 +239,77 @@ static __always_inline int policy_protected_addr(__u8 family, const __u8 *addr)
 }
 
 /*
- * Blocks the rule's source (the client for response metrics) for block_ttl_ns. One that is
- * blocked already is not blocked again: its block keeps its expiry, and no event is sent. A
- * protected source is not blocked: the refusal is counted and sent as an event. A monitor-only
- * rule blocks nothing and sends POLICY_EVENT_WOULD_BLOCK.
+ * The TTL of rule r's block of `key` at `now`: block_ttl_ns x factor^n, at most max_ns, where n
+ * is the address's count of escalating blocks unless its memory lapsed (forget_ns after the
+ * latest one ended). With `record`, the block is counted: count n + 1, expiry now + the TTL.
+ * Two CPUs blocking one address at once may count it once: a block is rare, the LRU value is
+ * updated in place, and the worst case is one step less.
+ *
+ * Verifier: a global function (the bounded loop is checked once, not in every state of the
+ * candidate callback); its pointers may be NULL, and point to plain memory of their type.
+ */
+__noinline __u64 policy_escalate_ttl(const struct policy_rule *r, const struct policy_block_key *key,
+				     __u64 now, int record)
+{
+	struct policy_offence fresh = {}, *o;
+	__u64 ttl, max, factor, n = 0;
+
+	if (!r || !key)
+		return 0;
+	ttl = r->block_ttl_ns;
+	max = r->escalate.max_ns;
+	factor = r->escalate.factor;
+	o = bpf_map_lookup_elem(&policy_offences, key);
+	if (o && (now < o->last_expiry_ns || now - o->last_expiry_ns < r->escalate.forget_ns))
+		n = o->count;
+	for (__u32 i = 0; i < POLICY_ESCALATE_STEPS && i < n && ttl < max && factor > 1; i++)
+		ttl = ttl > max / factor ? max : ttl * factor;
+	if (ttl > max)
+		ttl = max;
+	if (!record)
+		return ttl;
+	if (o) {
+		o->count = n + 1;
+		o->last_expiry_ns = now + ttl;
+	} else {
+		fresh.count = 1;
+		fresh.last_expiry_ns = now + ttl;
+		bpf_map_update_elem(&policy_offences, key, &fresh, BPF_ANY);
+	}
+	return ttl;
+}
+
+/*
+ * Blocks the rule's source (the client for response metrics) for block_ttl_ns, or escalated
+ * (policy_escalate_ttl) when the rule escalates. One that is blocked already is not blocked
+ * again: its block keeps its expiry, and no event is sent. A protected source is not blocked: the
+ * refusal is counted and sent as an event. A monitor-only rule blocks nothing and sends
+ * POLICY_EVENT_WOULD_BLOCK. Refusals and would-blocks carry the expiry the block would have had
+ * and leave the history alone.
  */
 static __always_inline void policy_block(const struct pkt_meta *m, const struct policy_rule *r,
 					 struct policy_counters *cnt, struct policy_stats *stats)
 {
 	struct policy_block_key key = { .family = m->family };
-	__u64 expiry = m->now_ns + r->block_ttl_ns, *old;
+	__u64 expiry, *old;
 	__u32 zero = 0, *used;
+	int refused, monitor;
 
 	__builtin_memcpy(key.addr, policy_rule_src(m, r), 16);
 	old = bpf_map_lookup_elem(&policy_blocklist, &key);
 	if (old && m->now_ns < *old)
 		return;
-	if (policy_protected_addr(m->family, key.addr)) {
+	refused = policy_protected_addr(m->family, key.addr);
+	monitor = r->flags & POLICY_RULE_MONITOR;
+	expiry = m->now_ns + (r->escalate.factor ?
+			      policy_escalate_ttl(r, &key, m->now_ns, !refused && !monitor) :
+			      r->block_ttl_ns);
+	if (refused) {
 		stats->block_refused++;
 		policy_event_emit(m, r, POLICY_EVENT_REFUSED, expiry, stats);
 		return;
 	}
-	if (r->flags & POLICY_RULE_MONITOR) {
+	if (monitor) {
 		policy_event_emit(m, r, POLICY_EVENT_WOULD_BLOCK, expiry, stats);
 		return;
 	}

@@ -129,7 +129,7 @@ export class BusBridge {
       msg.respond(reply);
       return;
     }
-    const { command: cmd, target, ttlNs } = checked;
+    const { command: cmd, target, ttlNs, escalate } = checked;
     if (this.#seen.has(cmd.command_id)) {
       this.#counts.duplicates++;
       log.info({ command_id: cmd.command_id, ip: target.address }, 'block command seen before: not applied again');
@@ -137,7 +137,7 @@ export class BusBridge {
       return;
     }
     try {
-      if (cmd.action === 'block') this.#blocklist.block(target, ttlNs);
+      if (cmd.action === 'block') this.#blocklist.block(target, ttlNs, escalate);
       else this.#blocklist.unblock(target);
     } catch (err) {
       this.#counts.failed++;

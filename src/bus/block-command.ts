@@ -2,7 +2,7 @@
 // checked field by field, so that a malformed command is refused with its reason and changes
 // nothing; and the bounded record of command ids that makes commands idempotent.
 import * as crypto from 'node:crypto';
-import { MAX_BLOCK_TTL_NS, parseBlockTarget, type BlockTarget } from '../policy';
+import { ESCALATE_FACTOR_MAX, ESCALATE_FACTOR_MIN, MAX_BLOCK_TTL_NS, parseBlockTarget, type BlockTarget, type Escalation } from '../policy';
 
 export interface BlockCommand {
   command_id: string;
@@ -15,6 +15,8 @@ export interface BlockCommand {
   issued_at: string;
   /** Who issued it (a SecBeat orchestrator, `bae block --nats` of a user@host, ...). */
   source: string;
+  /** bae's extension (SecBeat ignores it): escalate a repeat offender's block (`bae block --escalate`). */
+  escalate?: { factor: number; max_seconds: number; forget_seconds: number };
 }
 
 export interface CheckedBlockCommand {
@@ -22,6 +24,8 @@ export interface CheckedBlockCommand {
   target: BlockTarget;
   /** duration_seconds in ns (0 for unblock). */
   ttlNs: bigint;
+  /** The command's escalate, in ns; absent: the block does not escalate. */
+  escalate?: Escalation;
 }
 
 const MAX_ID = 128;
@@ -66,6 +70,28 @@ export function parseBlockCommand(value: unknown): CheckedBlockCommand | { error
       seconds = d;
     }
   }
+  let escalate: Escalation | undefined;
+  let escalateSeconds: BlockCommand['escalate'];
+  if (v.escalate !== undefined && v.escalate !== null) {
+    const e = v.escalate as Record<string, unknown>;
+    const whole = (name: string, min: number, max: number): number | undefined => {
+      const x = typeof e === 'object' && !Array.isArray(e) ? e[name] : undefined;
+      if (typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max) return x;
+      errors.push(`escalate.${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(x)}`);
+      return undefined;
+    };
+    if (typeof e !== 'object' || Array.isArray(e)) errors.push('escalate is an object { factor, max_seconds, forget_seconds }');
+    else {
+      const factor = whole('factor', ESCALATE_FACTOR_MIN, ESCALATE_FACTOR_MAX);
+      const max = whole('max_seconds', 1, MAX_SECONDS);
+      const forget = whole('forget_seconds', 1, MAX_SECONDS);
+      if (max !== undefined && max < seconds) errors.push(`escalate.max_seconds ${max} is shorter than duration_seconds ${seconds}`);
+      if (factor !== undefined && max !== undefined && forget !== undefined) {
+        escalate = { factor, maxNs: BigInt(max) * 1_000_000_000n, forgetNs: BigInt(forget) * 1_000_000_000n };
+        escalateSeconds = { factor, max_seconds: max, forget_seconds: forget };
+      }
+    }
+  }
   let target: BlockTarget | undefined;
   if (ip) {
     const t = parseBlockTarget(ip);
@@ -73,15 +99,27 @@ export function parseBlockCommand(value: unknown): CheckedBlockCommand | { error
     else target = t;
   }
   if (errors.length || !target) return { errors };
+  const escalated = escalate && action === 'block';
   return {
-    command: { command_id: id, ip, reason, duration_seconds: seconds, action: action as 'block' | 'unblock', issued_at: issuedAt, source },
+    command: {
+      command_id: id,
+      ip,
+      reason,
+      duration_seconds: seconds,
+      action: action as 'block' | 'unblock',
+      issued_at: issuedAt,
+      source,
+      ...(escalated ? { escalate: escalateSeconds } : {}),
+    },
     target,
     ttlNs: action === 'block' ? BigInt(seconds) * 1_000_000_000n : 0n,
+    ...(escalated ? { escalate } : {}),
   };
 }
 
 /** A new BlockCommand (for `bae block --nats`), with a fresh UUID as its id. */
-export function newBlockCommand(o: { ip: string; action: 'block' | 'unblock'; durationSeconds?: number; reason?: string; source: string; now?: Date }): BlockCommand {
+export function newBlockCommand(o: { ip: string; action: 'block' | 'unblock'; durationSeconds?: number; reason?: string; source: string; now?: Date; escalate?: Escalation }): BlockCommand {
+  const s = (ns: bigint) => Number(ns / 1_000_000_000n);
   return {
     command_id: crypto.randomUUID(),
     ip: o.ip,
@@ -90,6 +128,7 @@ export function newBlockCommand(o: { ip: string; action: 'block' | 'unblock'; du
     action: o.action,
     issued_at: (o.now ?? new Date()).toISOString(),
     source: o.source,
+    ...(o.escalate ? { escalate: { factor: o.escalate.factor, max_seconds: s(o.escalate.maxNs), forget_seconds: s(o.escalate.forgetNs) } } : {}),
   };
 }
 

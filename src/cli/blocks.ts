@@ -6,7 +6,20 @@ import os from 'node:os';
 import { newBlockCommand, openBus, parseBlockCommand, type BlockCommand } from '../bus';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
-import { Blocklist, MAX_BLOCK_TTL_NS, formatDuration, parseBlockTarget, parseDuration, type BlockEntry, type BlockTarget } from '../policy';
+import {
+  Blocklist,
+  ESCALATE_DEFAULT_FORGET_NS,
+  ESCALATE_DEFAULT_MAX_NS,
+  ESCALATE_FACTOR_MAX,
+  ESCALATE_FACTOR_MIN,
+  MAX_BLOCK_TTL_NS,
+  formatDuration,
+  parseBlockTarget,
+  parseDuration,
+  type BlockEntry,
+  type BlockTarget,
+  type Escalation,
+} from '../policy';
 import { blockSubjectOption, natsOption, pinDirOf } from './options';
 
 /** `--ttl`: a duration with a unit, 1 ms to 10 years. */
@@ -15,6 +28,26 @@ function ttlArg(value: string): bigint {
   if (typeof ns === 'string') throw new InvalidArgumentError(ns);
   if (ns < 1_000_000n || ns > MAX_BLOCK_TTL_NS) throw new InvalidArgumentError(`'${value}' is outside 1ms..3650d`);
   return ns;
+}
+
+/** `--escalate`: the factor, a whole number 2..16. */
+function factorArg(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value.trim()) || n < ESCALATE_FACTOR_MIN || n > ESCALATE_FACTOR_MAX) {
+    throw new InvalidArgumentError(`'${value}' is not a whole number from ${ESCALATE_FACTOR_MIN} to ${ESCALATE_FACTOR_MAX}`);
+  }
+  return n;
+}
+
+/** The escalation of `bae block`'s options; a UsageError when --max-ttl or --forget come without --escalate. */
+function escalationOf(opts: { ttl: bigint; escalate?: number; maxTtl?: bigint; forget?: bigint }): Escalation | undefined {
+  if (opts.escalate === undefined) {
+    if (opts.maxTtl !== undefined || opts.forget !== undefined) throw new UsageError('--max-ttl and --forget need --escalate FACTOR');
+    return undefined;
+  }
+  const e = { factor: opts.escalate, maxNs: opts.maxTtl ?? ESCALATE_DEFAULT_MAX_NS, forgetNs: opts.forget ?? ESCALATE_DEFAULT_FORGET_NS };
+  if (e.maxNs < opts.ttl) throw new UsageError(`--max-ttl ${formatDuration(e.maxNs)}${opts.maxTtl === undefined ? ' (the default)' : ''} is shorter than --ttl ${formatDuration(opts.ttl)}`);
+  return e;
 }
 
 function targetOf(text: string): BlockTarget {
@@ -30,11 +63,13 @@ export interface BlockView {
   expiryNs: bigint;
   expires: string;
   remainingMs: number;
+  /** Escalating blocks of the address in its history, this one included (0: none). */
+  offences: number;
 }
 
 export function viewBlock(e: BlockEntry, wallNowMs = Date.now()): BlockView {
   const remainingMs = Number(e.remainingNs / 1000n) / 1000;
-  return { address: e.address, version: e.version, expiryNs: e.expiryNs, expires: new Date(wallNowMs + remainingMs).toISOString(), remainingMs };
+  return { address: e.address, version: e.version, expiryNs: e.expiryNs, expires: new Date(wallNowMs + remainingMs).toISOString(), remainingMs, offences: e.offences };
 }
 
 /** Publishes one command on the fleet's bus, checked as the agents will check it. */
@@ -59,6 +94,9 @@ export function register(program: Command): void {
     .argument('<addr>', 'an IPv4 or IPv6 address or prefix (ADDR/LEN)')
     .addOption(new Option('--ttl <duration>', 'how long: 30s, 5m, 1h, 2d (1ms to 3650d)').argParser(ttlArg).makeOptionMandatory())
     .option('--reason <text>', 'why (kept in the command and the log)')
+    .addOption(new Option('--escalate <factor>', 'repeat offenders: ttl x factor^n, n = earlier escalating blocks of the address (2..16)').argParser(factorArg))
+    .addOption(new Option('--max-ttl <duration>', 'with --escalate: the longest block (default 24h)').argParser(ttlArg))
+    .addOption(new Option('--forget <duration>', 'with --escalate: forget the history this long after its latest block ended (default 1d)').argParser(ttlArg))
     .addOption(natsOption('publish the block to every agent instead of writing the local blocklist'))
     .addOption(blockSubjectOption())
     .option('--json', 'print the block (or the command published) as JSON')
@@ -75,26 +113,39 @@ With --nats the block goes to the fleet as a BlockCommand (SecBeat's fields: com
 reason, duration_seconds, action, issued_at, source) on --block-subject; every \`bae agent
 --nats\` applies it once (by command_id). A TTL in whole seconds there.
 
+--escalate FACTOR lengthens the block of a repeat offender, as fail2ban's bantime.increment:
+ttl x FACTOR^n up to --max-ttl, where n counts the address's earlier escalating blocks (this
+command's, a policy's \`block: { escalate }\`, a block command's: one history in the kernel),
+forgotten --forget after the latest of them ended. Without it a block lasts its ttl and leaves
+the history alone. Prefixes do not escalate. With --nats the command carries \`escalate:
+{ factor, max_seconds, forget_seconds }\` (docs/bus.md).
+
 Examples:
   sudo bae block 203.0.113.7 --ttl 5m --reason "scanner"
   sudo bae block 2001:db8::7 --ttl 1h
   sudo bae block 198.51.100.0/24 --ttl 10m
+  sudo bae block 203.0.113.7 --ttl 5m --escalate 2 --max-ttl 1d --forget 7d
   bae block 203.0.113.7 --ttl 300s --nats nats://10.0.0.1:4222
   sudo bae lab exec bae -- bae block 10.0.0.1 --ttl 30s`,
     )
-    .action(async (addr: string, opts: { ttl: bigint; reason?: string; nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
+    .action(async (addr: string, opts: { ttl: bigint; reason?: string; escalate?: number; maxTtl?: bigint; forget?: bigint; nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
       const target = targetOf(addr);
+      const escalate = escalationOf(opts);
       if (opts.nats !== undefined) {
-        if (opts.ttl % 1_000_000_000n !== 0n) throw new UsageError(`--ttl ${formatDuration(opts.ttl)}: a BlockCommand carries whole seconds`);
-        const cmd = newBlockCommand({ ip: target.address, action: 'block', durationSeconds: Number(opts.ttl / 1_000_000_000n), ...(opts.reason !== undefined ? { reason: opts.reason } : {}), source: source() });
+        for (const [name, ns] of [['--ttl', opts.ttl], ['--max-ttl', escalate?.maxNs ?? 0n], ['--forget', escalate?.forgetNs ?? 0n]] as const) {
+          if (ns % 1_000_000_000n !== 0n) throw new UsageError(`${name} ${formatDuration(ns)}: a BlockCommand carries whole seconds`);
+        }
+        const cmd = newBlockCommand({ ip: target.address, action: 'block', durationSeconds: Number(opts.ttl / 1_000_000_000n), ...(opts.reason !== undefined ? { reason: opts.reason } : {}), source: source(), ...(escalate ? { escalate } : {}) });
         await publishCommand(opts.nats, opts.blockSubject, cmd);
         process.stdout.write(opts.json ? toJson(cmd) + '\n' : `block of ${target.address} for ${formatDuration(opts.ttl)} published on ${opts.blockSubject} (command ${cmd.command_id})\n`);
         return;
       }
       const list = Blocklist.open(pinDirOf(command), 'bae block');
       try {
-        const v = viewBlock(list.block(target, opts.ttl));
-        process.stdout.write(opts.json ? toJson(v) + '\n' : `blocked ${v.address} for ${formatDuration(opts.ttl)} (until ${v.expires})\n`);
+        const e = list.block(target, opts.ttl, escalate);
+        const v = viewBlock(e);
+        const times = escalate ? ` (offence ${v.offences})` : '';
+        process.stdout.write(opts.json ? toJson(v) + '\n' : `blocked ${v.address} for ${formatDuration(e.remainingNs)}${times} (until ${v.expires})\n`);
       } finally {
         list.close();
       }
@@ -144,7 +195,8 @@ Examples:
       'after',
       `
 Lists the blocklist entries still in force, soonest expiry first: those of \`bae block\`, of
-block commands from the bus, and of policies' block actions.
+block commands from the bus, and of policies' block actions. \`offences\` is the address's count
+of escalating blocks (this one included; 0: it has no history).
 
 Examples:
   sudo bae blocks
@@ -159,7 +211,7 @@ Examples:
         } else if (views.length === 0) {
           process.stdout.write('no address is blocked\n');
         } else {
-          for (const v of views) process.stdout.write(`${v.address.padEnd(39)} ${(v.remainingMs / 1000).toFixed(1).padStart(10)}s left (until ${v.expires})\n`);
+          for (const v of views) process.stdout.write(`${v.address.padEnd(39)} ${(v.remainingMs / 1000).toFixed(1).padStart(10)}s left (until ${v.expires})${v.offences ? `, offence ${v.offences}` : ''}\n`);
         }
       } finally {
         list.close();

@@ -273,6 +273,16 @@ export const STRUCTS = {
       pad: { offset: 83, size: 5, type: 'u8', dims: [5], elemSize: 1 },
     },
   },
+  policy_escalate: {
+    name: 'policy_escalate',
+    size: 24,
+    fields: {
+      max_ns: { offset: 0, size: 8, type: 'u64' },
+      forget_ns: { offset: 8, size: 8, type: 'u64' },
+      factor: { offset: 16, size: 4, type: 'u32' },
+      pad: { offset: 20, size: 4, type: 'u32' },
+    },
+  },
   policy_event: {
     name: 'policy_event',
     size: 56,
@@ -317,6 +327,15 @@ export const STRUCTS = {
       pad: { offset: 22, size: 2, type: 'u8', dims: [2], elemSize: 1 },
     },
   },
+  policy_offence: {
+    name: 'policy_offence',
+    size: 16,
+    fields: {
+      last_expiry_ns: { offset: 0, size: 8, type: 'u64' },
+      count: { offset: 8, size: 4, type: 'u32' },
+      pad: { offset: 12, size: 4, type: 'u32' },
+    },
+  },
   policy_port_classes: {
     name: 'policy_port_classes',
     size: 512,
@@ -337,7 +356,7 @@ export const STRUCTS = {
   },
   policy_rule: {
     name: 'policy_rule',
-    size: 152,
+    size: 176,
     fields: {
       id: { offset: 0, size: 4, type: 'u32' },
       action_mask: { offset: 4, size: 4, type: 'u32' },
@@ -357,6 +376,7 @@ export const STRUCTS = {
       cooldown_ns: { offset: 48, size: 8, type: 'u64' },
       block_ttl_ns: { offset: 56, size: 8, type: 'u64' },
       emul: { offset: 64, size: 88, type: 'struct policy_emul' },
+      escalate: { offset: 152, size: 24, type: 'struct policy_escalate' },
     },
   },
   policy_stats: {
@@ -489,6 +509,8 @@ export const ENUMS = {
     POLICY_EVENTS_BYTES: 262144,
     POLICY_CORRUPT_BITS_MAX: 8,
     POLICY_ACT_STATES_MAX: 65536,
+    POLICY_OFFENCES_MAX: 65536,
+    POLICY_ESCALATE_STEPS: 40,
   },
   policy_combo_flag: {
     POLICY_COMBO_PLAIN: 1,

@@ -38,3 +38,44 @@ export function decodePolicyBlockLpmKey(buf: Buffer): { family: number; addr: Bu
   const a = off(L, 'addr');
   return { family: buf[off(L, 'family')]!, addr: Buffer.from(buf.subarray(a, a + 16)), len: buf.readUInt32LE(off(L, 'prefixlen')) - 32 };
 }
+
+/** struct policy_escalate of a rule's block action (factor 0: none). */
+export interface PolicyEscalate {
+  factor: number;
+  maxNs: bigint;
+  forgetNs: bigint;
+}
+
+export function writePolicyEscalate(buf: Buffer, at: number, e: PolicyEscalate): void {
+  const L = 'policy_escalate';
+  checkSize(L, buf, at, LAYOUTS.policy_escalate!.size);
+  buf.writeUInt32LE(e.factor, at + off(L, 'factor'));
+  buf.writeBigUInt64LE(e.maxNs, at + off(L, 'max_ns'));
+  buf.writeBigUInt64LE(e.forgetNs, at + off(L, 'forget_ns'));
+}
+
+export function decodePolicyEscalate(buf: Buffer, at = 0): PolicyEscalate {
+  const L = 'policy_escalate';
+  checkSize(L, buf, at, LAYOUTS.policy_escalate!.size);
+  return { factor: buf.readUInt32LE(at + off(L, 'factor')), maxNs: buf.readBigUInt64LE(at + off(L, 'max_ns')), forgetNs: buf.readBigUInt64LE(at + off(L, 'forget_ns')) };
+}
+
+/** struct policy_offence: an address's history of escalating blocks (map policy_offences). */
+export interface PolicyOffence {
+  count: number;
+  lastExpiryNs: bigint;
+}
+
+export function encodePolicyOffence(o: PolicyOffence): Buffer {
+  const L = 'policy_offence';
+  const buf = Buffer.alloc(LAYOUTS.policy_offence!.size);
+  buf.writeUInt32LE(o.count, off(L, 'count'));
+  buf.writeBigUInt64LE(o.lastExpiryNs, off(L, 'last_expiry_ns'));
+  return buf;
+}
+
+export function decodePolicyOffence(buf: Buffer): PolicyOffence {
+  const L = 'policy_offence';
+  checkSize(L, buf, 0, LAYOUTS.policy_offence!.size);
+  return { count: buf.readUInt32LE(off(L, 'count')), lastExpiryNs: buf.readBigUInt64LE(off(L, 'last_expiry_ns')) };
+}

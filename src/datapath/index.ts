@@ -94,6 +94,9 @@ export {
 } from './policy-layout';
 // The blocklist stage's maps (block-layout.ts): addresses, prefixes, protected prefixes.
 export { POLICY_BLOCK_FLAGS, decodePolicyBlockKey, decodePolicyBlockLpmKey, encodePolicyBlockKey, encodePolicyBlockLpmKey } from './block-layout';
+// Escalation of blocks for repeat offenders: a rule's parameters and an address's history.
+export { decodePolicyEscalate, decodePolicyOffence, encodePolicyOffence, writePolicyEscalate } from './block-layout';
+export type { PolicyEscalate, PolicyOffence } from './block-layout';
 export type {
   PolicyActState,
   PolicyCountersValue,

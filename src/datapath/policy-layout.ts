@@ -3,6 +3,7 @@
 // BTF of build/bpf/bae.o (abi.gen.ts), so no struct layout or enum value is restated here.
 import { ENUMS } from './abi.gen';
 import { LAYOUTS, checkSize, off, u64s, type AddressFamily } from './layout';
+import { decodePolicyEscalate, writePolicyEscalate, type PolicyEscalate } from './block-layout';
 import { writeU16, writeU32, writeU64 } from './words';
 
 /** Map names of the policy stage (bpf/policy.h). */
@@ -22,6 +23,7 @@ export const POLICY_MAPS = {
   blockUsed: 'policy_block_used',
   blockPrefixes: 'policy_block_prefixes',
   protected: 'policy_protected',
+  offences: 'policy_offences',
   stats: 'policy_stats',
   events: 'policy_events',
   actStates: 'policy_act_states',
@@ -386,9 +388,11 @@ export interface PolicyRuleValue {
   delayClass?: number;
   /** enum policy_rule_flag (POLICY_RULE_MONITOR: counts and events only); absent: 0. */
   flags?: number;
+  /** Escalation of the block action; absent: none. */
+  escalate?: PolicyEscalate;
 }
 
-const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask', 'tcp_flags_value', 'metric', 'op', 'scope', 'delay_class', 'flags', 'threshold', 'bucket_ns', 'for_ns', 'cooldown_ns', 'block_ttl_ns', 'emul'] as const;
+const RULE_FIELDS = ['id', 'action_mask', 'ifindex', 'verdict', 'tcp_flags_mask', 'tcp_flags_value', 'metric', 'op', 'scope', 'delay_class', 'flags', 'threshold', 'bucket_ns', 'for_ns', 'cooldown_ns', 'block_ttl_ns', 'emul', 'escalate'] as const;
 let ruleAt: Record<(typeof RULE_FIELDS)[number], number> | undefined;
 
 /** Writes struct policy_rule into `buf` at `at` (the bytes there must be zero: padding is not written). */
@@ -413,6 +417,7 @@ export function writePolicyRule(buf: Buffer, at: number, r: PolicyRuleValue): vo
   if (r.cooldownNs !== 0n) writeU64(buf, at + o.cooldown_ns, r.cooldownNs);
   if (r.blockTtlNs !== 0n) writeU64(buf, at + o.block_ttl_ns, r.blockTtlNs);
   if (r.emul) writePolicyEmul(buf, at + o.emul, r.emul);
+  if (r.escalate) writePolicyEscalate(buf, at + o.escalate, r.escalate);
 }
 
 export function encodePolicyRule(r: PolicyRuleValue): Buffer {
@@ -442,6 +447,7 @@ export function decodePolicyRule(buf: Buffer): PolicyRuleValue {
     cooldownNs: buf.readBigUInt64LE(off(L, 'cooldown_ns')),
     blockTtlNs: buf.readBigUInt64LE(off(L, 'block_ttl_ns')),
     emul: decodePolicyEmul(buf.subarray(off(L, 'emul'), off(L, 'emul') + LAYOUTS.policy_emul!.size)),
+    escalate: decodePolicyEscalate(buf, off(L, 'escalate')),
   };
 }
 

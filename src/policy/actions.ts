@@ -47,9 +47,23 @@ export const ACTIONS: readonly ActionDef[] = [
     kind: 'block',
     bit: ACT.POLICY_ACT_BLOCK,
     verdict: 'drop',
-    params: { ttl: { type: 'duration', required: true, minNs: MS, maxNs: 30n * DAY } },
+    params: {
+      ttl: { type: 'duration', required: true, minNs: MS, maxNs: 30n * DAY },
+      // Repeat offenders (src/policy/escalate.ts): ttl x escalate^n, at most maxTtl, n = the
+      // address's earlier escalating blocks, forgotten `forget` after the latest one ended.
+      escalate: { type: 'number', required: false, min: 2, max: 16, integer: true },
+      maxTtl: { type: 'duration', required: false, minNs: MS, maxNs: 30n * DAY },
+      forget: { type: 'duration', required: false, minNs: MS, maxNs: 365n * DAY },
+    },
     kernel: true,
-    description: 'drop the packet and put its source address on the blocklist for ttl',
+    description: 'drop the packet and put its source address on the blocklist for ttl (escalate: x escalate per earlier block of the address, up to maxTtl, history forgotten after forget)',
+    check: (q) => {
+      if (!has(q, 'escalate')) for (const k of ['maxTtl', 'forget']) if (has(q, k)) return { param: k, message: `block.${k} needs 'escalate' (the factor, 2..16)` };
+      if (has(q, 'escalate') && (q.maxTtl === undefined ? 24n * 3600n * S : (q.maxTtl as bigint)) < (q.ttl as bigint)) {
+        return { param: has(q, 'maxTtl') ? 'maxTtl' : 'ttl', message: `block.maxTtl (default 24h) must be at least its ttl` };
+      }
+      return undefined;
+    },
   },
   { kind: 'count', bit: ACT.POLICY_ACT_COUNT, verdict: null, params: {}, kernel: true, description: 'count the packet in the policy\'s counters and go on to the next policy' },
   { kind: 'event', bit: ACT.POLICY_ACT_EVENT, verdict: null, params: {}, kernel: true, description: 'emit a match event for the packet and go on to the next policy' },

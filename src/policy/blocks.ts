@@ -12,7 +12,9 @@ import {
   POLICY_MAPS,
   addressFamilyOf,
   decodePolicyBlockKey,
+  decodePolicyOffence,
   encodePolicyBlockKey,
+  encodePolicyOffence,
   formatAddress,
   openLoadedMap,
   parseAddress,
@@ -20,6 +22,7 @@ import {
   type IpVersion,
 } from '../datapath';
 import { UsageError } from '../errors';
+import { escalatedTtl, recordOffence, type Escalation } from './escalate';
 import { formatPrefix, parsePrefix, prefixContains, type Prefix } from './net';
 import { blockPrefixIn, listBlockedPrefixesIn, listProtectedIn, unblockPrefixIn } from './prefix-blocks';
 
@@ -67,6 +70,9 @@ export interface BlockEntry {
   expiryNs: bigint;
   /** Time left at the moment of reading (0 when past). */
   remainingNs: bigint;
+  /** Escalating blocks of the address in its history (policy_offences), this one included; 0 for
+   * an address without one, and for prefixes (they do not escalate). */
+  offences: number;
 }
 
 /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns (process.hrtime uses it on Linux). */
@@ -79,16 +85,18 @@ export class Blocklist {
   readonly #used: BpfMap;
   readonly #prefixes: BpfMap | undefined;
   readonly #protected: BpfMap | undefined;
+  readonly #offences: BpfMap | undefined;
   readonly #own: boolean;
   readonly #clock: () => bigint;
 
   /** Over maps the caller owns (the agent's); `clock` is injectable for tests. Without the
    * prefix tables, prefixes are refused and nothing is checked for protection. */
-  constructor(entries: BpfMap, used: BpfMap, opts: { clock?: () => bigint; own?: boolean; prefixes?: BpfMap; protected?: BpfMap } = {}) {
+  constructor(entries: BpfMap, used: BpfMap, opts: { clock?: () => bigint; own?: boolean; prefixes?: BpfMap; protected?: BpfMap; offences?: BpfMap } = {}) {
     this.#entries = entries;
     this.#used = used;
     this.#prefixes = opts.prefixes;
     this.#protected = opts.protected;
+    this.#offences = opts.offences;
     this.#own = opts.own ?? false;
     this.#clock = opts.clock ?? monotonicNs;
   }
@@ -106,6 +114,7 @@ export class Blocklist {
         own: true,
         prefixes: open(POLICY_MAPS.blockPrefixes),
         protected: open(POLICY_MAPS.protected),
+        offences: open(POLICY_MAPS.offences),
       });
     } catch (err) {
       opened.forEach((m) => m.close());
@@ -122,8 +131,10 @@ export class Blocklist {
   }
 
   /** Blocks `target` for `ttlNs` from now (replacing an earlier expiry: the last word counts);
-   * ProtectedError, and nothing changed, when a protected prefix covers any of it. */
-  block(target: BlockTarget, ttlNs: bigint): BlockEntry {
+   * ProtectedError, and nothing changed, when a protected prefix covers any of it. With
+   * `escalate`, an address's block lasts ttlNs x factor^n (escalate.ts) and counts in its history,
+   * the same one the program's escalating block actions keep; a prefix does not escalate. */
+  block(target: BlockTarget, ttlNs: bigint, escalate?: Escalation): BlockEntry {
     if (ttlNs <= 0n || ttlNs > MAX_BLOCK_TTL_NS) throw new RangeError(`block TTL ${ttlNs} ns is outside 1 ns..10 years`);
     const guard = this.protectedBy(target);
     if (guard) throw new ProtectedError(`${target.address} is protected (${guard}, see \`bae protect list\`): not blocked`);
@@ -131,7 +142,7 @@ export class Blocklist {
       if (!this.#prefixes) throw new UsageError(`${target.address} is a prefix: this blocklist has no prefix table`);
       const expiryNs = this.#clock() + ttlNs;
       blockPrefixIn(this.#prefixes, this.#used, { family: target.version, addr: target.addr, len: target.len }, expiryNs);
-      return { address: target.address, version: target.version, expiryNs, remainingNs: ttlNs };
+      return { address: target.address, version: target.version, expiryNs, remainingNs: ttlNs, offences: 0 };
     }
     // Before the entry, so that no packet skips the lookup once the entry exists.
     const used = this.#used.lookup(ZERO_KEY);
@@ -140,11 +151,28 @@ export class Blocklist {
       one.writeUInt32LE(1);
       this.#used.update(ZERO_KEY, one);
     }
-    const expiryNs = this.#clock() + ttlNs;
+    const now = this.#clock();
+    const key = this.#key(target);
+    let offences = this.#offencesOf(key);
+    if (escalate) {
+      if (!this.#offences) throw new UsageError(`${target.address}: this blocklist has no offence history to escalate with`);
+      const raw = this.#offences.lookup(key);
+      const e = escalatedTtl(ttlNs, escalate, raw ? decodePolicyOffence(raw) : undefined, now);
+      ttlNs = e.ttlNs;
+      offences = e.n + 1;
+      this.#offences.update(key, encodePolicyOffence(recordOffence(e.n, now, ttlNs)));
+    }
+    const expiryNs = now + ttlNs;
     const value = Buffer.alloc(8);
     value.writeBigUInt64LE(expiryNs);
-    this.#entries.update(this.#key(target), value);
-    return { address: target.address, version: target.version, expiryNs, remainingNs: ttlNs };
+    this.#entries.update(key, value);
+    return { address: target.address, version: target.version, expiryNs, remainingNs: ttlNs, offences };
+  }
+
+  /** The count of the address's history (0: none). */
+  #offencesOf(key: Buffer): number {
+    const raw = this.#offences?.lookup(key);
+    return raw ? decodePolicyOffence(raw).count : 0;
   }
 
   /** Lifts the block of `target` (exactly that address or prefix); whether there was an entry (expired or not). */
@@ -166,12 +194,12 @@ export class Blocklist {
       const expiryNs = values[i]!.readBigUInt64LE(0);
       if (expiryNs <= now) return;
       const version: IpVersion = family === AF_INET ? 4 : 6;
-      out.push({ address: formatAddress(version, addr), version, expiryNs, remainingNs: expiryNs - now });
+      out.push({ address: formatAddress(version, addr), version, expiryNs, remainingNs: expiryNs - now, offences: this.#offencesOf(k) });
     });
     if (this.#prefixes) {
       for (const b of listBlockedPrefixesIn(this.#prefixes)) {
         if (b.expiryNs <= now) continue;
-        out.push({ address: b.prefix, version: b.version, expiryNs: b.expiryNs, remainingNs: b.expiryNs - now });
+        out.push({ address: b.prefix, version: b.version, expiryNs: b.expiryNs, remainingNs: b.expiryNs - now, offences: 0 });
       }
     }
     return out.sort((a, b) => (a.expiryNs < b.expiryNs ? -1 : a.expiryNs > b.expiryNs ? 1 : 0));
@@ -189,5 +217,6 @@ export class Blocklist {
     this.#used.close();
     this.#prefixes?.close();
     this.#protected?.close();
+    this.#offences?.close();
   }
 }

@@ -17,6 +17,7 @@ import * as crypto from 'node:crypto';
 import { POLICY, POLICY_RULE_MONITOR } from '../datapath';
 import { ACTION_BY_KIND } from './actions';
 import { compileEmul, EMUL_ACTIONS, ruleSeed } from './actions-model';
+import { actionVerdict, blockEscalation, type Escalation } from './escalate';
 import { buildComboTable } from './combo-table';
 import type { CompiledCombo, CompiledPrefix, CompiledRule, CompiledSet } from './compiled-set';
 import { assignDelayClasses } from './delay';
@@ -268,13 +269,18 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
   let actionMask = 0;
   let verdict = ACTION_VERDICT_NONE;
   let blockTtlNs = 0n;
+  let escalate: Escalation | undefined;
   for (let j = 0; j < p.actions.length; j++) {
     const a = p.actions[j]!;
     const def = ACTION_BY_KIND.get(a.kind)!;
     actionMask |= 1 << def.bit;
-    if (def.verdict === 'pass') verdict = ACTION_VERDICT_PASS;
-    if (def.verdict === 'drop') verdict = ACTION_VERDICT_DROP;
-    if (a.kind === 'block') blockTtlNs = a.params.ttl as bigint;
+    const v = actionVerdict(p, a.kind);
+    if (v === 'pass') verdict = ACTION_VERDICT_PASS;
+    if (v === 'drop') verdict = ACTION_VERDICT_DROP;
+    if (a.kind === 'block') {
+      blockTtlNs = a.params.ttl as bigint;
+      escalate = blockEscalation(a.params);
+    }
   }
   const t = p.trigger;
   return {
@@ -296,6 +302,7 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
     delayClass: 0,
     flags: p.monitor || monitor ? POLICY_RULE_MONITOR : 0,
     emul: actionMask & EMUL_ACTIONS ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
+    ...(escalate ? { escalate } : {}),
   };
 }
 

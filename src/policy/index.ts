@@ -23,7 +23,7 @@ export { applyCompiled, readCtl, setDigests, GRACE_NS, POLICY_TABLE_MAPS } from 
 export type { ApplyOptions, ApplyResult } from './apply';
 export { policyMapsOf } from './maps';
 export type { PolicyMaps, PolicyMapName } from './maps';
-export { readCounters, readTriggers, readBlocklist, readPolicyStats, readActStates } from './state';
+export { readCounters, readTriggers, readBlocklist, readOffences, readPolicyStats, readActStates } from './state';
 export { blockPrefix, unblockPrefix, listBlockedPrefixes, protectPrefix, unprotectPrefix, setProtectedPrefixes, listProtectedPrefixes, protectedPrefixOf } from './prefix-blocks';
 export type { BlockedPrefix } from './prefix-blocks';
 // The reference model of the in-kernel emulation actions (bpf/actions.h), not the delay line.
@@ -37,6 +37,8 @@ export { loadStoredSet, saveStoredSet, removeStoredSet, stateFile, policiesFromS
 export type { StoredPolicy, StoredSet } from './store';
 export { canonicalJson, fnv1a32, policyId } from './stable-id';
 export { Blocklist, MAX_BLOCK_TTL_NS, monotonicNs, parseBlockTarget } from './blocks';
+export { escalatedTtl, offencesInMemory, recordOffence, blockEscalation, ESCALATE_DEFAULT_FORGET_NS, ESCALATE_DEFAULT_MAX_NS, ESCALATE_FACTOR_MAX, ESCALATE_FACTOR_MIN } from './escalate';
+export type { Escalation } from './escalate';
 export type { BlockEntry, BlockTarget } from './blocks';
 export { EVENT_KINDS, viewEvent } from './events';
 export type { PolicyEventView } from './events';

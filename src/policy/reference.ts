@@ -4,7 +4,8 @@
 // returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
 import { ACTION_BY_KIND } from './actions';
 import { METRIC_BY_NAME, metricContribution, metricReversed, type PacketFacts } from './metrics';
-import type { IpVersion, PolicyEmul } from '../datapath';
+import type { IpVersion, PolicyEmul, PolicyOffence } from '../datapath';
+import { actionVerdict, blockEscalation, escalatedTtl, recordOffence } from './escalate';
 import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './actions-model';
 import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
 import type { Prefix } from './net';
@@ -90,6 +91,8 @@ export class ReferenceModel {
   readonly counters = new Map<number, RefCounters>();
   /** "family/addr-hex" -> expiry ns. */
   readonly blocklist = new Map<string, bigint>();
+  /** "family/addr-hex" -> history of escalating blocks (the kernel's policy_offences). */
+  readonly offences = new Map<string, PolicyOffence>();
   readonly events: RefEvent[] = [];
   blocklistDrops = 0n;
   /** Blocks of a protected address refused (policy_stats.block_refused). */
@@ -252,13 +255,17 @@ export class ReferenceModel {
       const blockKey = ReferenceModel.blockKey(pkt.family, blockAddr);
       const current = this.blocklist.get(blockKey);
       if (block && !(current !== undefined && pkt.timeNs < current)) {
-        const until = U64(pkt.timeNs + (block.params.ttl as bigint));
+        // Escalation (escalate.ts): only a real block is counted in the address's history.
+        const esc = blockEscalation(block.params);
+        const ttl = esc ? escalatedTtl(block.params.ttl as bigint, esc, this.offences.get(blockKey), pkt.timeNs) : undefined;
+        const until = U64(pkt.timeNs + (ttl ? ttl.ttlNs : (block.params.ttl as bigint)));
         if (this.protectedPrefixes.some((x) => prefixContainsAddress(x, pkt.family, blockAddr))) {
           this.blockRefused++;
           this.#event('refused', p, pkt, until);
         } else if (p.monitor) {
           this.#event('would-block', p, pkt, until);
         } else {
+          if (ttl) this.offences.set(blockKey, recordOffence(ttl.n, pkt.timeNs, ttl.ttlNs));
           this.blocklist.set(blockKey, until);
           cnt.blocks++;
           this.#event('block', p, pkt, until);
@@ -269,8 +276,9 @@ export class ReferenceModel {
       for (const a of p.actions) {
         const def = ACTION_BY_KIND.get(a.kind)!;
         mask |= 1 << def.bit;
-        if (def.verdict) {
-          verdict = def.verdict;
+        const v = actionVerdict(p, a.kind);
+        if (v) {
+          verdict = v;
           decided = p;
         }
       }

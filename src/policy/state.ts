@@ -2,6 +2,7 @@
 import {
   decodePolicyActState,
   decodePolicyBlockKey,
+  decodePolicyOffence,
   decodePolicyTrigger,
   decodePolicyTriggerKey,
   sumPolicyStatsPerCpu,
@@ -29,6 +30,12 @@ export function readTriggers(maps: PolicyMaps): { key: PolicyTriggerKey; state: 
 export function readBlocklist(maps: PolicyMaps): { family: number; addr: Buffer; expiryNs: bigint }[] {
   const { keys, values } = maps.blocklist.lookupBatch();
   return keys.map((k, i) => ({ ...decodePolicyBlockKey(k), expiryNs: values[i]!.readBigUInt64LE(0) }));
+}
+
+/** Histories of escalating blocks (policy_offences): family, address bytes, count, last expiry. */
+export function readOffences(maps: PolicyMaps): { family: number; addr: Buffer; count: number; lastExpiryNs: bigint }[] {
+  const { keys, values } = maps.offences.lookupBatch();
+  return keys.map((k, i) => ({ ...decodePolicyBlockKey(k), ...decodePolicyOffence(values[i]!) }));
 }
 
 export function readPolicyStats(maps: PolicyMaps): PolicyStatsValue {

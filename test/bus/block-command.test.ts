@@ -55,6 +55,10 @@ describe('a BlockCommand', () => {
       [{ ...good, duration_seconds: 1e12 }, [/duration_seconds/]],
       [{ ...good, issued_at: 'yesterday' }, [/issued_at 'yesterday' is not an RFC 3339 time/]],
       [{ ip: '300.1.1.1', action: 'nuke' }, [/command_id is missing/, /is not an IPv4/, /action must be/]],
+      [{ ...good, escalate: 2 }, [/escalate is an object \{ factor, max_seconds, forget_seconds \}/]],
+      [{ ...good, escalate: { factor: 1, max_seconds: 3600, forget_seconds: 60 } }, [/escalate\.factor must be a whole number from 2 to 16, got 1/]],
+      [{ ...good, escalate: { factor: 2, forget_seconds: 60 } }, [/escalate\.max_seconds must be a whole number from 1/]],
+      [{ ...good, escalate: { factor: 2, max_seconds: 60, forget_seconds: 60 } }, [/escalate\.max_seconds 60 is shorter than duration_seconds 300/]],
     ];
     for (const [value, reasons] of cases) {
       const c = parseBlockCommand(value);
@@ -62,6 +66,19 @@ describe('a BlockCommand', () => {
       for (const r of reasons) assert.ok(c.errors.some((e) => r.test(e)), `${r} in ${JSON.stringify(c.errors)}`);
       assert.equal(c.errors.length, reasons.length, `exactly the reasons expected: ${JSON.stringify(c.errors)}`);
     }
+  });
+
+  it('may ask to escalate a repeat offender (bae\'s extension), in whole seconds', () => {
+    const c = parseBlockCommand({ ...good, escalate: { factor: 2, max_seconds: 86_400, forget_seconds: 3600 } });
+    assert.ok(!('errors' in c), 'errors' in c ? c.errors.join('; ') : '');
+    assert.deepEqual(c.escalate, { factor: 2, maxNs: 86_400n * 1_000_000_000n, forgetNs: 3600n * 1_000_000_000n });
+    assert.deepEqual(c.command.escalate, { factor: 2, max_seconds: 86_400, forget_seconds: 3600 });
+    const plain = parseBlockCommand(good);
+    assert.ok(!('errors' in plain) && plain.escalate === undefined && !('escalate' in plain.command), 'SecBeat\'s fields alone: no escalation');
+    const made = newBlockCommand({ ip: '192.0.2.1', action: 'block', durationSeconds: 60, source: 's', escalate: { factor: 3, maxNs: 600_000_000_000n, forgetNs: 60_000_000_000n } });
+    assert.deepEqual(made.escalate, { factor: 3, max_seconds: 600, forget_seconds: 60 });
+    const back = parseBlockCommand(made);
+    assert.ok(!('errors' in back) && back.escalate?.factor === 3);
   });
 
   it('made by bae has a fresh id and passes its own check', () => {

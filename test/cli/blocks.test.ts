@@ -123,6 +123,33 @@ describe('bae block, unblock and blocks in the lab', () => {
     assert.deepEqual(blocks(), []);
   });
 
+  it('escalates a repeat offender\'s block with --escalate, and bae blocks --json counts its offences', () => {
+    const { client, server } = bl.lab;
+    const blockJson = (args: string[]) => {
+      const res = bl.cli(['block', client.ipv4, '--json', ...args]);
+      assert.equal(res.status, 0, res.stderr);
+      return JSON.parse(res.stdout) as BlockJson & { offences: number };
+    };
+    try {
+      const first = blockJson(['--ttl', '30s', '--escalate', '3', '--max-ttl', '200s']);
+      assert.deepEqual([first.offences, Math.round(first.remainingMs)], [1, 30_000]);
+      assert.equal(pingReplies(bl.lab, client.ipv4, server.ipv4), 0, 'blocked');
+      const second = blockJson(['--ttl', '30s', '--escalate', '3', '--max-ttl', '200s']);
+      assert.deepEqual([second.offences, Math.round(second.remainingMs)], [2, 90_000], 'x3');
+      const third = blockJson(['--ttl', '30s', '--escalate', '3', '--max-ttl', '200s']);
+      assert.deepEqual([third.offences, Math.round(third.remainingMs)], [3, 200_000], 'x9, at most --max-ttl');
+      const listed = blocks().find((b) => b.address === client.ipv4) as (BlockJson & { offences: number }) | undefined;
+      assert.equal(listed?.offences, 3);
+      const plain = blockJson(['--ttl', '30s']);
+      assert.deepEqual([plain.offences, Math.round(plain.remainingMs)], [3, 30_000], 'without --escalate: the ttl, the history unchanged');
+      assertFails(bl.cli(['block', client.ipv4, '--ttl', '1m', '--forget', '1h']), 2, /^bae: --max-ttl and --forget need --escalate FACTOR/);
+      assertFails(bl.cli(['block', client.ipv4, '--ttl', '2d', '--escalate', '2']), 2, /^bae: --max-ttl 1d \(the default\) is shorter than --ttl 2d/);
+      assertFails(bl.cli(['block', client.ipv4, '--ttl', '1m', '--escalate', '1']), 2, /--escalate.*'1' is not a whole number from 2 to 16/);
+    } finally {
+      bl.cli(['unblock', client.ipv4]);
+    }
+  });
+
   it('says bae is not loaded where it is not', () => {
     assertFails(bae(['blocks', '--pin-dir', `${bl.pinDir}-none`], { lab: bl.lab, node: 'bae' }), 1, /^bae: bae is not loaded/);
   });

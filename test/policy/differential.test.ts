@@ -15,7 +15,7 @@ import { parseAddress } from '../../src/datapath/address';
 import { parsePrefix, type Prefix } from '../../src/policy/net';
 import { setProtectedPrefixes } from '../../src/policy/prefix-blocks';
 import { ReferenceModel, type RefEvent, type RefPacket } from '../../src/policy/reference';
-import { readBlocklist, readCounters, readPolicyStats, readTriggers } from '../../src/policy/state';
+import { readBlocklist, readCounters, readOffences, readPolicyStats, readTriggers } from '../../src/policy/state';
 import { buildPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type PacketSpec } from '../lib/packets';
 import { rng } from '../lib/rng';
 import { PolicyBae, policies, policyYaml } from './helpers';
@@ -54,7 +54,9 @@ const HTTP_PORTS = new Set([80, 8080]);
 // Windows whose bucket width (within / 8) is and is not a whole divisor of a second.
 const WITHINS = ['8ms', '10ms', '1000003ns', '80ms', '1s', '250ms'];
 const DURATIONS = ['1ms', '5ms', '40ms', '300ms', '2s'];
-const ACTIONS = ['[drop]', '[pass]', '[count]', '[count, drop]', '[event, pass]', '[{ block: { ttl: 20ms } }]', '[{ block: { ttl: 400ms } }, count]', '[event]'];
+const ACTIONS = ['[drop]', '[pass]', '[count]', '[count, drop]', '[event, pass]', '[{ block: { ttl: 20ms } }]', '[{ block: { ttl: 400ms } }, count]', '[event]',
+  // Repeat offenders: ttl x 2^n (x3^n) up to maxTtl, history forgotten `forget` after a block ended.
+  '[{ block: { ttl: 20ms, escalate: 2, maxTtl: 150ms, forget: 500ms } }]', '[{ block: { ttl: 5ms, escalate: 3, maxTtl: 1s, forget: 50ms } }, count]'];
 
 function prefixList(): string {
   const pool = chance(0.5) ? V4_PREFIXES : V6_PREFIXES;
@@ -288,6 +290,8 @@ describe('kernel and reference model', () => {
       assert.deepEqual(new Map([...windows].sort()), new Map([...ref.triggerStates()].sort()), `trigger windows after packet ${at}`);
       const blocklist = new Map(readBlocklist(bae.maps).map((b) => [`${b.family === AF_INET ? 4 : 6}/${b.addr.toString('hex')}`, b.expiryNs]));
       assert.deepEqual(new Map([...blocklist].sort()), new Map([...ref.blocklist].sort()), `blocklist after packet ${at}`);
+      const offences = new Map(readOffences(bae.maps).map((o) => [`${o.family === AF_INET ? 4 : 6}/${o.addr.toString('hex')}`, { count: o.count, lastExpiryNs: o.lastExpiryNs }]));
+      assert.deepEqual(new Map([...offences].sort()), new Map([...ref.offences].sort()), `offence histories after packet ${at}`);
       assert.equal(readPolicyStats(bae.maps).blocklistDrops, ref.blocklistDrops, `blocklist drops after packet ${at}`);
       assert.equal(readPolicyStats(bae.maps).blockRefused, ref.blockRefused, `refused blocks after packet ${at}`);
       ring.consume();
@@ -351,9 +355,11 @@ describe('kernel and reference model', () => {
     checkpoint(PACKETS);
     const fires = ref.events.filter((e) => e.kind === 'fire').length;
     assert.ok(ref.blockRefused > 0n, 'some blocks met a protected prefix');
+    const repeat = [...ref.offences.values()].filter((o) => o.count >= 2).length;
+    assert.ok(repeat > 0, 'some addresses were blocked again, escalated');
     assert.ok(ref.events.some((e) => e.kind === 'would-block'), 'some monitor-only policies would have blocked');
     const facts = gen.stats;
-    process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
+    process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${repeat} repeat offenders, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
     // The generator must have exercised what it claims to.
     assert.ok(facts.retransmit > 0 && facts.outOfOrder > 0 && facts.newConversation > 0 && facts.httpRequest > 0 && facts.httpResponse > 0, 'the datapath facts occurred');
     assert.ok(drops > PACKETS / 50, `some packets were dropped (${drops})`);
