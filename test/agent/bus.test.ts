@@ -144,6 +144,50 @@ spec:
     assert.equal(al.cli(['unload']).status, 0);
   });
 
+  it('escalates repeat offenders of BlockCommands with `escalate`, the ones of `bae block --nats --escalate` in the same history', async () => {
+    const { lab } = al;
+    const agent: AgentProcess = await al.startAgent(['--nats', agentUrl, '--node', 'n1']);
+    try {
+      const escalate = { factor: 2, max_seconds: 3600, forget_seconds: 3600 };
+      const listed = () => (JSON.parse(al.cli(['blocks', '--json']).stdout) as { address: string; expiryNs: string; offences: number }[]).find((b) => b.address === lab.client.ipv4);
+      // The block's TTL lies between its kernel expiry minus the clock after the command was
+      // handled and minus the clock before it was sent (CLOCK_MONOTONIC, the kernel's clock).
+      const S = 1_000_000_000n;
+      const check = (before: bigint, after: bigint, ttlS: bigint, offences: number, what: string) => {
+        const b = listed();
+        assert.equal(b?.offences, offences, what);
+        const expiry = BigInt(b!.expiryNs);
+        assert.ok(expiry - after <= ttlS * S && ttlS * S <= expiry - before, `${what}: ${ttlS} s within [${(expiry - after) / 1_000_000n}, ${(expiry - before) / 1_000_000n}] ms`);
+      };
+      // The agent answers once it has subscribed (bounded: 5 s).
+      const request = async (c: BlockCommand) => {
+        for (let i = 0; ; i++) {
+          try {
+            return (await bus.request(SUBJECTS.block, c, { timeoutMs: 3000 })).json() as { ok: boolean };
+          } catch (err) {
+            if (i >= 50 || !/no subscriber/.test((err as Error).message)) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      };
+      for (const [ttlS, n] of [[60n, 1], [120n, 2]] as const) {
+        const before = process.hrtime.bigint();
+        const reply = await request(command(lab.client.ipv4, { duration_seconds: 60, escalate }));
+        const after = process.hrtime.bigint();
+        assert.equal(reply.ok, true, JSON.stringify(reply));
+        check(before, after, ttlS, n, `command ${n}`);
+      }
+      const before = process.hrtime.bigint();
+      const cli = al.cli(['block', lab.client.ipv4, '--ttl', '60s', '--escalate', '2', '--max-ttl', '1h', '--forget', '1h', '--nats', agentUrl]);
+      assert.equal(cli.status, 0, cli.stderr);
+      await waitBlocks(al, () => (listed()?.offences ?? 0) >= 3);
+      check(before, process.hrtime.bigint(), 240n, 3, '`bae block --nats --escalate 2` after two commands: x4');
+      assert.equal(pingReplies(lab, lab.client.ipv4, lab.server.ipv4, 1), 0, 'enforced');
+    } finally {
+      assert.equal(await agent.stop('SIGTERM'), 0, agent.stderr());
+    }
+  });
+
   it('applies policy files sent by `bae policy apply --nats` to one node or all, and answers with the generation or the error', async () => {
     const agent = await al.startAgent(['--nats', agentUrl, '--node', 'n2']);
     try {
