@@ -79,6 +79,7 @@ export {
   decodePolicyEvent,
   decodePolicyLpmKey,
   decodePolicyPrefixKey,
+  decodePolicyRule,
   decodePolicyTrigger,
   decodePolicyTriggerKey,
   emptyPolicyEmul,
