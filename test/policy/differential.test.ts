@@ -56,7 +56,8 @@ const WITHINS = ['8ms', '10ms', '1000003ns', '80ms', '1s', '250ms'];
 const DURATIONS = ['1ms', '5ms', '40ms', '300ms', '2s'];
 const ACTIONS = ['[drop]', '[pass]', '[count]', '[count, drop]', '[event, pass]', '[{ block: { ttl: 20ms } }]', '[{ block: { ttl: 400ms } }, count]', '[event]',
   // Repeat offenders: ttl x 2^n (x3^n) up to maxTtl, history forgotten `forget` after a block ended.
-  '[{ block: { ttl: 20ms, escalate: 2, maxTtl: 150ms, forget: 500ms } }]', '[{ block: { ttl: 5ms, escalate: 3, maxTtl: 1s, forget: 50ms } }, count]'];
+  '[{ block: { ttl: 20ms, escalate: 2, maxTtl: 150ms, forget: 500ms } }]', '[{ block: { ttl: 5ms, escalate: 3, maxTtl: 1s, forget: 50ms } }, count]',
+  '[{ block: { ttl: 2ms, escalate: 2, maxTtl: 40ms, forget: 2s } }]'];
 
 function prefixList(): string {
   const pool = chance(0.5) ? V4_PREFIXES : V6_PREFIXES;
@@ -356,7 +357,7 @@ describe('kernel and reference model', () => {
     const fires = ref.events.filter((e) => e.kind === 'fire').length;
     assert.ok(ref.blockRefused > 0n, 'some blocks met a protected prefix');
     const repeat = [...ref.offences.values()].filter((o) => o.count >= 2).length;
-    assert.ok(repeat > 0, 'some addresses were blocked again, escalated');
+    assert.ok(repeat > 0, `addresses were blocked again, escalated (${repeat})`);
     assert.ok(ref.events.some((e) => e.kind === 'would-block'), 'some monitor-only policies would have blocked');
     const facts = gen.stats;
     process.stderr.write(`differential: ${PACKETS} packets, ${drops} dropped, ${ref.blocklistDrops} by the blocklist, ${repeat} repeat offenders, ${fires} fires, ${ref.events.length} events, ${churns} re-applies, facts ${JSON.stringify(facts)}\n`);
