@@ -18,6 +18,8 @@
 /* The emulation actions: actions_decide(), actions_modify(). After the maps: they count in
  * policy_stats. */
 #include "actions.h"
+/* The capture action: capture_decide(), capture_emit(). */
+#include "capture.h"
 #include "policy_trigger.h"
 #include "policy_match.h"
 
@@ -30,6 +32,8 @@ struct policy_loop {
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
 	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
 	__u32 emul_slot;   /* 1 + rule slot of the first such rule with emulation actions; 0 none */
+	__u32 capture_slot;   /* 1 + rule slot of the first such rule that captures; 0 none */
+	__u32 capture_action; /* what capture_decide() said to record */
 };
 
 /*
@@ -43,7 +47,7 @@ static long policy_candidate(__u32 i, void *data)
 	struct policy_counters *cnt;
 	struct policy_rule *r;
 	__u32 slot;
-	int on;
+	int on, removed = 0;
 
 	if (i >= POLICY_MAX_CANDIDATES || i >= l->combo->count)
 		return 1;
@@ -74,8 +78,17 @@ static long policy_candidate(__u32 i, void *data)
 	/* Emulation (actions.h): rate and loss decide here; a loss ends the walk like a drop. */
 	if (!l->emul_slot && (r->action_mask & POLICY_EMUL_ACTIONS)) {
 		l->emul_slot = slot + 1;
-		if (actions_decide(r, m))
+		removed = actions_decide(r, m);
+		if (removed)
 			l->verdict = POLICY_VERDICT_DROP;
+	}
+	/* Capture (capture.h): what this rule removed, or any frame it applies to. */
+	if (!l->capture_slot && (r->action_mask & (1 << POLICY_ACT_CAPTURE))) {
+		if (!removed && r->verdict == POLICY_VERDICT_DROP)
+			removed = r->action_mask & (1 << POLICY_ACT_BLOCK) ? POLICY_ACT_BLOCK : POLICY_ACT_DROP;
+		l->capture_action = capture_decide(r, m, removed);
+		if (l->capture_action)
+			l->capture_slot = slot + 1;
 	}
 	return 0;
 }
@@ -234,6 +247,9 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		policy_candidate(0, &loop);
 	else
 		bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
+	/* Before the verdict and before actions_modify: the frame as it arrived. */
+	if (loop.capture_slot)
+		capture_emit(ctx, m, loop.capture_slot - 1, loop.capture_action);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
 	if (loop.emul_slot) {
