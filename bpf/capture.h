@@ -30,24 +30,36 @@ struct {
 	__type(value, struct capture_record);
 } capture_scratch SEC(".maps");
 
+/* The capture decision of the candidate loop for capture_emit(). */
+struct loop_capture {
+	__u32 slot1;  /* 1 + the capturing rule's slot; 0: nothing to capture */
+	__u32 action; /* enum policy_action to record */
+};
+
 /*
- * In the candidate loop, for a rule that is on and has capture. `removed` is the enum
- * policy_action of what this rule did to remove the frame (DROP, BLOCK, LOSS, RATE), 0 when the
- * frame goes on. Returns the action to record (`removed`, or POLICY_ACT_CAPTURE), 0 for none.
+ * In the candidate loop, for a rule that is on and decides (slot: its slot), unless an earlier
+ * one captured. `removed` is the enum policy_action of the emulation action that removed the
+ * frame (LOSS, RATE), 0 none; a rule whose verdict is drop removed it by DROP or BLOCK. Sets
+ * pick to the action to record (what removed it, or POLICY_ACT_CAPTURE) when the rule captures.
  * The sample draw comes from the rule's own splitmix64 sequence (policy_act_states, scope
  * POLICY_SCOPE_CAPTURE, started from emul.capture_seed), not from the one loss and corrupt
  * draw from: sampling leaves their decisions as they are, and is reproducible from the seed.
  * Verifier: a global function, checked once, not once per state of the candidate callback.
  */
-__noinline int capture_decide(const struct policy_rule *r, const struct pkt_meta *m, int removed)
+__noinline int capture_decide(struct loop_capture *pick, const struct policy_rule *r,
+			      const struct pkt_meta *m, int removed, __u32 slot)
 {
 	struct policy_trigger_key key = {};
 	struct policy_act_state *st;
 	struct policy_stats *stats;
 	__u32 zero = 0;
 
-	if (!r || !m) /* Verifier: a global function's pointers may be NULL. */
+	if (!pick || !r || !m) /* Verifier: a global function's pointers may be NULL. */
 		return 0;
+	if (pick->slot1 || !(r->action_mask & (1 << POLICY_ACT_CAPTURE)))
+		return 0;
+	if (!removed && r->verdict == POLICY_VERDICT_DROP)
+		removed = r->action_mask & (1 << POLICY_ACT_BLOCK) ? POLICY_ACT_BLOCK : POLICY_ACT_DROP;
 	if ((r->emul.capture_flags & CAPTURE_DROPS) && !removed)
 		return 0;
 	if (r->emul.capture_p < POLICY_PROB_ONE) {
@@ -69,24 +81,28 @@ __noinline int capture_decide(const struct policy_rule *r, const struct pkt_meta
 		if (!actions_chance(st, r->emul.capture_p))
 			return 0;
 	}
-	return removed ? removed : POLICY_ACT_CAPTURE;
+	pick->slot1 = slot + 1;
+	pick->action = removed ? removed : POLICY_ACT_CAPTURE;
+	return 0;
 }
 
 /*
- * After the loop, before any byte changes: the first min(frame, snaplen) bytes and the header
+ * After the loop, before any byte changes, for the rule pick names (none: nothing): the first min(frame, snaplen) bytes and the header
  * to the ring. A full ring counts in policy_stats.capture_lost; nothing waits for room.
  * Verifier: a global function; the copy length is clamped to the scratch buffer right before
  * the copy, so that the verifier sees its bounds there.
  */
-__noinline int capture_emit(struct xdp_md *ctx, const struct pkt_meta *m, __u32 slot, __u32 action)
+__noinline int capture_emit(struct xdp_md *ctx, const struct pkt_meta *m, const struct loop_capture *pick)
 {
 	struct capture_record *rec;
 	struct policy_stats *stats;
 	struct policy_rule *r;
-	__u32 zero = 0, len, cap;
+	__u32 zero = 0, slot, action, len, cap;
 
-	if (!ctx || !m)
+	if (!ctx || !m || !pick || !pick->slot1)
 		return 0;
+	slot = pick->slot1 - 1;
+	action = pick->action;
 	r = bpf_map_lookup_elem(&policy_rules, &slot);
 	rec = bpf_map_lookup_elem(&capture_scratch, &zero);
 	stats = bpf_map_lookup_elem(&policy_stats, &zero);

@@ -32,8 +32,7 @@ struct policy_loop {
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
 	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
 	__u32 emul_slot;   /* 1 + rule slot of the first such rule with emulation actions; 0 none */
-	__u32 capture_slot;   /* 1 + rule slot of the first such rule that captures; 0 none */
-	__u32 capture_action; /* what capture_decide() said to record */
+	struct loop_capture capture; /* the first such rule that captures this frame (capture.h) */
 };
 
 /*
@@ -82,14 +81,9 @@ static long policy_candidate(__u32 i, void *data)
 		if (removed)
 			l->verdict = POLICY_VERDICT_DROP;
 	}
-	/* Capture (capture.h): what this rule removed, or any frame it applies to. */
-	if (!l->capture_slot && (r->action_mask & (1 << POLICY_ACT_CAPTURE))) {
-		if (!removed && r->verdict == POLICY_VERDICT_DROP)
-			removed = r->action_mask & (1 << POLICY_ACT_BLOCK) ? POLICY_ACT_BLOCK : POLICY_ACT_DROP;
-		l->capture_action = capture_decide(r, m, removed);
-		if (l->capture_action)
-			l->capture_slot = slot + 1;
-	}
+	/* Capture (capture.h): what this rule removed, or any frame it applies to. Verifier: one
+	 * call whatever the rule has, no branch here (each would double the callback's states). */
+	capture_decide(&l->capture, r, m, removed, slot);
 	return 0;
 }
 
@@ -247,9 +241,10 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		policy_candidate(0, &loop);
 	else
 		bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
-	/* Before the verdict and before actions_modify: the frame as it arrived. */
-	if (loop.capture_slot)
-		capture_emit(ctx, m, loop.capture_slot - 1, loop.capture_action);
+	/* Before the verdict and before actions_modify: the frame as it arrived. Verifier: called
+	 * whatever capture_slot holds (0: nothing to capture), so that the rest of this function is
+	 * not checked twice, once per outcome of a test here. */
+	capture_emit(ctx, m, &loop.capture);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
 	if (loop.emul_slot) {
