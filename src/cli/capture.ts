@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .command('capture')
     .description('print or save the frames that policies with a `capture` action keep')
     .option('--follow', 'keep reading new frames until interrupted (or until --count)')
-    .option('--count <n>', 'stop after n frames', wholeNumber(1, 2 ** 31))
+    .option('--count <n>', 'with --follow: stop once n frames were written (a burst read at once is written whole)', wholeNumber(1, 2 ** 31))
     .option('--json', 'one JSON object per frame (data as hex)')
     .option('--pcap <file>', 'write the frames to a pcap file (nanosecond timestamps) instead of printing them')
     .addHelpText(
@@ -56,8 +56,9 @@ Examples:
       }
       let done: (() => void) | undefined;
       let seen = 0;
+      // The ring hands over what it holds in one batch: a batch that crosses --count is written
+      // whole, since what it delivered is gone from the ring.
       const reader = new CaptureReader({ pinDir }, (r) => {
-        if (opts.count !== undefined && seen >= opts.count) return;
         seen++;
         if (pcap) pcap.write(r);
         else process.stdout.write((opts.json ? packetJson(r) : formatPacket(r)) + '\n');
