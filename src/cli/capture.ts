@@ -1,6 +1,8 @@
 // `bae capture [--follow] [--count N] [--json | --pcap FILE]`: the frames that policies with a
 // `capture` action keep (bpf/capture.h), read from the kernel's capture ring.
 import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { CaptureReader, PcapWriter, type PacketRecord } from '../reconstruct';
@@ -46,14 +48,15 @@ Examples:
     .action(async (opts: { follow?: boolean; count?: number; json?: boolean; pcap?: string }, command: Command) => {
       if (opts.json && opts.pcap !== undefined) throw new UsageError('--json and --pcap: choose one (the pcap file holds the frames, stdout stays empty)');
       const pinDir = pinDirOf(command);
-      let pcap: PcapWriter | undefined;
       if (opts.pcap !== undefined) {
+        // Checked first, created once the ring is open (a bae not loaded leaves no empty file).
         try {
-          pcap = new PcapWriter(opts.pcap);
+          fs.accessSync(path.dirname(path.resolve(opts.pcap)), fs.constants.W_OK);
         } catch (err) {
           throw new UsageError(`--pcap ${opts.pcap}: cannot write it (${(err as Error).message})`, { cause: err });
         }
       }
+      let pcap: PcapWriter | undefined;
       let done: (() => void) | undefined;
       let seen = 0;
       // The ring hands over what it holds in one batch: a batch that crosses --count is written
@@ -65,6 +68,13 @@ Examples:
         if (opts.count !== undefined && seen >= opts.count) done?.();
       });
       try {
+        if (opts.pcap !== undefined) {
+          try {
+            pcap = new PcapWriter(opts.pcap);
+          } catch (err) {
+            throw new UsageError(`--pcap ${opts.pcap}: cannot write it (${(err as Error).message})`, { cause: err });
+          }
+        }
         reader.consume();
         if (!opts.follow || (opts.count !== undefined && seen >= opts.count)) return;
         await new Promise<void>((resolve) => {
