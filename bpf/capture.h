@@ -37,8 +37,8 @@ struct loop_capture {
 };
 
 /*
- * In the candidate loop, for a rule that is on and decides (slot: its slot), unless an earlier
- * one captured. `removed` is the enum policy_action of the emulation action that removed the
+ * In the candidate loop, for each rule that is on, enforces (not monitor-only) and comes no
+ * later than the one that decides (slot: its slot); only the first that captures counts. `removed` is the enum policy_action of the emulation action that removed the
  * frame (LOSS, RATE), 0 none; a rule whose verdict is drop removed it by DROP or BLOCK. Sets
  * pick to the action to record (what removed it, or POLICY_ACT_CAPTURE) when the rule captures.
  * The sample draw comes from the rule's own splitmix64 sequence (policy_act_states, scope

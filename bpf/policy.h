@@ -242,8 +242,8 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 	else
 		bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
 	/* Before the verdict and before actions_modify: the frame as it arrived. Verifier: called
-	 * whatever capture_slot holds (0: nothing to capture), so that the rest of this function is
-	 * not checked twice, once per outcome of a test here. */
+	 * whatever loop.capture holds (slot1 0: nothing to capture), so that the rest of this
+	 * function is not checked twice, once per outcome of a test here. */
 	capture_emit(ctx, m, &loop.capture);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
