@@ -28,6 +28,7 @@ TEST_FILES=(
   dist/test/policy/actions-differential.test.js
   dist/test/policy/http.test.js
   dist/test/policy/blocks.test.js
+  dist/test/reconstruct/capture-kernel.test.js
   'dist/test/addon/*.test.js'
   dist/test/bpf/verifier-budget.test.js
 )
