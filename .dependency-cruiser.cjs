@@ -19,7 +19,8 @@ const LEVELS = [
   ['cli'],
   ['agent'],
   ['scenario'],
-  ['policy', 'profiles', 'emulation', 'bus' /* , 'store' */],
+  // reconstruct (capture, re-injection) is beside policy and imports it (names, actions).
+  ['policy', 'profiles', 'emulation', 'bus', 'reconstruct' /* , 'store' */],
   ['datapath'],
 ];
 /** Areas outside the levels: used only by cli (and tests), import no other area. */

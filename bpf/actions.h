@@ -25,7 +25,8 @@
 #include "actions_edit.h"
 
 /*
- * In the candidate loop, for the rule that carries out the emulation: 1 drops the packet. The
+ * In the candidate loop, for the rule that carries out the emulation: the enum policy_action
+ * that drops the packet (POLICY_ACT_RATE or POLICY_ACT_LOSS; capture records it), 0 none. The
  * rule's state it creates is the one corrupt draws from after the loop (actions_modify).
  * Verifier: a global function, checked once, not once per state of the candidate callback.
  */
@@ -49,10 +50,10 @@ __noinline int actions_decide(const struct policy_rule *r, const struct pkt_meta
 		bucket = r->emul.rate_scope == POLICY_SCOPE_CONVERSATION ?
 				 actions_state(r, m, POLICY_SCOPE_CONVERSATION, stats) : st;
 		if (bucket && !actions_rate_take(&r->emul, bucket, m))
-			return 1;
+			return POLICY_ACT_RATE;
 	}
 	if (r->action_mask & (1 << POLICY_ACT_LOSS))
-		return actions_loss(&r->emul, st);
+		return actions_loss(&r->emul, st) ? POLICY_ACT_LOSS : 0;
 	return 0;
 }
 

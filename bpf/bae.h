@@ -219,7 +219,11 @@ struct bae_abi {
 	enum policy_combo_flag combo_flag;
 	enum policy_delay_bounds delay_bounds;
 	enum dl_tx_bounds dl_tx_bounds;
+	enum capture_bounds capture_bounds;
+	enum capture_flag capture_flag;
+	enum capture_record_flag capture_record_flag;
 	struct policy_event event;
+	struct capture_hdr capture_hdr;
 };
 
 #endif /* BAE_H */

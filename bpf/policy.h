@@ -18,6 +18,8 @@
 /* The emulation actions: actions_decide(), actions_modify(). After the maps: they count in
  * policy_stats. */
 #include "actions.h"
+/* The capture action: capture_decide(), capture_emit(). */
+#include "capture.h"
 #include "policy_trigger.h"
 #include "policy_match.h"
 
@@ -30,6 +32,7 @@ struct policy_loop {
 	int verdict; /* enum policy_verdict, set by the first rule that is on and decides */
 	__u32 delay_class; /* set by the first rule that is on and has one, before any decided */
 	__u32 emul_slot;   /* 1 + rule slot of the first such rule with emulation actions; 0 none */
+	struct loop_capture capture; /* the first such rule that captures this frame (capture.h) */
 };
 
 /*
@@ -43,7 +46,7 @@ static long policy_candidate(__u32 i, void *data)
 	struct policy_counters *cnt;
 	struct policy_rule *r;
 	__u32 slot;
-	int on;
+	int on, removed = 0;
 
 	if (i >= POLICY_MAX_CANDIDATES || i >= l->combo->count)
 		return 1;
@@ -74,9 +77,13 @@ static long policy_candidate(__u32 i, void *data)
 	/* Emulation (actions.h): rate and loss decide here; a loss ends the walk like a drop. */
 	if (!l->emul_slot && (r->action_mask & POLICY_EMUL_ACTIONS)) {
 		l->emul_slot = slot + 1;
-		if (actions_decide(r, m))
+		removed = actions_decide(r, m);
+		if (removed)
 			l->verdict = POLICY_VERDICT_DROP;
 	}
+	/* Capture (capture.h): what this rule removed, or any frame it applies to. Verifier: one
+	 * call whatever the rule has, no branch here (each would double the callback's states). */
+	capture_decide(&l->capture, r, m, removed, slot);
 	return 0;
 }
 
@@ -234,6 +241,10 @@ __noinline int policy_apply(struct xdp_md *ctx, struct pkt_meta *m)
 		policy_candidate(0, &loop);
 	else
 		bpf_loop(POLICY_MAX_CANDIDATES, policy_candidate, &loop, 0);
+	/* Before the verdict and before actions_modify: the frame as it arrived. Verifier: called
+	 * whatever loop.capture holds (slot1 0: nothing to capture), so that the rest of this
+	 * function is not checked twice, once per outcome of a test here. */
+	capture_emit(ctx, m, &loop.capture);
 	if (loop.verdict == POLICY_VERDICT_DROP)
 		return XDP_DROP;
 	if (loop.emul_slot) {

@@ -51,7 +51,11 @@ enum policy_action {
 	POLICY_ACT_TRUNCATE = 8,
 	POLICY_ACT_TCP_FLAGS = 9,
 	POLICY_ACT_RATE = 10,
-	/* 11..13 free. Delay-class actions the agent's delay line carries out (user space sets
+	/* Capture (bpf/capture.h): a copy of the frame to the bae_capture ring, parameters in
+	 * policy_rule.emul (capture_*). Copies only: it never changes a decision. Also the `action`
+	 * of a capture record that was kept because it matched (not because it was removed). */
+	POLICY_ACT_CAPTURE = 11,
+	/* 12..13 free. Delay-class actions the agent's delay line carries out (user space sets
 	 * delay_class; the kernel never tests these bits). */
 	POLICY_ACT_DUPLICATE = 14,
 	POLICY_ACT_REORDER = 15,
@@ -132,6 +136,8 @@ enum policy_scope {
 	POLICY_SCOPE_SOURCE = 1,       /* per source address */
 	POLICY_SCOPE_DESTINATION = 2,  /* per destination address */
 	POLICY_SCOPE_CONVERSATION = 3, /* per address pair, lower address first (like bae_convs) */
+	/* Not a trigger scope: the key of a rule's capture sampling sequence in policy_act_states. */
+	POLICY_SCOPE_CAPTURE = 4,
 };
 
 enum policy_event_kind {
@@ -323,7 +329,10 @@ struct policy_emul {
 	__u64 rate_bps;     /* bits per second */
 	__u64 rate_cap;     /* burst bytes * 8 * 1e9: the bucket size in bit-nanoseconds */
 	__u64 rate_full_ns; /* time to fill an empty bucket: ceil(rate_cap / rate_bps) */
+	__u64 capture_p;    /* capture: P(a frame that qualifies is kept), the sample fraction */
+	__u64 capture_seed; /* capture: start of the sampling sequence, derived from seed by user space */
 	__u16 truncate_len;
+	__u16 capture_snaplen; /* capture: bytes kept of a frame, 1..CAPTURE_SNAPLEN_MAX */
 	__u8 loss_model;    /* enum policy_loss_model */
 	__u8 corrupt_bits;  /* 1..POLICY_CORRUPT_BITS_MAX */
 	__u8 corrupt_region; /* enum policy_region */
@@ -333,7 +342,8 @@ struct policy_emul {
 	__u8 tcp_set;       /* TCP flag bits set, then ... */
 	__u8 tcp_clear;     /* ... these cleared */
 	__u8 rate_scope;    /* POLICY_SCOPE_POLICY or POLICY_SCOPE_CONVERSATION: whose bucket */
-	__u8 pad[5];
+	__u8 capture_flags; /* enum capture_flag */
+	__u8 pad[2];
 };
 
 /* Map policy_act_states (LRU_HASH), keyed like the trigger windows (struct policy_trigger_key):
@@ -444,6 +454,8 @@ struct policy_stats {
 	__u64 trigger_full;    /* trigger states that could not be created */
 	__u64 act_state_full;  /* emulation states that could not be created (action skipped) */
 	__u64 block_refused;   /* blocks of a protected address refused */
+	__u64 captured;        /* capture records written to the bae_capture ring */
+	__u64 capture_lost;    /* capture records the ring had no room for (never waited on) */
 	__u64 pad;
 };
 
@@ -458,6 +470,47 @@ struct policy_event {
 	__u8 pad;
 	__u8 addr_a[16]; /* the packet's source */
 	__u8 addr_b[16]; /* the packet's destination */
+};
+
+/* ==== capture (bpf/capture.h, src/reconstruct/capture.ts) ==================================== */
+
+enum capture_bounds {
+	/* Bytes a record holds at most: a 1500-byte IP packet with its Ethernet header and two VLAN
+	 * tags (1522), rounded up so that the record has no tail padding. */
+	CAPTURE_SNAPLEN_MAX = 1536,
+	CAPTURE_SNAPLEN_DEFAULT = 256,
+	/* Ring buffer bae_capture, apart from policy_events so that captures never starve events:
+	 * about 2600 full-size records, or 14000 of the default snaplen. */
+	CAPTURE_RING_BYTES = 4 * 1024 * 1024,
+};
+
+/* policy_emul.capture_flags */
+enum capture_flag {
+	CAPTURE_DROPS = 1, /* keep only frames the same rule removes (drop, block, loss, rate) */
+};
+
+/* struct capture_hdr.flags */
+enum capture_record_flag {
+	CAPTURE_REC_DROPPED = 1,   /* the frame was removed (action says by what) */
+	CAPTURE_REC_TRUNCATED = 2, /* cap_len < orig_len: the snaplen cut it */
+};
+
+/* A record of ring buffer bae_capture: this header, then cap_len bytes of the frame from its
+ * Ethernet header on, as it arrived (before truncate, corrupt or tcp-flags changed it). */
+struct capture_hdr {
+	__u64 time_ns;   /* clock (enum bae_clock) when the packet arrived */
+	__u32 ifindex;   /* arrival interface */
+	__u32 policy_id; /* stable id of the rule that captured it */
+	__u32 orig_len;  /* frame length on the wire */
+	__u16 cap_len;   /* bytes that follow: min(orig_len, snaplen) */
+	__u8 action;     /* enum policy_action: what removed it (DROP, BLOCK, LOSS, RATE), or CAPTURE */
+	__u8 flags;      /* enum capture_record_flag */
+};
+
+/* The per-CPU scratch a record is built in (bpf_ringbuf_output sends its first bytes). */
+struct capture_record {
+	struct capture_hdr hdr;
+	__u8 data[CAPTURE_SNAPLEN_MAX];
 };
 
 #endif /* BAE_POLICY_ABI_H */

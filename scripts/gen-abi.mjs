@@ -8,7 +8,7 @@
 //   node scripts/gen-abi.mjs [--prefix P]... [--check FILE] OBJECT... > FILE
 //
 // Which types: the structs and enums whose names start with one of the prefixes (default bae_,
-// policy_, dl_tx_), from every object given (a type found in several must agree). The BTF is
+// policy_, dl_tx_, capture_), from every object given (a type found in several must agree). The BTF is
 // read with `bpftool btf dump file OBJ -j`, which needs no privileges. With --check FILE, it
 // prints nothing and exits 1 when FILE differs from what it would write (a stale file).
 import { execFileSync } from 'node:child_process';
@@ -28,7 +28,7 @@ if (objects.length === 0) {
   process.stderr.write('gen-abi: usage: gen-abi.mjs [--prefix P]... [--check FILE] OBJECT...\n');
   process.exit(2);
 }
-if (prefixes.length === 0) prefixes.push('bae_', 'policy_', 'dl_tx_');
+if (prefixes.length === 0) prefixes.push('bae_', 'policy_', 'dl_tx_', 'capture_');
 const wanted = (name) => prefixes.some((p) => name.startsWith(p));
 
 function fail(message) {

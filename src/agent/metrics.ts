@@ -201,6 +201,14 @@ export class AgentMetrics {
       const s = snap();
       return s && [[{}, s.policyStats.eventsLost]];
     });
+    kernelCounter(r, 'bae_capture_records_total', 'Frames the capture actions copied to the capture ring (bae capture reads them)', [], () => {
+      const s = snap();
+      return s && [[{}, s.policyStats.captured]];
+    });
+    kernelCounter(r, 'bae_capture_lost_total', 'Frames a capture action could not copy because the capture ring was full: its reader fell behind', [], () => {
+      const s = snap();
+      return s && [[{}, s.policyStats.captureLost]];
+    });
     kernelCounter(r, 'bae_policy_table_full_total', 'Packets whose trigger window or emulation state found no room: table="triggers" (policy_triggers) or "act_states"', ['table'], () => {
       const s = snap();
       return s && [[{ table: 'triggers' }, s.policyStats.triggerFull], [{ table: 'act_states' }, s.policyStats.actStateFull]];

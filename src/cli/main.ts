@@ -8,6 +8,7 @@ import { BaeError, EXIT, exitCodeFor, type ExitCode } from '../errors';
 import { moduleLogger } from '../log';
 import * as agentCommand from './agent';
 import * as blocksCommand from './blocks';
+import * as captureCommand from './capture';
 import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
@@ -36,6 +37,7 @@ const commands: Register[] = [
   blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
+  captureCommand.register,
 ];
 
 export function buildProgram(): Command {

@@ -44,7 +44,8 @@ export function policyStage(pinDir: string) {
 export function renderPolicyStage(p: NonNullable<ReturnType<typeof policyStage>>): string {
   return (
     `  policy stage:  ${p.blocklistDrops} dropped by blocks (${p.blockedAddresses} addresses, ${p.blockedPrefixes} prefixes listed), ` +
-    `${p.blockRefused} blocks refused (${p.protectedPrefixes.length} protected prefixes), ${p.eventsLost} events lost`
+    `${p.blockRefused} blocks refused (${p.protectedPrefixes.length} protected prefixes), ${p.eventsLost} events lost` +
+    `\n  capture:       ${p.captured} frames captured, ${p.captureLost} lost to a full ring (bae capture reads them)`
   );
 }
 

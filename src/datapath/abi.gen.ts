@@ -8,7 +8,7 @@ import type { AbiEnum, AbiStruct } from './abi-types';
 export const STRUCTS = {
   bae_abi: {
     name: 'bae_abi',
-    size: 168,
+    size: 208,
     fields: {
       bounds: { offset: 0, size: 4, type: 'enum bae_bounds' },
       mode: { offset: 4, size: 4, type: 'enum bae_mode' },
@@ -38,7 +38,11 @@ export const STRUCTS = {
       combo_flag: { offset: 100, size: 4, type: 'enum policy_combo_flag' },
       delay_bounds: { offset: 104, size: 4, type: 'enum policy_delay_bounds' },
       dl_tx_bounds: { offset: 108, size: 4, type: 'enum dl_tx_bounds' },
-      event: { offset: 112, size: 56, type: 'struct policy_event' },
+      capture_bounds: { offset: 112, size: 4, type: 'enum capture_bounds' },
+      capture_flag: { offset: 116, size: 4, type: 'enum capture_flag' },
+      capture_record_flag: { offset: 120, size: 4, type: 'enum capture_record_flag' },
+      event: { offset: 128, size: 56, type: 'struct policy_event' },
+      capture_hdr: { offset: 184, size: 24, type: 'struct capture_hdr' },
     },
   },
   bae_conv: {
@@ -127,6 +131,27 @@ export const STRUCTS = {
       window: { offset: 8, size: 2, type: 'u16' },
       seen: { offset: 10, size: 1, type: 'u8' },
       pad: { offset: 11, size: 1, type: 'u8' },
+    },
+  },
+  capture_hdr: {
+    name: 'capture_hdr',
+    size: 24,
+    fields: {
+      time_ns: { offset: 0, size: 8, type: 'u64' },
+      ifindex: { offset: 8, size: 4, type: 'u32' },
+      policy_id: { offset: 12, size: 4, type: 'u32' },
+      orig_len: { offset: 16, size: 4, type: 'u32' },
+      cap_len: { offset: 20, size: 2, type: 'u16' },
+      action: { offset: 22, size: 1, type: 'u8' },
+      flags: { offset: 23, size: 1, type: 'u8' },
+    },
+  },
+  capture_record: {
+    name: 'capture_record',
+    size: 1560,
+    fields: {
+      hdr: { offset: 0, size: 24, type: 'struct capture_hdr' },
+      data: { offset: 24, size: 1536, type: 'u8', dims: [1536], elemSize: 1 },
     },
   },
   dl_tx_ctl: {
@@ -249,7 +274,7 @@ export const STRUCTS = {
   },
   policy_emul: {
     name: 'policy_emul',
-    size: 88,
+    size: 104,
     fields: {
       seed: { offset: 0, size: 8, type: 'u64' },
       loss_p: { offset: 8, size: 8, type: 'u64' },
@@ -260,17 +285,21 @@ export const STRUCTS = {
       rate_bps: { offset: 48, size: 8, type: 'u64' },
       rate_cap: { offset: 56, size: 8, type: 'u64' },
       rate_full_ns: { offset: 64, size: 8, type: 'u64' },
-      truncate_len: { offset: 72, size: 2, type: 'u16' },
-      loss_model: { offset: 74, size: 1, type: 'u8' },
-      corrupt_bits: { offset: 75, size: 1, type: 'u8' },
-      corrupt_region: { offset: 76, size: 1, type: 'u8' },
-      corrupt_fix: { offset: 77, size: 1, type: 'u8' },
-      truncate_mode: { offset: 78, size: 1, type: 'u8' },
-      truncate_fix: { offset: 79, size: 1, type: 'u8' },
-      tcp_set: { offset: 80, size: 1, type: 'u8' },
-      tcp_clear: { offset: 81, size: 1, type: 'u8' },
-      rate_scope: { offset: 82, size: 1, type: 'u8' },
-      pad: { offset: 83, size: 5, type: 'u8', dims: [5], elemSize: 1 },
+      capture_p: { offset: 72, size: 8, type: 'u64' },
+      capture_seed: { offset: 80, size: 8, type: 'u64' },
+      truncate_len: { offset: 88, size: 2, type: 'u16' },
+      capture_snaplen: { offset: 90, size: 2, type: 'u16' },
+      loss_model: { offset: 92, size: 1, type: 'u8' },
+      corrupt_bits: { offset: 93, size: 1, type: 'u8' },
+      corrupt_region: { offset: 94, size: 1, type: 'u8' },
+      corrupt_fix: { offset: 95, size: 1, type: 'u8' },
+      truncate_mode: { offset: 96, size: 1, type: 'u8' },
+      truncate_fix: { offset: 97, size: 1, type: 'u8' },
+      tcp_set: { offset: 98, size: 1, type: 'u8' },
+      tcp_clear: { offset: 99, size: 1, type: 'u8' },
+      rate_scope: { offset: 100, size: 1, type: 'u8' },
+      capture_flags: { offset: 101, size: 1, type: 'u8' },
+      pad: { offset: 102, size: 2, type: 'u8', dims: [2], elemSize: 1 },
     },
   },
   policy_escalate: {
@@ -356,7 +385,7 @@ export const STRUCTS = {
   },
   policy_rule: {
     name: 'policy_rule',
-    size: 176,
+    size: 192,
     fields: {
       id: { offset: 0, size: 4, type: 'u32' },
       action_mask: { offset: 4, size: 4, type: 'u32' },
@@ -375,20 +404,22 @@ export const STRUCTS = {
       for_ns: { offset: 40, size: 8, type: 'u64' },
       cooldown_ns: { offset: 48, size: 8, type: 'u64' },
       block_ttl_ns: { offset: 56, size: 8, type: 'u64' },
-      emul: { offset: 64, size: 88, type: 'struct policy_emul' },
-      escalate: { offset: 152, size: 24, type: 'struct policy_escalate' },
+      emul: { offset: 64, size: 104, type: 'struct policy_emul' },
+      escalate: { offset: 168, size: 24, type: 'struct policy_escalate' },
     },
   },
   policy_stats: {
     name: 'policy_stats',
-    size: 48,
+    size: 64,
     fields: {
       blocklist_drops: { offset: 0, size: 8, type: 'u64' },
       events_lost: { offset: 8, size: 8, type: 'u64' },
       trigger_full: { offset: 16, size: 8, type: 'u64' },
       act_state_full: { offset: 24, size: 8, type: 'u64' },
       block_refused: { offset: 32, size: 8, type: 'u64' },
-      pad: { offset: 40, size: 8, type: 'u64' },
+      captured: { offset: 40, size: 8, type: 'u64' },
+      capture_lost: { offset: 48, size: 8, type: 'u64' },
+      pad: { offset: 56, size: 8, type: 'u64' },
     },
   },
   policy_trigger: {
@@ -464,6 +495,18 @@ export const ENUMS = {
     BAE_PARSE_BAD_IHL: 16,
     BAE_PARSE_MAX: 17,
   },
+  capture_bounds: {
+    CAPTURE_SNAPLEN_MAX: 1536,
+    CAPTURE_SNAPLEN_DEFAULT: 256,
+    CAPTURE_RING_BYTES: 4194304,
+  },
+  capture_flag: {
+    CAPTURE_DROPS: 1,
+  },
+  capture_record_flag: {
+    CAPTURE_REC_DROPPED: 1,
+    CAPTURE_REC_TRUNCATED: 2,
+  },
   dl_tx_bounds: {
     DL_TX_INGRESS_IFINDEX: 1,
     DL_TX_SLOTS: 256,
@@ -481,6 +524,7 @@ export const ENUMS = {
     POLICY_ACT_TRUNCATE: 8,
     POLICY_ACT_TCP_FLAGS: 9,
     POLICY_ACT_RATE: 10,
+    POLICY_ACT_CAPTURE: 11,
     POLICY_ACT_DUPLICATE: 14,
     POLICY_ACT_REORDER: 15,
   },
@@ -585,6 +629,7 @@ export const ENUMS = {
     POLICY_SCOPE_SOURCE: 1,
     POLICY_SCOPE_DESTINATION: 2,
     POLICY_SCOPE_CONVERSATION: 3,
+    POLICY_SCOPE_CAPTURE: 4,
   },
   policy_table: {
     POLICY_TABLE_SRC: 0,

@@ -67,6 +67,8 @@ export {
 export type { AddressFamily, ConvDir, Stats } from './layout';
 export { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu } from './delay-layout';
 export type { PolicyDelayStats } from './delay-layout';
+export { CAPTURE, CAPTURE_MAPS, decodeCaptureRecord } from './capture-layout';
+export type { CaptureRecord } from './capture-layout';
 export { HOST_LE } from './words';
 export {
   POLICY,

@@ -283,13 +283,18 @@ export interface PolicyEmul {
   tcpSet: number;
   tcpClear: number;
   rateScope: number;
+  /** Capture (bpf/capture.h): sample fraction (2^-32 units), its sequence's seed, snaplen, enum capture_flag. */
+  captureP: bigint;
+  captureSeed: bigint;
+  captureSnaplen: number;
+  captureFlags: number;
 }
 
-const EMUL_U64 = [['seed', 'seed'], ['lossP', 'loss_p'], ['lossCorr', 'loss_corr'], ['lossBad', 'loss_bad'], ['lossGood', 'loss_good'], ['corruptP', 'corrupt_p'], ['rateBps', 'rate_bps'], ['rateCap', 'rate_cap'], ['rateFullNs', 'rate_full_ns']] as const;
-const EMUL_U8 = [['lossModel', 'loss_model'], ['corruptBits', 'corrupt_bits'], ['corruptRegion', 'corrupt_region'], ['corruptFix', 'corrupt_fix'], ['truncateMode', 'truncate_mode'], ['truncateFix', 'truncate_fix'], ['tcpSet', 'tcp_set'], ['tcpClear', 'tcp_clear'], ['rateScope', 'rate_scope']] as const;
+const EMUL_U64 = [['seed', 'seed'], ['lossP', 'loss_p'], ['lossCorr', 'loss_corr'], ['lossBad', 'loss_bad'], ['lossGood', 'loss_good'], ['corruptP', 'corrupt_p'], ['rateBps', 'rate_bps'], ['rateCap', 'rate_cap'], ['rateFullNs', 'rate_full_ns'], ['captureP', 'capture_p'], ['captureSeed', 'capture_seed']] as const;
+const EMUL_U8 = [['lossModel', 'loss_model'], ['corruptBits', 'corrupt_bits'], ['corruptRegion', 'corrupt_region'], ['corruptFix', 'corrupt_fix'], ['truncateMode', 'truncate_mode'], ['truncateFix', 'truncate_fix'], ['tcpSet', 'tcp_set'], ['tcpClear', 'tcp_clear'], ['rateScope', 'rate_scope'], ['captureFlags', 'capture_flags']] as const;
 
 export function emptyPolicyEmul(): PolicyEmul {
-  return { seed: 0n, lossP: 0n, lossCorr: 0n, lossBad: 0n, lossGood: 0n, corruptP: 0n, rateBps: 0n, rateCap: 0n, rateFullNs: 0n, truncateLen: 0, lossModel: 0, corruptBits: 0, corruptRegion: 0, corruptFix: 0, truncateMode: 0, truncateFix: 0, tcpSet: 0, tcpClear: 0, rateScope: 0 };
+  return { seed: 0n, lossP: 0n, lossCorr: 0n, lossBad: 0n, lossGood: 0n, corruptP: 0n, rateBps: 0n, rateCap: 0n, rateFullNs: 0n, truncateLen: 0, lossModel: 0, corruptBits: 0, corruptRegion: 0, corruptFix: 0, truncateMode: 0, truncateFix: 0, tcpSet: 0, tcpClear: 0, rateScope: 0, captureP: 0n, captureSeed: 0n, captureSnaplen: 0, captureFlags: 0 };
 }
 
 /** Byte offsets of a struct's fields, looked up once (encoders of large tables call per entry). */
@@ -297,11 +302,11 @@ function offsetsOf<F extends string>(layout: string, fields: readonly F[]): Reco
   return Object.fromEntries(fields.map((f) => [f, off(layout, f)])) as Record<F, number>;
 }
 
-let emulAt: Record<(typeof EMUL_U64)[number][1] | (typeof EMUL_U8)[number][1] | 'truncate_len', number> | undefined;
+let emulAt: Record<(typeof EMUL_U64)[number][1] | (typeof EMUL_U8)[number][1] | 'truncate_len' | 'capture_snaplen', number> | undefined;
 
 /** Writes struct policy_emul into `buf` at `at` (the bytes there must be zero). */
 function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
-  const o = (emulAt ??= offsetsOf('policy_emul', [...EMUL_U64.map(([, f]) => f), ...EMUL_U8.map(([, f]) => f), 'truncate_len'] as const));
+  const o = (emulAt ??= offsetsOf('policy_emul', [...EMUL_U64.map(([, f]) => f), ...EMUL_U8.map(([, f]) => f), 'truncate_len', 'capture_snaplen'] as const));
   // Field by field, not by a loop over names, and a call only for a non-zero field (most rules
   // have no emulation): encoders of 10k rules run mostly as cold code.
   if (e.seed !== 0n) writeU64(buf, at + o.seed, e.seed);
@@ -313,6 +318,9 @@ function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
   if (e.rateBps !== 0n) writeU64(buf, at + o.rate_bps, e.rateBps);
   if (e.rateCap !== 0n) writeU64(buf, at + o.rate_cap, e.rateCap);
   if (e.rateFullNs !== 0n) writeU64(buf, at + o.rate_full_ns, e.rateFullNs);
+  if (e.captureP !== 0n) writeU64(buf, at + o.capture_p, e.captureP);
+  if (e.captureSeed !== 0n) writeU64(buf, at + o.capture_seed, e.captureSeed);
+  writeU16(buf, at + o.capture_snaplen, e.captureSnaplen);
   writeU16(buf, at + o.truncate_len, e.truncateLen);
   buf[at + o.loss_model] = e.lossModel;
   buf[at + o.corrupt_bits] = e.corruptBits;
@@ -323,6 +331,7 @@ function writePolicyEmul(buf: Buffer, at: number, e: PolicyEmul): void {
   buf[at + o.tcp_set] = e.tcpSet;
   buf[at + o.tcp_clear] = e.tcpClear;
   buf[at + o.rate_scope] = e.rateScope;
+  buf[at + o.capture_flags] = e.captureFlags;
 }
 
 export function encodePolicyEmul(e: PolicyEmul): Buffer {
@@ -337,6 +346,7 @@ export function decodePolicyEmul(buf: Buffer): PolicyEmul {
   const e = emptyPolicyEmul();
   for (const [k, f] of EMUL_U64) e[k] = buf.readBigUInt64LE(off(L, f));
   e.truncateLen = buf.readUInt16LE(off(L, 'truncate_len'));
+  e.captureSnaplen = buf.readUInt16LE(off(L, 'capture_snaplen'));
   for (const [k, f] of EMUL_U8) e[k] = buf[off(L, f)]!;
   return e;
 }
@@ -529,11 +539,14 @@ export interface PolicyStatsValue {
   actStateFull: bigint;
   /** Blocks of a protected address that were refused. */
   blockRefused: bigint;
+  /** Capture records written to the bae_capture ring, and those it had no room for. */
+  captured: bigint;
+  captureLost: bigint;
 }
 
 export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValue {
   const L = 'policy_stats';
-  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n, actStateFull: 0n, blockRefused: 0n };
+  const total: PolicyStatsValue = { blocklistDrops: 0n, eventsLost: 0n, triggerFull: 0n, actStateFull: 0n, blockRefused: 0n, captured: 0n, captureLost: 0n };
   for (const buf of values) {
     checkSize(L, buf, 0, LAYOUTS.policy_stats!.size);
     total.blocklistDrops += buf.readBigUInt64LE(off(L, 'blocklist_drops'));
@@ -541,6 +554,8 @@ export function sumPolicyStatsPerCpu(values: readonly Buffer[]): PolicyStatsValu
     total.triggerFull += buf.readBigUInt64LE(off(L, 'trigger_full'));
     total.actStateFull += buf.readBigUInt64LE(off(L, 'act_state_full'));
     total.blockRefused += buf.readBigUInt64LE(off(L, 'block_refused'));
+    total.captured += buf.readBigUInt64LE(off(L, 'captured'));
+    total.captureLost += buf.readBigUInt64LE(off(L, 'capture_lost'));
   }
   return total;
 }

@@ -3,7 +3,7 @@
 // (the same random draws in the same order, the same integer and ones' complement arithmetic),
 // so that the reference model predicts every decision and every output byte.
 import * as crypto from 'node:crypto';
-import { POLICY, TCP_FLAG_NAMES, emptyPolicyEmul, type PolicyEmul } from '../datapath';
+import { CAPTURE, ENUMS, POLICY, TCP_FLAG_NAMES, emptyPolicyEmul, type PolicyEmul } from '../datapath';
 import type { Policy } from './model';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -25,6 +25,16 @@ export const EMUL_DECIDE = BIT('loss') | BIT('rate');
 export const EMUL_MODIFY = BIT('corrupt') | BIT('truncate') | BIT('tcp-flags');
 export const EMUL_ACTIONS = EMUL_DECIDE | EMUL_MODIFY;
 export const EMUL_STATEFUL = BIT('loss') | BIT('corrupt') | BIT('rate');
+/** The capture action's bit: it reads policy_emul (capture_*) but is no emulation action. */
+export const CAPTURE_BIT = 1 << ENUMS.policy_action.POLICY_ACT_CAPTURE;
+/** Actions whose rules carry a struct policy_emul and a seed. */
+export const EMUL_SEEDED = EMUL_ACTIONS | CAPTURE_BIT;
+
+/** The start of a rule's capture sampling sequence: its own, apart from the one loss and
+ * corrupt draw from, so that sampling changes none of their decisions (bpf/capture.h). */
+export function captureSeed(seed: bigint): bigint {
+  return U64(seed ^ 0x6361707475726521n); // "capture!"
+}
 
 export const LOSS_MODELS = ['random', 'gilbert-elliott'] as const;
 export const REGIONS = ['any', 'ip', 'transport', 'payload'] as const;
@@ -33,6 +43,12 @@ export const TCP_FLAG_BITS: Readonly<Record<string, number>> = Object.fromEntrie
 /** A percentage (0..100) as a fraction of 2^32, rounded to nearest. */
 export function percentToProb(pct: number): bigint {
   const p = BigInt(Math.round((pct * 2 ** 32) / 100));
+  return p > PROB_ONE ? PROB_ONE : p < 0n ? 0n : p;
+}
+
+/** A fraction (0..1) as a fraction of 2^32, rounded to nearest. */
+export function fractionToProb(f: number): bigint {
+  const p = BigInt(Math.round(f * 2 ** 32));
   return p > PROB_ONE ? PROB_ONE : p < 0n ? 0n : p;
 }
 
@@ -92,6 +108,12 @@ export function compileEmul(p: Policy, seed: bigint): PolicyEmul {
       case 'tcp-flags':
         e.tcpSet = q.set === undefined ? 0 : (parseTcpFlagList(q.set as string) as number);
         e.tcpClear = q.clear === undefined ? 0 : (parseTcpFlagList(q.clear as string) as number);
+        break;
+      case 'capture':
+        e.captureP = q.sample === undefined ? PROB_ONE : fractionToProb(q.sample as number);
+        e.captureSeed = captureSeed(seed);
+        e.captureSnaplen = (q.snaplen as number | undefined) ?? CAPTURE.snaplenDefault;
+        e.captureFlags = q.drops === true ? CAPTURE.flagDrops : 0;
         break;
       case 'rate': {
         const bps = BigInt(q.rate as number);

@@ -3,7 +3,7 @@
 // The emulation actions (loss, corrupt, truncate, tcp-flags, rate: bpf/actions.h; duplicate,
 // reorder, delay: the delay line) are entries here too, with their bits in the kernel.
 
-import { ENUMS } from '../datapath';
+import { CAPTURE, ENUMS } from '../datapath';
 
 /** enum policy_action of bpf/bae.h, generated from bae.o's BTF. */
 const ACT = ENUMS.policy_action;
@@ -17,7 +17,9 @@ export type ParamSpec =
   /** Bytes: a number, or a string with a unit (b kb mb gb, or kib mib gib). */
   | { type: 'size'; required: boolean; min: number; max: number }
   /** TCP flag names: "SYN,PSH" (FIN SYN RST PSH ACK URG ECE CWR). */
-  | { type: 'flags'; required: boolean };
+  | { type: 'flags'; required: boolean }
+  /** true or false. */
+  | { type: 'boolean'; required: boolean };
 
 export interface ActionDef {
   kind: string;
@@ -186,6 +188,22 @@ export const ACTIONS: readonly ActionDef[] = [
     },
     kernel: true,
     description: 'let the packet skip the delay with probability % once gap - 1 packets were delayed (netem reorder; needs delay)',
+  },
+  {
+    kind: 'capture',
+    bit: ACT.POLICY_ACT_CAPTURE,
+    verdict: null,
+    params: {
+      snaplen: { type: 'number', required: false, min: 1, max: CAPTURE.snaplenMax, integer: true },
+      sample: { type: 'number', required: false, min: 0, max: 1, integer: false },
+      drops: { type: 'boolean', required: false },
+    },
+    kernel: true,
+    description: `copy the frame as it arrived (its first snaplen bytes, default ${CAPTURE.snaplenDefault}, at most ${CAPTURE.snaplenMax}) to the capture ring, a seeded sample fraction 0 < sample <= 1 of them (default 1); with drops: true only the frames this policy's drop, block, loss or rate removes (\`bae capture\`)`,
+    check: (q) => {
+      if (q.sample === 0) return { param: 'sample', message: 'capture.sample must be above 0 (a fraction 0 < sample <= 1); remove the action to capture nothing' };
+      return undefined;
+    },
   },
 ];
 

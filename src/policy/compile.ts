@@ -16,7 +16,7 @@
 import * as crypto from 'node:crypto';
 import { POLICY, POLICY_RULE_MONITOR } from '../datapath';
 import { ACTION_BY_KIND } from './actions';
-import { compileEmul, EMUL_ACTIONS, ruleSeed } from './actions-model';
+import { compileEmul, EMUL_SEEDED, ruleSeed } from './actions-model';
 import { actionVerdict, blockEscalation, type Escalation } from './escalate';
 import { buildComboTable } from './combo-table';
 import type { CompiledCombo, CompiledPrefix, CompiledRule, CompiledSet } from './compiled-set';
@@ -250,8 +250,8 @@ function ruleSeeds(policies: readonly Policy[], masks: Int32Array, setSeed: bigi
   const seeds = new Array<bigint | undefined>(policies.length).fill(undefined);
   const random: number[] = [];
   for (let i = 0; i < policies.length; i++) {
-    // Only emulation actions read policy_emul and its seed.
-    if (!(masks[i]! & EMUL_ACTIONS)) continue;
+    // Only emulation actions and capture read policy_emul and its seed.
+    if (!(masks[i]! & EMUL_SEEDED)) continue;
     const p = policies[i]!;
     if (setSeed === undefined && p.seed === undefined) random.push(i);
     else seeds[i] = ruleSeed(p, setSeed);
@@ -301,7 +301,7 @@ export function compileRule(p: Policy, ifindex: number, setSeed?: bigint, seed?:
     blockTtlNs,
     delayClass: 0,
     flags: p.monitor || monitor ? POLICY_RULE_MONITOR : 0,
-    emul: actionMask & EMUL_ACTIONS ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
+    emul: actionMask & EMUL_SEEDED ? compileEmul(p, seed ?? ruleSeed(p, setSeed)) : undefined,
     ...(escalate ? { escalate } : {}),
   };
 }

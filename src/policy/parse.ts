@@ -290,8 +290,10 @@ function parseTrigger(w: Walker, node: YamlNode, keyNode: YamlNode): PolicyTrigg
   return { metric, op, threshold, withinNs, scope };
 }
 
-function parseParam(w: Walker, node: YamlNode, what: string, spec: ParamSpec): bigint | number | string {
+function parseParam(w: Walker, node: YamlNode, what: string, spec: ParamSpec): bigint | number | string | boolean {
   switch (spec.type) {
+    case 'boolean':
+      return w.boolean(node, what);
     case 'duration':
       return w.duration(node, what, spec.minNs, spec.maxNs);
     case 'number': {
@@ -373,7 +375,7 @@ function parseActions(w: Walker, node: YamlNode): PolicyAction[] {
       if (verdictOf) w.fail(kindNode, `actions '${verdictOf.kind}' and '${kind}' both decide the verdict; keep one`);
       verdictOf = { kind };
     }
-    const params: Record<string, bigint | number | string> = {};
+    const params: Record<string, bigint | number | string | boolean> = {};
     const names = Object.keys(def.params);
     if (paramsNode !== null) {
       if (names.length === 0) w.fail(paramsNode, `action '${kind}' takes no parameters`);

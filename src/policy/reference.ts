@@ -4,9 +4,9 @@
 // returns verdicts, counters, blocklist and events; the differential test holds the kernel to it.
 import { ACTION_BY_KIND } from './actions';
 import { METRIC_BY_NAME, metricContribution, metricReversed, type PacketFacts } from './metrics';
-import type { IpVersion, PolicyEmul, PolicyOffence } from '../datapath';
+import { CAPTURE, ENUMS, type IpVersion, type PolicyEmul, type PolicyOffence } from '../datapath';
 import { actionVerdict, blockEscalation, escalatedTtl, recordOffence } from './escalate';
-import { compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, rateTake, ruleSeed, type EmulState } from './actions-model';
+import { CAPTURE_BIT, compileEmul, EMUL_ACTIONS, EMUL_BITS, EMUL_MODIFY, EMUL_STATEFUL, freshState, lossDecide, modifyFrame, nextRandom, PROB_ONE, rateTake, ruleSeed, type EmulState } from './actions-model';
 import { SCOPE_IDS, WINDOW_BUCKETS, type Policy, type TriggerScope } from './model';
 import type { Prefix } from './net';
 import { prefixContainsAddress } from './net';
@@ -58,6 +58,9 @@ export interface RefDecision {
   blocked: boolean;
   /** Dropped by an emulation action (rate or loss) of this policy. */
   emulated?: 'rate' | 'loss';
+  /** Kept by a capture action (bpf/capture.h): its policy and what the record names, the action
+   * that removed the frame or 'capture'. Capture changes no other field. */
+  captured?: { policy: string; action: 'capture' | 'drop' | 'block' | 'loss' | 'rate' };
   /** The frame as it leaves, when truncate, corrupt or tcp-flags applied (verdict pass). */
   frame?: Uint8Array;
 }
@@ -239,6 +242,7 @@ export class ReferenceModel {
     let emulRule: Policy | undefined;
     let emulState: EmulState | undefined;
     let emulated: RefDecision['emulated'];
+    let captured: RefDecision['captured'];
     for (const p of this.#policies) {
       if (!this.matches(p, pkt)) continue;
       const cnt = this.counters.get(p.id)!;
@@ -283,6 +287,7 @@ export class ReferenceModel {
         }
       }
       // Emulation: the first policy that is on with any emulation action carries them out.
+      let removed: 'drop' | 'block' | 'loss' | 'rate' | undefined;
       if (!emulRule && mask & EMUL_ACTIONS) {
         emulRule = p;
         const lost = this.#emulDecide(p, mask, pkt);
@@ -291,10 +296,16 @@ export class ReferenceModel {
           verdict = 'drop';
           decided = p;
           emulated = lost.drop;
+          removed = lost.drop;
         }
       }
+      // Capture: the first policy that is on and captures the frame (capture_decide()).
+      if (!captured && mask & CAPTURE_BIT) {
+        if (!removed && decided === p && verdict === 'drop') removed = kinds.has('block') ? 'block' : 'drop';
+        captured = this.#capture(p, removed);
+      }
     }
-    const out: RefDecision = { verdict: verdict === 'drop' ? 'drop' : 'pass', ...(decided ? { policy: decided.name } : {}), blocked: false, ...(emulated ? { emulated } : {}) };
+    const out: RefDecision = { verdict: verdict === 'drop' ? 'drop' : 'pass', ...(decided ? { policy: decided.name } : {}), blocked: false, ...(emulated ? { emulated } : {}), ...(captured ? { captured } : {}) };
     if (out.verdict === 'pass' && emulRule) {
       const mask = emulRule.actions.reduce((m, a) => m | (1 << ACTION_BY_KIND.get(a.kind)!.bit), 0);
       if (mask & EMUL_MODIFY) {
@@ -313,6 +324,23 @@ export class ReferenceModel {
       this.#emul.set(key, st);
     }
     return st;
+  }
+
+  /** capture_decide(): with drops only a removed frame; a sample draw from the policy's own
+   * capture sequence (scope POLICY_SCOPE_CAPTURE) unless the fraction is 1. */
+  #capture(p: Policy, removed: 'drop' | 'block' | 'loss' | 'rate' | undefined): RefDecision['captured'] {
+    const e = this.#emulParams.get(p.id)!;
+    if (e.captureFlags & CAPTURE.flagDrops && !removed) return undefined;
+    if (e.captureP < PROB_ONE) {
+      const key = `${p.id}|${ENUMS.policy_scope.POLICY_SCOPE_CAPTURE}|0|${ZERO_HEX}|${ZERO_HEX}`;
+      let st = this.#emul.get(key);
+      if (!st) {
+        st = { prng: e.captureSeed, credit: 0n, lastNs: 0n, lossLast: 0, geBad: 0 };
+        this.#emul.set(key, st);
+      }
+      if (nextRandom(st) >= e.captureP) return undefined;
+    }
+    return { policy: p.name, action: removed ?? 'capture' };
   }
 
   /** actions_decide(): rate, then loss. */

@@ -7,7 +7,9 @@
 // checkpoint.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CAPTURE_MAPS, decodeCaptureRecord, RingBuffer, type CaptureRecord } from '../../src/datapath';
 import { XDP } from '../../src/datapath/layout';
+import { ACTION_BY_KIND } from '../../src/policy/actions';
 import { compilePolicies } from '../../src/policy/compile';
 import { PolicyError } from '../../src/policy/errors';
 import type { Policy } from '../../src/policy/model';
@@ -54,6 +56,8 @@ function randomPolicy(i: number): string {
   const acts = [...chosen].map((k) => ACTIONS[k]!());
   const v = pick(VERDICTS);
   if (v && chance(0.3)) acts.push(v);
+  // Capture copies and decides nothing: the reference model has no capture, and must agree.
+  if (chance(0.3)) acts.push(pick(['capture', '{ capture: { drops: true } }', '{ capture: { sample: 0.5, snaplen: 64 } }']));
   lines.push(`actions: [${acts.join(', ')}]`);
   return policyYaml(`e${i}`, lines.join('\n'));
 }
@@ -106,10 +110,16 @@ function randomFrame(): { spec: PacketSpec; frame: Buffer } {
 
 describe('emulation actions: kernel and reference model', () => {
   let bae: PolicyBae;
+  let ring: RingBuffer;
+  const records: CaptureRecord[] = [];
   before(() => {
     bae = new PolicyBae();
+    ring = new RingBuffer(bae.collection.map(CAPTURE_MAPS.ring), (buf) => records.push(decodeCaptureRecord(buf)));
   });
-  after(() => bae?.close());
+  after(() => {
+    ring?.close();
+    bae?.close();
+  });
 
   it(`agree on the verdict and every output byte of ${PACKETS} generated frames, and on the random sequences and buckets (seed ${SEED})`, async () => {
     const ref = new ReferenceModel({ seed: SET_SEED });
@@ -121,7 +131,7 @@ describe('emulation actions: kernel and reference model', () => {
     };
     await useSet(set);
     let t = 5_000_000_000n;
-    const seen = { drop: 0, lossDrops: 0, rateDrops: 0, changed: 0, truncated: 0 };
+    const seen = { drop: 0, lossDrops: 0, rateDrops: 0, changed: 0, truncated: 0, captured: 0, capturedDrops: 0 };
     const checkpoint = (at: number) => {
       const got = new Map(readActStates(bae.maps).map(({ key, state }) => [`${key.id}|${key.scope}|${key.family}|${key.addrA.toString('hex')}|${key.addrB.toString('hex')}`, state] as const));
       const want = ref.emulStates();
@@ -147,6 +157,22 @@ describe('emulation actions: kernel and reference model', () => {
         if (!res.data.equals(frame)) seen.changed++;
         if (res.data.length < frame.length) seen.truncated++;
       } else seen.drop++;
+      // Capture: a record exactly when the reference keeps the frame, naming the same policy and
+      // action, with the frame's first bytes as it arrived.
+      records.length = 0;
+      ring.consume();
+      const cap = want.captured;
+      assert.equal(records.length, cap ? 1 : 0, `capture records of ${describeIt()} (reference: ${JSON.stringify(cap)})`);
+      if (cap) {
+        const r = records[0]!;
+        const p = set.find((q) => q.name === cap.policy)!;
+        assert.equal(r.policyId, p.id, `capturing policy of ${describeIt()}`);
+        assert.equal(r.action, ACTION_BY_KIND.get(cap.action)!.bit, `capture action of ${describeIt()}`);
+        assert.deepEqual(r.data, frame.subarray(0, r.data.length), `captured bytes of ${describeIt()}`);
+        assert.equal(r.origLen, frame.length);
+        seen.captured++;
+        if (cap.action !== 'capture') seen.capturedDrops++;
+      }
       if (want.emulated === 'loss') seen.lossDrops++;
       if (want.emulated === 'rate') seen.rateDrops++;
       if (i % CHECK_EVERY === 0) checkpoint(i);
@@ -160,5 +186,6 @@ describe('emulation actions: kernel and reference model', () => {
     // The generator must have exercised what it claims to.
     assert.ok(seen.lossDrops > 100 && seen.rateDrops > 20, `loss and rate dropped packets (${seen.lossDrops}, ${seen.rateDrops})`);
     assert.ok(seen.changed > 1000 && seen.truncated > 100, `frames were changed (${seen.changed}) and truncated (${seen.truncated})`);
+    assert.ok(seen.captured > 1000 && seen.capturedDrops > 100, `frames were captured (${seen.captured}), dropped ones among them (${seen.capturedDrops})`);
   });
 });
