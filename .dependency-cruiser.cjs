@@ -18,7 +18,7 @@
 const LEVELS = [
   ['cli'],
   ['agent'],
-  ['policy', 'profiles', 'emulation', 'bus' /* , 'store' */],
+  ['policy', 'profiles', 'emulation', 'bus', 'reconstruct' /* , 'store' */],
   ['datapath'],
 ];
 /** Areas outside the levels: used only by cli (and tests), import no other area. */

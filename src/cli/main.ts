@@ -9,6 +9,7 @@ import { moduleLogger } from '../log';
 import * as agentCommand from './agent';
 import * as blocksCommand from './blocks';
 import * as doctorCommand from './doctor';
+import * as injectCommand from './inject';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
@@ -36,6 +37,7 @@ const commands: Register[] = [
   blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
+  injectCommand.register,
 ];
 
 export function buildProgram(): Command {
