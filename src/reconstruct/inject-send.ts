@@ -26,8 +26,6 @@ export const INJECT_MIN_FRAME = 14;
 export const INJECT_MAX_FRAME = 3500;
 /** Repeated frames go out in batches of at most rate x this window: the burst a rate allows. */
 const BATCH_WINDOW_NS = 10_000_000n;
-/** Sleeps shorter than this are not worth a timer: the frame is sent at once. */
-const MIN_SLEEP_NS = 1_000_000n;
 
 export interface OutFrame {
   data: Buffer;
@@ -128,9 +126,12 @@ export async function sendFrames(injector: Injector, frames: Iterable<OutFrame>,
   const perFrameNs = 1e9 / opts.rate;
   const maxBatch = Math.max(1, Math.floor((opts.rate * Number(BATCH_WINDOW_NS)) / 1e9));
   const start = process.hrtime.bigint();
+  // The schedule starts when the first batch is out: the first call pays the kernel's set-up,
+  // and a schedule from before it would let the frames after it catch up, faster than the rate.
+  let scheduleStart = start;
   let sent = 0;
   let calls = 0;
-  let dueNs = 0; // since start
+  let dueNs = 0; // since scheduleStart
   for (const f of total) {
     let left = f.repeat ?? 1;
     if (!Number.isInteger(left) || left < 1) throw new UsageError(`repeat must be a whole number from 1, got ${left}`);
@@ -138,11 +139,13 @@ export async function sendFrames(injector: Injector, frames: Iterable<OutFrame>,
     if (opts.gapNs && sent > 0) dueNs += Math.max(0, opts.gapNs() - perFrameNs);
     while (left > 0) {
       if (opts.signal?.aborted) return { ifindex: opts.ifindex, frames: sent, calls, elapsedNs: process.hrtime.bigint() - start };
-      const wait = start + BigInt(Math.round(dueNs)) - process.hrtime.bigint();
-      if (wait >= MIN_SLEEP_NS) await sleep(Number(wait / 1_000_000n));
+      // Never early: a timer fires at the earliest after the whole milliseconds asked for.
+      const wait = scheduleStart + BigInt(Math.round(dueNs)) - process.hrtime.bigint();
+      if (wait > 0n) await sleep(Number((wait + 999_999n) / 1_000_000n));
       const batch = Math.min(left, maxBatch);
       if (batch > 1) await injector.sendAsync(f.data, opts.ifindex, batch);
       else injector.sendNow(f.data, opts.ifindex);
+      if (calls === 0) scheduleStart = process.hrtime.bigint();
       calls++;
       sent += batch;
       left -= batch;

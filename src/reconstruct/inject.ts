@@ -92,9 +92,10 @@ const seqAfter = (a: number, b: number): boolean => ((a - b) | 0) > 0;
 
 /**
  * The sender's state for a forged segment: the receiver's next expected byte is the later of
- * what the sender sent (its highest end) and what the receiver acknowledged last. bae never
- * sees its own injections (they leave a port, not cross it), but it sees the receiver's ACK of
- * an accepted one, so a second forged segment follows the first.
+ * what the sender sent (its highest end) and what the receiver acknowledged in its latest
+ * segment. bae's flow state follows segments that occupy sequence space (data, SYN, FIN), not
+ * pure ACKs, and never sees an injection (it leaves a port, it does not cross one): after a
+ * forged data segment the receiver expects more than bae knows until one of the two sends data.
  */
 function senderState(sender: TcpHalf, receiver: TcpHalf): TcpState {
   const seq = receiver.seen && seqAfter(receiver.ack, sender.seqHigh) ? receiver.ack : sender.seqHigh;
@@ -193,6 +194,8 @@ export function planInjection(req: InjectRequest): InjectPlan {
   const dst = checkIPv4('destination', req.dst);
   if (src === dst) throw new UsageError(`source and destination are the same address (${src})`);
   if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff) throw new UsageError(`seed must be 0 to 4294967295, got ${req.seed}`);
+  // Every instance is at least one frame: a count the rate cannot carry is refused before anything is read.
+  if (req.rate !== undefined) checkBounds(req.count, req.rate);
 
   const convs = openLoadedMap(MAPS.convs, req.pinDir, 'bae inject');
   let dir: DirectionProfile | undefined;
