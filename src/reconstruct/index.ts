@@ -17,7 +17,7 @@ export {
   requireLiveFrames,
   sendFrames,
 } from './inject-send';
-export type { OutFrame, SendOptions, SendReport } from './inject-send';
+export type { FrameSender, OutFrame, SendOptions, SendReport } from './inject-send';
 export { DEFAULT_INJECT_RATE, NoConversationError, drawFrameSize, flowsBetween, inject, planInjection } from './inject';
 export type { InjectPlan, InjectRequest, InjectResult } from './inject';
 export { DEFAULT_RECONSTRUCT_RATE, resendDropped, unsendable } from './inject-replay';

@@ -4,7 +4,7 @@
 // is the caller's too (`egress`: in inline mode the peer of the port it arrived on).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../errors';
-import { Injector, sendFrames, type OutFrame, type SendReport } from './inject-send';
+import { Injector, sendFrames, type FrameSender, type OutFrame, type SendReport } from './inject-send';
 import type { PacketRecord } from './packet-record';
 
 /** The longest --after: a day. */
@@ -19,8 +19,8 @@ export interface ResendOptions {
   /** Frames per second (default 10,000). */
   rate?: number;
   signal?: AbortSignal;
-  /** Injected for tests: the sender (default: a new one, closed at the end). */
-  injector?: Injector;
+  /** The sender (default: a new Injector, closed at the end); a stand-in in tests. */
+  injector?: FrameSender;
 }
 
 export interface ResendResult {
@@ -64,7 +64,8 @@ export async function resendDropped(records: readonly PacketRecord[], opts: Rese
   const sent: PacketRecord[] = [];
   const reports: SendReport[] = [];
   if (runs.length === 0) return { sent, skipped, reports };
-  const injector = opts.injector ?? new Injector();
+  const own = opts.injector ? undefined : new Injector();
+  const injector = opts.injector ?? own!;
   try {
     if (afterMs > 0) await sleep(afterMs, undefined, { signal: opts.signal }).catch(() => undefined);
     for (const run of runs) {
@@ -79,7 +80,7 @@ export async function resendDropped(records: readonly PacketRecord[], opts: Rese
       );
     }
   } finally {
-    if (!opts.injector) injector.close();
+    own?.close();
   }
   return { sent, skipped, reports };
 }

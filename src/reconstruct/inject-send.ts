@@ -70,8 +70,14 @@ export function requireLiveFrames(): void {
   }
 }
 
+/** What sendFrames needs of a sender: the Injector, or a stand-in in tests. */
+export interface FrameSender {
+  sendNow(frame: Buffer, ifindex: number, repeat?: number): void;
+  sendAsync(frame: Buffer, ifindex: number, repeat?: number): Promise<void>;
+}
+
 /** The loaded sender program; close() it when done. */
-export class Injector {
+export class Injector implements FrameSender {
   readonly #coll: Collection;
   readonly #prog: Program;
 
@@ -119,7 +125,7 @@ const wallNs = (): bigint => BigInt(Date.now()) * 1_000_000n + (process.hrtime.b
  * average (a repeated frame goes out in batches of at most rate x 10 ms). Stops early, with what
  * was sent, when `signal` aborts.
  */
-export async function sendFrames(injector: Injector, frames: Iterable<OutFrame>, opts: SendOptions): Promise<SendReport> {
+export async function sendFrames(injector: FrameSender, frames: Iterable<OutFrame>, opts: SendOptions): Promise<SendReport> {
   const total = [...frames];
   const count = total.reduce((n, f) => n + (f.repeat ?? 1), 0);
   checkBounds(count, opts.rate);
