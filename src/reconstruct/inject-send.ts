@@ -59,9 +59,10 @@ export interface SendReport {
   elapsedNs: bigint;
 }
 
-/** Refuses a kernel without live frames, with the feature and the kernel named. */
-export function requireLiveFrames(): void {
-  const err = native.probeXdpLiveFrames();
+/** Refuses a kernel without live frames, with the feature and the kernel named. `probe` gives
+ *  0 or the errno of one BPF_PROG_TEST_RUN with the flag (the datapath's probe). */
+export function requireLiveFrames(probe: () => number = () => native.probeXdpLiveFrames()): void {
+  const err = probe();
   if (err !== 0) {
     throw new UnsupportedKernelError(
       `this kernel (Linux ${os.release()}) does not take BPF_F_TEST_XDP_LIVE_FRAMES ` +

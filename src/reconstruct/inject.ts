@@ -137,8 +137,9 @@ export function drawFrameSize(dir: DirectionProfile | undefined, rng: ForgeRng):
   return min <= max ? rng.int(min, max) : rng.int(dir.sizeMin, dir.sizeMax);
 }
 
-/** A gap drawn from a direction's mean inter-arrival time (exponential), or none. */
-function gapDrawer(dir: DirectionProfile | undefined, rng: ForgeRng): (() => number) | undefined {
+/** Gaps (ns) drawn from a direction's mean inter-arrival time (exponential, each at most 1 s),
+ *  or undefined when the profile has no spacing. */
+export function spacingFromProfile(dir: DirectionProfile | undefined, rng: ForgeRng): (() => number) | undefined {
   if (!dir || !(dir.iatMeanNs > 0)) return undefined;
   const mean = dir.iatMeanNs;
   return () => Math.min(MAX_DRAWN_GAP_NS, -Math.log(1 - rng()) * mean);
@@ -257,7 +258,7 @@ export function planInjection(req: InjectRequest): InjectPlan {
   } else {
     for (let i = 0; i < req.count; i++) for (const f of kind.forge(ctx, rng)) frames.push(out(f));
   }
-  const gapNs = req.rate === undefined ? gapDrawer(dir, rng) : undefined;
+  const gapNs = req.rate === undefined ? spacingFromProfile(dir, rng) : undefined;
   const rate = req.rate ?? (gapNs ? PROFILE_RATE_BOUND : DEFAULT_INJECT_RATE);
   const total = frames.reduce((n, f) => n + (f.repeat ?? 1), 0);
   // Drawn gaps are at most 1 s each: the count bounds the time.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Lab } from '../../src/lab';
+import { run, type Lab } from '../../src/lab';
 import { assertFails } from '../lib/bae-cli';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 import { runNodeChild } from '../lib/child';
@@ -70,8 +70,8 @@ describe('bae inject in the lab', () => {
   }
 
   /** `bae inject --json` for the client -> server conversation out of the server-facing port. */
-  function inject(args: string[]): InjectJson {
-    const res = bl.cli(['inject', '--conversation', `${lab.client.ipv4},${lab.server.ipv4}`, '--port', lab.bae.serverPort, '--dst-mac', serverMac, '--json', ...args]);
+  function inject(args: string[], dstMac: string[] = ['--dst-mac', serverMac]): InjectJson {
+    const res = bl.cli(['inject', '--conversation', `${lab.client.ipv4},${lab.server.ipv4}`, '--port', lab.bae.serverPort, ...dstMac, '--json', ...args]);
     assert.equal(res.status, 0, `bae inject ${args.join(' ')}: ${res.stderr}`);
     return JSON.parse(res.stdout) as InjectJson;
   }
@@ -188,7 +188,13 @@ describe('bae inject in the lab', () => {
 
   test('segments of one call follow each other: three in-window segments join the stream in order', async () => {
     const { sport } = await connect();
-    const out = inject(['--kind', 'tcp-in-window', '--count', '3', '--rate', '100', '--seed', '9', '--sport', String(sport), '--dport', String(TCP_PORT)]);
+    // No --dst-mac: the neighbour table of bae's namespace has the server's (put there by hand:
+    // bae's ports have no addresses, so nothing resolves it there by itself).
+    run(['ip', '-n', lab.ns.bae, 'neigh', 'replace', lab.server.ipv4, 'lladdr', serverMac, 'dev', lab.bae.serverPort, 'nud', 'permanent']);
+    const out = inject(['--kind', 'tcp-in-window', '--count', '3', '--rate', '100', '--seed', '9', '--sport', String(sport), '--dport', String(TCP_PORT)], []);
+    run(['ip', '-n', lab.ns.bae, 'neigh', 'del', lab.server.ipv4, 'dev', lab.bae.serverPort]);
+    assert.equal(out.endpoints.dstMac, serverMac);
+    assert.equal(out.endpoints.srcMac, portMac, 'the port\'s own MAC without --src-mac');
     assert.equal(out.sent, 3);
     const data = out.frames.map((f) => payloadOf(f.data));
     let seq = out.tcp!.seq;

@@ -11,13 +11,17 @@ import {
   FORGE_KINDS,
   INJECT_MAX_COUNT,
   INJECT_MAX_RATE,
+  requireLiveFrames,
   resendDropped,
   sendFrames,
+  spacingFromProfile,
+  forgeRng,
   type FrameSender,
   type OutFrame,
   type PacketRecord,
 } from '../../src/reconstruct';
 import { repoRoot } from '../lib/fixtures';
+import type { DirectionProfile } from '../../src/profiles';
 
 interface Call {
   frame: Buffer;
@@ -73,6 +77,28 @@ describe('the sender', () => {
     const report = await p;
     assert.ok(report.frames >= 2 && report.frames <= 4, `${report.frames} sent`);
     assert.equal(r.calls.length, report.frames);
+  });
+});
+
+describe('without live frames', () => {
+  it('the sender refuses with the missing flag and the kernel named', () => {
+    assert.throws(() => requireLiveFrames(() => 22), { code: 'BAE_KERNEL', message: /does not take BPF_F_TEST_XDP_LIVE_FRAMES \(errno 22; Linux 5\.18 or newer has it\)/ });
+    assert.doesNotThrow(() => requireLiveFrames(() => 0));
+  });
+});
+
+describe('spacing drawn from a profile', () => {
+  it('has the direction\'s mean inter-arrival time, no gap over 1 s, and none without one', () => {
+    const r = forgeRng(5);
+    const draw = spacingFromProfile({ iatMeanNs: 2_000_000 } as unknown as DirectionProfile, r)!;
+    const N = 5000;
+    const gaps = Array.from({ length: N }, () => draw());
+    const mean = gaps.reduce((a, b) => a + b, 0) / N;
+    // Exponential: the mean of N has a relative standard deviation of 1/sqrt(N) = 1.4%; 6% is over 4 of them.
+    assert.ok(Math.abs(mean / 2_000_000 - 1) < 0.06, `mean ${mean}`);
+    const capped = spacingFromProfile({ iatMeanNs: 10e9 } as unknown as DirectionProfile, r)!;
+    assert.ok(Array.from({ length: 100 }, () => capped()).every((g) => g <= 1e9));
+    assert.equal(spacingFromProfile({ iatMeanNs: 0 } as unknown as DirectionProfile, r), undefined);
   });
 });
 
