@@ -29,7 +29,7 @@ function conversationArg(value: string): [string, string] {
 
 function listText(): string {
   const width = Math.max(...FORGE_KINDS.map((k) => k.name.length));
-  const rows = FORGE_KINDS.map((k) => `  ${k.name.padEnd(width)}  ${k.valid ? 'valid    ' : 'malformed'}  ${k.needs.padEnd(3)}  ${k.summary}`);
+  const rows = FORGE_KINDS.map((k) => `  ${k.name.padEnd(width)}  ${k.valid ? 'valid    ' : 'malformed'}  ${k.needs.padEnd(3)}  ${k.summary}${k.ipv4Only ? ' [IPv4]' : ''}`);
   return `${FORGE_KINDS.length} kinds (NEEDS: a TCP flow, UDP ports given with --sport/--dport, or any)\n  ${'KIND'.padEnd(width)}  ${'TYPE'.padEnd(9)}  NEEDS\n${rows.join('\n')}`;
 }
 
@@ -81,17 +81,18 @@ Addresses and ports come from bae's conversation and TCP flow maps, TCP sequence
 acknowledgement numbers from the flow state (a data segment lands exactly at the receiver's next
 expected byte), frame sizes and spacing from the conversation's profile. Frames leave the port
 through BPF_PROG_TEST_RUN live frames (Linux 5.18+), at most --rate a second, and are what
-\`--json\` prints byte for byte. IPv4 conversations.
+\`--json\` prints byte for byte. IPv4 and IPv6 (the ip-* header flaws but ip-truncated: IPv4).
 
 Examples:
   bae inject --list
   sudo bae inject --conversation 10.199.0.1,10.199.0.2 --kind tcp-in-window --port to-server --dst-mac 02:00:00:00:00:02
   sudo bae inject --conversation 10.199.0.1,10.199.0.2 --kind tcp-dup-ack-storm --count 1000 --rate 10000 --port to-server
-  sudo bae inject --conversation 10.199.0.1,10.199.0.2 --kind udp-bad-checksum --sport 5000 --dport 5001 --seed 7 --json`,
+  sudo bae inject --conversation 10.199.0.1,10.199.0.2 --kind udp-bad-checksum --sport 5000 --dport 5001 --seed 7 --json
+  sudo bae inject --conversation fd00:bae::1,fd00:bae::2 --kind tcp-rst --port to-server --dst-mac 02:00:00:00:00:02`,
     )
     .action(async (opts: InjectOpts, command: Command) => {
       if (opts.list) {
-        const kinds = FORGE_KINDS.map((k) => ({ name: k.name, layer: k.layer, valid: k.valid, needs: k.needs, repeats: k.repeats, summary: k.summary }));
+        const kinds = FORGE_KINDS.map((k) => ({ name: k.name, layer: k.layer, valid: k.valid, needs: k.needs, ipv4Only: k.ipv4Only, repeats: k.repeats, summary: k.summary }));
         process.stdout.write((opts.json ? toJson({ kinds }, 2) : listText()) + '\n');
         return;
       }

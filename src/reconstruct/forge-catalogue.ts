@@ -17,6 +17,8 @@ import {
   TCP_URG,
   UDP_HLEN,
   ethHeader,
+  ipFrame,
+  ipHeaderLength,
   ipv4Frame,
   ipv4Header,
   tcpSegment,
@@ -61,6 +63,8 @@ export interface ForgeKind {
   valid: boolean;
   /** The conversation it needs: a TCP flow, UDP ports, or either. */
   needs: 'tcp' | 'udp' | 'any';
+  /** A flaw of the IPv4 header: no IPv6 form. */
+  ipv4Only: boolean;
   /** One line for `bae inject --list`. */
   summary: string;
   /** Every instance is the same frames (sent in batches, `repeat`). */
@@ -96,7 +100,7 @@ function payloadLength(ctx: ForgeContext, rng: ForgeRng, headers: number): numbe
 /** A TCP data segment at the sender's current sequence number (not advanced). */
 function dataSegment(ctx: ForgeContext, rng: ForgeRng, checksum?: (c: number) => number): Buffer {
   const t = tcpOf(ctx);
-  const data = payload(rng, payloadLength(ctx, rng, IPV4_HLEN + TCP_HLEN));
+  const data = payload(rng, payloadLength(ctx, rng, ipHeaderLength(ctx.ep) + TCP_HLEN));
   return tcpSegment(ctx.ep, { seq: t.seq, ack: t.ack, flags: TCP_ACK | TCP_PSH, window: t.window, payload: data, checksum });
 }
 
@@ -107,7 +111,7 @@ function bareSegment(ctx: ForgeContext, flags: number, extra: { options?: Buffer
 }
 
 function udpBody(ctx: ForgeContext, rng: ForgeRng, checksum?: (c: number) => number): Buffer {
-  return udpDatagram(ctx.ep, payload(rng, payloadLength(ctx, rng, IPV4_HLEN + UDP_HLEN)), checksum);
+  return udpDatagram(ctx.ep, payload(rng, payloadLength(ctx, rng, ipHeaderLength(ctx.ep) + UDP_HLEN)), checksum);
 }
 
 /** A valid upper layer of the conversation's protocol (TCP data at the current seq, or UDP). */
@@ -117,8 +121,8 @@ function l4Body(ctx: ForgeContext, rng: ForgeRng): { protocol: number; bytes: Bu
     : { protocol: IPPROTO_UDP, bytes: udpBody(ctx, rng) };
 }
 
-const tcpFrame = (ctx: ForgeContext, seg: Buffer): Buffer => ipv4Frame(ctx.ep, { protocol: IPPROTO_TCP, id: nextId(ctx) }, seg);
-const udpFrame = (ctx: ForgeContext, dgram: Buffer): Buffer => ipv4Frame(ctx.ep, { protocol: IPPROTO_UDP, id: nextId(ctx) }, dgram);
+const tcpFrame = (ctx: ForgeContext, seg: Buffer): Buffer => ipFrame(ctx.ep, IPPROTO_TCP, nextId(ctx), seg);
+const udpFrame = (ctx: ForgeContext, dgram: Buffer): Buffer => ipFrame(ctx.ep, IPPROTO_UDP, nextId(ctx), dgram);
 const wrong = (rng: ForgeRng, udp = false) => (correct: number) => wrongChecksum(correct, () => rng.int(1, 0xfffe), udp);
 
 const flagKind = (name: string, flags: number, what: string): ForgeKind => ({
@@ -126,6 +130,7 @@ const flagKind = (name: string, flags: number, what: string): ForgeKind => ({
   layer: 'tcp',
   valid: false,
   needs: 'tcp',
+  ipv4Only: false,
   summary: `a segment with ${what}, no data, in window`,
   repeats: false,
   forge: (ctx) => [tcpFrame(ctx, bareSegment(ctx, flags))],
@@ -140,6 +145,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: true,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'a valid data segment at the receiver\'s next expected sequence number (accepted: its bytes join the stream)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -153,6 +159,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'udp',
     valid: true,
     needs: 'udp',
+    ipv4Only: false,
     summary: 'a valid UDP datagram between the conversation\'s ports, its size drawn from the profile',
     repeats: false,
     forge: (ctx, rng) => [udpFrame(ctx, udpBody(ctx, rng))],
@@ -162,6 +169,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'any',
+    ipv4Only: true,
     summary: 'an IPv4 header checksum that does not match its header (the rest valid)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -174,6 +182,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'an in-window data segment whose TCP checksum is wrong',
     repeats: false,
     forge: (ctx, rng) => [tcpFrame(ctx, dataSegment(ctx, rng, wrong(rng)))],
@@ -183,6 +192,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'udp',
     valid: false,
     needs: 'udp',
+    ipv4Only: false,
     summary: 'a UDP datagram whose checksum is wrong (and not 0, which would mean none)',
     repeats: false,
     forge: (ctx, rng) => [udpFrame(ctx, udpBody(ctx, rng, wrong(rng, true)))],
@@ -192,7 +202,8 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'eth',
     valid: false,
     needs: 'any',
-    summary: 'a frame that ends with its Ethernet header: the ethertype announces IPv4 and no byte of it follows',
+    ipv4Only: false,
+    summary: 'a frame that ends with its Ethernet header: the ethertype announces IP and no byte of it follows',
     repeats: false,
     // The kernel takes no frame shorter than 14 bytes for BPF_PROG_TEST_RUN, and no receiver
     // would see one: the shortest sendable cut is right after the header.
@@ -203,11 +214,12 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'any',
-    summary: 'a frame that ends inside the IPv4 header (1 to 19 of its 20 bytes)',
+    ipv4Only: false,
+    summary: 'a frame that ends inside the IP header (1 to 19 of IPv4\'s 20 bytes, 1 to 39 of IPv6\'s 40)',
     repeats: false,
     forge: (ctx, rng) => {
       const body = l4Body(ctx, rng);
-      return [cut(ipv4Frame(ctx.ep, { protocol: body.protocol, id: nextId(ctx) }, body.bytes), ETH_HLEN, rng.int(1, IPV4_HLEN - 1))];
+      return [cut(ipFrame(ctx.ep, body.protocol, nextId(ctx), body.bytes), ETH_HLEN, rng.int(1, ipHeaderLength(ctx.ep) - 1))];
     },
   },
   {
@@ -215,6 +227,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'a datagram that ends inside the TCP header (1 to 19 bytes of it; the IP header\'s length says so too)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -228,6 +241,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'udp',
     valid: false,
     needs: 'udp',
+    ipv4Only: false,
     summary: 'a datagram that ends inside the UDP header (1 to 7 bytes of it; the IP header\'s length says so too)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -243,6 +257,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'any',
+    ipv4Only: true,
     summary: 'an IPv4 header length field below 5 (fewer than the 20 bytes of a header)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -255,6 +270,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'any',
+    ipv4Only: true,
     summary: 'an IPv4 total length larger than the datagram the frame carries',
     repeats: false,
     forge: (ctx, rng) => {
@@ -268,6 +284,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'tcp',
+    ipv4Only: true,
     summary: 'a first fragment (more-fragments set) of 8 bytes: ports and sequence number, not the TCP flags (RFC 1858)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -281,6 +298,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'ip',
     valid: false,
     needs: 'any',
+    ipv4Only: true,
     summary: 'two fragments of one datagram whose bytes overlap with different contents (a reassembly conflict)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -303,6 +321,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'an in-window segment whose TCP option has an impossible length (MSS with length 1)',
     repeats: false,
     // MSS (kind 2) must have length 4; a length below 2 cannot even cover its own kind and
@@ -314,6 +333,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'a data segment 2^30 or more beyond the receiver\'s next expected sequence number (refused)',
     repeats: false,
     forge: (ctx, rng) => {
@@ -327,6 +347,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'a RST at exactly the receiver\'s next expected sequence number: the connection is reset (RFC 5961)',
     repeats: false,
     forge: (ctx) => [tcpFrame(ctx, bareSegment(ctx, TCP_RST | TCP_ACK))],
@@ -336,6 +357,7 @@ export const FORGE_KINDS: readonly ForgeKind[] = [
     layer: 'tcp',
     valid: false,
     needs: 'tcp',
+    ipv4Only: false,
     summary: 'identical pure ACKs of the sender\'s latest acknowledgement, one per count (duplicate ACKs)',
     repeats: true,
     forge: (ctx) => [tcpFrame(ctx, bareSegment(ctx, TCP_ACK))],

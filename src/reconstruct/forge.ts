@@ -1,11 +1,13 @@
-// The frame builder of forged packets: Ethernet, IPv4, TCP and UDP with correct checksums unless
-// asked otherwise. Every malformation of the catalogue (forge-catalogue.ts) is one override
+// The frame builder of forged packets: Ethernet, IPv4 or IPv6, TCP and UDP with correct
+// checksums unless asked otherwise. Every malformation of the catalogue (forge-catalogue.ts) is one override
 // here, so a forged frame differs from a valid one exactly where its kind says.
-import { parseIPv4 } from '../datapath';
+import { parseIPv4, parseIPv6 } from '../datapath';
 
 export const ETH_HLEN = 14;
 export const ETH_P_IP = 0x0800;
+export const ETH_P_IPV6 = 0x86dd;
 export const IPV4_HLEN = 20;
+export const IPV6_HLEN = 40;
 export const TCP_HLEN = 20;
 export const UDP_HLEN = 8;
 export const IPPROTO_TCP = 6;
@@ -26,12 +28,12 @@ const IP_MF = 0x2000;
 export interface Endpoints {
   srcMac: Buffer;
   dstMac: Buffer;
-  /** IPv4 addresses, dotted. */
+  /** IPv4 or IPv6 addresses (both of one family). */
   src: string;
   dst: string;
   sport: number;
   dport: number;
-  /** IPv4 TTL of the forged packets. */
+  /** IPv4 TTL or IPv6 hop limit of the forged packets. */
   ttl: number;
 }
 
@@ -79,7 +81,19 @@ export function ipv4Bytes(text: string): Buffer {
   return Buffer.from(b);
 }
 
-export function ethHeader(ep: Pick<Endpoints, 'srcMac' | 'dstMac'>, ethertype = ETH_P_IP): Buffer {
+export function ipv6Bytes(text: string): Buffer {
+  const b = parseIPv6(text);
+  if (!b) throw new RangeError(`'${text}' is not an IPv6 address`);
+  return Buffer.from(b);
+}
+
+/** 6 when the endpoints are IPv6, else 4. */
+export const ipVersionOf = (ep: Pick<Endpoints, 'src'>): 4 | 6 => (parseIPv4(ep.src) ? 4 : 6);
+
+/** The length of the IP header the endpoints' family has (without IPv4 options). */
+export const ipHeaderLength = (ep: Pick<Endpoints, 'src'>): number => (ipVersionOf(ep) === 4 ? IPV4_HLEN : IPV6_HLEN);
+
+export function ethHeader(ep: Pick<Endpoints, 'srcMac' | 'dstMac'> & Partial<Pick<Endpoints, 'src'>>, ethertype = ep.src && ipVersionOf({ src: ep.src }) === 6 ? ETH_P_IPV6 : ETH_P_IP): Buffer {
   const b = Buffer.alloc(ETH_HLEN);
   ep.dstMac.copy(b, 0);
   ep.srcMac.copy(b, 6);
@@ -118,7 +132,27 @@ export function ipv4Header(ep: Endpoints, o: Ipv4Options): Buffer {
   return h;
 }
 
+export function ipv6Header(ep: Endpoints, nextHeader: number, payloadLength: number): Buffer {
+  const h = Buffer.alloc(IPV6_HLEN);
+  h.writeUInt32BE(0x60000000, 0); // version 6, traffic class 0, flow label 0
+  h.writeUInt16BE(payloadLength, 4);
+  h[6] = nextHeader;
+  h[7] = ep.ttl;
+  ipv6Bytes(ep.src).copy(h, 8);
+  ipv6Bytes(ep.dst).copy(h, 24);
+  return h;
+}
+
 function pseudoHeader(ep: Endpoints, protocol: number, length: number): Buffer {
+  if (ipVersionOf(ep) === 6) {
+    // RFC 8200 8.1: source, destination, upper-layer length (32 bits), zeros, next header.
+    const p = Buffer.alloc(40);
+    ipv6Bytes(ep.src).copy(p, 0);
+    ipv6Bytes(ep.dst).copy(p, 16);
+    p.writeUInt32BE(length, 32);
+    p[39] = protocol;
+    return p;
+  }
   const p = Buffer.alloc(12);
   ipv4Bytes(ep.src).copy(p, 0);
   ipv4Bytes(ep.dst).copy(p, 4);
@@ -169,5 +203,11 @@ export function udpDatagram(ep: Endpoints, payload: Buffer, checksum?: (correct:
 
 /** Ethernet + IPv4 (+ whatever `l4` holds), the IP header built for exactly those bytes. */
 export function ipv4Frame(ep: Endpoints, ip: Omit<Ipv4Options, 'payloadLength'>, l4: Buffer): Buffer {
-  return Buffer.concat([ethHeader(ep), ipv4Header(ep, { ...ip, payloadLength: l4.length }), l4]);
+  return Buffer.concat([ethHeader(ep, ETH_P_IP), ipv4Header(ep, { ...ip, payloadLength: l4.length }), l4]);
+}
+
+/** Ethernet + the endpoints' IP header (valid; IPv4 with this id) + `l4`. */
+export function ipFrame(ep: Endpoints, protocol: number, id: number, l4: Buffer): Buffer {
+  if (ipVersionOf(ep) === 4) return ipv4Frame(ep, { protocol, id }, l4);
+  return Buffer.concat([ethHeader(ep, ETH_P_IPV6), ipv6Header(ep, protocol, l4.length), l4]);
 }

@@ -7,12 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { BaeError, UsageError } from '../errors';
 import {
   AF_INET,
+  AF_INET6,
   MAPS,
   decodeFlowKey,
   decodeTcpFlow,
   ifindexOf,
   openLoadedMap,
-  parseIPv4,
+  formatAddress,
+  parseAddress,
   status,
   type BpfMap,
   type TcpHalf,
@@ -75,9 +77,11 @@ export interface InjectResult {
   sent: { record: PacketRecord; repeat: number }[];
 }
 
-function checkIPv4(what: string, addr: string): string {
-  if (parseIPv4(addr)) return addr;
-  throw new UsageError(`${what} '${addr}' is not an IPv4 address (bae inject forges IPv4 conversations)`);
+/** An address in bae's text form (the maps' keys are formatted so), with its family. */
+function checkAddress(what: string, addr: string): { text: string; version: 4 | 6 } {
+  const p = parseAddress(addr);
+  if (!p) throw new UsageError(`${what} '${addr}' is not an IPv4 or IPv6 address`);
+  return { text: formatAddress(p.family, p.addr), version: p.family };
 }
 
 interface FlowMatch {
@@ -108,7 +112,7 @@ export function flowsBetween(flows: BpfMap, src: string, dst: string): FlowMatch
   const out: FlowMatch[] = [];
   keys.forEach((k, i) => {
     const key = decodeFlowKey(k);
-    if (key.family !== AF_INET || key.a === key.b) return;
+    if ((key.family !== AF_INET && key.family !== AF_INET6) || key.a === key.b) return;
     const [a, b] = decodeTcpFlow(values[i]!);
     if (key.a === src && key.b === dst) out.push({ sport: key.portA, dport: key.portB, tcp: senderState(a, b), seen: a.seen });
     else if (key.a === dst && key.b === src) out.push({ sport: key.portB, dport: key.portA, tcp: senderState(b, a), seen: b.seen });
@@ -191,9 +195,13 @@ function choosePort(req: InjectRequest): string {
 export function planInjection(req: InjectRequest): InjectPlan {
   const kind = forgeKind(req.kind);
   if (!kind) throw new UsageError(`unknown kind '${req.kind}': one of ${FORGE_KIND_NAMES.join(', ')} (bae inject --list)`);
-  const src = checkIPv4('source', req.src);
-  const dst = checkIPv4('destination', req.dst);
+  const source = checkAddress('source', req.src);
+  const destination = checkAddress('destination', req.dst);
+  const src = source.text;
+  const dst = destination.text;
+  if (source.version !== destination.version) throw new UsageError(`${src} and ${dst} are not of one address family`);
   if (src === dst) throw new UsageError(`source and destination are the same address (${src})`);
+  if (kind.ipv4Only && source.version === 6) throw new UsageError(`${kind.name} is a flaw of the IPv4 header: not for the IPv6 conversation ${src},${dst}`);
   if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff) throw new UsageError(`seed must be 0 to 4294967295, got ${req.seed}`);
   // Every instance is at least one frame: a count the rate cannot carry is refused before anything is read.
   if (req.rate !== undefined) checkBounds(req.count, req.rate);

@@ -209,6 +209,75 @@ describe('forged frames, byte for byte', () => {
   });
 });
 
+describe('forged frames over IPv6, byte for byte', () => {
+  const SRC6 = 'fd00:bae::1';
+  const DST6 = 'fd00:bae::2';
+  function forge6(name: string, seed = 7, proto: 'tcp' | 'udp' = 'tcp'): Buffer[] {
+    const ctx = context(proto);
+    ctx.ep = { ...ctx.ep, src: SRC6, dst: DST6 };
+    return forgeKind(name)!.forge(ctx, forgeRng(seed));
+  }
+  const ip6 = { version: 6 as const, src: SRC6, dst: DST6 };
+  const TCP6_DATA = FRAME - 14 - 40 - 20;
+  /** The upper layer's checksum verifies over the IPv6 pseudo-header (RFC 8200 8.1). */
+  function l4Verifies6(frame: Buffer, protocol: number): boolean {
+    const seg = frame.subarray(54);
+    const pseudo = Buffer.alloc(40);
+    frame.copy(pseudo, 0, 22, 54);
+    pseudo.writeUInt32BE(seg.length, 32);
+    pseudo[39] = protocol;
+    return internetChecksum(pseudo, seg) === 0;
+  }
+
+  it('tcp-in-window and udp-datagram are valid, sized for the 40-byte header', () => {
+    const t = forge6('tcp-in-window')[0]!;
+    assert.equal(t.length - 74, TCP6_DATA);
+    assert.deepEqual(t, buildPacket({ ip: ip6, l4: tcp({ flags: TCP_ACK | TCP_PSH, payload: t.subarray(74) }) }).frame);
+    assert.ok(l4Verifies6(t, IPPROTO_TCP));
+    const u = forge6('udp-datagram', 7, 'udp')[0]!;
+    assert.deepEqual(u, buildPacket({ ip: ip6, l4: udp(u.subarray(62)) }).frame);
+  });
+
+  it('tcp-bad-checksum and udp-bad-checksum differ in the checksum only, which does not verify', () => {
+    const t = forge6('tcp-bad-checksum')[0]!;
+    const tref = buildPacket({ ip: ip6, l4: tcp({ flags: TCP_ACK | TCP_PSH, payload: t.subarray(74) }) }).frame;
+    assert.ok(diff(t, tref).length > 0 && diff(t, tref).every((i) => i === 70 || i === 71));
+    assert.equal(l4Verifies6(t, IPPROTO_TCP), false);
+    const u = forge6('udp-bad-checksum', 7, 'udp')[0]!;
+    const uref = buildPacket({ ip: ip6, l4: udp(u.subarray(62)) }).frame;
+    assert.ok(diff(u, uref).length > 0 && diff(u, uref).every((i) => i === 60 || i === 61));
+    assert.equal(l4Verifies6(u, IPPROTO_UDP), false);
+  });
+
+  it('flags, RST, bad options and the storm are the IPv4 segments over an IPv6 header', () => {
+    assert.deepEqual(forge6('tcp-rst')[0], buildPacket({ ip: ip6, l4: tcp({ flags: TCP_RST | TCP_ACK }) }).frame);
+    assert.deepEqual(forge6('tcp-xmas')[0], buildPacket({ ip: ip6, l4: tcp({ flags: TCP_FIN | TCP_PSH | TCP_URG, ack: 0 }) }).frame);
+    assert.deepEqual(forge6('tcp-bad-options')[0], buildPacket({ ip: ip6, l4: tcp({ flags: TCP_ACK, options: Buffer.from([2, 1, 1, 1]) }) }).frame);
+    assert.deepEqual(forge6('tcp-dup-ack-storm')[0], buildPacket({ ip: ip6, l4: tcp({ flags: TCP_ACK }) }).frame);
+  });
+
+  it('truncations cut the IPv6 header, or the TCP header with the payload length saying so', () => {
+    assert.deepEqual(forge6('eth-truncated')[0], buildPacket({ ip: ip6, l4: tcp() }).frame.subarray(0, 14));
+    for (let seed = 1; seed <= 20; seed++) {
+      const f = forge6('ip-truncated', seed)[0]!;
+      assert.ok(f.length > 14 && f.length < 54, `length ${f.length}`);
+      const ref = buildPacket({ ip: ip6, l4: tcp({ flags: TCP_ACK | TCP_PSH, payload: Buffer.alloc(TCP6_DATA) }) }).frame;
+      assert.deepEqual(f, ref.subarray(0, f.length));
+      const t = forge6('tcp-truncated', seed)[0]!;
+      const k = t.length - 54;
+      const fullTcp = buildPacket({ ip: ip6, l4: tcp() }).frame.subarray(54);
+      assert.deepEqual(t, buildPacket({ ip: ip6, l4: { proto: IPPROTO_TCP, payload: fullTcp.subarray(0, k) } }).frame);
+    }
+  });
+
+  it('the IPv4 header flaws are marked IPv4-only; the rest are not', () => {
+    assert.deepEqual(
+      FORGE_KINDS.filter((k) => k.ipv4Only).map((k) => k.name),
+      ['ip-bad-checksum', 'ip-bad-ihl', 'ip-bad-total-length', 'ip-tiny-fragment', 'ip-overlapping-fragments'],
+    );
+  });
+});
+
 describe('the catalogue', () => {
   it('every kind has a unique name, a one-line summary, and a golden test above', () => {
     const names = FORGE_KINDS.map((k) => k.name);

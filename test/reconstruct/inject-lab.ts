@@ -63,7 +63,7 @@ function reporter(ns: string, script: string): Reporter {
   };
 }
 
-/** A TCP server on TCP_PORT and a UDP socket on UDP_PORT of the server's address. */
+/** A TCP server on TCP_PORT of both server addresses, a UDP socket on UDP_PORT of its IPv4 one. */
 export function startServer(lab: Lab): Reporter {
   return reporter(
     lab.server.ns,
@@ -79,19 +79,23 @@ export function startServer(lab: Lab): Reporter {
      });
      const u = dgram.createSocket('udp4');
      u.on('message', (m, r) => out({ ev: 'udp', peerPort: r.port, hex: m.toString('hex') }));
-     u.bind(${UDP_PORT}, ${JSON.stringify(lab.server.ipv4)}, () => srv.listen(${TCP_PORT}, ${JSON.stringify(lab.server.ipv4)}, () => out({ ev: 'listening' })));
+     const srv6 = net.createServer((s) => srv.emit('connection', s));
+     u.bind(${UDP_PORT}, ${JSON.stringify(lab.server.ipv4)}, () =>
+       srv.listen(${TCP_PORT}, ${JSON.stringify(lab.server.ipv4)}, () =>
+         srv6.listen(${TCP_PORT}, ${JSON.stringify(lab.server.ipv6)}, () => out({ ev: 'listening' }))));
      setTimeout(() => process.exit(0), ${CHILD_LIFETIME_S * 1000}).unref();
      setInterval(() => {}, 1 << 30);`,
   );
 }
 
-/** A TCP connection from the client that sends `hello` and then stays open, idle. */
-export function startClient(lab: Lab): Reporter {
+/** A TCP connection from the client (to the server's IPv4 address, or `to`) that sends `hello`
+ *  and then stays open, idle. */
+export function startClient(lab: Lab, to: string = lab.server.ipv4): Reporter {
   return reporter(
     lab.client.ns,
     `const net = require('net');
      const out = (e) => process.stdout.write(JSON.stringify({ ...e, atMs: Date.now() }) + '\\n');
-     const s = net.connect(${TCP_PORT}, ${JSON.stringify(lab.server.ipv4)}, () => { s.setNoDelay(true); s.write('hello'); out({ ev: 'connected', localPort: s.localPort }); });
+     const s = net.connect(${TCP_PORT}, ${JSON.stringify(to)}, () => { s.setNoDelay(true); s.write('hello'); out({ ev: 'connected', localPort: s.localPort }); });
      s.on('data', (d) => out({ ev: 'data', hex: d.toString('hex') }));
      s.on('error', (e) => out({ ev: 'error', code: e.code }));
      setTimeout(() => process.exit(0), ${CHILD_LIFETIME_S * 1000});`,

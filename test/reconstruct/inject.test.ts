@@ -62,16 +62,16 @@ describe('bae inject in the lab', () => {
   });
 
   /** A new connection from the client; resolves once the server read its `hello`. */
-  async function connect(): Promise<{ client: Reporter; sport: number }> {
-    const client = startClient(lab);
+  async function connect(to?: string): Promise<{ client: Reporter; sport: number }> {
+    const client = startClient(lab, to);
     const { localPort } = await client.waitFor((e) => e.ev === 'connected', 'client connected');
     await server.waitFor((e) => e.ev === 'data' && e.peerPort === localPort, 'hello at the server');
     return { client, sport: localPort! };
   }
 
   /** `bae inject --json` for the client -> server conversation out of the server-facing port. */
-  function inject(args: string[], dstMac: string[] = ['--dst-mac', serverMac]): InjectJson {
-    const res = bl.cli(['inject', '--conversation', `${lab.client.ipv4},${lab.server.ipv4}`, '--port', lab.bae.serverPort, ...dstMac, '--json', ...args]);
+  function inject(args: string[], dstMac: string[] = ['--dst-mac', serverMac], conversation = `${lab.client.ipv4},${lab.server.ipv4}`): InjectJson {
+    const res = bl.cli(['inject', '--conversation', conversation, '--port', lab.bae.serverPort, ...dstMac, '--json', ...args]);
     assert.equal(res.status, 0, `bae inject ${args.join(' ')}: ${res.stderr}`);
     return JSON.parse(res.stdout) as InjectJson;
   }
@@ -186,6 +186,20 @@ describe('bae inject in the lab', () => {
     assert.ok(!received(sport).includes(payloadOf(oow.frames[0]!.data)));
   });
 
+  test('over IPv6 too: the receiving socket takes an in-window segment and not one with a bad checksum', async () => {
+    const { sport } = await connect(lab.server.ipv6);
+    const flow = ['--sport', String(sport), '--dport', String(TCP_PORT)];
+    const conv = `${lab.client.ipv6},${lab.server.ipv6}`;
+    const bad = inject(['--kind', 'tcp-bad-checksum', '--seed', '6', ...flow], undefined, conv);
+    const good = inject(['--kind', 'tcp-in-window', '--seed', '7', ...flow], undefined, conv);
+    const data = Buffer.from(good.frames[0]!.data, 'hex').subarray(14 + 40 + 20).toString('latin1');
+    assert.equal(Buffer.from(good.frames[0]!.data, 'hex').readUInt16BE(12), 0x86dd);
+    await server.waitFor(() => received(sport) === 'hello' + data, 'the IPv6 segment at the server');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(received(sport), 'hello' + data);
+    assert.ok(!received(sport).includes(Buffer.from(bad.frames[0]!.data, 'hex').subarray(74).toString('latin1')));
+  });
+
   test('segments of one call follow each other: three in-window segments join the stream in order', async () => {
     const { sport } = await connect();
     // No --dst-mac: the neighbour table of bae's namespace has the server's (put there by hand:
@@ -242,7 +256,9 @@ describe('bae inject in the lab', () => {
     assertFails(bl.cli(['inject', ...conv, '--kind', 'udp-datagram', '--sport', '1', '--dport', '2', '--dst-mac', serverMac]), 2, /inline on to-client and to-server: say which port/);
     assertFails(bl.cli(['inject', ...conv, '--kind', 'udp-datagram', '--sport', '1', '--dport', '2', '--port', lab.bae.serverPort]), 2, /no MAC address known for 10\.199\.0\.2/);
     assertFails(bl.cli(['inject', ...conv, '--kind', 'udp-datagram', '--sport', '1', '--dport', '2', '--port', 'nosuchport', '--dst-mac', serverMac]), 1, /no network interface named 'nosuchport'/);
-    assertFails(bl.cli(['inject', '--conversation', 'fd00:bae::1,fd00:bae::2', '--kind', 'tcp-rst']), 2, /not an IPv4 address/);
+    assertFails(bl.cli(['inject', '--conversation', 'fd00:bae::1,fd00:bae::2', '--kind', 'ip-bad-ihl']), 2, /ip-bad-ihl is a flaw of the IPv4 header/);
+    assertFails(bl.cli(['inject', '--conversation', '10.199.0.1,fd00:bae::2', '--kind', 'tcp-rst']), 2, /not of one address family/);
+    assertFails(bl.cli(['inject', '--conversation', '10.199.0.1,example', '--kind', 'tcp-rst']), 2, /'example' is not an IPv4 or IPv6 address/);
   });
 
   test('dropped records go out again byte-exact after --after, rate-bounded; others are skipped with the reason', async () => {
