@@ -4,7 +4,7 @@
 // is the caller's too (`egress`: in inline mode the peer of the port it arrived on).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../errors';
-import { Injector, sendFrames, type FrameSender, type OutFrame, type SendReport } from './inject-send';
+import { INJECT_MAX_FRAME, INJECT_MIN_FRAME, Injector, sendFrames, type FrameSender, type OutFrame, type SendReport } from './inject-send';
 import type { PacketRecord } from './packet-record';
 
 /** The longest --after: a day. */
@@ -35,7 +35,8 @@ export interface ResendResult {
 export function unsendable(r: PacketRecord): string | undefined {
   if (r.kind !== 'dropped') return `a record of kind '${r.kind}', not 'dropped'`;
   if (r.data.length !== r.origLen) return `only ${r.data.length} of its ${r.origLen} bytes were captured (snaplen): it cannot go out byte-exact`;
-  if (r.data.length < 14) return `${r.data.length} bytes: shorter than an Ethernet header`;
+  if (r.data.length < INJECT_MIN_FRAME) return `${r.data.length} bytes: shorter than an Ethernet header`;
+  if (r.data.length > INJECT_MAX_FRAME) return `${r.data.length} bytes: more than the ${INJECT_MAX_FRAME} a live frame can carry`;
   return undefined;
 }
 

@@ -113,16 +113,17 @@ describe('resendDropped', () => {
     const b = Buffer.alloc(70, 0xb);
     const t0 = process.hrtime.bigint();
     const out = await resendDropped(
-      [rec('dropped', a), rec('captured', a), rec('dropped', b.subarray(0, 30), 70), rec('dropped', b, 70, 5), rec('dropped', Buffer.alloc(10), 10)],
+      [rec('dropped', a), rec('captured', a), rec('dropped', b.subarray(0, 30), 70), rec('dropped', b, 70, 5), rec('dropped', Buffer.alloc(10), 10), rec('dropped', Buffer.alloc(9000), 9000)],
       { egress: (x) => x.ifindex + 100, afterMs: 50, rate: 1000, injector: r },
     );
     assert.deepEqual(r.calls.map((c) => [c.frame, c.ifindex]), [[a, 102], [b, 105]]);
     assert.ok(r.calls[0]!.atNs - t0 >= 50_000_000n, 'not before --after');
     assert.deepEqual(out.sent.map((s) => [s.kind, s.action, s.policy, s.reason]), Array(2).fill(['reconstructed', 'reconstruct', 'lossy', 'seeded loss']));
-    assert.deepEqual(out.skipped.map((s) => s.index), [1, 2, 4]);
+    assert.deepEqual(out.skipped.map((s) => s.index), [1, 2, 4, 5]);
     assert.match(out.skipped[0]!.why, /kind 'captured'/);
     assert.match(out.skipped[1]!.why, /only 30 of its 70 bytes/);
     assert.match(out.skipped[2]!.why, /shorter than an Ethernet header/);
+    assert.match(out.skipped[3]!.why, /9000 bytes: more than the 3500 a live frame can carry/);
   });
 
   it('refuses a delay beyond a day', async () => {
