@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   BAE_AGENT: EXIT.failure,
   /** the message bus failed: NATS unreachable or refused, no reply within the timeout, a malformed command */
   BAE_BUS: EXIT.failure,
+  /** no conversation (or TCP flow) in bae's maps fits what `bae inject` was asked to forge */
+  BAE_NO_CONVERSATION: EXIT.failure,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

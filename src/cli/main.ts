@@ -10,6 +10,7 @@ import * as agentCommand from './agent';
 import * as blocksCommand from './blocks';
 import * as captureCommand from './capture';
 import * as doctorCommand from './doctor';
+import * as injectCommand from './inject';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
@@ -38,6 +39,7 @@ const commands: Register[] = [
   agentCommand.register,
   doctorCommand.register,
   captureCommand.register,
+  injectCommand.register,
 ];
 
 export function buildProgram(): Command {

@@ -65,6 +65,9 @@ export {
   sumStatsPerCpu,
 } from './layout';
 export type { AddressFamily, ConvDir, Stats } from './layout';
+// The TCP flow state (seq/ack/window per direction), for forged segments that fit a live flow.
+export { decodeFlowKey, decodeTcpFlow } from './layout';
+export type { FlowKey, TcpHalf } from './layout';
 export { DELAY_MAPS, POLICY_DELAY_CLASSES, sumPolicyDelayStatsPerCpu } from './delay-layout';
 export type { PolicyDelayStats } from './delay-layout';
 export { CAPTURE, CAPTURE_MAPS, decodeCaptureRecord } from './capture-layout';

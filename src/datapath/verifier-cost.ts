@@ -53,6 +53,7 @@ const BAE_VARIANTS: CostVariant[] = [
 /** Every object bae ships or tests with, and how each is loaded. */
 export const COST_OBJECTS: CostObject[] = [
   { object: 'bae.o', variants: BAE_VARIANTS },
+  { object: 'inject.o', variants: ONLY },
   { object: 'test/bae_core.o', variants: BAE_MODES },
   { object: 'test/bae_shared.o', variants: BAE_MODES },
   { object: 'test/addon_fixture.o', variants: ONLY },
