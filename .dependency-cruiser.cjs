@@ -18,6 +18,7 @@
 const LEVELS = [
   ['cli'],
   ['agent'],
+  ['web'],
   ['policy', 'profiles', 'emulation', 'bus' /* , 'store' */],
   ['datapath'],
 ];

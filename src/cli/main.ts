@@ -17,6 +17,7 @@ import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
 import * as protectCommand from './protect';
 import * as statusCommand from './status';
+import * as topCommand from './top';
 import * as unloadCommand from './unload';
 
 const log = moduleLogger('cli');
@@ -36,6 +37,7 @@ const commands: Register[] = [
   blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
+  topCommand.register,
 ];
 
 export function buildProgram(): Command {
