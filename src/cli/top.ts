@@ -14,8 +14,16 @@ interface TopOpts {
   interval: number;
 }
 
-function frame(state: LiveState, q: ConversationQuery) {
-  const page = state.conversations.readAll().query(q);
+/** A refresh reads at most this long of the next walk of the map (100k conversations take a few refreshes). */
+const WALK_BUDGET_MS = 200;
+
+function frame(state: LiveState, q: ConversationQuery, whole: boolean) {
+  if (whole) state.conversations.readAll();
+  else {
+    const t = performance.now();
+    while (!state.conversations.advance() && performance.now() - t < WALK_BUDGET_MS);
+  }
+  const page = state.conversations.latest().query(q);
   return { nowNs: process.hrtime.bigint(), page, datapath: state.datapath(), blocks: state.blocks() };
 }
 
@@ -49,7 +57,7 @@ Examples:
         let sort = opts.sort;
         const query = (): ConversationQuery => ({ sort, limit: rowsFor(), ...(opts.filter !== undefined ? { filter: opts.filter } : {}) });
         if (opts.once) {
-          const f = frame(state, query());
+          const f = frame(state, query(), true);
           process.stdout.write((opts.json ? toJson(f, 2) : renderTop(f, process.stdout.columns ?? 160)) + '\n');
           return;
         }
@@ -57,7 +65,7 @@ Examples:
           const stdin = process.stdin;
           const draw = () => {
             try {
-              process.stdout.write('\x1b[H\x1b[2J' + renderTop(frame(state, query()), process.stdout.columns ?? 160) + '\n');
+              process.stdout.write('\x1b[H\x1b[2J' + renderTop(frame(state, query(), false), process.stdout.columns ?? 160) + '\n');
             } catch (err) {
               finish(err);
             }

@@ -3,7 +3,7 @@
 export { WEB_SORT_KEYS, MAX_PAGE_ROWS, ConversationSnapshot, ConversationSource, checkSortKey, parseFilter } from './conversations';
 export type { ConversationPage, ConversationQuery, ConversationRow, WebSortKey } from './conversations';
 export { WebAuth, isLoopback, isLoopbackHost, loadToken, MAX_SESSIONS, SESSION_COOKIE } from './auth';
-export { WebServer, parseHttpListen, DEFAULT_PUSH_MS, DEFAULT_ASSETS_DIR, MAX_STREAM_CLIENTS, RECENT_EVENTS } from './server';
+export { WebServer, parseHttpListen, DEFAULT_PUSH_MS, DEFAULT_ASSETS_DIR, MAX_STREAM_CLIENTS, MAX_EVENTS_PER_PUSH, RECENT_EVENTS } from './server';
 export type { WebListen, WebServerOptions } from './server';
 export { LiveState } from './view';
 export type { SharedView, WebSources } from './view';

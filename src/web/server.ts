@@ -21,6 +21,8 @@ const log = moduleLogger('web');
 export const DEFAULT_PUSH_MS = 250;
 /** Events kept for a page that opens later. */
 export const RECENT_EVENTS = 500;
+/** Events sent to the clients per push interval at most (the rest are kept in the recent list and counted). */
+export const MAX_EVENTS_PER_PUSH = 200;
 /** Clients of the stream at once (a bound; the next is refused with 503). */
 export const MAX_STREAM_CLIENTS = 64;
 const MAX_BODY = 64 * 1024;
@@ -133,6 +135,9 @@ export class WebServer {
   /** When a client last asked for anything (the walk goes on for WARM_MS after). */
   #lastWantedMs = performance.now();
   #ticks = 0;
+  #eventsThisTick = 0;
+  /** Events not streamed because more than MAX_EVENTS_PER_PUSH came in one interval. */
+  eventsSkipped = 0;
   #sub: BusSubscription | undefined;
   /** Server-side time of the pushes (ms): the last and the largest, and how many. */
   readonly pushStats = { count: 0, lastMs: 0, maxMs: 0 };
@@ -370,6 +375,7 @@ export class WebServer {
   #tick(): void {
     const started = performance.now();
     this.#ticks++;
+    this.#eventsThisTick = 0;
     if (this.#clients.size > 0) this.#lastWantedMs = performance.now();
     const idle = performance.now() - this.#lastWantedMs > WARM_MS;
     if (idle && this.#ticks % IDLE_EVERY !== 0) return;
@@ -409,7 +415,7 @@ export class WebServer {
       }
       const profile = c.conv ? (snap.profile(c.conv.a, c.conv.b) ?? null) : undefined;
       const serverMs = performance.now() - started;
-      this.#write(c, 'view', { ...shared, conversations: page, ...(profile !== undefined ? { profile } : {}), serverMs, readMs: snap.readMs, batchMs: snap.batchMs });
+      this.#write(c, 'view', { ...shared, conversations: page, ...(profile !== undefined ? { profile } : {}), eventsSkipped: this.eventsSkipped, serverMs, readMs: snap.readMs, batchMs: snap.batchMs });
     }
     const ms = performance.now() - started;
     this.pushStats.count++;
@@ -434,7 +440,8 @@ export class WebServer {
     const e = { subject, ...(value && typeof value === 'object' ? value : { value }) } as { subject: string; kind?: string };
     this.#events.push(e);
     if (this.#events.length > RECENT_EVENTS) this.#events.splice(0, this.#events.length - RECENT_EVENTS);
-    for (const c of this.#clients) this.#write(c, 'event', e);
+    if (++this.#eventsThisTick > MAX_EVENTS_PER_PUSH) this.eventsSkipped++;
+    else for (const c of this.#clients) this.#write(c, 'event', e);
     // A block (or a command that blocks or unblocks) shows in the blocklist at once, not at the next push.
     const kind = subject.split('.').pop();
     if (kind === 'block' || kind === 'command') this.#pushBlocks();
