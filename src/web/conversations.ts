@@ -89,13 +89,13 @@ export function checkSortKey(text: string): WebSortKey {
 const SELECT_MAX = 1000;
 
 /** Totals of one entry (both directions, every CPU) added to `into` at `i`. */
-function totalsOf(v: Buffer, cpus: number, stride: number): [number, number, number] {
+function totalsOf(v: Buffer, base: number, cpus: number, stride: number): [number, number, number] {
   let p = 0;
   let by = 0;
   let r = 0;
   for (let c = 0; c < cpus; c++) {
     for (let d = 0; d < 2; d++) {
-      const at = c * stride + d * DIR.size;
+      const at = base + c * stride + d * DIR.size;
       p += u64(v, at + F.packets);
       by += u64(v, at + F.bytes);
       r += u64(v, at + F.retransmits);
@@ -106,8 +106,15 @@ function totalsOf(v: Buffer, cpus: number, stride: number): [number, number, num
 
 /** Entries of bae_convs gathered step by step, then frozen into a snapshot. */
 class SnapshotBuilder {
-  readonly keys: Buffer[] = [];
-  readonly values: Buffer[] = [];
+  /** The steps' flat buffers as the kernel filled them: no Buffer per entry (100k of them would
+   * weigh on every garbage collection). */
+  readonly keyChunks: Buffer[] = [];
+  readonly valueChunks: Buffer[] = [];
+  /** Entry i's value: valueChunks[valueChunk[i]] from valueOffset[i]. */
+  readonly valueChunk: number[] = [];
+  readonly valueOffset: number[] = [];
+  readonly valueLen: number;
+  count = 0;
   readonly packets: number[] = [];
   readonly bytes: number[] = [];
   readonly retrans: number[] = [];
@@ -120,6 +127,7 @@ class SnapshotBuilder {
 
   constructor(readonly map: BpfMap) {
     this.#cpus = map.isPerCpu ? numPossibleCpus() : 1;
+    this.valueLen = map.isPerCpu ? this.#stride * this.#cpus : CONV.size;
   }
 
   /** Reads up to `count` more entries. */
@@ -127,17 +135,18 @@ class SnapshotBuilder {
     const t0 = performance.now();
     const res = this.map.lookupBatchStep(this.token, count);
     const t1 = performance.now();
-    const valueLen = this.map.isPerCpu ? this.#stride * this.#cpus : CONV.size;
+    const chunk = this.valueChunks.length;
+    this.keyChunks.push(res.keys.subarray(0, res.count * KEY.size));
+    this.valueChunks.push(res.values);
     for (let i = 0; i < res.count; i++) {
-      const k = res.keys.subarray(i * KEY.size, (i + 1) * KEY.size);
-      const v = res.values.subarray(i * valueLen, (i + 1) * valueLen);
-      const [p, by, r] = totalsOf(v, this.#cpus, this.#stride);
-      this.keys.push(k);
-      this.values.push(v);
+      const [p, by, r] = totalsOf(res.values, i * this.valueLen, this.#cpus, this.#stride);
+      this.valueChunk.push(chunk);
+      this.valueOffset.push(i * this.valueLen);
       this.packets.push(p);
       this.bytes.push(by);
       this.retrans.push(r);
     }
+    this.count += res.count;
     this.token = res.token;
     this.done = res.done || res.count === 0;
     this.batchMs += t1 - t0;
@@ -158,8 +167,11 @@ export class ConversationSnapshot {
   readonly readMs: number;
   /** Of which the kernel's batch lookups (ms). */
   readonly batchMs: number;
-  readonly #keys: Buffer[];
-  readonly #values: Buffer[];
+  readonly #keys: Buffer;
+  readonly #valueChunks: Buffer[];
+  readonly #valueChunk: Int32Array;
+  readonly #valueOffset: Int32Array;
+  readonly #valueLen: number;
   readonly #cpus: number;
   readonly #packets: Float64Array;
   readonly #bytes: Float64Array;
@@ -167,10 +179,13 @@ export class ConversationSnapshot {
   readonly #sorted = new Map<WebSortKey, Uint32Array>();
 
   constructor(b: SnapshotBuilder, cpus: number) {
-    this.#keys = b.keys;
-    this.#values = b.values;
+    this.#keys = Buffer.concat(b.keyChunks);
+    this.#valueChunks = b.valueChunks;
+    this.#valueChunk = Int32Array.from(b.valueChunk);
+    this.#valueOffset = Int32Array.from(b.valueOffset);
+    this.#valueLen = b.valueLen;
     this.#cpus = cpus;
-    this.count = b.keys.length;
+    this.count = b.count;
     this.#packets = Float64Array.from(b.packets);
     this.#bytes = Float64Array.from(b.bytes);
     this.#retrans = Float64Array.from(b.retrans);
@@ -193,7 +208,7 @@ export class ConversationSnapshot {
 
   /** Negative when entry x comes before y: larger first, ties by bytes, then by the key bytes. */
   #compare(primary: Float64Array, x: number, y: number): number {
-    return primary[y]! - primary[x]! || this.#bytes[y]! - this.#bytes[x]! || Buffer.compare(this.#keys[x]!, this.#keys[y]!);
+    return primary[y]! - primary[x]! || this.#bytes[y]! - this.#bytes[x]! || this.#keys.compare(this.#keys, y * KEY.size, (y + 1) * KEY.size, x * KEY.size, (x + 1) * KEY.size);
   }
 
   /** Every index by `key` (a full sort, cached): for deep pages only. */
@@ -209,9 +224,9 @@ export class ConversationSnapshot {
   }
 
   #matches(i: number, p: Prefix): boolean {
-    const k = this.#keys[i]!;
-    if ((k[F.family] === AF_INET ? 4 : 6) !== p.family) return false;
-    return inPrefix(k, F.a, p) || inPrefix(k, F.b, p);
+    const base = i * KEY.size;
+    if ((this.#keys[base + F.family] === AF_INET ? 4 : 6) !== p.family) return false;
+    return inPrefix(this.#keys, base + F.a, p) || inPrefix(this.#keys, base + F.b, p);
   }
 
   /**
@@ -229,26 +244,47 @@ export class ConversationSnapshot {
     let matched = 0;
     if (want <= SELECT_MAX) {
       const primary = this.#primary(sort);
-      // The best `want` so far, best first; an entry worse than the last is skipped at once.
-      const best: number[] = [];
+      // A heap of the best `want` so far with the worst on top: an entry that does not beat the
+      // top is skipped, most of them on the primary value alone (one comparison, no call).
+      const heap = new Int32Array(want);
+      let size = 0;
+      const worse = (x: number, y: number) => this.#compare(primary, x, y) > 0;
+      const down = (at: number) => {
+        for (;;) {
+          const l = 2 * at + 1;
+          const r = l + 1;
+          let top = at;
+          if (l < size && worse(heap[l]!, heap[top]!)) top = l;
+          if (r < size && worse(heap[r]!, heap[top]!)) top = r;
+          if (top === at) return;
+          const t = heap[at]!;
+          heap[at] = heap[top]!;
+          heap[top] = t;
+          at = top;
+        }
+      };
       for (let i = 0; i < this.count; i++) {
         if (prefix && !this.#matches(i, prefix)) continue;
         matched++;
-        if (best.length === want) {
-          // Most entries lose on the primary value alone: one comparison, no call.
-          const worst = best[want - 1]!;
-          if (primary[i]! < primary[worst]! || this.#compare(primary, i, worst) >= 0) continue;
+        if (size < want) {
+          let at = size++;
+          heap[at] = i;
+          while (at > 0) {
+            const up = (at - 1) >> 1;
+            if (!worse(heap[at]!, heap[up]!)) break;
+            const t = heap[at]!;
+            heap[at] = heap[up]!;
+            heap[up] = t;
+            at = up;
+          }
+          continue;
         }
-        let lo = 0;
-        let hi = best.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (this.#compare(primary, best[mid]!, i) < 0) lo = mid + 1;
-          else hi = mid;
-        }
-        best.splice(lo, 0, i);
-        if (best.length > want) best.pop();
+        const worst = heap[0]!;
+        if (primary[i]! < primary[worst]! || !worse(worst, i)) continue;
+        heap[0] = i;
+        down(0);
       }
+      const best = Array.from(heap.subarray(0, size)).sort((x, y) => this.#compare(primary, x, y));
       picked = best.slice(offset);
     } else {
       const order = this.#order(sort);
@@ -264,10 +300,11 @@ export class ConversationSnapshot {
   }
 
   #profile(i: number): ConversationProfile {
-    const v = this.#values[i]!;
+    const off = this.#valueOffset[i]!;
+    const v = this.#valueChunks[this.#valueChunk[i]!]!.subarray(off, off + this.#valueLen);
     const stride = perCpuStride(CONV.size);
     const copies = Array.from({ length: this.#cpus }, (_, c) => v.subarray(c * stride, c * stride + CONV.size));
-    return profileFromEntry(this.#keys[i]!, copies);
+    return profileFromEntry(this.#keys.subarray(i * KEY.size, (i + 1) * KEY.size), copies);
   }
 
   #row(i: number): ConversationRow {
@@ -297,11 +334,13 @@ export class ConversationSnapshot {
     const by = Buffer.alloc(16);
     by.set(py.addr);
     for (let i = 0; i < this.count; i++) {
-      const k = this.#keys[i]!;
-      if (k[F.family] !== family) continue;
-      const a = k.subarray(F.a, F.a + 16);
-      const b = k.subarray(F.b, F.b + 16);
-      if ((a.equals(bx) && b.equals(by)) || (a.equals(by) && b.equals(bx))) return this.#profile(i);
+      const base = i * KEY.size;
+      if (this.#keys[base + F.family] !== family) continue;
+      const k = this.#keys;
+      const a = base + F.a;
+      const b = base + F.b;
+      const is = (at: number, want: Buffer) => k.compare(want, 0, 16, at, at + 16) === 0;
+      if ((is(a, bx) && is(b, by)) || (is(a, by) && is(b, bx))) return this.#profile(i);
     }
     return undefined;
   }
