@@ -53,19 +53,19 @@ Examples:
       if (opts.filter !== undefined) parseFilter(opts.filter);
       const state = new LiveState({ pinDir: pinDirOf(command) });
       try {
-        const rowsFor = () => opts.rows ?? (process.stdout.isTTY ? Math.max(1, (process.stdout.rows ?? 24) - 12) : 20);
+        const rowsFor = () => opts.rows ?? (process.stdout.isTTY ? Math.max(1, (process.stdout.rows || 24) - 12) : 20);
         let sort = opts.sort;
         const query = (): ConversationQuery => ({ sort, limit: rowsFor(), ...(opts.filter !== undefined ? { filter: opts.filter } : {}) });
         if (opts.once) {
           const f = frame(state, query(), true);
-          process.stdout.write((opts.json ? toJson(f, 2) : renderTop(f, process.stdout.columns ?? 160)) + '\n');
+          process.stdout.write((opts.json ? toJson(f, 2) : renderTop(f, process.stdout.columns || 160)) + '\n');
           return;
         }
         await new Promise<void>((resolve, reject) => {
           const stdin = process.stdin;
           const draw = () => {
             try {
-              process.stdout.write('\x1b[H\x1b[2J' + renderTop(frame(state, query(), false), process.stdout.columns ?? 160) + '\n');
+              process.stdout.write('\x1b[H\x1b[2J' + renderTop(frame(state, query(), false), process.stdout.columns || 160) + '\n');
             } catch (err) {
               finish(err);
             }

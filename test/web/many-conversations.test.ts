@@ -3,12 +3,14 @@
 // server (the Server-Timing header of the API, `serverMs` of each pushed view), and `bae top
 // --once --json` reads the same map.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LAYOUTS, MAPS, numPossibleCpus, openPinnedMap, perCpuStride, type ConvDir } from '../../src/datapath';
 import { encodeConvDir } from '../../src/datapath/layout';
 import { WebServer } from '../../src/web';
+import { REPO } from '../lib/bae-cli';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 
 const CONVERSATIONS = 100_000;
@@ -158,5 +160,26 @@ describe('the live view with 100k conversations', () => {
     const json = bl.cli(['top', '--json']);
     assert.equal(json.status, 2);
     assert.match(json.stderr, /--json needs --once/);
+  });
+
+  it('bae top on a terminal refreshes the table and quits on q', async () => {
+    // A pseudo-terminal from script(1), in the bae namespace; q typed after a few refreshes.
+    const cmd = `${process.execPath} ${path.join(REPO, 'bin/bae')} top --pin-dir ${bl.pinDir} --interval 200 --rows 5`;
+    const child = spawn('nsenter', [`--net=/run/netns/${bl.lab.ns.bae}`, '--', 'script', '-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...bl.env, TERM: 'xterm' } });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      const deadline = Date.now() + 15_000;
+      while ((out.match(/bae top — /g) ?? []).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok((out.match(/bae top — /g) ?? []).length >= 3, `three screens drawn: ${out.slice(-500)}`);
+      assert.match(out, /10\.1\.134\.159 +172\.16\.0\.1/, 'the largest conversation on the screen');
+      child.stdin!.write('q');
+      assert.equal(await exited, 0, `bae top quit on q: ${out.slice(-300)}`);
+    } finally {
+      clearTimeout(killer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
