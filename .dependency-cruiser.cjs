@@ -18,7 +18,8 @@
 const LEVELS = [
   ['cli'],
   ['agent'],
-  ['scenario'],
+  // web (the live view) and scenario (record, replay) import no agent; the CLI wires them in.
+  ['web', 'scenario'],
   // reconstruct (capture, re-injection) is beside policy and imports it (names, actions).
   ['policy', 'profiles', 'emulation', 'bus', 'reconstruct' /* , 'store' */],
   ['datapath'],

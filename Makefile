@@ -24,8 +24,12 @@ ADDON_SRCS := $(wildcard addon/*.cc addon/*.h addon/delay_line/*.cc addon/delay_
 TS_SRCS    := $(shell find src test bench -name '*.ts' 2>/dev/null)
 TS_STAMP   := dist/.stamp
 
-.PHONY: all bpf addon ts test test-unit test-kernels depcheck lint demo bench clean lab-down verifier-figures abi
-all: bpf addon ts
+# The live view's page (web/) bundled by esbuild into dist/web/ (scripts/build-web.mjs).
+WEB_SRCS   := $(wildcard web/*)
+WEB_OUT    := dist/web/app.js
+
+.PHONY: all bpf addon ts web test test-unit test-kernels depcheck lint demo bench clean lab-down verifier-figures abi
+all: bpf addon ts web
 
 # vmlinux.h from the running kernel's BTF (CO-RE); regenerated only when missing.
 build/vmlinux.h:
@@ -69,6 +73,11 @@ $(TS_STAMP): $(TS_SRCS) tsconfig.json package.json build/.abi-checked
 	@touch $@
 
 ts: $(TS_STAMP)
+
+$(WEB_OUT): $(WEB_SRCS) scripts/build-web.mjs package.json
+	$(NODE) scripts/build-web.mjs
+
+web: $(WEB_OUT)
 
 # The layers of src/ (docs/development.md "Layers"): no cycle, no import up the layer diagram or
 # past an area's index.ts. Rules: .dependency-cruiser.cjs. The stamp holds while no input changes.

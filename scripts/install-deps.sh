@@ -12,6 +12,8 @@ packages=(
   iperf3 hping3 python3 python3-scapy tshark tcpreplay iputils-ping
   # the agent's Prometheus endpoint is scraped with curl in the tests
   curl
+  # the live view's tests drive Debian's chromium headless (puppeteer-core: no browser download)
+  chromium fonts-dejavu-core
   # systemd-analyze checks the agent unit in the tests
   systemd
   # message bus (tests start a real server)

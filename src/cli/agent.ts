@@ -6,11 +6,15 @@ import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, 
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
+import { moduleLogger } from '../log';
 import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
+import { WebServer, isLoopbackHost, loadToken, parseHttpListen, type WebListen } from '../web';
 import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
+
+const webLog = moduleLogger('web');
 
 interface AgentOpts {
   iface?: string;
@@ -30,6 +34,9 @@ interface AgentOpts {
   detectThreshold?: number;
   detectWarmup?: number;
   detectIdle?: number;
+  http?: WebListen;
+  httpAdmin?: boolean;
+  httpToken?: string;
 }
 
 /** A commander argument parser for a duration (`500ms`, `2s`, `1m`) in [minMs, maxMs], as ms. */
@@ -118,6 +125,23 @@ function startAgent(opts: AgentOpts, command: Command): Promise<Agent> {
   });
 }
 
+/** The live view (--http): the token read or written beside the control socket when it listens beyond loopback. */
+async function startWeb(listen: WebListen, opts: AgentOpts, running: Agent, bus: Bus, node: string): Promise<WebServer> {
+  const tokenFile = running.socketPath.replace(/\.sock$/, '') + '.http-token';
+  const token = opts.httpToken !== undefined ? loadToken({ file: opts.httpToken }) : isLoopbackHost(listen.host) ? undefined : loadToken({ generateAt: tokenFile });
+  const web = await WebServer.start({
+    listen,
+    bus,
+    admin: opts.httpAdmin ?? false,
+    ...(token !== undefined ? { token } : {}),
+    sources: { pinDir: running.pinDir, node, agentStatus: () => running.status() },
+  });
+  if (token !== undefined) {
+    webLog.info({ tokenFile: opts.httpToken ?? tokenFile, login: web.loginUrl(token) }, 'live view: beyond loopback a client needs the token (Authorization: Bearer), or a browser opens the login URL once');
+  }
+  return web;
+}
+
 function checkNodeName(name: string): string {
   if (name === ALL_NODES) throw new UsageError(`--node: '${ALL_NODES}' is reserved (it addresses every agent)`);
   try {
@@ -167,6 +191,9 @@ export function register(program: Command): void {
     .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
     .addOption(blockSubjectOption())
+    .option('--http <host:port>', 'serve the live view (docs/web.md) at http://HOST:PORT/ (PORT alone: on 127.0.0.1; port 0 picks a free one)', parseHttpListen)
+    .option('--http-admin', 'allow actions from the live view (unblock); read-only without')
+    .option('--http-token <file>', 'the live view\'s token beyond loopback, first line of FILE (default: a new one, written 0600 beside the control socket)')
     .addHelpText(
       'after',
       `
@@ -203,6 +230,8 @@ Examples:
   sudo bae agent --iface eth1 --peer eth2 --detect --detect-threshold 5
   sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --node edge-1
   sudo bae agent --iface eth0 --nats nats://10.0.0.1:4222 --block-subject secbeat.commands.block
+  sudo bae agent --iface eth0 --http 127.0.0.1:8080
+  sudo bae agent --iface eth0 --http 0.0.0.0:8080 --http-admin --http-token /etc/bae/http-token
   sudo bae agent status
   sudo bae lab exec bae -- bae agent --iface to-client --peer to-server`,
     )
@@ -210,6 +239,7 @@ Examples:
       const detectOpts = ['detectInterval', 'detectAlpha', 'detectThreshold', 'detectWarmup', 'detectIdle'] as const;
       const orphan = detectOpts.find((k) => opts[k] !== undefined);
       if (orphan && !opts.detect) throw new UsageError(`--${orphan.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --detect`);
+      if ((opts.httpAdmin || opts.httpToken !== undefined) && !opts.http) throw new UsageError(`--${opts.httpAdmin ? 'http-admin' : 'http-token'} needs --http`);
       if (opts.iface === undefined) {
         throw new UsageError('bae agent needs --iface (and --peer for bae inline with the delay line)');
       }
@@ -226,7 +256,7 @@ Examples:
       }
       try {
         // Kernel events go out on NATS; without it they stay in the ring for `bae events`.
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined });
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined || opts.http !== undefined });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
@@ -235,10 +265,23 @@ Examples:
         await bus.close();
         throw err;
       }
+      let web: WebServer | undefined;
+      if (opts.http) {
+        try {
+          web = await startWeb(opts.http, opts, running, bus, node);
+        } catch (err) {
+          bridge.stop();
+          await running.stop();
+          if (running.loadedByAgent) unload({ pinDir: running.pinDir });
+          await bus.close();
+          throw err;
+        }
+      }
       const where = running.peer === undefined ? `in ingress mode on ${running.iface}` : `inline between ${running.iface} and ${running.peer}`;
       const metricsUrl = running.status().metricsUrl;
-      process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
+      process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}${web ? `; live view at ${web.url}` : ''}\n`);
       const sig = await untilSignal();
+      await web?.close();
       bridge.stop();
       await bus.drain();
       const res = await running.stop();

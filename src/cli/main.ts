@@ -19,6 +19,7 @@ import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
 import * as protectCommand from './protect';
 import * as statusCommand from './status';
+import * as topCommand from './top';
 import * as unloadCommand from './unload';
 
 const log = moduleLogger('cli');
@@ -40,6 +41,7 @@ const commands: Register[] = [
   doctorCommand.register,
   captureCommand.register,
   injectCommand.register,
+  topCommand.register,
 ];
 
 export function buildProgram(): Command {

@@ -156,6 +156,31 @@ export class BpfMap extends BpfHandle {
   }
 
   /**
+   * One step of a batch walk of a hash map: up to `count` entries after `token` (null: from the
+   * start), as two flat Buffers (key i at i * keySize, value i at i * the value length; per-CPU
+   * values in the kernel's flat layout), and the token of the next step; `done` after the last.
+   * For a reader that spreads a walk of a large map over time (the live view).
+   */
+  lookupBatchStep(token: Buffer | null, count: number): { count: number; keys: Buffer; values: Buffer; token: Buffer | null; done: boolean } {
+    const fd = this.openFd('lookupBatchStep');
+    let chunk = this.#chunk('lookupBatchStep', count);
+    const valueLen = this.#valueLen();
+    for (;;) {
+      try {
+        const res = native.mapLookupBatch(fd, token, this.keySize, valueLen, chunk, false);
+        return { count: res.count, keys: res.keys, values: res.values, token: res.outBatch, done: res.done };
+      } catch (err) {
+        // ENOSPC: one hash bucket holds more entries than the step may return.
+        if ((err as { errno?: number }).errno === 28 && chunk < 1 << 20) {
+          chunk *= 2;
+          continue;
+        }
+        throw fromNative(err, this.name);
+      }
+    }
+  }
+
+  /**
    * Every entry of an array map, in index order, as one buffer of values (BPF_MAP_LOOKUP_BATCH
    * without a Buffer per entry: what a digest of a large array needs). Other map types: TypeError.
    */

@@ -25,6 +25,8 @@ const PLANTED: Record<string, string> = {
   'src/datapath/planted-up.ts': "export { parsePolicyText } from '../policy';\n",
   // The bus is below the agent: it never reaches up for it.
   'src/bus/planted-agent.ts': "export { agentSocketPath } from '../agent';\n",
+  // The live view sits under the agent: the agent's status comes in as a function, never by import.
+  'src/web/planted-agent.ts': "export { agentSocketPath } from '../agent';\n",
   'src/cli/planted-deep.ts': "export { parsePolicyText } from '../policy/parse';\n",
   'src/lab/planted-lab.ts': "export { loadCollection } from '../datapath';\n",
 };
@@ -34,6 +36,7 @@ const EXPECTED = [
   'layer-datapath: src/datapath/planted-up.ts -> src/policy/index.ts',
   'layer-policy-profiles-emulation-bus-reconstruct: src/bus/planted-agent.ts -> src/agent/index.ts',
   'layer-policy-profiles-emulation-bus-reconstruct: src/policy/planted-agent.ts -> src/agent/index.ts',
+  'layer-web-scenario: src/web/planted-agent.ts -> src/agent/index.ts',
   'no-circular: src/policy/planted-a.ts <-> src/policy/planted-b.ts',
   'through-the-index: src/cli/planted-deep.ts -> src/policy/parse.ts',
 ];
