@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   BAE_AGENT: EXIT.failure,
   /** the message bus failed: NATS unreachable or refused, no reply within the timeout, a malformed command */
   BAE_BUS: EXIT.failure,
+  /** the store (SQLite) failed: a disk full, a file it cannot open or write, a schema newer than this bae */
+  BAE_STORE: EXIT.failure,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 
