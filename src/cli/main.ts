@@ -11,12 +11,15 @@ import * as blocksCommand from './blocks';
 import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
+import * as exportCommand from './export';
+import * as importCommand from './import';
 import * as loadCommand from './load';
 import { pinDirOption } from './options';
 import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
 import * as protectCommand from './protect';
 import * as statusCommand from './status';
+import * as storeCommand from './store';
 import * as unloadCommand from './unload';
 
 const log = moduleLogger('cli');
@@ -36,6 +39,9 @@ const commands: Register[] = [
   blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
+  exportCommand.register,
+  importCommand.register,
+  storeCommand.register,
 ];
 
 export function buildProgram(): Command {
