@@ -212,12 +212,13 @@ export class Store {
 
   /** The stored packets that pass `filter`, oldest first, read lazily. */
   *packets(filter: PacketFilter = {}): IterableIterator<StoredPacket> {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.sinceNs !== undefined) (where.push('p.ts_ns >= ?'), args.push(filter.sinceNs));
-    if (filter.policy !== undefined) (where.push('p.policy = ?'), args.push(filter.policy));
-    if (filter.kind !== undefined) (where.push('p.kind = ?'), args.push(filter.kind));
-    if (filter.scenario !== undefined) (where.push('p.scenario_id = (SELECT id FROM scenarios WHERE name = ?)'), args.push(filter.scenario));
+    const conditions: [string, unknown][] = [];
+    if (filter.sinceNs !== undefined) conditions.push(['p.ts_ns >= ?', filter.sinceNs]);
+    if (filter.policy !== undefined) conditions.push(['p.policy = ?', filter.policy]);
+    if (filter.kind !== undefined) conditions.push(['p.kind = ?', filter.kind]);
+    if (filter.scenario !== undefined) conditions.push(['p.scenario_id = (SELECT id FROM scenarios WHERE name = ?)', filter.scenario]);
+    const where = conditions.map(([c]) => c);
+    const args = conditions.map(([, v]) => v);
     const sql = `SELECT p.id, p.ts_ns, p.ifindex, p.kind, p.policy, p.action, p.reason, p.orig_len, p.data, p.scenario_id FROM packets p${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.ts_ns, p.id`;
     type Row = { id: bigint; ts_ns: bigint; ifindex: bigint; kind: string; policy: string | null; action: string | null; reason: string | null; orig_len: bigint; data: Buffer; scenario_id: bigint | null };
     for (const r of this.db.prepare(sql).safeIntegers(true).iterate(...args) as IterableIterator<Row>) {
@@ -314,7 +315,10 @@ export class Store {
         let pickMin: bigint | undefined;
         for (const o of oldest) {
           const m = (o.min.get() as { m: bigint | null }).m;
-          if (m !== null && (pickMin === undefined || m < pickMin)) (pick = o), (pickMin = m);
+          if (m !== null && (pickMin === undefined || m < pickMin)) {
+            pick = o;
+            pickMin = m;
+          }
         }
         if (!pick) break;
         deleted += pick.del.run().changes;
