@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen, type StoreBridge } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
@@ -11,8 +11,9 @@ import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
 import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
+import { addAgentStoreOptions, startAgentStore, storeStatusLines, type AgentStoreOpts } from './agent-store';
 
-interface AgentOpts {
+interface AgentOpts extends AgentStoreOpts {
   iface?: string;
   peer?: string;
   mode: 'native' | 'generic';
@@ -55,6 +56,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       '  delay line: none in ingress mode (delay, duplicate and reorder need bae inline: --peer)',
       `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
       ...(busLine ? [busLine] : []),
+      ...storeStatusLines(s.extras),
     ].join('\n');
   }
   const lines = [
@@ -67,6 +69,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
     `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
     ...(busLine ? [busLine] : []),
+    ...storeStatusLines(s.extras),
   ];
   const d = s.detector;
   if (!d) lines.push('  detector: off (--detect)');
@@ -166,7 +169,8 @@ export function register(program: Command): void {
     .option('--detect-idle <duration>', `forget a source silent this long (default ${DETECTOR_DEFAULTS.idleMs / 1000}s)`, durationMs(1, 7 * 86_400_000))
     .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
-    .addOption(blockSubjectOption())
+    .addOption(blockSubjectOption());
+  addAgentStoreOptions(agent)
     .addHelpText(
       'after',
       `
@@ -196,6 +200,11 @@ inter-arrival gap. After --detect-warmup samples, a figure more than --detect-th
 deviations from its baseline (|z|, z = (value - mean) / stddev) is an anomaly: logged, counted
 in bae_anomalies_total and listed by \`bae agent status\` (docs/agent.md).
 
+It stores (--db, default /var/lib/bae/bae.db; --no-db: nothing) the kernel's policy events, a
+profile snapshot every --snapshot-interval and each applied policy set (docs/store.md); \`bae
+events\` then reads the store. A store that fails (disk full) is logged and counted in \`bae agent
+status\`; the agent and the datapath go on.
+
 Examples:
   sudo bae agent --iface eth1 --peer eth2
   sudo bae agent --iface eth1 --peer eth2 --metrics 127.0.0.1:9464
@@ -218,6 +227,7 @@ Examples:
       const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
       let running: Agent;
       let bridge: BusBridge;
+      let store: StoreBridge | undefined;
       try {
         running = await startAgent(opts, command);
       } catch (err) {
@@ -225,11 +235,14 @@ Examples:
         throw err;
       }
       try {
-        // Kernel events go out on NATS; without it they stay in the ring for `bae events`.
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined });
+        store = await startAgentStore(opts, running.pinDir);
+        if (store) running.addStatus('store', () => store!.state());
+        // Kernel events go out on NATS and into the store; with neither they stay in the ring for `bae events`.
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined || store !== undefined, ...(store ? { onEvent: (v) => store!.event(v) } : {}) });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
+        await store?.stop();
         await running.stop();
         if (running.loadedByAgent) unload({ pinDir: running.pinDir });
         await bus.close();
@@ -240,6 +253,7 @@ Examples:
       process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}\n`);
       const sig = await untilSignal();
       bridge.stop();
+      await store?.stop();
       await bus.drain();
       const res = await running.stop();
       process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);
