@@ -16,7 +16,19 @@ export function renderStoreInfo(i: StoreInfo): string {
 }
 
 export function register(program: Command): void {
-  const store = program.command('store').description('the SQLite store of packets, events, profile snapshots, policy versions and scenarios');
+  const store = program
+    .command('store')
+    .description('the SQLite store of packets, events, profile snapshots, policy versions and scenarios')
+    .addHelpText(
+      'after',
+      `
+bae agent writes the store (--db, default /var/lib/bae/bae.db, BAE_DB); bae events, bae export
+and bae store info read it; bae import adds a scenario to it (docs/store.md).
+
+Examples:
+  sudo bae store info
+  sudo bae store info --db /tmp/lab.db --json`,
+    );
   store
     .command('info')
     .description('counts, size, schema version and time span of the store')
