@@ -74,6 +74,8 @@ async function main(): Promise<void> {
       packetBytes: size,
       fileSystem: dir,
       cpus: os.cpus().length,
+      // Other work on the machine during the run: these figures scale with the CPU left over.
+      loadAverage1m: round2(os.loadavg()[0]!),
       writer: { committedPerSecond: writerPps, rounds: writer },
       plainInsertOneTransaction: { rowsPerSecond: plainPps, rows: plainRows, rounds: plain },
       ratioWriterToPlain: round2(writerPps / plainPps),

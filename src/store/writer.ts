@@ -63,6 +63,7 @@ export class StoreWriter {
   #snapshots: SnapshotRow[] = [];
   #versions: PolicyVersionRow[] = [];
   #pending = 0;
+  #soonScheduled = false;
   #committed = emptyCounts();
   #failedRows = 0;
   #failedBatches = 0;
@@ -138,22 +139,34 @@ export class StoreWriter {
     return true;
   }
 
+  /** Events, snapshots and policy versions are few: they go at the end of this turn of the event loop, not after batchMs. */
+  #soon(): void {
+    if (this.#soonScheduled) return;
+    this.#soonScheduled = true;
+    setImmediate(() => {
+      this.#soonScheduled = false;
+      this.#post();
+    });
+  }
+
   writeEvent(row: EventRow): boolean {
     if (!this.#take(1)) return false;
     this.#events.push(row);
-    if (this.#events.length >= this.#batchRows) this.#post();
+    this.#soon();
     return true;
   }
 
   writeSnapshot(row: SnapshotRow): boolean {
     if (!this.#take(1)) return false;
     this.#snapshots.push(row);
+    this.#soon();
     return true;
   }
 
   writePolicyVersion(row: PolicyVersionRow): boolean {
     if (!this.#take(1)) return false;
     this.#versions.push(row);
+    this.#soon();
     return true;
   }
 
