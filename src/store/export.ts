@@ -2,6 +2,7 @@
 // packet: kind, policy, action, reason), and a pcap/pcapng file into the store as a scenario.
 import * as fs from 'node:fs';
 import { formatAddress, parseAddress } from '../datapath';
+import { UsageError } from '../errors';
 import { interfaceBlock, packetBlock, readCapture, sectionHeader } from './pcapng';
 import type { StoredPacket } from './packet-record';
 import type { PacketFilter, Store } from './store';
@@ -70,7 +71,12 @@ export function hostIfaceName(ifindex: number): string {
 /** Writes the packets that pass `o` to `file` as pcapng; returns how many. */
 export function exportPcapng(store: Store, file: string, o: ExportOptions = {}): { packets: number; interfaces: number } {
   const nameOf = o.ifaceName ?? ((i: number) => (i === 0 ? 'unknown' : `if${i}`));
-  const fd = fs.openSync(file, 'w');
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'w');
+  } catch (err) {
+    throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
   try {
     const chunks: Buffer[] = [sectionHeader()];
     let bytes = chunks[0]!.length;
@@ -113,7 +119,13 @@ export function exportPcapng(store: Store, file: string, o: ExportOptions = {}):
  * their comment (if the file has one) as reason, in one transaction. Returns the scenario's id.
  */
 export function importCapture(store: Store, file: string, name: string): { scenarioId: number; packets: number; format: string } {
-  const cap = readCapture(file, fs.readFileSync(file));
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  const cap = readCapture(file, bytes);
   const first = cap.frames[0]?.tsNs;
   const last = cap.frames.at(-1)?.tsNs;
   let scenarioId = 0;

@@ -196,5 +196,7 @@ print(json.dumps([[bytes(p).hex(), int(round(p.time * 1e6))] for p in ps]))`,
     assertFails(bae(['export', '--pcap', path.join(dir, 'n.pcapng'), '--db', db, '--conversation', '10.0.0.1']), 2, /--conversation.*two IP addresses/);
     assertFails(bae(['export', '--pcap', path.join(dir, 'n.pcapng'), '--db', db, '--since', 'yesterday']), 2, /--since.*expected a time/);
     assertFails(bae(['export', '--db', db]), 2, /^bae: bae export needs --pcap FILE/);
+    assertFails(bae(['import', '--pcap', path.join(dir, 'absent.pcap'), '--db', db]), 2, /^bae: cannot read .*absent\.pcap: ENOENT/);
+    assertFails(bae(['export', '--pcap', path.join(dir, 'no/such/dir.pcapng'), '--db', db]), 2, /^bae: cannot write .*dir\.pcapng: ENOENT/);
   });
 });
