@@ -19,7 +19,7 @@ const log = moduleLogger('store/writer');
 
 export interface StoreWriterOptions {
   file: string;
-  /** Rows per transaction, at most (default 4096). */
+  /** Rows per transaction, at most (default 16384: a commit per 4096 cost a tenth of the rate). */
   batchRows?: number;
   /** A batch that is not full goes after this many ms (default 100). */
   batchMs?: number;
@@ -80,7 +80,7 @@ export class StoreWriter {
     this.file = o.file;
     this.#o = o;
     this.#worker = worker;
-    this.#batchRows = o.batchRows ?? 4096;
+    this.#batchRows = o.batchRows ?? 16_384;
     this.#maxPending = o.maxPendingRows ?? 1_000_000;
     this.#packets = new PacketBatchBuilder(this.#batchRows);
     this.#timer = setInterval(() => this.#post(), o.batchMs ?? 100);
