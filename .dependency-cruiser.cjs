@@ -1,7 +1,7 @@
 // The layers of src/ (docs/development.md "Layers"), checked by `make depcheck` and before
 // `make test`:
 //
-//   cli -> agent -> policy, profiles, emulation, bus -> datapath -> (the native addon)
+//   cli -> agent -> policy, profiles, emulation, bus, store -> datapath -> (the native addon)
 //   lab: a leaf, used by cli (and by tests and benchmarks)
 //
 // An area is a folder directly under src/. Arrows point down: an area may import the areas of
@@ -10,9 +10,9 @@
 // none. A module outside an area reaches it only through its index.ts. test/ and bench/ may
 // import any module of src/; only the cycle rule applies to them.
 //
-// A new area is refused until it has a level here (rule `known-area`): store/ (DESIGN.md) goes
-// beside policy, profiles, emulation and bus (agent and cli use them; they use datapath at most):
-// uncomment it in LEVELS below when it arrives.
+// A new area is refused until it has a level here (rule `known-area`). store/ (the SQLite store,
+// pcapng) sits beside policy, profiles, emulation and bus: agent and cli use it; it uses datapath
+// at most.
 
 /** From the top down; an area may import the areas of the levels below its own. */
 const LEVELS = [
@@ -21,7 +21,7 @@ const LEVELS = [
   // web (the live view) and scenario (record, replay) import no agent; the CLI wires them in.
   ['web', 'scenario'],
   // reconstruct (capture, re-injection) is beside policy and imports it (names, actions).
-  ['policy', 'profiles', 'emulation', 'bus', 'reconstruct' /* , 'store' */],
+  ['policy', 'profiles', 'emulation', 'bus', 'reconstruct', 'store'],
   ['datapath'],
 ];
 /** Areas outside the levels: used only by cli (and tests), import no other area. */

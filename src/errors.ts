@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   BAE_BUS: EXIT.failure,
   /** no conversation (or TCP flow) in bae's maps fits what `bae inject` was asked to forge */
   BAE_NO_CONVERSATION: EXIT.failure,
+  /** the store (SQLite) failed: a disk full, a file it cannot open or write, a schema newer than this bae */
+  BAE_STORE: EXIT.failure,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ERROR_CODES;
 

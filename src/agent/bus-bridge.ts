@@ -7,7 +7,7 @@ import os from 'node:os';
 import { SUBJECTS, SeenIds, parseBlockCommand, type Bus, type BusMessage, type BusSubscription } from '../bus';
 import { POLICY_MAPS, RingBuffer, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
-import { Blocklist, storedNames, viewEvent } from '../policy';
+import { Blocklist, storedNames, viewEvent, type PolicyEventView } from '../policy';
 import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, type PolicyRequest } from './bus-policy';
 
 const log = moduleLogger('agent/bus');
@@ -29,6 +29,8 @@ export interface BusBridgeOptions {
    * one reader: without a NATS server nobody hears them on the bus, so the CLI leaves them to
    * `bae events` then. */
   readEvents?: boolean;
+  /** Also hands each event read to this (the store), besides the bus. */
+  onEvent?: (event: PolicyEventView) => void;
 }
 
 export interface BusBridgeState {
@@ -56,6 +58,7 @@ export class BusBridge {
   readonly #statsMap: BpfMap;
   readonly #ring: RingBuffer | undefined;
   readonly #subs: BusSubscription[];
+  readonly #onEventHook: ((event: PolicyEventView) => void) | undefined;
   /** Applies one after the other (the apply lock would refuse a second one meanwhile). */
   #applying: Promise<unknown> = Promise.resolve();
   readonly #timer: NodeJS.Timeout | undefined;
@@ -76,6 +79,7 @@ export class BusBridge {
     this.#eventsMap = maps.events;
     this.#statsMap = maps.stats;
     this.#names = storedNames(o.pinDir);
+    this.#onEventHook = o.onEvent;
     this.#ring = (o.readEvents ?? true) ? new RingBuffer(maps.events, (rec) => this.#onEvent(rec)) : undefined;
     this.#subs = [
       o.bus.subscribe(this.#blockSubject, (msg) => this.#onCommand(msg)),
@@ -184,6 +188,7 @@ export class BusBridge {
       this.#namesAt = Date.now();
     }
     const v = viewEvent(e, this.#names, process.hrtime.bigint(), Date.now());
+    this.#onEventHook?.(v);
     this.#safePublishEvent(v.kind, { node: this.node, ...v });
   }
 

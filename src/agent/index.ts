@@ -13,3 +13,5 @@ export { BusBridge, DEFAULT_TELEMETRY_MS } from './bus-bridge';
 export type { BusBridgeOptions, BusBridgeState, CommandReply } from './bus-bridge';
 export { ALL_NODES, checkPolicyRequest } from './bus-policy';
 export type { PolicyReply, PolicyRequest } from './bus-policy';
+export { DEFAULT_SNAPSHOT_MS, StoreBridge } from './store-bridge';
+export type { StoreBridgeOptions, StoreBridgeState } from './store-bridge';

@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen, type StoreBridge } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
@@ -13,10 +13,11 @@ import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
 import { WebServer, isLoopbackHost, loadToken, parseHttpListen, type WebListen } from '../web';
 import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
+import { addAgentStoreOptions, startAgentStore, storeStatusLines, type AgentStoreOpts } from './agent-store';
 
 const webLog = moduleLogger('web');
 
-interface AgentOpts {
+interface AgentOpts extends AgentStoreOpts {
   iface?: string;
   peer?: string;
   mode: 'native' | 'generic';
@@ -62,6 +63,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       '  delay line: none in ingress mode (delay, duplicate and reorder need bae inline: --peer)',
       `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
       ...(busLine ? [busLine] : []),
+      ...storeStatusLines(s.extras),
     ].join('\n');
   }
   const lines = [
@@ -74,6 +76,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
     `  kernel: ${s.kernel.redirected} frames redirected into the delay line, ${s.kernel.noSocket} of a delay class forwarded undelayed (no socket)`,
     `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
     ...(busLine ? [busLine] : []),
+    ...storeStatusLines(s.extras),
   ];
   const d = s.detector;
   if (!d) lines.push('  detector: off (--detect)');
@@ -193,7 +196,8 @@ export function register(program: Command): void {
     .addOption(blockSubjectOption())
     .option('--http <host:port>', 'serve the live view (docs/web.md) at http://HOST:PORT/ (PORT alone: on 127.0.0.1; port 0 picks a free one)', parseHttpListen)
     .option('--http-admin', 'allow actions from the live view (unblock); read-only without')
-    .option('--http-token <file>', 'the live view\'s token beyond loopback, first line of FILE (default: a new one, written 0600 beside the control socket)')
+    .option('--http-token <file>', 'the live view\'s token beyond loopback, first line of FILE (default: a new one, written 0600 beside the control socket)');
+  addAgentStoreOptions(agent)
     .addHelpText(
       'after',
       `
@@ -223,6 +227,11 @@ inter-arrival gap. After --detect-warmup samples, a figure more than --detect-th
 deviations from its baseline (|z|, z = (value - mean) / stddev) is an anomaly: logged, counted
 in bae_anomalies_total and listed by \`bae agent status\` (docs/agent.md).
 
+It stores (--db, default /var/lib/bae/bae.db; --no-db: nothing) the kernel's policy events, a
+profile snapshot every --snapshot-interval and each applied policy set (docs/store.md); \`bae
+events\` then reads the store. A store that fails (disk full) is logged and counted in \`bae agent
+status\`; the agent and the datapath go on.
+
 Examples:
   sudo bae agent --iface eth1 --peer eth2
   sudo bae agent --iface eth1 --peer eth2 --metrics 127.0.0.1:9464
@@ -248,6 +257,7 @@ Examples:
       const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
       let running: Agent;
       let bridge: BusBridge;
+      let store: StoreBridge | undefined;
       try {
         running = await startAgent(opts, command);
       } catch (err) {
@@ -255,11 +265,14 @@ Examples:
         throw err;
       }
       try {
-        // Kernel events go out on NATS; without it they stay in the ring for `bae events`.
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined || opts.http !== undefined });
+        store = await startAgentStore(opts, running.pinDir);
+        if (store) running.addStatus('store', () => store!.state());
+        // Kernel events go out on NATS, into the store and to the live view; with none of them they stay in the ring for `bae events`.
+        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined || store !== undefined || opts.http !== undefined, ...(store ? { onEvent: (v) => store!.event(v) } : {}) });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
+        await store?.stop();
         await running.stop();
         if (running.loadedByAgent) unload({ pinDir: running.pinDir });
         await bus.close();
@@ -271,6 +284,7 @@ Examples:
           web = await startWeb(opts.http, opts, running, bus, node);
         } catch (err) {
           bridge.stop();
+          await store?.stop();
           await running.stop();
           if (running.loadedByAgent) unload({ pinDir: running.pinDir });
           await bus.close();
@@ -283,6 +297,7 @@ Examples:
       const sig = await untilSignal();
       await web?.close();
       bridge.stop();
+      await store?.stop();
       await bus.drain();
       const res = await running.stop();
       process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);

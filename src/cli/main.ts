@@ -13,6 +13,8 @@ import * as doctorCommand from './doctor';
 import * as injectCommand from './inject';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
+import * as exportCommand from './export';
+import * as importCommand from './import';
 import * as loadCommand from './load';
 import { pinDirOption } from './options';
 import * as policyCommand from './policy';
@@ -20,6 +22,7 @@ import * as profilesCommand from './profiles';
 import * as protectCommand from './protect';
 import * as statusCommand from './status';
 import * as topCommand from './top';
+import * as storeCommand from './store';
 import * as unloadCommand from './unload';
 
 const log = moduleLogger('cli');
@@ -42,6 +45,9 @@ const commands: Register[] = [
   captureCommand.register,
   injectCommand.register,
   topCommand.register,
+  exportCommand.register,
+  importCommand.register,
+  storeCommand.register,
 ];
 
 export function buildProgram(): Command {

@@ -8,6 +8,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SUBJECTS, checkNatsUrl, checkSubject } from '../bus';
 import { DEFAULT_PIN_DIR, checkPinDir } from '../datapath';
+import { parseDuration } from '../policy';
+import { DEFAULT_DB } from '../store';
 
 /** `--pin-dir`: where bae's pins are, for every command that finds bae through them. */
 export function pinDirOption(): Option {
@@ -63,4 +65,27 @@ export function blockSubjectOption(): Option {
         throw new InvalidArgumentError((err as Error).message);
       }
     });
+}
+
+/** `--db <file>`: the store's SQLite file (BAE_DB; default /var/lib/bae/bae.db). */
+export function dbOption(what = 'the store\'s SQLite file'): Option {
+  return new Option('--db <file>', what)
+    .default(DEFAULT_DB)
+    .env('BAE_DB')
+    .argParser((v: string) => {
+      if (v.trim() === '') throw new InvalidArgumentError('expected a file name');
+      return v;
+    });
+}
+
+/**
+ * `--since <time>`: an ISO 8601 time (2026-12-07T10:00:00Z) or a duration ago (30s, 10m, 2h),
+ * as ns since the Unix epoch.
+ */
+export function parseSince(value: string, nowMs: number = Date.now()): bigint {
+  const ns = parseDuration(value);
+  if (typeof ns === 'bigint') return BigInt(nowMs) * 1_000_000n - ns;
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError('expected a time (2026-12-07T10:00:00Z) or a duration ago (30s, 10m, 2h)');
+  return BigInt(ms) * 1_000_000n;
 }

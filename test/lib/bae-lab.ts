@@ -14,7 +14,7 @@ export interface BaeLab {
   lab: Lab;
   pinDir: string;
   runDir: string;
-  /** The environment of every `bae` the fixture runs: BAE_RUN_DIR and the options' env. */
+  /** The environment of every `bae` the fixture runs: BAE_RUN_DIR, BAE_DB and the options' env. */
   env: Record<string, string>;
   /** `bae ...args --pin-dir pinDir` in the bae namespace, as another process. */
   cli(args: readonly string[]): CliResult;
@@ -42,7 +42,8 @@ export function createBaeLab(tag: string, options: BaeLabOptions = {}): BaeLab {
     labDown(prefix);
     throw err;
   }
-  const env = { BAE_RUN_DIR: runDir, ...options.env };
+  // The agent's store (--db) in the run directory too: never the machine's /var/lib/bae.
+  const env = { BAE_RUN_DIR: runDir, BAE_DB: path.join(runDir, 'bae.db'), ...options.env };
   const cli = (args: readonly string[]) => bae([...args, '--pin-dir', pinDir], { lab, node: 'bae', spawn: { env } });
   let torn = false;
   return {

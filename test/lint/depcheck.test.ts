@@ -34,8 +34,8 @@ const PLANTED: Record<string, string> = {
 const EXPECTED = [
   'leaf-imports-no-area: src/lab/planted-lab.ts -> src/datapath/index.ts',
   'layer-datapath: src/datapath/planted-up.ts -> src/policy/index.ts',
-  'layer-policy-profiles-emulation-bus-reconstruct: src/bus/planted-agent.ts -> src/agent/index.ts',
-  'layer-policy-profiles-emulation-bus-reconstruct: src/policy/planted-agent.ts -> src/agent/index.ts',
+  'layer-policy-profiles-emulation-bus-reconstruct-store: src/bus/planted-agent.ts -> src/agent/index.ts',
+  'layer-policy-profiles-emulation-bus-reconstruct-store: src/policy/planted-agent.ts -> src/agent/index.ts',
   'layer-web-scenario: src/web/planted-agent.ts -> src/agent/index.ts',
   'no-circular: src/policy/planted-a.ts <-> src/policy/planted-b.ts',
   'through-the-index: src/cli/planted-deep.ts -> src/policy/parse.ts',
