@@ -4,13 +4,19 @@
 //
 // Opening is bounded: a server that refuses, does not answer or rejects the credentials gives a
 // BusError naming the URL within connectTimeoutMs, and nothing else has happened. Once connected,
-// the client reconnects on its own, forever, and buffers what is published meanwhile.
+// the client reconnects on its own, forever, backing off (nats-connect.ts), also when the server
+// refuses the credentials. Events wait in a bounded queue (event-queue.ts) while the stream cannot
+// take them, and go out in order once it can; heartbeats go to a second stream that keeps the
+// newest of each node (NODE_STREAM).
 import { connect, createInbox, type JetStreamClient, type Msg, type NatsConnection, type NatsError, RetentionPolicy, StorageType } from 'nats';
 import { UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
+import { DEFAULT_EVENT_BUFFER, EventQueue } from './event-queue';
 import { decodePayload, encodePayload, makeMessage } from './message';
+import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
+import { readStream, type StoredEvent, type StreamReadOptions } from './stream-read';
 import { SUBJECTS, checkPattern, checkSubject } from './subjects';
 
 const log = moduleLogger('bus/nats');
@@ -19,8 +25,20 @@ const log = moduleLogger('bus/nats');
 export const EVENT_STREAM = 'BAE_EVENTS';
 /** How long the stream keeps an event (7 days). */
 export const EVENT_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-/** Event publishes waiting for the stream's acknowledgement; beyond, events go as plain publishes (the stream still takes them). */
+/** The JetStream stream of heartbeats: the newest of each node (bae nodes). */
+export const NODE_STREAM = 'BAE_NODES';
+/** How long a silent node's last heartbeat stays in NODE_STREAM (1 day). */
+const NODE_MAX_AGE_MS = 24 * 3600 * 1000;
+/** How long the event stream remembers message ids: a retried event within it is stored once. */
+export const EVENT_DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
+/** Event publishes waiting for the stream's acknowledgement at once; the rest wait in the queue. */
 const MAX_ACKS_IN_FLIGHT = 10_000;
+/** How long one event publish waits for the stream's acknowledgement before it is retried. */
+const ACK_TIMEOUT_MS = 5000;
+/** A connection that stays up this long ends the back-off (the next loss starts it at 0.5 s again). */
+const STABLE_MS = 5000;
+/** Pause after an event the stream did not acknowledge, before the next try. */
+const RETRY_PAUSE_MS = 100;
 
 export interface NatsBusOptions {
   /** One URL or several, comma-separated (a cluster): nats://host:port, tls://..., host:port. */
@@ -34,6 +52,10 @@ export interface NatsBusOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** Credentials and TLS files (--nats-* options); user/pass/token above win over its own. */
+  auth?: NatsAuth;
+  /** Events held while the stream cannot take them (default DEFAULT_EVENT_BUFFER); more are counted and dropped. */
+  eventBuffer?: number;
 }
 
 /** The URL(s) for messages: without user:password@. */
@@ -59,28 +81,30 @@ export function checkNatsUrl(url: string): string {
   return parts.join(',');
 }
 
-function reason(err: unknown): string {
-  const e = err as NatsError;
-  switch (e?.code) {
-    case 'CONNECTION_REFUSED':
-      return 'connection refused';
-    case 'CONNECTION_TIMEOUT':
-    case 'TIMEOUT':
-      return 'no answer (timed out)';
-    case 'AUTHORIZATION_VIOLATION':
-      return 'the server refused the credentials (authorization violation)';
-    default:
-      return e?.message ?? String(err);
-  }
-}
+const reason = failureReason;
 
-export interface StoredEvent {
-  subject: string;
-  /** The stream's sequence number. */
-  seq: number;
-  /** When the stream took it (ISO time). */
-  time: string;
-  value: unknown;
+export interface NatsBusState extends BusState {
+  /** The server of the current connection (null while disconnected). */
+  server: string | null;
+  jetstream: boolean;
+  /** Events the stream acknowledged. */
+  eventsStored: number;
+  /** Events lost because the connection was closed with them unacknowledged. */
+  eventErrors: number;
+  /** Events waiting for the stream (NATS down, or the acknowledgement window full). */
+  eventsBuffered: number;
+  /** Events sent and awaiting the stream's acknowledgement. */
+  eventsInFlight: number;
+  /** Events dropped because eventBuffer were already waiting. */
+  eventsDropped: number;
+  eventBuffer: number;
+  /** Publishes the stream did not acknowledge, sent again. */
+  eventRetries: number;
+  reconnects: number;
+  /** Attempts to reconnect (each server dialled counts one). */
+  reconnectAttempts: number;
+  /** Round trip to the server at the last rtt() (ms). */
+  rttMs: number | null;
 }
 
 export class NatsBus implements Bus {
@@ -95,11 +119,26 @@ export class NatsBus implements Bus {
   #acksInFlight = 0;
   #eventsStored = 0;
   #eventErrors = 0;
+  #retries = 0;
+  readonly #queue: EventQueue;
+  /** Message ids: this connection's random prefix and a counter. */
+  readonly #idPrefix = createInbox('').replace(/^\./, '');
+  #nextId = 0;
+  /** When the connection was lost (0: connected), for the reconnect back-off. */
+  readonly #link: { lostAt: number };
+  #reconnectAttempts = 0;
+  #reconnects = 0;
+  #rttMs: number | null = null;
+  #pauseUntil = 0;
+  #pauseTimer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
 
-  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined) {
+  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number) {
     this.url = url;
     this.#nc = nc;
     this.#js = js;
+    this.#link = link;
+    this.#queue = new EventQueue(eventBuffer);
     void this.#watch();
   }
 
@@ -110,14 +149,21 @@ export class NatsBus implements Bus {
     const timeoutMs = opts.connectTimeoutMs ?? 3000;
     let timer: NodeJS.Timeout | undefined;
     let nc: NatsConnection | undefined;
+    const eventBuffer = opts.eventBuffer ?? DEFAULT_EVENT_BUFFER;
+    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) throw new UsageError(`bad event buffer ${eventBuffer}: a whole number of events >= 1`);
+    const auth = authOptions(opts.auth);
+    const link = { lostAt: 0 };
     const attempt = connect({
       servers: url.split(','),
       name: opts.name ?? 'bae',
       timeout: timeoutMs,
-      // First connection: fail fast. Afterwards: reconnect forever, buffering publishes.
+      // First connection: fail fast. Afterwards: reconnect forever, backing off, also when the
+      // server refuses the credentials (they may be fixed on the server's side meanwhile).
       waitOnFirstConnect: false,
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
+      ignoreAuthErrorAbort: true,
+      reconnectDelayHandler: () => reconnectWait(link.lostAt ? Date.now() - link.lostAt : 0),
+      ...auth,
       ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
       ...(opts.token !== undefined ? { token: opts.token } : {}),
     });
@@ -148,38 +194,56 @@ export class NatsBus implements Bus {
       }
     }
     log.debug({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
-    return new NatsBus(shown, nc, js);
+    return new NatsBus(shown, nc, js, link, eventBuffer);
   }
 
   static async #ensureStream(nc: NatsConnection, replicas: number): Promise<JetStreamClient> {
-    const jsm = await nc.jetstreamManager({ timeout: 2000 });
-    try {
-      await jsm.streams.info(EVENT_STREAM);
-    } catch (err) {
-      if ((err as NatsError).code !== '404') throw err;
-      await jsm.streams.add({
-        name: EVENT_STREAM,
-        subjects: [SUBJECTS.allEvents],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        num_replicas: replicas,
-        max_age: EVENT_MAX_AGE_MS * 1_000_000,
-      });
-      log.info({ stream: EVENT_STREAM, replicas }, 'event stream created');
+    const jsm = await nc.jetstreamManager({ timeout: 5000 });
+    const streams = [
+      { name: EVENT_STREAM, subjects: [SUBJECTS.allEvents], max_age: EVENT_MAX_AGE_MS * 1_000_000, duplicate_window: EVENT_DUPLICATE_WINDOW_MS * 1_000_000 },
+      { name: NODE_STREAM, subjects: [SUBJECTS.allHeartbeats], max_age: NODE_MAX_AGE_MS * 1_000_000, max_msgs_per_subject: 1 },
+    ];
+    for (const cfg of streams) {
+      try {
+        await jsm.streams.info(cfg.name);
+      } catch (err) {
+        if ((err as NatsError).code !== '404') throw err;
+        try {
+          await jsm.streams.add({ ...cfg, storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: replicas });
+          log.info({ stream: cfg.name, replicas }, 'stream created');
+        } catch (addErr) {
+          // Another client made it meanwhile: use theirs.
+          if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+        }
+      }
     }
-    return nc.jetstream();
+    return nc.jetstream({ timeout: ACK_TIMEOUT_MS });
   }
 
   async #watch(): Promise<void> {
     for await (const s of this.#nc.status()) {
       if (s.type === 'disconnect') {
         this.#connected = false;
+        // The first loss starts the back-off; a connection that drops again soon after (a server
+        // that accepts the socket and then refuses the credentials) continues it.
+        if (this.#link.lostAt === 0) this.#link.lostAt = Date.now();
+        clearTimeout(this.#stableTimer);
         log.warn({ url: this.url, server: s.data }, 'disconnected from NATS; reconnecting');
       } else if (s.type === 'reconnect') {
         this.#connected = true;
-        log.info({ url: this.url, server: s.data }, 'reconnected to NATS');
+        this.#reconnects++;
+        clearTimeout(this.#stableTimer);
+        this.#stableTimer = setTimeout(() => {
+          if (this.#connected) this.#link.lostAt = 0;
+        }, STABLE_MS);
+        this.#stableTimer.unref();
+        log.info({ url: this.url, server: s.data, buffered: this.#queue.length }, 'reconnected to NATS');
+        this.#pump();
+      } else if (s.type === 'reconnecting') {
+        this.#reconnectAttempts++;
+        log.info({ url: this.url, server: s.data, attempt: this.#reconnectAttempts }, 'trying to reconnect to NATS');
       } else if (s.type === 'error') {
-        log.warn({ url: this.url, err: s.data }, 'NATS error');
+        log.warn({ url: this.url, server: String(this.#nc.getServer()), reason: reason({ code: s.data }) }, `NATS error: ${reason({ code: s.data })}`);
       }
     }
   }
@@ -199,19 +263,55 @@ export class NatsBus implements Bus {
     const data = encodePayload(value);
     checkSubject(subject);
     this.#published++;
-    if (!this.#js || this.#acksInFlight >= MAX_ACKS_IN_FLIGHT) {
+    if (!this.#js) {
       this.#nc.publish(subject, data);
       return;
     }
-    this.#acksInFlight++;
-    this.#js
-      .publish(subject, data)
-      .then(() => this.#eventsStored++)
-      .catch((err: unknown) => {
-        this.#eventErrors++;
-        log.warn({ err, subject }, 'the event stream did not acknowledge an event');
-      })
-      .finally(() => this.#acksInFlight--);
+    // Never waits: queued (or counted as dropped when the queue is full), sent by the pump.
+    if (!this.#queue.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}` })) {
+      if (this.#queue.dropped === 1 || this.#queue.dropped % 10_000 === 0) {
+        log.warn({ url: this.url, buffered: this.#queue.length, dropped: this.#queue.dropped }, 'event buffer full: events dropped (counted)');
+      }
+      return;
+    }
+    this.#pump();
+  }
+
+  /** Sends queued events while connected, up to MAX_ACKS_IN_FLIGHT awaiting the stream's acknowledgement. */
+  #pump(): void {
+    const js = this.#js;
+    if (!js) return;
+    const pause = this.#pauseUntil - Date.now();
+    if (pause > 0) {
+      // After a failed publish: a pause before the retry, not a busy loop.
+      if (!this.#pauseTimer) this.#pauseTimer = setTimeout(() => ((this.#pauseTimer = undefined), this.#pump()), pause);
+      return;
+    }
+    while (this.#connected && !this.#nc.isClosed() && this.#acksInFlight < MAX_ACKS_IN_FLIGHT) {
+      const e = this.#queue.shift();
+      if (!e) return;
+      this.#acksInFlight++;
+      js.publish(e.subject, e.data, { msgID: e.id, timeout: ACK_TIMEOUT_MS })
+        .then(
+          () => void this.#eventsStored++,
+          (err: unknown) => {
+            if (this.#nc.isClosed()) {
+              this.#eventErrors++;
+              return;
+            }
+            // Not acknowledged (the server went away, a cluster elects a leader, a timeout): again,
+            // first in line. The message id makes a retry of one the stream took a no-op there.
+            this.#retries++;
+            if (this.#retries === 1 || this.#retries % 1000 === 0) log.info({ url: this.url, reason: reason(err), retries: this.#retries }, 'an event was not acknowledged; retrying');
+            this.#queue.unshift(e);
+            this.#pauseUntil = Date.now() + RETRY_PAUSE_MS;
+          },
+        )
+        .finally(() => {
+          this.#acksInFlight--;
+          this.#pump();
+        });
+    }
   }
 
   subscribe(pattern: string, handler: BusHandler): BusSubscription {
@@ -318,21 +418,73 @@ export class NatsBus implements Bus {
     await this.#nc.flush();
   }
 
+  /** Resolves once every queued event is acknowledged, or false after `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.#acksInFlight > 0 || this.#queue.length > 0) {
+      if (Date.now() >= until || this.#nc.isClosed()) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
   async drain(): Promise<void> {
     if (this.#nc.isClosed()) return;
-    // Acknowledgements of events still on their way: bounded wait.
-    for (let i = 0; i < 40 && this.#acksInFlight > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    // Events still queued or on their way: bounded wait (the stop of a process must not hang).
+    if (!(await this.settle(this.#connected ? 2000 : 0)) && this.#queue.length + this.#acksInFlight > 0) {
+      log.warn({ url: this.url, buffered: this.#queue.length, inFlight: this.#acksInFlight }, 'closing with events the stream has not acknowledged');
+    }
+    clearTimeout(this.#pauseTimer);
+    clearTimeout(this.#stableTimer);
     await this.#nc.drain().catch(() => {});
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#pauseTimer);
+    clearTimeout(this.#stableTimer);
     if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
   }
 
-  state(): BusState & { eventsStored: number; eventErrors: number; jetstream: boolean } {
+  /** Events of the stream that `opts` selects, in order, to `onEvent` (follow: until the signal); resolves with the count. */
+  async readEvents(opts: Partial<StreamReadOptions>, onEvent: (e: StoredEvent) => void): Promise<number> {
+    const js = this.#js;
+    if (!js) throw new BusError(`NATS at ${this.url} has no JetStream: no events are kept (start nats-server with -js)`);
+    try {
+      return await readStream(js, EVENT_STREAM, { ...opts, filter: checkPattern(opts.filter ?? SUBJECTS.allEvents) }, onEvent);
+    } catch (err) {
+      throw new BusError(`reading the event stream ${EVENT_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  /** The newest heartbeat of every node that the node stream holds (live or not). */
+  async lastHeartbeats(): Promise<StoredEvent[]> {
+    const js = this.#js;
+    if (!js) throw new BusError(`NATS at ${this.url} has no JetStream: heartbeats are not kept (start nats-server with -js)`);
+    const out: StoredEvent[] = [];
+    try {
+      await readStream(js, NODE_STREAM, { filter: SUBJECTS.allHeartbeats, lastPerSubject: true }, (e) => void out.push(e));
+    } catch (err) {
+      throw new BusError(`reading the node stream ${NODE_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
+    }
+    return out;
+  }
+
+  /** Measures the round trip to the server (ms); null when it does not answer. */
+  async rtt(): Promise<number | null> {
+    if (!this.#connected || this.#nc.isClosed()) return null;
+    try {
+      this.#rttMs = await this.#nc.rtt();
+    } catch {
+      this.#rttMs = null;
+    }
+    return this.#rttMs;
+  }
+
+  state(): NatsBusState {
     return {
       kind: 'nats',
       url: this.url,
+      server: this.#connected ? String(this.#nc.getServer()) : null,
       connected: this.#connected && !this.#nc.isClosed(),
       published: this.#published,
       delivered: this.#delivered,
@@ -340,6 +492,14 @@ export class NatsBus implements Bus {
       jetstream: this.#js !== undefined,
       eventsStored: this.#eventsStored,
       eventErrors: this.#eventErrors,
+      eventsBuffered: this.#queue.length,
+      eventsInFlight: this.#acksInFlight,
+      eventsDropped: this.#queue.dropped,
+      eventBuffer: this.#queue.capacity,
+      eventRetries: this.#retries,
+      reconnects: this.#reconnects,
+      reconnectAttempts: this.#reconnectAttempts,
+      rttMs: this.#rttMs,
     };
   }
 }

@@ -10,9 +10,12 @@ import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
-import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
+import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, numberIn, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 
-interface AgentOpts {
+interface AgentOpts extends NatsAuthOpts {
+  natsReplicas?: number;
+  eventBuffer?: number;
+  heartbeat?: number;
   iface?: string;
   peer?: string;
   mode: 'native' | 'generic';
@@ -166,6 +169,9 @@ export function register(program: Command): void {
     .option('--detect-idle <duration>', `forget a source silent this long (default ${DETECTOR_DEFAULTS.idleMs / 1000}s)`, durationMs(1, 7 * 86_400_000))
     .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
+    .option('--nats-replicas <n>', 'replicas of the event and node streams when this agent creates them (3 on a cluster; default 1)', wholeNumber(1, 5))
+    .option('--event-buffer <n>', 'events held while NATS cannot take them (default 100000); more are counted and dropped', wholeNumber(1, 10_000_000))
+    .option('--heartbeat <duration>', 'time between two heartbeats on bae.heartbeat.<node> (default 2s)', durationMs(100, 3_600_000))
     .addOption(blockSubjectOption())
     .addHelpText(
       'after',
@@ -215,7 +221,12 @@ Examples:
       }
       const node = opts.node !== undefined ? checkNodeName(opts.node) : nodeNameOf(os.hostname());
       // The bus first: a server that cannot be reached changes nothing.
-      const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
+      const bus = await openBus({
+        ...(opts.nats !== undefined ? { url: opts.nats, auth: natsAuthOf(opts) } : {}),
+        name: `bae-agent-${node}`,
+        ...(opts.natsReplicas !== undefined ? { streamReplicas: opts.natsReplicas } : {}),
+        ...(opts.eventBuffer !== undefined ? { eventBuffer: opts.eventBuffer } : {}),
+      });
       let running: Agent;
       let bridge: BusBridge;
       try {
@@ -226,7 +237,15 @@ Examples:
       }
       try {
         // Kernel events go out on NATS; without it they stay in the ring for `bae events`.
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined });
+        bridge = BusBridge.start({
+          bus,
+          node,
+          pinDir: running.pinDir,
+          blockSubject: opts.blockSubject,
+          readEvents: opts.nats !== undefined,
+          identity: { mode: running.peer === undefined ? 'ingress' : 'inline', ifaces: running.peer === undefined ? [running.iface] : [running.iface, running.peer] },
+          ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat } : {}),
+        });
         running.addStatus('bus', () => bridge.state());
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
@@ -244,6 +263,8 @@ Examples:
       const res = await running.stop();
       process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);
     });
+
+  for (const o of natsAuthOptions()) agent.addOption(o);
 
   agent
     .command('status')

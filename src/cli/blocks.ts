@@ -3,11 +3,11 @@
 // with --nats, a BlockCommand (SecBeat's) published to every agent of the fleet.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { newBlockCommand, openBus, parseBlockCommand, type BlockCommand } from '../bus';
+import { newBlockCommand, openBus, parseBlockCommand, type BlockCommand, type NatsAuth } from '../bus';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { Blocklist, MAX_BLOCK_TTL_NS, formatDuration, parseBlockTarget, parseDuration, type BlockEntry, type BlockTarget } from '../policy';
-import { blockSubjectOption, natsOption, pinDirOf } from './options';
+import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, pinDirOf, type NatsAuthOpts } from './options';
 
 /** `--ttl`: a duration with a unit, 1 ms to 10 years. */
 function ttlArg(value: string): bigint {
@@ -38,10 +38,10 @@ export function viewBlock(e: BlockEntry, wallNowMs = Date.now()): BlockView {
 }
 
 /** Publishes one command on the fleet's bus, checked as the agents will check it. */
-async function publishCommand(url: string, subject: string, cmd: BlockCommand): Promise<void> {
+async function publishCommand(url: string, auth: NatsAuth, subject: string, cmd: BlockCommand): Promise<void> {
   const checked = parseBlockCommand(cmd);
   if ('errors' in checked) throw new UsageError(checked.errors.join('; '));
-  const bus = await openBus({ url, name: 'bae-cli' });
+  const bus = await openBus({ url, auth, name: 'bae-cli' });
   try {
     bus.publish(subject, cmd);
     await bus.flush();
@@ -53,7 +53,7 @@ async function publishCommand(url: string, subject: string, cmd: BlockCommand): 
 const source = () => `bae-cli@${os.hostname()}`;
 
 export function register(program: Command): void {
-  program
+  const blockCommand = program
     .command('block')
     .description('drop every packet from an address for a time (the local bae, or with --nats every agent of the fleet)')
     .argument('<addr>', 'an IPv4 or IPv6 address or prefix (ADDR/LEN)')
@@ -82,12 +82,12 @@ Examples:
   bae block 203.0.113.7 --ttl 300s --nats nats://10.0.0.1:4222
   sudo bae lab exec bae -- bae block 10.0.0.1 --ttl 30s`,
     )
-    .action(async (addr: string, opts: { ttl: bigint; reason?: string; nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
+    .action(async (addr: string, opts: { ttl: bigint; reason?: string; nats?: string; blockSubject: string; json?: boolean } & NatsAuthOpts, command: Command) => {
       const target = targetOf(addr);
       if (opts.nats !== undefined) {
         if (opts.ttl % 1_000_000_000n !== 0n) throw new UsageError(`--ttl ${formatDuration(opts.ttl)}: a BlockCommand carries whole seconds`);
         const cmd = newBlockCommand({ ip: target.address, action: 'block', durationSeconds: Number(opts.ttl / 1_000_000_000n), ...(opts.reason !== undefined ? { reason: opts.reason } : {}), source: source() });
-        await publishCommand(opts.nats, opts.blockSubject, cmd);
+        await publishCommand(opts.nats, natsAuthOf(opts), opts.blockSubject, cmd);
         process.stdout.write(opts.json ? toJson(cmd) + '\n' : `block of ${target.address} for ${formatDuration(opts.ttl)} published on ${opts.blockSubject} (command ${cmd.command_id})\n`);
         return;
       }
@@ -99,8 +99,9 @@ Examples:
         list.close();
       }
     });
+  for (const o of natsAuthOptions()) blockCommand.addOption(o);
 
-  program
+  const unblockCommand = program
     .command('unblock')
     .description('lift the block of an address (the local bae, or with --nats every agent of the fleet)')
     .argument('<addr>', 'an IPv4 or IPv6 address or prefix, exactly as blocked')
@@ -117,11 +118,11 @@ Examples:
   sudo bae unblock 203.0.113.7
   bae unblock 203.0.113.7 --nats nats://10.0.0.1:4222`,
     )
-    .action(async (addr: string, opts: { nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
+    .action(async (addr: string, opts: { nats?: string; blockSubject: string; json?: boolean } & NatsAuthOpts, command: Command) => {
       const target = targetOf(addr);
       if (opts.nats !== undefined) {
         const cmd = newBlockCommand({ ip: target.address, action: 'unblock', source: source() });
-        await publishCommand(opts.nats, opts.blockSubject, cmd);
+        await publishCommand(opts.nats, natsAuthOf(opts), opts.blockSubject, cmd);
         process.stdout.write(opts.json ? toJson(cmd) + '\n' : `unblock of ${target.address} published on ${opts.blockSubject} (command ${cmd.command_id})\n`);
         return;
       }
@@ -135,6 +136,7 @@ Examples:
         list.close();
       }
     });
+  for (const o of natsAuthOptions()) unblockCommand.addOption(o);
 
   program
     .command('blocks')

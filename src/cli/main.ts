@@ -12,6 +12,7 @@ import * as doctorCommand from './doctor';
 import * as labCommand from './lab';
 import * as eventsCommand from './events';
 import * as loadCommand from './load';
+import * as nodesCommand from './nodes';
 import { pinDirOption } from './options';
 import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
@@ -36,6 +37,7 @@ const commands: Register[] = [
   blocksCommand.register,
   agentCommand.register,
   doctorCommand.register,
+  nodesCommand.register,
 ];
 
 export function buildProgram(): Command {
