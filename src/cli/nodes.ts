@@ -19,14 +19,17 @@ export interface NodeView extends Heartbeat {
 
 /** The nodes of `beats` (newest heartbeat of each), live ones first, by name; `now` in ms. */
 export function viewNodes(beats: readonly { time: string; value: unknown }[], now: number): NodeView[] {
-  const out: NodeView[] = [];
+  // One per node, the newest (a heartbeat that arrives while the stream is read comes too).
+  const newest = new Map<string, NodeView>();
   for (const b of beats) {
     const h = b.value as Heartbeat;
     if (typeof h?.node !== 'string' || typeof h.intervalMs !== 'number') continue; // not an agent's heartbeat
     const ageMs = Math.max(0, now - Date.parse(b.time));
-    out.push({ ...h, ageMs, live: h.state !== 'stopped' && ageMs <= LIVE_PERIODS * h.intervalMs });
+    const prev = newest.get(h.node);
+    if (prev && prev.ageMs <= ageMs) continue;
+    newest.set(h.node, { ...h, ageMs, live: h.state !== 'stopped' && ageMs <= LIVE_PERIODS * h.intervalMs });
   }
-  return out.sort((a, b) => Number(b.live) - Number(a.live) || a.node.localeCompare(b.node));
+  return [...newest.values()].sort((a, b) => Number(b.live) - Number(a.live) || a.node.localeCompare(b.node));
 }
 
 function line(n: NodeView): string {
