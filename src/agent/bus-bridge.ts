@@ -6,7 +6,7 @@
 // Kept apart from agent.ts: the agent hands in its pin directory and reads the bridge's state for
 // its status.
 import os from 'node:os';
-import { SUBJECTS, SeenIds, parseBlockCommand, type Bus, type BusMessage, type BusSubscription } from '../bus';
+import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription } from '../bus';
 import { POLICY_MAPS, RingBuffer, decodePolicyCtl, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
 import { Blocklist, storedNames, viewEvent } from '../policy';
@@ -80,6 +80,10 @@ export class BusBridge {
   readonly #blockSubject: string;
   readonly #telemetryMs: number;
   readonly #seen: SeenIds;
+  /** Ids applied from the command stream before their core NATS copy came (that copy is answered as applied). */
+  readonly #viaStream = new SeenIds(10_000);
+  readonly #answered = new SeenIds(10_000);
+  #kept: Promise<DurableSubscription | undefined> = Promise.resolve(undefined);
   readonly #blocklist: Blocklist;
   readonly #eventsMap: BpfMap;
   readonly #statsMap: BpfMap;
@@ -144,6 +148,10 @@ export class BusBridge {
       const bridge = new BusBridge(o, { blocklist, events, stats, ctl });
       bridge.#ring?.consume(); // what waited before the agent started
       if (bridge.#heartbeatMs > 0) void bridge.#publishHeartbeat('running'); // at once: `bae nodes` sees it now
+      // Commands published while this agent is away (disconnected, or not running) come from the stream.
+      if (o.bus instanceof NatsBus) {
+        bridge.#kept = o.bus.keepCommands(o.node, bridge.#blockSubject, (data, subject) => bridge.#onCommand(makeMessage(subject, data, undefined, () => {}), true));
+      }
       log.info({ node: o.node, bus: o.bus.kind, url: o.bus.state().url, blockSubject: bridge.#blockSubject }, 'on the bus');
       return bridge;
     } catch (err) {
@@ -152,12 +160,14 @@ export class BusBridge {
     }
   }
 
-  #onCommand(msg: BusMessage): void {
+  /** `fromStream`: a copy kept by the command stream (durable.ts), seen again or not. */
+  #onCommand(msg: BusMessage, fromStream = false): void {
     let reply: CommandReply;
     let value: unknown;
     try {
       value = msg.json();
     } catch (err) {
+      if (fromStream) return; // refused (and counted) as its core NATS copy
       this.#counts.refused++;
       log.warn({ subject: msg.subject, err: (err as Error).message }, 'block command refused');
       msg.respond({ ok: false, node: this.node, errors: [(err as Error).message] } satisfies CommandReply);
@@ -165,6 +175,7 @@ export class BusBridge {
     }
     const checked = parseBlockCommand(value);
     if ('errors' in checked) {
+      if (fromStream) return;
       this.#counts.refused++;
       const id = typeof (value as { command_id?: unknown })?.command_id === 'string' ? (value as { command_id: string }).command_id : undefined;
       log.warn({ subject: msg.subject, command_id: id, errors: checked.errors }, 'block command refused: nothing changed');
@@ -174,6 +185,13 @@ export class BusBridge {
     }
     const { command: cmd, target, ttlNs } = checked;
     if (this.#seen.has(cmd.command_id)) {
+      // The stream's copy of a command handled already, or the core copy of one the stream brought first: not a duplicate of the sender's.
+      if (fromStream) return;
+      if (this.#viaStream.has(cmd.command_id) && !this.#answered.has(cmd.command_id)) {
+        this.#answered.add(cmd.command_id);
+        msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
+        return;
+      }
       this.#counts.duplicates++;
       log.info({ command_id: cmd.command_id, ip: target.address }, 'block command seen before: not applied again');
       msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: true } satisfies CommandReply);
@@ -189,6 +207,7 @@ export class BusBridge {
       return;
     }
     this.#seen.add(cmd.command_id);
+    if (fromStream) this.#viaStream.add(cmd.command_id);
     this.#counts.applied++;
     log.info({ command_id: cmd.command_id, action: cmd.action, ip: target.address, seconds: cmd.duration_seconds, reason: cmd.reason, source: cmd.source }, `${cmd.action} applied`);
     msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
@@ -325,6 +344,7 @@ export class BusBridge {
     if (this.#heartbeatMs > 0) void this.#publishHeartbeat('stopped');
     this.#stopped = true;
     this.#subs.forEach((s) => s.unsubscribe());
+    void this.#kept.then((k) => k?.stop());
     try {
       this.#ring?.consume(); // the last events still go out
     } catch (err) {

@@ -13,6 +13,7 @@ import { UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
+import { consumeDurable, ensureCommandStream, type DurableSubscription } from './durable';
 import { DEFAULT_EVENT_BUFFER, EventQueue } from './event-queue';
 import { decodePayload, encodePayload, makeMessage } from './message';
 import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
@@ -133,8 +134,12 @@ export class NatsBus implements Bus {
   #pauseTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
 
-  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number) {
+  readonly #replicas: number;
+  #commandStream: Promise<string | null> | undefined;
+
+  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number, replicas: number) {
     this.url = url;
+    this.#replicas = replicas;
     this.#nc = nc;
     this.#js = js;
     this.#link = link;
@@ -194,7 +199,7 @@ export class NatsBus implements Bus {
       }
     }
     log.debug({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
-    return new NatsBus(shown, nc, js, link, eventBuffer);
+    return new NatsBus(shown, nc, js, link, eventBuffer, opts.streamReplicas ?? 1);
   }
 
   static async #ensureStream(nc: NatsConnection, replicas: number): Promise<JetStreamClient> {
@@ -467,6 +472,58 @@ export class NatsBus implements Bus {
       throw new BusError(`reading the node stream ${NODE_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
     }
     return out;
+  }
+
+  /**
+   * Commands on `subject` that this node missed (durable consumer `bae-<node>` of the command
+   * stream, durable.ts), to `handler`; undefined (logged) without JetStream.
+   */
+  async keepCommands(node: string, subject: string, handler: (data: Uint8Array, subject: string) => void): Promise<DurableSubscription | undefined> {
+    if (!this.#js) return undefined;
+    try {
+      const jsm = await this.#nc.jetstreamManager({ timeout: 5000 });
+      if (!(await ensureCommandStream(jsm, subject, this.#replicas))) return undefined;
+      return await consumeDurable(this.#js, jsm, `bae-${node}`, subject, handler);
+    } catch (err) {
+      log.warn({ url: this.url, reason: reason(err) }, 'commands published while this agent is away will not be caught up');
+      return undefined;
+    }
+  }
+
+  /**
+   * Publishes a command so that it is kept for agents that are away: stored by the command stream
+   * (acknowledged; retried with its message id for up to `timeoutMs` while a cluster elects a
+   * leader or the client reconnects), else, without that stream, a plain publish. Resolves with
+   * whether the stream took it.
+   */
+  async publishCommand(subject: string, value: unknown, id: string, timeoutMs = 10_000): Promise<boolean> {
+    this.#check();
+    const data = encodePayload(value);
+    checkSubject(subject);
+    this.#published++;
+    if (!this.#js) {
+      this.#nc.publish(subject, data);
+      return false;
+    }
+    // Which stream keeps this subject (none: a plain publish, at most once as core NATS is).
+    this.#commandStream ??= this.#nc
+      .jetstreamManager({ timeout: 5000 })
+      .then((jsm) => jsm.streams.find(subject))
+      .catch(() => null);
+    if ((await this.#commandStream) === null) {
+      this.#nc.publish(subject, data);
+      return false;
+    }
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.#js.publish(subject, data, { msgID: id, timeout: Math.min(ACK_TIMEOUT_MS, Math.max(500, until - Date.now())) });
+        return true;
+      } catch (err) {
+        if (Date.now() >= until) throw new BusError(`NATS at ${this.url} did not store the command on ${subject} within ${timeoutMs} ms: ${reason(err)}`, { cause: err });
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));
+      }
+    }
   }
 
   /** Measures the round trip to the server (ms); null when it does not answer. */

@@ -3,7 +3,7 @@
 // with --nats, a BlockCommand (SecBeat's) published to every agent of the fleet.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { newBlockCommand, openBus, parseBlockCommand, type BlockCommand, type NatsAuth } from '../bus';
+import { NatsBus, newBlockCommand, openBus, parseBlockCommand, type BlockCommand, type NatsAuth } from '../bus';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { Blocklist, MAX_BLOCK_TTL_NS, formatDuration, parseBlockTarget, parseDuration, type BlockEntry, type BlockTarget } from '../policy';
@@ -43,7 +43,9 @@ async function publishCommand(url: string, auth: NatsAuth, subject: string, cmd:
   if ('errors' in checked) throw new UsageError(checked.errors.join('; '));
   const bus = await openBus({ url, auth, name: 'bae-cli' });
   try {
-    bus.publish(subject, cmd);
+    // Kept by the command stream where there is one, for agents that are away (docs/bus.md).
+    if (bus instanceof NatsBus) await bus.publishCommand(subject, cmd, cmd.command_id);
+    else bus.publish(subject, cmd);
     await bus.flush();
   } finally {
     await bus.drain();
