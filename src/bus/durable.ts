@@ -1,5 +1,8 @@
-// Commands that must not be lost while an agent is away (docs/bus.md "Commands that were
-// missed"): the stream COMMAND_STREAM keeps what is published on the block subject, and each agent
+// Commands that must not be lost while an agent is away (docs/bus.md "Commands kept for agents
+// that are away"): a sender that wants it (`bae block --nats`) publishes a command twice, on the
+// block subject (core NATS: fast, at most once) and on its kept subject bae.kept.<subject>, which
+// the stream COMMAND_STREAM stores (acknowledged to the sender). Kept apart from the block subject
+// so that a request on it is answered by the agents only, never by the stream. Each agent
 // has a durable consumer of its own (named after its node) that the server remembers. A command
 // the agent got over core NATS is also delivered here (the command_id makes the second one a
 // no-op); one published while the agent was disconnected, reconnecting to another server of a
@@ -12,6 +15,9 @@ const log = moduleLogger('bus/durable');
 
 /** The JetStream stream of block commands. */
 export const COMMAND_STREAM = 'BAE_COMMANDS';
+/** Where the kept copy of a command on `subject` goes. */
+export const keptSubject = (subject: string) => `bae.kept.${subject}`;
+const KEPT_ALL = 'bae.kept.>';
 /** How long a command is kept for an agent that was away (1 day). */
 const COMMAND_MAX_AGE_MS = 24 * 3600 * 1000;
 /** A durable consumer of an agent that does not come back is removed after this (7 days). */
@@ -22,32 +28,30 @@ export interface DurableSubscription {
   stop(): void;
 }
 
-/** Makes sure COMMAND_STREAM exists and covers `subject`; false (logged) when another stream holds it. */
-export async function ensureCommandStream(jsm: JetStreamManager, subject: string, replicas: number): Promise<boolean> {
+/** Makes sure COMMAND_STREAM exists; false (logged) when it cannot be made. */
+export async function ensureCommandStream(jsm: JetStreamManager, replicas: number): Promise<boolean> {
   try {
-    const info = await jsm.streams.info(COMMAND_STREAM);
-    if (info.config.subjects?.includes(subject)) return true;
-    await jsm.streams.update(COMMAND_STREAM, { ...info.config, subjects: [...(info.config.subjects ?? []), subject] });
+    await jsm.streams.info(COMMAND_STREAM);
     return true;
   } catch (err) {
     if ((err as NatsError).code !== '404') {
-      log.warn({ err: (err as Error).message, subject }, `commands on ${subject} are not kept (${COMMAND_STREAM}): one published while this agent is away is lost`);
+      log.warn({ err: (err as Error).message }, `commands are not kept (${COMMAND_STREAM}): one published while this agent is away is lost`);
       return false;
     }
   }
   try {
-    await jsm.streams.add({ name: COMMAND_STREAM, subjects: [subject], storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: replicas, max_age: COMMAND_MAX_AGE_MS * 1_000_000 });
-    log.info({ stream: COMMAND_STREAM, subject, replicas }, 'stream created');
+    await jsm.streams.add({ name: COMMAND_STREAM, subjects: [KEPT_ALL], storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: replicas, max_age: COMMAND_MAX_AGE_MS * 1_000_000 });
+    log.info({ stream: COMMAND_STREAM, replicas }, 'stream created');
     return true;
   } catch (err) {
-    if (/already in use|exists/i.test(String((err as Error).message))) return ensureCommandStream(jsm, subject, replicas);
-    log.warn({ err: (err as Error).message, subject }, `commands on ${subject} are not kept (${COMMAND_STREAM}): one published while this agent is away is lost`);
+    if (/already in use|exists/i.test(String((err as Error).message))) return true;
+    log.warn({ err: (err as Error).message }, `commands are not kept (${COMMAND_STREAM}): one published while this agent is away is lost`);
     return false;
   }
 }
 
 /**
- * Delivers every message on `subject` of COMMAND_STREAM that consumer `name` has not acknowledged
+ * Delivers every kept command of `subject` in COMMAND_STREAM that consumer `name` has not acknowledged
  * (a new consumer starts with what is published from now on), to `handler`, acknowledging each
  * after it; the client re-pulls after a reconnect on its own.
  */
@@ -58,7 +62,7 @@ export async function consumeDurable(js: JetStreamClient, jsm: JetStreamManager,
     if ((err as NatsError).code !== '404') throw err;
     await jsm.consumers.add(COMMAND_STREAM, {
       durable_name: name,
-      filter_subject: subject,
+      filter_subject: keptSubject(subject),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.New,
       inactive_threshold: INACTIVE_MS * 1_000_000,
@@ -70,7 +74,7 @@ export async function consumeDurable(js: JetStreamClient, jsm: JetStreamManager,
   void (async () => {
     for await (const m of messages) {
       try {
-        handler(m.data, m.subject);
+        handler(m.data, subject);
       } catch (err) {
         log.warn({ err, subject: m.subject }, 'a kept command could not be handled');
       }

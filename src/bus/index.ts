@@ -11,7 +11,7 @@ export type { StoredEvent, StreamReadOptions } from './stream-read';
 export { authOptions, reconnectWait, MAX_RECONNECT_WAIT_MS, MIN_RECONNECT_WAIT_MS } from './nats-connect';
 export type { NatsAuth } from './nats-connect';
 export { EventQueue, DEFAULT_EVENT_BUFFER } from './event-queue';
-export { COMMAND_STREAM } from './durable';
+export { COMMAND_STREAM, keptSubject } from './durable';
 export type { DurableSubscription } from './durable';
 export { makeMessage } from './message';
 export { SUBJECTS, checkPattern, checkSubject, checkToken, nodeNameOf, subjectMatches } from './subjects';

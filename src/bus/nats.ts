@@ -13,7 +13,7 @@ import { UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
-import { consumeDurable, ensureCommandStream, type DurableSubscription } from './durable';
+import { consumeDurable, ensureCommandStream, keptSubject, type DurableSubscription } from './durable';
 import { DEFAULT_EVENT_BUFFER, EventQueue } from './event-queue';
 import { decodePayload, encodePayload, makeMessage } from './message';
 import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
@@ -482,7 +482,7 @@ export class NatsBus implements Bus {
     if (!this.#js) return undefined;
     try {
       const jsm = await this.#nc.jetstreamManager({ timeout: 5000 });
-      if (!(await ensureCommandStream(jsm, subject, this.#replicas))) return undefined;
+      if (!(await ensureCommandStream(jsm, this.#replicas))) return undefined;
       return await consumeDurable(this.#js, jsm, `bae-${node}`, subject, handler);
     } catch (err) {
       log.warn({ url: this.url, reason: reason(err) }, 'commands published while this agent is away will not be caught up');
@@ -491,36 +491,32 @@ export class NatsBus implements Bus {
   }
 
   /**
-   * Publishes a command so that it is kept for agents that are away: stored by the command stream
-   * (acknowledged; retried with its message id for up to `timeoutMs` while a cluster elects a
-   * leader or the client reconnects), else, without that stream, a plain publish. Resolves with
-   * whether the stream took it.
+   * Publishes a command on `subject` for the agents listening (core NATS, at once), and its kept
+   * copy for those that are away (durable.ts): stored by the command stream, acknowledged, retried
+   * with its message id for up to `timeoutMs` while a cluster elects a leader or the client
+   * reconnects. Without the stream (no agent made it yet, or no JetStream), the core publish
+   * alone. Resolves with whether the stream took it.
    */
   async publishCommand(subject: string, value: unknown, id: string, timeoutMs = 10_000): Promise<boolean> {
     this.#check();
     const data = encodePayload(value);
-    checkSubject(subject);
+    this.#nc.publish(checkSubject(subject), data);
     this.#published++;
-    if (!this.#js) {
-      this.#nc.publish(subject, data);
-      return false;
-    }
-    // Which stream keeps this subject (none: a plain publish, at most once as core NATS is).
+    const js = this.#js;
+    if (!js) return false;
+    const kept = keptSubject(subject);
     this.#commandStream ??= this.#nc
       .jetstreamManager({ timeout: 5000 })
-      .then((jsm) => jsm.streams.find(subject))
+      .then((jsm) => jsm.streams.find(kept))
       .catch(() => null);
-    if ((await this.#commandStream) === null) {
-      this.#nc.publish(subject, data);
-      return false;
-    }
+    if ((await this.#commandStream) === null) return false;
     const until = Date.now() + timeoutMs;
     for (;;) {
       try {
-        await this.#js.publish(subject, data, { msgID: id, timeout: Math.min(ACK_TIMEOUT_MS, Math.max(500, until - Date.now())) });
+        await js.publish(kept, data, { msgID: id, timeout: Math.min(ACK_TIMEOUT_MS, Math.max(500, until - Date.now())) });
         return true;
       } catch (err) {
-        if (Date.now() >= until) throw new BusError(`NATS at ${this.url} did not store the command on ${subject} within ${timeoutMs} ms: ${reason(err)}`, { cause: err });
+        if (Date.now() >= until) throw new BusError(`NATS at ${this.url} did not store the command on ${kept} within ${timeoutMs} ms: ${reason(err)}`, { cause: err });
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));
       }
     }
