@@ -14,7 +14,8 @@ import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
 import { consumeDurable, ensureCommandStream, keptSubject, type DurableSubscription } from './durable';
-import { DEFAULT_EVENT_BUFFER, EventQueue } from './event-queue';
+import { DEFAULT_EVENT_BUFFER } from './event-queue';
+import { ACK_TIMEOUT_MS, EventPublisher } from './event-publisher';
 import { decodePayload, encodePayload, makeMessage } from './message';
 import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
 import { readStream, type StoredEvent, type StreamReadOptions } from './stream-read';
@@ -32,10 +33,6 @@ export const NODE_STREAM = 'BAE_NODES';
 const NODE_MAX_AGE_MS = 24 * 3600 * 1000;
 /** How long the event stream remembers message ids: a retried event within it is stored once. */
 export const EVENT_DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
-/** Event publishes waiting for the stream's acknowledgement at once; the rest wait in the queue. */
-const MAX_ACKS_IN_FLIGHT = 10_000;
-/** How long one event publish waits for the stream's acknowledgement before it is retried. */
-const ACK_TIMEOUT_MS = 5000;
 /** A connection that stays up this long ends the back-off (the next loss starts it at 0.5 s again). */
 const STABLE_MS = 5000;
 /** Pause after an event the stream did not acknowledge, before the next try. */
@@ -90,8 +87,6 @@ export interface NatsBusState extends BusState {
   jetstream: boolean;
   /** Events the stream acknowledged. */
   eventsStored: number;
-  /** Events lost because the connection was closed with them unacknowledged. */
-  eventErrors: number;
   /** Events waiting for the stream (NATS down, or the acknowledgement window full). */
   eventsBuffered: number;
   /** Events sent and awaiting the stream's acknowledgement. */
@@ -117,11 +112,7 @@ export class NatsBus implements Bus {
   #published = 0;
   #delivered = 0;
   #handlerErrors = 0;
-  #acksInFlight = 0;
-  #eventsStored = 0;
-  #eventErrors = 0;
-  #retries = 0;
-  readonly #queue: EventQueue;
+  readonly #events: EventPublisher | undefined;
   /** Message ids: this connection's random prefix and a counter. */
   readonly #idPrefix = createInbox('').replace(/^\./, '');
   #nextId = 0;
@@ -130,11 +121,10 @@ export class NatsBus implements Bus {
   #reconnectAttempts = 0;
   #reconnects = 0;
   #rttMs: number | null = null;
-  #pauseUntil = 0;
-  #pauseTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
 
   readonly #replicas: number;
+  readonly #eventBuffer: number;
   #commandStream: Promise<string | null> | undefined;
 
   private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number, replicas: number) {
@@ -143,7 +133,8 @@ export class NatsBus implements Bus {
     this.#nc = nc;
     this.#js = js;
     this.#link = link;
-    this.#queue = new EventQueue(eventBuffer);
+    this.#eventBuffer = eventBuffer;
+    this.#events = js ? new EventPublisher(nc, eventBuffer) : undefined;
     void this.#watch();
   }
 
@@ -232,6 +223,7 @@ export class NatsBus implements Bus {
         // The first loss starts the back-off; a connection that drops again soon after (a server
         // that accepts the socket and then refuses the credentials) continues it.
         if (this.#link.lostAt === 0) this.#link.lostAt = Date.now();
+        this.#events?.setConnected(false);
         clearTimeout(this.#stableTimer);
         log.warn({ url: this.url, server: s.data }, 'disconnected from NATS; reconnecting');
       } else if (s.type === 'reconnect') {
@@ -242,8 +234,8 @@ export class NatsBus implements Bus {
           if (this.#connected) this.#link.lostAt = 0;
         }, STABLE_MS);
         this.#stableTimer.unref();
-        log.info({ url: this.url, server: s.data, buffered: this.#queue.length }, 'reconnected to NATS');
-        this.#pump();
+        log.info({ url: this.url, server: s.data, buffered: this.#events?.queue.length ?? 0 }, 'reconnected to NATS');
+        this.#events?.setConnected(true);
       } else if (s.type === 'reconnecting') {
         this.#reconnectAttempts++;
         log.info({ url: this.url, server: s.data, attempt: this.#reconnectAttempts }, 'trying to reconnect to NATS');
@@ -268,54 +260,14 @@ export class NatsBus implements Bus {
     const data = encodePayload(value);
     checkSubject(subject);
     this.#published++;
-    if (!this.#js) {
+    if (!this.#events) {
       this.#nc.publish(subject, data);
       return;
     }
-    // Never waits: queued (or counted as dropped when the queue is full), sent by the pump.
-    if (!this.#queue.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}` })) {
-      if (this.#queue.dropped === 1 || this.#queue.dropped % 10_000 === 0) {
-        log.warn({ url: this.url, buffered: this.#queue.length, dropped: this.#queue.dropped }, 'event buffer full: events dropped (counted)');
-      }
-      return;
-    }
-    this.#pump();
-  }
-
-  /** Sends queued events while connected, up to MAX_ACKS_IN_FLIGHT awaiting the stream's acknowledgement. */
-  #pump(): void {
-    const js = this.#js;
-    if (!js) return;
-    const pause = this.#pauseUntil - Date.now();
-    if (pause > 0) {
-      // After a failed publish: a pause before the retry, not a busy loop.
-      if (!this.#pauseTimer) this.#pauseTimer = setTimeout(() => ((this.#pauseTimer = undefined), this.#pump()), pause);
-      return;
-    }
-    while (this.#connected && !this.#nc.isClosed() && this.#acksInFlight < MAX_ACKS_IN_FLIGHT) {
-      const e = this.#queue.shift();
-      if (!e) return;
-      this.#acksInFlight++;
-      js.publish(e.subject, e.data, { msgID: e.id, timeout: ACK_TIMEOUT_MS })
-        .then(
-          () => void this.#eventsStored++,
-          (err: unknown) => {
-            if (this.#nc.isClosed()) {
-              this.#eventErrors++;
-              return;
-            }
-            // Not acknowledged (the server went away, a cluster elects a leader, a timeout): again,
-            // first in line. The message id makes a retry of one the stream took a no-op there.
-            this.#retries++;
-            if (this.#retries === 1 || this.#retries % 1000 === 0) log.info({ url: this.url, reason: reason(err), retries: this.#retries }, 'an event was not acknowledged; retrying');
-            this.#queue.unshift(e);
-            this.#pauseUntil = Date.now() + RETRY_PAUSE_MS;
-          },
-        )
-        .finally(() => {
-          this.#acksInFlight--;
-          this.#pump();
-        });
+    // Never waits: queued (or counted as dropped when the queue is full), sent as the window allows.
+    const q = this.#events.queue;
+    if (!this.#events.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}` }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
+      log.warn({ url: this.url, buffered: q.length, dropped: q.dropped }, 'event buffer full: events dropped (counted)');
     }
   }
 
@@ -426,7 +378,7 @@ export class NatsBus implements Bus {
   /** Resolves once every queued event is acknowledged, or false after `timeoutMs`. */
   async settle(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (this.#acksInFlight > 0 || this.#queue.length > 0) {
+    while (this.#events && this.#events.inFlight + this.#events.queue.length > 0) {
       if (Date.now() >= until || this.#nc.isClosed()) return false;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -436,16 +388,16 @@ export class NatsBus implements Bus {
   async drain(): Promise<void> {
     if (this.#nc.isClosed()) return;
     // Events still queued or on their way: bounded wait (the stop of a process must not hang).
-    if (!(await this.settle(this.#connected ? 2000 : 0)) && this.#queue.length + this.#acksInFlight > 0) {
-      log.warn({ url: this.url, buffered: this.#queue.length, inFlight: this.#acksInFlight }, 'closing with events the stream has not acknowledged');
+    if (!(await this.settle(this.#connected ? 2000 : 0)) && this.#events) {
+      log.warn({ url: this.url, buffered: this.#events.queue.length, inFlight: this.#events.inFlight }, 'closing with events the stream has not acknowledged');
     }
-    clearTimeout(this.#pauseTimer);
+    this.#events?.close();
     clearTimeout(this.#stableTimer);
     await this.#nc.drain().catch(() => {});
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.#pauseTimer);
+    this.#events?.close();
     clearTimeout(this.#stableTimer);
     if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
   }
@@ -543,13 +495,12 @@ export class NatsBus implements Bus {
       delivered: this.#delivered,
       handlerErrors: this.#handlerErrors,
       jetstream: this.#js !== undefined,
-      eventsStored: this.#eventsStored,
-      eventErrors: this.#eventErrors,
-      eventsBuffered: this.#queue.length,
-      eventsInFlight: this.#acksInFlight,
-      eventsDropped: this.#queue.dropped,
-      eventBuffer: this.#queue.capacity,
-      eventRetries: this.#retries,
+      eventsStored: this.#events?.stored ?? 0,
+      eventsBuffered: this.#events?.queue.length ?? 0,
+      eventsInFlight: this.#events?.inFlight ?? 0,
+      eventsDropped: this.#events?.queue.dropped ?? 0,
+      eventBuffer: this.#eventBuffer,
+      eventRetries: this.#events?.retries ?? 0,
       reconnects: this.#reconnects,
       reconnectAttempts: this.#reconnectAttempts,
       rttMs: this.#rttMs,

@@ -56,7 +56,7 @@ describe('events while NATS is down', { skip: !natsServerAvailable() && 'nats-se
       assert.equal(await bus.settle(60_000), true, `delivered after the restart: ${JSON.stringify(bus.state())}`);
       assert.equal(await storedOn(server.url, subject), 125_000);
       const st = bus.state();
-      assert.ok(st.eventsStored >= 125_000 - 0 && st.eventErrors === 0, JSON.stringify(st));
+      assert.ok(st.eventsStored >= 125_000, JSON.stringify(st));
       assert.equal(st.eventsDropped, 0);
     } finally {
       await bus.close();
