@@ -34,6 +34,7 @@ function encodeBlockKey(ip: string): Buffer {
   return encodePolicyBlockKey(AF_INET, addr);
 }
 
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 const sleepNs = () => new Promise<void>((r) => setImmediate(r));
 
 async function main(): Promise<void> {
@@ -80,8 +81,8 @@ async function main(): Promise<void> {
         bench: 'block-propagation',
         commands,
         applied: st.extras.bus.commands.applied,
-        propagationMs: { p50: round2(p50 * 1000) / 1000, p90: round2(percentile(prop, 90) * 1000) / 1000, p99: round2(p99 * 1000) / 1000, max: round2(Math.max(...prop)) },
-        baselineRequestReplyMs: { p50: round2(percentile(rtt, 50) * 1000) / 1000, p99: round2(percentile(rtt, 99) * 1000) / 1000 },
+        propagationMs: { p50: round3(p50), p90: round3(percentile(prop, 90)), p99: round3(p99), max: round3(Math.max(...prop)) },
+        baselineRequestReplyMs: { p50: round3(percentile(rtt, 50)), p99: round3(percentile(rtt, 99)) },
         pollLookupUs: round2(lookupUs),
         ratios: { p50VsRequestReply: round2(p50 / percentile(rtt, 50)), p99VsRequestReply: round2(p99 / percentile(rtt, 99)) },
         targetP99Ms: TARGET_P99_MS,

@@ -40,9 +40,11 @@ async function storedOn(url: string, subject: string): Promise<number> {
 
 async function untilStored(url: string, subject: string, n: number, timeoutMs: number): Promise<number> {
   const until = Date.now() + timeoutMs;
-  let got = 0;
-  while ((got = await storedOn(url, subject)) < n && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  return got;
+  for (;;) {
+    const got = await storedOn(url, subject);
+    if (got >= n || Date.now() >= until) return got;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function main(): Promise<void> {

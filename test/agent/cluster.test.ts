@@ -84,7 +84,7 @@ describe('the fleet on a three-server NATS cluster', { skip: !natsServerAvailabl
     assert.equal((await streamView(urls, COMMAND_STREAM, 'bae.kept.>')).replicas.length, N - 1, 'so has the command stream');
 
     const publisher = await NatsBus.open({ url: urls });
-    let victim = -1;
+    let victim: number;
     const commands: string[] = [];
     // As `bae block --nats` does: each stored by the (replicated) command stream, acknowledged.
     const publish = async (n: number) => {
