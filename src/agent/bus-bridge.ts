@@ -35,7 +35,7 @@ export interface Heartbeat {
   generation: number | null;
   uptimeMs: number;
   /** How far behind the bus is: events waiting for the stream, awaiting its acknowledgement, dropped; round trip. */
-  bus: { kind: 'memory' | 'nats'; connected: boolean; server: string | null; buffered: number; inFlight: number; dropped: number; rttMs: number | null };
+  bus: { kind: 'memory' | 'nats'; connected: boolean; server: string | null; buffered: number; inFlight: number; dropped: number; lagMs: number; rttMs: number | null };
 }
 
 export interface BusBridgeOptions {
@@ -285,7 +285,7 @@ export class BusBridge {
 
   /** The heartbeat as it would go out now (the round trip is the last one measured). */
   heartbeat(state: Heartbeat['state'] = 'running'): Heartbeat {
-    const b = this.#bus.state() as ReturnType<Bus['state']> & { server?: string | null; eventsBuffered?: number; eventsInFlight?: number; eventsDropped?: number; rttMs?: number | null };
+    const b = this.#bus.state() as ReturnType<Bus['state']> & { server?: string | null; eventsBuffered?: number; eventsInFlight?: number; eventsDropped?: number; eventLagMs?: number; rttMs?: number | null };
     let generation: number | null = null;
     try {
       const raw = this.#ctlMap.lookup(Buffer.alloc(4));
@@ -305,7 +305,7 @@ export class BusBridge {
       pinDir: this.#pinDir,
       generation,
       uptimeMs: Date.now() - this.#startedAt,
-      bus: { kind: b.kind, connected: b.connected, server: b.server ?? null, buffered: b.eventsBuffered ?? 0, inFlight: b.eventsInFlight ?? 0, dropped: b.eventsDropped ?? 0, rttMs: b.rttMs ?? null },
+      bus: { kind: b.kind, connected: b.connected, server: b.server ?? null, buffered: b.eventsBuffered ?? 0, inFlight: b.eventsInFlight ?? 0, dropped: b.eventsDropped ?? 0, lagMs: b.eventLagMs ?? 0, rttMs: b.rttMs ?? null },
     };
   }
 

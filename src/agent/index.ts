@@ -12,4 +12,5 @@ export type { DetectOptions, DetectStatus } from './detect';
 export { BusBridge, DEFAULT_TELEMETRY_MS, DEFAULT_HEARTBEAT_MS } from './bus-bridge';
 export type { BusBridgeOptions, BusBridgeState, CommandReply, Heartbeat } from './bus-bridge';
 export { ALL_NODES, checkPolicyRequest } from './bus-policy';
+export { feedBusMetrics } from './bus-metrics';
 export type { PolicyReply, PolicyRequest } from './bus-policy';

@@ -50,6 +50,17 @@ export class EventPublisher {
     return this.#inFlight.size;
   }
 
+  /** Age (ms) of the oldest event not yet acknowledged; 0 when none waits. */
+  lagMs(now = Date.now()): number {
+    let oldest = this.queue.peek()?.at ?? now;
+    // In the order sent: the first entry is the oldest (a retry goes through the queue again).
+    for (const f of this.#inFlight.values()) {
+      oldest = Math.min(oldest, f.e.at);
+      break;
+    }
+    return Math.max(0, now - oldest);
+  }
+
   /** Queues `e` (false: the queue is full, counted) and sends what the window allows. */
   push(e: QueuedEvent): boolean {
     const ok = this.queue.push(e);

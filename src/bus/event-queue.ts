@@ -8,6 +8,8 @@ export interface QueuedEvent {
   data: Uint8Array;
   /** The JetStream message id: a retry of an event the stream already took is dropped there. */
   id: string;
+  /** When it was published (Date.now()), for the bus's lag. */
+  at: number;
 }
 
 /** Events held by default (issue 14: at least 100k while NATS is down). */
@@ -47,6 +49,11 @@ export class EventQueue {
   unshift(e: QueuedEvent): void {
     if (this.#head > 0) this.#items[--this.#head] = e;
     else this.#items.unshift(e);
+  }
+
+  /** The next event out, left in place. */
+  peek(): QueuedEvent | undefined {
+    return this.length ? this.#items[this.#head] : undefined;
   }
 
   shift(): QueuedEvent | undefined {

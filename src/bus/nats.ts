@@ -96,6 +96,8 @@ export interface NatsBusState extends BusState {
   eventBuffer: number;
   /** Publishes the stream did not acknowledge, sent again. */
   eventRetries: number;
+  /** Age of the oldest event the stream has not acknowledged (ms); 0 when none waits. */
+  eventLagMs: number;
   reconnects: number;
   /** Attempts to reconnect (each server dialled counts one). */
   reconnectAttempts: number;
@@ -266,7 +268,7 @@ export class NatsBus implements Bus {
     }
     // Never waits: queued (or counted as dropped when the queue is full), sent as the window allows.
     const q = this.#events.queue;
-    if (!this.#events.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}` }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
+    if (!this.#events.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}`, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
       log.warn({ url: this.url, buffered: q.length, dropped: q.dropped }, 'event buffer full: events dropped (counted)');
     }
   }
@@ -501,6 +503,7 @@ export class NatsBus implements Bus {
       eventsDropped: this.#events?.queue.dropped ?? 0,
       eventBuffer: this.#eventBuffer,
       eventRetries: this.#events?.retries ?? 0,
+      eventLagMs: this.#events?.lagMs() ?? 0,
       reconnects: this.#reconnects,
       reconnectAttempts: this.#reconnectAttempts,
       rttMs: this.#rttMs,

@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, feedBusMetrics, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
@@ -247,6 +247,7 @@ Examples:
           ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat } : {}),
         });
         running.addStatus('bus', () => bridge.state());
+        feedBusMetrics(bus, running.metrics);
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
         await running.stop();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventQueue, type QueuedEvent } from '../../src/bus/event-queue';
 
-const ev = (i: number): QueuedEvent => ({ subject: 'bae.events.n.match', data: new Uint8Array([i & 255]), id: `id-${i}` });
+const ev = (i: number): QueuedEvent => ({ subject: 'bae.events.n.match', data: new Uint8Array([i & 255]), id: `id-${i}`, at: i });
 
 describe('the event queue', () => {
   it('keeps events in order up to its capacity and counts every one beyond', () => {
