@@ -395,7 +395,9 @@ export class NatsBus implements Bus {
     }
     this.#events?.close();
     clearTimeout(this.#stableTimer);
-    await this.#nc.drain().catch(() => {});
+    // Draining needs the server; while it is away (a stop during an outage) close at once.
+    if (!this.#connected) await this.#nc.close().catch(() => {});
+    else await this.#nc.drain().catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -162,7 +162,9 @@ describe('the agent in the fleet', { skip: !natsServerAvailable() && 'nats-serve
     const windowMs = 7000;
     await sleep(windowMs);
     const refusals = (server.log().slice(from).match(/authentication error/g) ?? []).length;
-    assert.ok(refusals >= 2 && refusals <= 6, `${refusals} refused attempts in ${windowMs} ms (back-off: about 4)`);
+    // The back-off makes about 4 (0.5, 1, 2, 4 s); each attempt through the forwarder starts a
+    // process, so a loaded machine gets fewer through. A fixed 0.5 s retry would make 14.
+    assert.ok(refusals >= 1 && refusals <= 6, `${refusals} refused attempts in ${windowMs} ms (back-off: about 4)`);
     assert.equal(agent!.child.exitCode, null, 'the agent still runs');
     assert.match(agent!.stderr(), /authorization violation/);
     assert.equal(pingReplies(al.lab, al.lab.client.ipv4Second, al.lab.server.ipv4, 2), 0, 'the block is still enforced');
