@@ -1,11 +1,13 @@
 // The agent on the message bus (docs/bus.md): block commands in (SecBeat's BlockCommand on the
 // block subject, applied to the kernel blocklist once per command_id), kernel events out (the
 // policy_events ring buffer to bae.events.<node>.<kind>, kept by JetStream on NATS), and a
-// telemetry digest every few seconds to bae.telemetry.<node>. Kept apart from agent.ts: the agent
-// hands in its pin directory and reads the bridge's state for its status.
+// telemetry digest every few seconds to bae.telemetry.<node>, and a heartbeat (who runs where, in
+// which mode, with which policy generation, how far behind the bus is) to bae.heartbeat.<node>.
+// Kept apart from agent.ts: the agent hands in its pin directory and reads the bridge's state for
+// its status.
 import os from 'node:os';
-import { SUBJECTS, SeenIds, parseBlockCommand, type Bus, type BusMessage, type BusSubscription } from '../bus';
-import { POLICY_MAPS, RingBuffer, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
+import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription } from '../bus';
+import { POLICY_MAPS, RingBuffer, decodePolicyCtl, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
 import { Blocklist, storedNames, viewEvent, type PolicyEventView } from '../policy';
 import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, type PolicyRequest } from './bus-policy';
@@ -13,6 +15,28 @@ import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, ty
 const log = moduleLogger('agent/bus');
 
 export const DEFAULT_TELEMETRY_MS = 5000;
+/** Heartbeat period; `bae nodes` counts a node live while its last heartbeat is under 3 periods old. */
+export const DEFAULT_HEARTBEAT_MS = 2000;
+
+/** What an agent says of itself on bae.heartbeat.<node> (docs/bus.md "Heartbeats"). */
+export interface Heartbeat {
+  node: string;
+  host: string;
+  pid: number;
+  time: string;
+  /** The period: a node whose last heartbeat is older than 3 of them is not live. */
+  intervalMs: number;
+  /** 'stopped' in the last heartbeat of an agent that stops. */
+  state: 'running' | 'stopped';
+  mode: 'inline' | 'ingress';
+  ifaces: string[];
+  pinDir: string;
+  /** The policy set's generation in the kernel (0: none applied yet). */
+  generation: number | null;
+  uptimeMs: number;
+  /** How far behind the bus is: events waiting for the stream, awaiting its acknowledgement, dropped; round trip. */
+  bus: { kind: 'memory' | 'nats'; connected: boolean; server: string | null; buffered: number; inFlight: number; dropped: number; lagMs: number; rttMs: number | null };
+}
 
 export interface BusBridgeOptions {
   bus: Bus;
@@ -31,6 +55,10 @@ export interface BusBridgeOptions {
   readEvents?: boolean;
   /** Also hands each event read to this (the store), besides the bus. */
   onEvent?: (event: PolicyEventView) => void;
+  /** Heartbeat period (default DEFAULT_HEARTBEAT_MS; 0: none). */
+  heartbeatMs?: number;
+  /** The agent's mode and ports, for the heartbeat. */
+  identity?: { mode: 'inline' | 'ingress'; ifaces: string[] };
 }
 
 export interface BusBridgeState {
@@ -41,6 +69,7 @@ export interface BusBridgeState {
   policy: { applied: number; refused: number };
   events: { published: number };
   telemetry: { published: number; periodMs: number };
+  heartbeats: { published: number; periodMs: number };
 }
 
 /** The answer to a block command sent as a request (a plain publish gets none). */
@@ -53,9 +82,17 @@ export class BusBridge {
   readonly #blockSubject: string;
   readonly #telemetryMs: number;
   readonly #seen: SeenIds;
+  /** Ids applied from the command stream before their core NATS copy came (that copy is answered as applied). */
+  readonly #viaStream = new SeenIds(10_000);
+  readonly #answered = new SeenIds(10_000);
+  #kept: Promise<DurableSubscription | undefined> = Promise.resolve(undefined);
   readonly #blocklist: Blocklist;
   readonly #eventsMap: BpfMap;
   readonly #statsMap: BpfMap;
+  readonly #ctlMap: BpfMap;
+  readonly #heartbeatMs: number;
+  readonly #identity: { mode: 'inline' | 'ingress'; ifaces: string[] };
+  readonly #heartbeatTimer: NodeJS.Timeout | undefined;
   readonly #ring: RingBuffer | undefined;
   readonly #subs: BusSubscription[];
   readonly #onEventHook: ((event: PolicyEventView) => void) | undefined;
@@ -65,10 +102,10 @@ export class BusBridge {
   readonly #startedAt = Date.now();
   #names: Map<number, string>;
   #namesAt = 0;
-  #counts = { applied: 0, duplicates: 0, refused: 0, failed: 0, events: 0, telemetry: 0, policyApplied: 0, policyRefused: 0 };
+  #counts = { applied: 0, duplicates: 0, refused: 0, failed: 0, events: 0, telemetry: 0, heartbeats: 0, policyApplied: 0, policyRefused: 0 };
   #stopped = false;
 
-  private constructor(o: BusBridgeOptions, maps: { blocklist: Blocklist; events: BpfMap; stats: BpfMap }) {
+  private constructor(o: BusBridgeOptions, maps: { blocklist: Blocklist; events: BpfMap; stats: BpfMap; ctl: BpfMap }) {
     this.node = o.node;
     this.#bus = o.bus;
     this.#pinDir = o.pinDir;
@@ -78,6 +115,9 @@ export class BusBridge {
     this.#blocklist = maps.blocklist;
     this.#eventsMap = maps.events;
     this.#statsMap = maps.stats;
+    this.#ctlMap = maps.ctl;
+    this.#heartbeatMs = o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#identity = o.identity ?? { mode: 'ingress', ifaces: [] };
     this.#names = storedNames(o.pinDir);
     this.#onEventHook = o.onEvent;
     this.#ring = (o.readEvents ?? true) ? new RingBuffer(maps.events, (rec) => this.#onEvent(rec)) : undefined;
@@ -89,6 +129,10 @@ export class BusBridge {
     if (this.#telemetryMs > 0) {
       this.#timer = setInterval(() => this.#publishTelemetry(), this.#telemetryMs);
       this.#timer.unref();
+    }
+    if (this.#heartbeatMs > 0) {
+      this.#heartbeatTimer = setInterval(() => void this.#publishHeartbeat('running'), this.#heartbeatMs);
+      this.#heartbeatTimer.unref();
     }
   }
 
@@ -103,8 +147,15 @@ export class BusBridge {
       opened.push(events);
       const stats = openLoadedMap(POLICY_MAPS.stats, o.pinDir, 'bae agent');
       opened.push(stats);
-      const bridge = new BusBridge(o, { blocklist, events, stats });
+      const ctl = openLoadedMap(POLICY_MAPS.ctl, o.pinDir, 'bae agent');
+      opened.push(ctl);
+      const bridge = new BusBridge(o, { blocklist, events, stats, ctl });
       bridge.#ring?.consume(); // what waited before the agent started
+      if (bridge.#heartbeatMs > 0) void bridge.#publishHeartbeat('running'); // at once: `bae nodes` sees it now
+      // Commands published while this agent is away (disconnected, or not running) come from the stream.
+      if (o.bus instanceof NatsBus) {
+        bridge.#kept = o.bus.keepCommands(o.node, bridge.#blockSubject, (data, subject) => bridge.#onCommand(makeMessage(subject, data, undefined, () => {}), true));
+      }
       log.info({ node: o.node, bus: o.bus.kind, url: o.bus.state().url, blockSubject: bridge.#blockSubject }, 'on the bus');
       return bridge;
     } catch (err) {
@@ -113,12 +164,14 @@ export class BusBridge {
     }
   }
 
-  #onCommand(msg: BusMessage): void {
+  /** `fromStream`: a copy kept by the command stream (durable.ts), seen again or not. */
+  #onCommand(msg: BusMessage, fromStream = false): void {
     let reply: CommandReply;
     let value: unknown;
     try {
       value = msg.json();
     } catch (err) {
+      if (fromStream) return; // refused (and counted) as its core NATS copy
       this.#counts.refused++;
       log.warn({ subject: msg.subject, err: (err as Error).message }, 'block command refused');
       msg.respond({ ok: false, node: this.node, errors: [(err as Error).message] } satisfies CommandReply);
@@ -126,6 +179,7 @@ export class BusBridge {
     }
     const checked = parseBlockCommand(value);
     if ('errors' in checked) {
+      if (fromStream) return;
       this.#counts.refused++;
       const id = typeof (value as { command_id?: unknown })?.command_id === 'string' ? (value as { command_id: string }).command_id : undefined;
       log.warn({ subject: msg.subject, command_id: id, errors: checked.errors }, 'block command refused: nothing changed');
@@ -135,6 +189,13 @@ export class BusBridge {
     }
     const { command: cmd, target, ttlNs, escalate } = checked;
     if (this.#seen.has(cmd.command_id)) {
+      // The stream's copy of a command handled already, or the core copy of one the stream brought first: not a duplicate of the sender's.
+      if (fromStream) return;
+      if (this.#viaStream.has(cmd.command_id) && !this.#answered.has(cmd.command_id)) {
+        this.#answered.add(cmd.command_id);
+        msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
+        return;
+      }
       this.#counts.duplicates++;
       log.info({ command_id: cmd.command_id, ip: target.address }, 'block command seen before: not applied again');
       msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: true } satisfies CommandReply);
@@ -150,6 +211,7 @@ export class BusBridge {
       return;
     }
     this.#seen.add(cmd.command_id);
+    if (fromStream) this.#viaStream.add(cmd.command_id);
     this.#counts.applied++;
     log.info({ command_id: cmd.command_id, action: cmd.action, ip: target.address, seconds: cmd.duration_seconds, reason: cmd.reason, source: cmd.source }, `${cmd.action} applied`);
     msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
@@ -226,6 +288,44 @@ export class BusBridge {
     }
   }
 
+  /** The heartbeat as it would go out now (the round trip is the last one measured). */
+  heartbeat(state: Heartbeat['state'] = 'running'): Heartbeat {
+    const b = this.#bus.state() as ReturnType<Bus['state']> & { server?: string | null; eventsBuffered?: number; eventsInFlight?: number; eventsDropped?: number; eventLagMs?: number; rttMs?: number | null };
+    let generation: number | null = null;
+    try {
+      const raw = this.#ctlMap.lookup(Buffer.alloc(4));
+      if (raw) generation = decodePolicyCtl(raw).gen;
+    } catch {
+      // an unreadable map is said as null, not as generation 0
+    }
+    return {
+      node: this.node,
+      host: os.hostname(),
+      pid: process.pid,
+      time: new Date().toISOString(),
+      intervalMs: this.#heartbeatMs,
+      state,
+      mode: this.#identity.mode,
+      ifaces: this.#identity.ifaces,
+      pinDir: this.#pinDir,
+      generation,
+      uptimeMs: Date.now() - this.#startedAt,
+      bus: { kind: b.kind, connected: b.connected, server: b.server ?? null, buffered: b.eventsBuffered ?? 0, inFlight: b.eventsInFlight ?? 0, dropped: b.eventsDropped ?? 0, lagMs: b.eventLagMs ?? 0, rttMs: b.rttMs ?? null },
+    };
+  }
+
+  async #publishHeartbeat(state: Heartbeat['state']): Promise<void> {
+    try {
+      const rtt = (this.#bus as { rtt?: () => Promise<number | null> }).rtt;
+      if (rtt && state === 'running') await rtt.call(this.#bus);
+      if (this.#stopped && state === 'running') return;
+      this.#bus.publish(SUBJECTS.heartbeat(this.node), this.heartbeat(state));
+      this.#counts.heartbeats++;
+    } catch (err) {
+      log.warn({ err }, 'heartbeat could not be published');
+    }
+  }
+
   state(): BusBridgeState {
     const c = this.#counts;
     return {
@@ -236,15 +336,20 @@ export class BusBridge {
       policy: { applied: c.policyApplied, refused: c.policyRefused },
       events: { published: c.events },
       telemetry: { published: c.telemetry, periodMs: this.#telemetryMs },
+      heartbeats: { published: c.heartbeats, periodMs: this.#heartbeatMs },
     };
   }
 
   /** Stops reading events and commands (what the kernel enforces stays). Safe twice. */
   stop(): void {
     if (this.#stopped) return;
-    this.#stopped = true;
     clearInterval(this.#timer);
+    clearInterval(this.#heartbeatTimer);
+    // The last heartbeat says so: `bae nodes` drops the node at once rather than after 3 periods.
+    if (this.#heartbeatMs > 0) void this.#publishHeartbeat('stopped');
+    this.#stopped = true;
     this.#subs.forEach((s) => s.unsubscribe());
+    void this.#kept.then((k) => k?.stop());
     try {
       this.#ring?.consume(); // the last events still go out
     } catch (err) {
@@ -253,6 +358,7 @@ export class BusBridge {
     this.#ring?.close();
     this.#eventsMap.close();
     this.#statsMap.close();
+    this.#ctlMap.close();
     this.#blocklist.close();
   }
 }

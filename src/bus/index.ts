@@ -5,8 +5,15 @@ export type { Bus, BusHandler, BusMessage, BusState, BusSubscription, RequestOpt
 export { DEFAULT_REQUEST_TIMEOUT_MS } from './bus';
 export { BusError } from './errors';
 export { MemoryBus } from './memory';
-export { NatsBus, EVENT_STREAM, checkNatsUrl, redactUrl } from './nats';
-export type { NatsBusOptions, StoredEvent } from './nats';
+export { NatsBus, EVENT_STREAM, NODE_STREAM, checkNatsUrl, redactUrl } from './nats';
+export type { NatsBusOptions, NatsBusState } from './nats';
+export type { StoredEvent, StreamReadOptions } from './stream-read';
+export { authOptions, reconnectWait, MAX_RECONNECT_WAIT_MS, MIN_RECONNECT_WAIT_MS } from './nats-connect';
+export type { NatsAuth } from './nats-connect';
+export { EventQueue, DEFAULT_EVENT_BUFFER } from './event-queue';
+export { COMMAND_STREAM, keptSubject } from './durable';
+export type { DurableSubscription } from './durable';
+export { makeMessage } from './message';
 export { SUBJECTS, checkPattern, checkSubject, checkToken, nodeNameOf, subjectMatches } from './subjects';
 export { MAX_PAYLOAD } from './message';
 export { parseBlockCommand, newBlockCommand, SeenIds } from './block-command';

@@ -4,13 +4,21 @@
 //
 // Opening is bounded: a server that refuses, does not answer or rejects the credentials gives a
 // BusError naming the URL within connectTimeoutMs, and nothing else has happened. Once connected,
-// the client reconnects on its own, forever, and buffers what is published meanwhile.
+// the client reconnects on its own, forever, backing off (nats-connect.ts), also when the server
+// refuses the credentials. Events wait in a bounded queue (event-queue.ts) while the stream cannot
+// take them, and go out in order once it can; heartbeats go to a second stream that keeps the
+// newest of each node (NODE_STREAM).
 import { connect, createInbox, type JetStreamClient, type Msg, type NatsConnection, type NatsError, RetentionPolicy, StorageType } from 'nats';
 import { UsageError } from '../errors';
 import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
+import { consumeDurable, ensureCommandStream, keptSubject, type DurableSubscription } from './durable';
+import { DEFAULT_EVENT_BUFFER } from './event-queue';
+import { ACK_TIMEOUT_MS, EventPublisher } from './event-publisher';
 import { decodePayload, encodePayload, makeMessage } from './message';
+import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
+import { readStream, type StoredEvent, type StreamReadOptions } from './stream-read';
 import { SUBJECTS, checkPattern, checkSubject } from './subjects';
 
 const log = moduleLogger('bus/nats');
@@ -19,8 +27,16 @@ const log = moduleLogger('bus/nats');
 export const EVENT_STREAM = 'BAE_EVENTS';
 /** How long the stream keeps an event (7 days). */
 export const EVENT_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-/** Event publishes waiting for the stream's acknowledgement; beyond, events go as plain publishes (the stream still takes them). */
-const MAX_ACKS_IN_FLIGHT = 10_000;
+/** The JetStream stream of heartbeats: the newest of each node (bae nodes). */
+export const NODE_STREAM = 'BAE_NODES';
+/** How long a silent node's last heartbeat stays in NODE_STREAM (1 day). */
+const NODE_MAX_AGE_MS = 24 * 3600 * 1000;
+/** How long the event stream remembers message ids: a retried event within it is stored once. */
+export const EVENT_DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
+/** A connection that stays up this long ends the back-off (the next loss starts it at 0.5 s again). */
+const STABLE_MS = 5000;
+/** Pause after an event the stream did not acknowledge, before the next try. */
+const RETRY_PAUSE_MS = 100;
 
 export interface NatsBusOptions {
   /** One URL or several, comma-separated (a cluster): nats://host:port, tls://..., host:port. */
@@ -34,6 +50,10 @@ export interface NatsBusOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** Credentials and TLS files (--nats-* options); user/pass/token above win over its own. */
+  auth?: NatsAuth;
+  /** Events held while the stream cannot take them (default DEFAULT_EVENT_BUFFER); more are counted and dropped. */
+  eventBuffer?: number;
 }
 
 /** The URL(s) for messages: without user:password@. */
@@ -59,28 +79,30 @@ export function checkNatsUrl(url: string): string {
   return parts.join(',');
 }
 
-function reason(err: unknown): string {
-  const e = err as NatsError;
-  switch (e?.code) {
-    case 'CONNECTION_REFUSED':
-      return 'connection refused';
-    case 'CONNECTION_TIMEOUT':
-    case 'TIMEOUT':
-      return 'no answer (timed out)';
-    case 'AUTHORIZATION_VIOLATION':
-      return 'the server refused the credentials (authorization violation)';
-    default:
-      return e?.message ?? String(err);
-  }
-}
+const reason = failureReason;
 
-export interface StoredEvent {
-  subject: string;
-  /** The stream's sequence number. */
-  seq: number;
-  /** When the stream took it (ISO time). */
-  time: string;
-  value: unknown;
+export interface NatsBusState extends BusState {
+  /** The server of the current connection (null while disconnected). */
+  server: string | null;
+  jetstream: boolean;
+  /** Events the stream acknowledged. */
+  eventsStored: number;
+  /** Events waiting for the stream (NATS down, or the acknowledgement window full). */
+  eventsBuffered: number;
+  /** Events sent and awaiting the stream's acknowledgement. */
+  eventsInFlight: number;
+  /** Events dropped because eventBuffer were already waiting. */
+  eventsDropped: number;
+  eventBuffer: number;
+  /** Publishes the stream did not acknowledge, sent again. */
+  eventRetries: number;
+  /** Age of the oldest event the stream has not acknowledged (ms); 0 when none waits. */
+  eventLagMs: number;
+  reconnects: number;
+  /** Attempts to reconnect (each server dialled counts one). */
+  reconnectAttempts: number;
+  /** Round trip to the server at the last rtt() (ms). */
+  rttMs: number | null;
 }
 
 export class NatsBus implements Bus {
@@ -92,14 +114,29 @@ export class NatsBus implements Bus {
   #published = 0;
   #delivered = 0;
   #handlerErrors = 0;
-  #acksInFlight = 0;
-  #eventsStored = 0;
-  #eventErrors = 0;
+  readonly #events: EventPublisher | undefined;
+  /** Message ids: this connection's random prefix and a counter. */
+  readonly #idPrefix = createInbox('').replace(/^\./, '');
+  #nextId = 0;
+  /** When the connection was lost (0: connected), for the reconnect back-off. */
+  readonly #link: { lostAt: number };
+  #reconnectAttempts = 0;
+  #reconnects = 0;
+  #rttMs: number | null = null;
+  #stableTimer: NodeJS.Timeout | undefined;
 
-  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined) {
+  readonly #replicas: number;
+  readonly #eventBuffer: number;
+  #commandStream: Promise<string | null> | undefined;
+
+  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number, replicas: number) {
     this.url = url;
+    this.#replicas = replicas;
     this.#nc = nc;
     this.#js = js;
+    this.#link = link;
+    this.#eventBuffer = eventBuffer;
+    this.#events = js ? new EventPublisher(nc, eventBuffer) : undefined;
     void this.#watch();
   }
 
@@ -110,14 +147,21 @@ export class NatsBus implements Bus {
     const timeoutMs = opts.connectTimeoutMs ?? 3000;
     let timer: NodeJS.Timeout | undefined;
     let nc: NatsConnection | undefined;
+    const eventBuffer = opts.eventBuffer ?? DEFAULT_EVENT_BUFFER;
+    if (!Number.isInteger(eventBuffer) || eventBuffer < 1) throw new UsageError(`bad event buffer ${eventBuffer}: a whole number of events >= 1`);
+    const auth = authOptions(opts.auth);
+    const link = { lostAt: 0 };
     const attempt = connect({
       servers: url.split(','),
       name: opts.name ?? 'bae',
       timeout: timeoutMs,
-      // First connection: fail fast. Afterwards: reconnect forever, buffering publishes.
+      // First connection: fail fast. Afterwards: reconnect forever, backing off, also when the
+      // server refuses the credentials (they may be fixed on the server's side meanwhile).
       waitOnFirstConnect: false,
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
+      ignoreAuthErrorAbort: true,
+      reconnectDelayHandler: () => reconnectWait(link.lostAt ? Date.now() - link.lostAt : 0),
+      ...auth,
       ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
       ...(opts.token !== undefined ? { token: opts.token } : {}),
     });
@@ -148,38 +192,57 @@ export class NatsBus implements Bus {
       }
     }
     log.debug({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
-    return new NatsBus(shown, nc, js);
+    return new NatsBus(shown, nc, js, link, eventBuffer, opts.streamReplicas ?? 1);
   }
 
   static async #ensureStream(nc: NatsConnection, replicas: number): Promise<JetStreamClient> {
-    const jsm = await nc.jetstreamManager({ timeout: 2000 });
-    try {
-      await jsm.streams.info(EVENT_STREAM);
-    } catch (err) {
-      if ((err as NatsError).code !== '404') throw err;
-      await jsm.streams.add({
-        name: EVENT_STREAM,
-        subjects: [SUBJECTS.allEvents],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        num_replicas: replicas,
-        max_age: EVENT_MAX_AGE_MS * 1_000_000,
-      });
-      log.info({ stream: EVENT_STREAM, replicas }, 'event stream created');
+    const jsm = await nc.jetstreamManager({ timeout: 5000 });
+    const streams = [
+      { name: EVENT_STREAM, subjects: [SUBJECTS.allEvents], max_age: EVENT_MAX_AGE_MS * 1_000_000, duplicate_window: EVENT_DUPLICATE_WINDOW_MS * 1_000_000 },
+      { name: NODE_STREAM, subjects: [SUBJECTS.allHeartbeats], max_age: NODE_MAX_AGE_MS * 1_000_000, max_msgs_per_subject: 1 },
+    ];
+    for (const cfg of streams) {
+      try {
+        await jsm.streams.info(cfg.name);
+      } catch (err) {
+        if ((err as NatsError).code !== '404') throw err;
+        try {
+          await jsm.streams.add({ ...cfg, storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: replicas });
+          log.info({ stream: cfg.name, replicas }, 'stream created');
+        } catch (addErr) {
+          // Another client made it meanwhile: use theirs.
+          if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+        }
+      }
     }
-    return nc.jetstream();
+    return nc.jetstream({ timeout: ACK_TIMEOUT_MS });
   }
 
   async #watch(): Promise<void> {
     for await (const s of this.#nc.status()) {
       if (s.type === 'disconnect') {
         this.#connected = false;
+        // The first loss starts the back-off; a connection that drops again soon after (a server
+        // that accepts the socket and then refuses the credentials) continues it.
+        if (this.#link.lostAt === 0) this.#link.lostAt = Date.now();
+        this.#events?.setConnected(false);
+        clearTimeout(this.#stableTimer);
         log.warn({ url: this.url, server: s.data }, 'disconnected from NATS; reconnecting');
       } else if (s.type === 'reconnect') {
         this.#connected = true;
-        log.info({ url: this.url, server: s.data }, 'reconnected to NATS');
+        this.#reconnects++;
+        clearTimeout(this.#stableTimer);
+        this.#stableTimer = setTimeout(() => {
+          if (this.#connected) this.#link.lostAt = 0;
+        }, STABLE_MS);
+        this.#stableTimer.unref();
+        log.info({ url: this.url, server: s.data, buffered: this.#events?.queue.length ?? 0 }, 'reconnected to NATS');
+        this.#events?.setConnected(true);
+      } else if (s.type === 'reconnecting') {
+        this.#reconnectAttempts++;
+        log.info({ url: this.url, server: s.data, attempt: this.#reconnectAttempts }, 'trying to reconnect to NATS');
       } else if (s.type === 'error') {
-        log.warn({ url: this.url, err: s.data }, 'NATS error');
+        log.warn({ url: this.url, server: String(this.#nc.getServer()), reason: reason({ code: s.data }) }, `NATS error: ${reason({ code: s.data })}`);
       }
     }
   }
@@ -199,19 +262,15 @@ export class NatsBus implements Bus {
     const data = encodePayload(value);
     checkSubject(subject);
     this.#published++;
-    if (!this.#js || this.#acksInFlight >= MAX_ACKS_IN_FLIGHT) {
+    if (!this.#events) {
       this.#nc.publish(subject, data);
       return;
     }
-    this.#acksInFlight++;
-    this.#js
-      .publish(subject, data)
-      .then(() => this.#eventsStored++)
-      .catch((err: unknown) => {
-        this.#eventErrors++;
-        log.warn({ err, subject }, 'the event stream did not acknowledge an event');
-      })
-      .finally(() => this.#acksInFlight--);
+    // Never waits: queued (or counted as dropped when the queue is full), sent as the window allows.
+    const q = this.#events.queue;
+    if (!this.#events.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}`, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
+      log.warn({ url: this.url, buffered: q.length, dropped: q.dropped }, 'event buffer full: events dropped (counted)');
+    }
   }
 
   subscribe(pattern: string, handler: BusHandler): BusSubscription {
@@ -318,28 +377,138 @@ export class NatsBus implements Bus {
     await this.#nc.flush();
   }
 
+  /** Resolves once every queued event is acknowledged, or false after `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.#events && this.#events.inFlight + this.#events.queue.length > 0) {
+      if (Date.now() >= until || this.#nc.isClosed()) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
+  }
+
   async drain(): Promise<void> {
     if (this.#nc.isClosed()) return;
-    // Acknowledgements of events still on their way: bounded wait.
-    for (let i = 0; i < 40 && this.#acksInFlight > 0; i++) await new Promise((r) => setTimeout(r, 25));
-    await this.#nc.drain().catch(() => {});
+    // Events still queued or on their way: bounded wait (the stop of a process must not hang).
+    if (!(await this.settle(this.#connected ? 2000 : 0)) && this.#events) {
+      log.warn({ url: this.url, buffered: this.#events.queue.length, inFlight: this.#events.inFlight }, 'closing with events the stream has not acknowledged');
+    }
+    this.#events?.close();
+    clearTimeout(this.#stableTimer);
+    // Draining needs the server; while it is away (a stop during an outage) close at once.
+    if (!this.#connected) await this.#nc.close().catch(() => {});
+    else await this.#nc.drain().catch(() => {});
   }
 
   async close(): Promise<void> {
+    this.#events?.close();
+    clearTimeout(this.#stableTimer);
     if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
   }
 
-  state(): BusState & { eventsStored: number; eventErrors: number; jetstream: boolean } {
+  /** Events of the stream that `opts` selects, in order, to `onEvent` (follow: until the signal); resolves with the count. */
+  async readEvents(opts: Partial<StreamReadOptions>, onEvent: (e: StoredEvent) => void): Promise<number> {
+    const js = this.#js;
+    if (!js) throw new BusError(`NATS at ${this.url} has no JetStream: no events are kept (start nats-server with -js)`);
+    try {
+      return await readStream(js, EVENT_STREAM, { ...opts, filter: checkPattern(opts.filter ?? SUBJECTS.allEvents) }, onEvent);
+    } catch (err) {
+      throw new BusError(`reading the event stream ${EVENT_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  /** The newest heartbeat of every node that the node stream holds (live or not). */
+  async lastHeartbeats(): Promise<StoredEvent[]> {
+    const js = this.#js;
+    if (!js) throw new BusError(`NATS at ${this.url} has no JetStream: heartbeats are not kept (start nats-server with -js)`);
+    const out: StoredEvent[] = [];
+    try {
+      await readStream(js, NODE_STREAM, { filter: SUBJECTS.allHeartbeats, lastPerSubject: true }, (e) => void out.push(e));
+    } catch (err) {
+      throw new BusError(`reading the node stream ${NODE_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
+    }
+    return out;
+  }
+
+  /**
+   * Commands on `subject` that this node missed (durable consumer `bae-<node>` of the command
+   * stream, durable.ts), to `handler`; undefined (logged) without JetStream.
+   */
+  async keepCommands(node: string, subject: string, handler: (data: Uint8Array, subject: string) => void): Promise<DurableSubscription | undefined> {
+    if (!this.#js) return undefined;
+    try {
+      const jsm = await this.#nc.jetstreamManager({ timeout: 5000 });
+      if (!(await ensureCommandStream(jsm, this.#replicas))) return undefined;
+      return await consumeDurable(this.#js, jsm, `bae-${node}`, subject, handler);
+    } catch (err) {
+      log.warn({ url: this.url, reason: reason(err) }, 'commands published while this agent is away will not be caught up');
+      return undefined;
+    }
+  }
+
+  /**
+   * Publishes a command on `subject` for the agents listening (core NATS, at once), and its kept
+   * copy for those that are away (durable.ts): stored by the command stream, acknowledged, retried
+   * with its message id for up to `timeoutMs` while a cluster elects a leader or the client
+   * reconnects. Without the stream (no agent made it yet, or no JetStream), the core publish
+   * alone. Resolves with whether the stream took it.
+   */
+  async publishCommand(subject: string, value: unknown, id: string, timeoutMs = 10_000): Promise<boolean> {
+    this.#check();
+    const data = encodePayload(value);
+    this.#nc.publish(checkSubject(subject), data);
+    this.#published++;
+    const js = this.#js;
+    if (!js) return false;
+    const kept = keptSubject(subject);
+    this.#commandStream ??= this.#nc
+      .jetstreamManager({ timeout: 5000 })
+      .then((jsm) => jsm.streams.find(kept))
+      .catch(() => null);
+    if ((await this.#commandStream) === null) return false;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await js.publish(kept, data, { msgID: id, timeout: Math.min(ACK_TIMEOUT_MS, Math.max(500, until - Date.now())) });
+        return true;
+      } catch (err) {
+        if (Date.now() >= until) throw new BusError(`NATS at ${this.url} did not store the command on ${kept} within ${timeoutMs} ms: ${reason(err)}`, { cause: err });
+        await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS * 2));
+      }
+    }
+  }
+
+  /** Measures the round trip to the server (ms); null when it does not answer. */
+  async rtt(): Promise<number | null> {
+    if (!this.#connected || this.#nc.isClosed()) return null;
+    try {
+      this.#rttMs = await this.#nc.rtt();
+    } catch {
+      this.#rttMs = null;
+    }
+    return this.#rttMs;
+  }
+
+  state(): NatsBusState {
     return {
       kind: 'nats',
       url: this.url,
+      server: this.#connected ? String(this.#nc.getServer()) : null,
       connected: this.#connected && !this.#nc.isClosed(),
       published: this.#published,
       delivered: this.#delivered,
       handlerErrors: this.#handlerErrors,
       jetstream: this.#js !== undefined,
-      eventsStored: this.#eventsStored,
-      eventErrors: this.#eventErrors,
+      eventsStored: this.#events?.stored ?? 0,
+      eventsBuffered: this.#events?.queue.length ?? 0,
+      eventsInFlight: this.#events?.inFlight ?? 0,
+      eventsDropped: this.#events?.queue.dropped ?? 0,
+      eventBuffer: this.#eventBuffer,
+      eventRetries: this.#events?.retries ?? 0,
+      eventLagMs: this.#events?.lagMs() ?? 0,
+      reconnects: this.#reconnects,
+      reconnectAttempts: this.#reconnectAttempts,
+      rttMs: this.#rttMs,
     };
   }
 }

@@ -10,6 +10,10 @@ export const SUBJECTS = {
   event: (node: string, kind: string) => `bae.events.${checkToken(node, 'node name')}.${checkToken(kind, 'event kind')}`,
   /** Every event of every node: what the JetStream stream keeps. */
   allEvents: 'bae.events.>',
+  /** An agent's heartbeat (docs/bus.md "Heartbeats"): bae.heartbeat.<node>. */
+  heartbeat: (node: string) => `bae.heartbeat.${checkToken(node, 'node name')}`,
+  /** Every node's heartbeats: the node stream keeps the newest of each. */
+  allHeartbeats: 'bae.heartbeat.>',
   /** Block and unblock commands (SecBeat's BlockCommand), for every node. */
   block: 'bae.commands.block',
   /** Policy sets for one node (request/reply). */

@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { ALL_NODES, Agent, AgentNotRunningError, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen, type StoreBridge } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, feedBusMetrics, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen, type StoreBridge } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
@@ -12,12 +12,15 @@ import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
 import { WebServer, isLoopbackHost, loadToken, parseHttpListen, type WebListen } from '../web';
-import { blockSubjectOption, natsOption, numberIn, pinDirOf, wholeNumber } from './options';
+import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, numberIn, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 import { addAgentStoreOptions, startAgentStore, storeStatusLines, type AgentStoreOpts } from './agent-store';
 
 const webLog = moduleLogger('web');
 
-interface AgentOpts extends AgentStoreOpts {
+interface AgentOpts extends AgentStoreOpts, NatsAuthOpts {
+  natsReplicas?: number;
+  eventBuffer?: number;
+  heartbeat?: number;
   iface?: string;
   peer?: string;
   mode: 'native' | 'generic';
@@ -193,6 +196,9 @@ export function register(program: Command): void {
     .option('--detect-idle <duration>', `forget a source silent this long (default ${DETECTOR_DEFAULTS.idleMs / 1000}s)`, durationMs(1, 7 * 86_400_000))
     .addOption(natsOption('the fleet\'s bus (default: an in-process bus, no server)'))
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
+    .option('--nats-replicas <n>', 'replicas of the event and node streams when this agent creates them (3 on a cluster; default 1)', wholeNumber(1, 5))
+    .option('--event-buffer <n>', 'events held while NATS cannot take them (default 100000); more are counted and dropped', wholeNumber(1, 10_000_000))
+    .option('--heartbeat <duration>', 'time between two heartbeats on bae.heartbeat.<node> (default 2s)', durationMs(100, 3_600_000))
     .addOption(blockSubjectOption())
     .option('--http <host:port>', 'serve the live view (docs/web.md) at http://HOST:PORT/ (PORT alone: on 127.0.0.1; port 0 picks a free one)', parseHttpListen)
     .option('--http-admin', 'allow actions from the live view (unblock); read-only without')
@@ -254,7 +260,12 @@ Examples:
       }
       const node = opts.node !== undefined ? checkNodeName(opts.node) : nodeNameOf(os.hostname());
       // The bus first: a server that cannot be reached changes nothing.
-      const bus = await openBus({ ...(opts.nats !== undefined ? { url: opts.nats } : {}), name: `bae-agent-${node}` });
+      const bus = await openBus({
+        ...(opts.nats !== undefined ? { url: opts.nats, auth: natsAuthOf(opts) } : {}),
+        name: `bae-agent-${node}`,
+        ...(opts.natsReplicas !== undefined ? { streamReplicas: opts.natsReplicas } : {}),
+        ...(opts.eventBuffer !== undefined ? { eventBuffer: opts.eventBuffer } : {}),
+      });
       let running: Agent;
       let bridge: BusBridge;
       let store: StoreBridge | undefined;
@@ -268,8 +279,18 @@ Examples:
         store = await startAgentStore(opts, running.pinDir);
         if (store) running.addStatus('store', () => store!.state());
         // Kernel events go out on NATS, into the store and to the live view; with none of them they stay in the ring for `bae events`.
-        bridge = BusBridge.start({ bus, node, pinDir: running.pinDir, blockSubject: opts.blockSubject, readEvents: opts.nats !== undefined || store !== undefined || opts.http !== undefined, ...(store ? { onEvent: (v) => store!.event(v) } : {}) });
+        bridge = BusBridge.start({
+          bus,
+          node,
+          pinDir: running.pinDir,
+          blockSubject: opts.blockSubject,
+          readEvents: opts.nats !== undefined || store !== undefined || opts.http !== undefined,
+          ...(store ? { onEvent: (v) => store!.event(v) } : {}),
+          identity: { mode: running.peer === undefined ? 'ingress' : 'inline', ifaces: running.peer === undefined ? [running.iface] : [running.iface, running.peer] },
+          ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat } : {}),
+        });
         running.addStatus('bus', () => bridge.state());
+        feedBusMetrics(bus, running.metrics);
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.
         await store?.stop();
@@ -302,6 +323,8 @@ Examples:
       const res = await running.stop();
       process.stdout.write(`bae agent stopped (${sig}): ${res.flushed} held frames sent, ${res.dropped} dropped; bae left loaded\n`);
     });
+
+  for (const o of natsAuthOptions()) agent.addOption(o);
 
   agent
     .command('status')

@@ -3,7 +3,7 @@
 // with --nats, a BlockCommand (SecBeat's) published to every agent of the fleet.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { newBlockCommand, openBus, parseBlockCommand, type BlockCommand } from '../bus';
+import { NatsBus, newBlockCommand, openBus, parseBlockCommand, type BlockCommand, type NatsAuth } from '../bus';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import {
@@ -20,7 +20,7 @@ import {
   type BlockTarget,
   type Escalation,
 } from '../policy';
-import { blockSubjectOption, natsOption, pinDirOf } from './options';
+import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, pinDirOf, type NatsAuthOpts } from './options';
 
 /** `--ttl`: a duration with a unit, 1 ms to 10 years. */
 function ttlArg(value: string): bigint {
@@ -73,12 +73,14 @@ export function viewBlock(e: BlockEntry, wallNowMs = Date.now()): BlockView {
 }
 
 /** Publishes one command on the fleet's bus, checked as the agents will check it. */
-async function publishCommand(url: string, subject: string, cmd: BlockCommand): Promise<void> {
+async function publishCommand(url: string, auth: NatsAuth, subject: string, cmd: BlockCommand): Promise<void> {
   const checked = parseBlockCommand(cmd);
   if ('errors' in checked) throw new UsageError(checked.errors.join('; '));
-  const bus = await openBus({ url, name: 'bae-cli' });
+  const bus = await openBus({ url, auth, name: 'bae-cli' });
   try {
-    bus.publish(subject, cmd);
+    // Kept by the command stream where there is one, for agents that are away (docs/bus.md).
+    if (bus instanceof NatsBus) await bus.publishCommand(subject, cmd, cmd.command_id);
+    else bus.publish(subject, cmd);
     await bus.flush();
   } finally {
     await bus.drain();
@@ -88,7 +90,7 @@ async function publishCommand(url: string, subject: string, cmd: BlockCommand): 
 const source = () => `bae-cli@${os.hostname()}`;
 
 export function register(program: Command): void {
-  program
+  const blockCommand = program
     .command('block')
     .description('drop every packet from an address for a time (the local bae, or with --nats every agent of the fleet)')
     .argument('<addr>', 'an IPv4 or IPv6 address or prefix (ADDR/LEN)')
@@ -128,7 +130,7 @@ Examples:
   bae block 203.0.113.7 --ttl 300s --nats nats://10.0.0.1:4222
   sudo bae lab exec bae -- bae block 10.0.0.1 --ttl 30s`,
     )
-    .action(async (addr: string, opts: { ttl: bigint; reason?: string; escalate?: number; maxTtl?: bigint; forget?: bigint; nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
+    .action(async (addr: string, opts: { ttl: bigint; reason?: string; escalate?: number; maxTtl?: bigint; forget?: bigint; nats?: string; blockSubject: string; json?: boolean } & NatsAuthOpts, command: Command) => {
       const target = targetOf(addr);
       const escalate = escalationOf(opts);
       if (opts.nats !== undefined) {
@@ -136,7 +138,7 @@ Examples:
           if (ns % 1_000_000_000n !== 0n) throw new UsageError(`${name} ${formatDuration(ns)}: a BlockCommand carries whole seconds`);
         }
         const cmd = newBlockCommand({ ip: target.address, action: 'block', durationSeconds: Number(opts.ttl / 1_000_000_000n), ...(opts.reason !== undefined ? { reason: opts.reason } : {}), source: source(), ...(escalate ? { escalate } : {}) });
-        await publishCommand(opts.nats, opts.blockSubject, cmd);
+        await publishCommand(opts.nats, natsAuthOf(opts), opts.blockSubject, cmd);
         process.stdout.write(opts.json ? toJson(cmd) + '\n' : `block of ${target.address} for ${formatDuration(opts.ttl)} published on ${opts.blockSubject} (command ${cmd.command_id})\n`);
         return;
       }
@@ -150,8 +152,9 @@ Examples:
         list.close();
       }
     });
+  for (const o of natsAuthOptions()) blockCommand.addOption(o);
 
-  program
+  const unblockCommand = program
     .command('unblock')
     .description('lift the block of an address (the local bae, or with --nats every agent of the fleet)')
     .argument('<addr>', 'an IPv4 or IPv6 address or prefix, exactly as blocked')
@@ -168,11 +171,11 @@ Examples:
   sudo bae unblock 203.0.113.7
   bae unblock 203.0.113.7 --nats nats://10.0.0.1:4222`,
     )
-    .action(async (addr: string, opts: { nats?: string; blockSubject: string; json?: boolean }, command: Command) => {
+    .action(async (addr: string, opts: { nats?: string; blockSubject: string; json?: boolean } & NatsAuthOpts, command: Command) => {
       const target = targetOf(addr);
       if (opts.nats !== undefined) {
         const cmd = newBlockCommand({ ip: target.address, action: 'unblock', source: source() });
-        await publishCommand(opts.nats, opts.blockSubject, cmd);
+        await publishCommand(opts.nats, natsAuthOf(opts), opts.blockSubject, cmd);
         process.stdout.write(opts.json ? toJson(cmd) + '\n' : `unblock of ${target.address} published on ${opts.blockSubject} (command ${cmd.command_id})\n`);
         return;
       }
@@ -186,6 +189,7 @@ Examples:
         list.close();
       }
     });
+  for (const o of natsAuthOptions()) unblockCommand.addOption(o);
 
   program
     .command('blocks')

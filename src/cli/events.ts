@@ -1,7 +1,8 @@
 // `bae events [--since T] [--follow] [--json]`: trigger fires, blocks and `event` matches. With
 // an agent that stores (bae agent --db, the default), the agent is the ring buffer's one reader
 // and the events are read from its store; without one, from the policy stage's ring buffer, as
-// they wait there. Without --follow it prints what there is and exits.
+// they wait there. With --nats, from the fleet's event stream (JetStream, events-stream.ts).
+// Without --follow it prints what there is and exits.
 import { Command } from 'commander';
 import { agentRequest, agentSocketPath, NoAgentError } from '../agent';
 import { decodePolicyEvent, openLoadedMap, POLICY_MAPS, RingBuffer } from '../datapath';
@@ -12,7 +13,8 @@ import { Store } from '../store';
 
 // The view is the policy area's (the agent publishes the same on the bus).
 export { viewEvent, type PolicyEventView };
-import { dbOption, parseSince, pinDirOf } from './options';
+import { readEventStream } from './events-stream';
+import { addNatsOptions, dbOption, natsAuthOf, parseSince, pinDirOf, type NatsAuthOpts } from './options';
 
 export function formatEvent(v: PolicyEventView): string {
   const what =
@@ -75,20 +77,23 @@ async function fromStore(file: string, opts: EventsOpts, print: (v: PolicyEventV
   }
 }
 
-interface EventsOpts {
+interface EventsOpts extends NatsAuthOpts {
   follow?: boolean;
   json?: boolean;
   since?: bigint;
+  node?: string;
+  nats?: string;
   db: string;
 }
 
 export function register(program: Command): void {
-  program
+  const events = program
     .command('events')
     .description('print policy events: trigger fires, blocks and `event` matches')
     .option('--follow', 'keep printing new events until interrupted')
     .option('--json', 'one JSON object per line')
-    .option('--since <time>', 'only events since this time (ISO 8601) or this long ago (10m, 2h); reads the store', (v: string) => parseSince(v))
+    .option('--since <time>', 'only events since this time (ISO 8601) or this long ago (10m, 2h); reads the store, or with --nats the stream', (v: string) => parseSince(v))
+    .option('--node <name>', 'with --nats: only this node\'s events')
     .addOption(dbOption('read the events of this store (default: the store of the running agent, if it stores)'))
     .addHelpText(
       'after',
@@ -104,15 +109,28 @@ or --since a time. Without such an agent the kernel keeps events in a ring buffe
 takes them: bae events prints those waiting (and takes them) and exits. --db FILE reads that
 store whether an agent runs or not.
 
+With --nats it reads the fleet's event stream (BAE_EVENTS, kept 7 days) instead: every node's
+events, block commands applied (kind command), in the order the stream took them, from --since
+(default: the oldest kept). A reader that was away catches up with what it missed; without
+--follow it stops once it has caught up, with it it goes on with new ones.
+
 Examples:
   sudo bae events
   sudo bae events --since 10m
   sudo bae events --follow
   sudo bae events --follow --json | jq 'select(.kind == "block") | .src'
   sudo bae events --db /var/lib/bae/bae.db --since 2026-12-07T10:00:00Z --json
-  sudo bae lab exec bae -- bae events --follow`,
+  sudo bae lab exec bae -- bae events --follow
+  bae events --nats nats://10.0.0.1:4222 --since 1h
+  bae events --nats nats://10.0.0.1:4222 --since 2026-12-06T22:00:00Z --node edge-1 --follow --json`,
     )
     .action(async (opts: EventsOpts, command: Command) => {
+      if (opts.nats !== undefined) {
+        const since = opts.since !== undefined ? { since: new Date(Number(opts.since / 1_000_000n)) } : {};
+        await readEventStream({ url: opts.nats, auth: natsAuthOf(opts), ...since, ...(opts.node !== undefined ? { node: opts.node } : {}), follow: opts.follow ?? false, json: opts.json ?? false });
+        return;
+      }
+      if (opts.node !== undefined) throw new UsageError('--node reads the fleet\'s event stream: it goes with --nats');
       const pinDir = pinDirOf(command);
       const print = (v: PolicyEventView) => process.stdout.write((opts.json ? toJson(v) : formatEvent(v)) + '\n');
       const dbGiven = ['cli', 'env'].includes(command.getOptionValueSource('db') ?? '');
@@ -131,4 +149,5 @@ Examples:
         map.close();
       }
     });
+  addNatsOptions(events, 'read the fleet\'s event stream (JetStream) instead of the local ring or store');
 }

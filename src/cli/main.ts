@@ -16,6 +16,7 @@ import * as eventsCommand from './events';
 import * as exportCommand from './export';
 import * as importCommand from './import';
 import * as loadCommand from './load';
+import * as nodesCommand from './nodes';
 import { pinDirOption } from './options';
 import * as policyCommand from './policy';
 import * as profilesCommand from './profiles';
@@ -48,6 +49,7 @@ const commands: Register[] = [
   exportCommand.register,
   importCommand.register,
   storeCommand.register,
+  nodesCommand.register,
 ];
 
 export function buildProgram(): Command {

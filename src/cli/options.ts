@@ -6,7 +6,7 @@
 // shows it under "Global Options". As for --version, a command run by `bae lab exec` that has
 // options of its own goes after `--`, so that bae does not take them.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SUBJECTS, checkNatsUrl, checkSubject } from '../bus';
+import { SUBJECTS, checkNatsUrl, checkSubject, type NatsAuth } from '../bus';
 import { DEFAULT_PIN_DIR, checkPinDir } from '../datapath';
 import { parseDuration } from '../policy';
 import { DEFAULT_DB } from '../store';
@@ -88,4 +88,56 @@ export function parseSince(value: string, nowMs: number = Date.now()): bigint {
   const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
   if (!Number.isFinite(ms)) throw new InvalidArgumentError('expected a time (2026-12-07T10:00:00Z) or a duration ago (30s, 10m, 2h)');
   return BigInt(ms) * 1_000_000n;
+}
+
+/** The --nats-* options of credentials and TLS, as NatsAuth takes them. */
+export interface NatsAuthOpts {
+  natsUser?: string;
+  natsPass?: string;
+  natsToken?: string;
+  natsNkey?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+}
+
+/**
+ * Credentials and TLS for every command that takes --nats (docs/bus.md "Credentials and TLS"),
+ * each with an environment variable, so that a secret need not be on the command line. Add them
+ * after natsOption(): `for (const o of natsAuthOptions()) cmd.addOption(o)`.
+ */
+export function natsAuthOptions(): Option[] {
+  return [
+    new Option('--nats-user <user>', 'NATS user name (with --nats-pass)').env('BAE_NATS_USER'),
+    new Option('--nats-pass <password>', 'NATS password (better: BAE_NATS_PASS)').env('BAE_NATS_PASS'),
+    new Option('--nats-token <token>', 'NATS token (better: BAE_NATS_TOKEN)').env('BAE_NATS_TOKEN'),
+    new Option('--nats-nkey <file>', 'file holding the nkey seed (SU...) of this client').env('BAE_NATS_NKEY'),
+    new Option('--nats-creds <file>', 'NATS credentials file (user JWT and seed, as nsc writes it)').env('BAE_NATS_CREDS'),
+    new Option('--nats-tls-ca <file>', 'PEM CA that signed the server\'s certificate (TLS)').env('BAE_NATS_TLS_CA'),
+    new Option('--nats-tls-cert <file>', 'PEM client certificate (mutual TLS; with --nats-tls-key)').env('BAE_NATS_TLS_CERT'),
+    new Option('--nats-tls-key <file>', 'PEM key of the client certificate').env('BAE_NATS_TLS_KEY'),
+  ];
+}
+
+/** The NatsAuth of a command's options (only what was given). */
+export function natsAuthOf(o: NatsAuthOpts): NatsAuth {
+  const pick: [keyof NatsAuth, string | undefined][] = [
+    ['user', o.natsUser],
+    ['pass', o.natsPass],
+    ['token', o.natsToken],
+    ['nkeyFile', o.natsNkey],
+    ['credsFile', o.natsCreds],
+    ['tlsCa', o.natsTlsCa],
+    ['tlsCert', o.natsTlsCert],
+    ['tlsKey', o.natsTlsKey],
+  ];
+  return Object.fromEntries(pick.filter(([, v]) => v !== undefined)) as NatsAuth;
+}
+
+/** `--nats` and its credentials and TLS options, on `cmd`. */
+export function addNatsOptions(cmd: Command, what: string): Command {
+  cmd.addOption(natsOption(what));
+  for (const o of natsAuthOptions()) cmd.addOption(o);
+  return cmd;
 }

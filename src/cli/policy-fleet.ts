@@ -5,13 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ALL_NODES, type PolicyReply, type PolicyRequest } from '../agent';
-import { BusError, SUBJECTS, checkToken, openBus } from '../bus';
+import { BusError, SUBJECTS, checkToken, openBus, type NatsAuth } from '../bus';
 import { BaeError, ERROR_CODES, UsageError, type ErrorCode } from '../errors';
 import { toJson } from '../json';
 import { expandPolicyPaths, parsePolicyFiles } from '../policy';
 
 export interface FleetApplyOptions {
   nats: string;
+  auth?: NatsAuth;
   node?: string;
   all?: boolean;
   replace?: boolean;
@@ -49,7 +50,7 @@ export async function applyOverBus(paths: readonly string[], o: FleetApplyOption
     seen.add(f.name);
   }
   const request: PolicyRequest = { files, ...(o.replace ? { replace: true } : {}) };
-  const bus = await openBus({ url: o.nats, name: 'bae-cli' });
+  const bus = await openBus({ url: o.nats, name: 'bae-cli', ...(o.auth ? { auth: o.auth } : {}) });
   let replies: PolicyReply[];
   try {
     if (o.node !== undefined) {

@@ -6,7 +6,7 @@ import { agentDelayLineStep } from '../agent';
 import { ACTIONS, ACTION_BY_KIND, applyPolicyFiles, compilePolicies, deletePolicies, parsePolicyFiles, policyStatuses, summarize, type ApplyOutcome, type Policy } from '../policy';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
-import { natsOption, pinDirOf, wholeNumber } from './options';
+import { natsAuthOf, natsAuthOptions, natsOption, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 import { applyOverBus } from './policy-fleet';
 
 function matchText(spec: Record<string, unknown>): string {
@@ -134,7 +134,7 @@ Examples:
       );
     });
 
-  policy
+  const applyCommand = policy
     .command('apply')
     .description('apply policy files to the loaded bae (atomically: packets see the old set or the new one)')
     .argument('<path...>', 'policy files (YAML or JSON) or directories of them')
@@ -156,10 +156,10 @@ Examples:
   bae policy apply policies/syn-flood.yaml --nats nats://10.0.0.1:4222 --node edge-1
   bae policy apply policies/ --replace --nats nats://10.0.0.1:4222 --all --json`,
     )
-    .action(async (paths: string[], opts: { replace?: boolean; monitor?: boolean; json?: boolean; nats?: string; node?: string; all?: boolean; timeout: number }, command: Command) => {
+    .action(async (paths: string[], opts: { replace?: boolean; monitor?: boolean; json?: boolean; nats?: string; node?: string; all?: boolean; timeout: number } & NatsAuthOpts, command: Command) => {
       if (opts.nats !== undefined) {
         if (opts.monitor) throw new UsageError('--monitor is for the local bae; over the bus, apply policies with spec.monitor: true');
-        await applyOverBus(paths, { nats: opts.nats, timeoutMs: opts.timeout, ...(opts.node !== undefined ? { node: opts.node } : {}), ...(opts.all ? { all: true } : {}), ...(opts.replace ? { replace: true } : {}), ...(opts.json ? { json: true } : {}) });
+        await applyOverBus(paths, { nats: opts.nats, auth: natsAuthOf(opts), timeoutMs: opts.timeout, ...(opts.node !== undefined ? { node: opts.node } : {}), ...(opts.all ? { all: true } : {}), ...(opts.replace ? { replace: true } : {}), ...(opts.json ? { json: true } : {}) });
         return;
       }
       if (opts.node !== undefined || opts.all) throw new UsageError('--node and --all go with --nats (the local bae needs neither)');
@@ -168,6 +168,7 @@ Examples:
         opts.json ?? false,
       );
     });
+  for (const o of natsAuthOptions()) applyCommand.addOption(o);
 
   policy
     .command('delete')

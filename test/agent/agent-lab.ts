@@ -8,7 +8,7 @@ import path from 'node:path';
 import { agentSocketPath } from '../../src/agent/client';
 import { run, type Lab } from '../../src/lab';
 import { BAE_BIN } from '../lib/bae-cli';
-import { createBaeLab, type BaeLab } from '../lib/bae-lab';
+import { createBaeLab, type BaeLab, type BaeLabOptions } from '../lib/bae-lab';
 
 export interface AgentLab extends BaeLab {
   socket: string;
@@ -25,8 +25,9 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function createAgentLab(tag: string): AgentLab {
-  const base = createBaeLab(tag, { env: { BAE_LOG_LEVEL: 'info' } });
+/** `options.env` adds to (or overrides) the environment of every bae it runs: BAE_RUN_DIR, to share one. */
+export function createAgentLab(tag: string, options: BaeLabOptions = {}): AgentLab {
+  const base = createBaeLab(tag, { env: { BAE_LOG_LEVEL: 'info', ...options.env } });
   const { lab, pinDir, env } = base;
   const agents: AgentProcess[] = [];
   const nsenter = ['nsenter', `--net=/run/netns/${lab.ns.bae}`, '--'];

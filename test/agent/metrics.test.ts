@@ -64,7 +64,8 @@ describe('bae agent --metrics', () => {
         if (f.type === 'counter') assert.match(f.name, /_total$/, `${f.name}: a counter ends in _total`);
       }
       assert.equal(sampleValue(first, 'bae_up'), 1);
-      assert.equal(sampleValue(first, 'bae_bus_connected'), 0, 'no bus yet');
+      assert.equal(sampleValue(first, 'bae_bus_connected'), 1, 'on the in-process bus (fed by the agent, src/agent/bus-metrics.ts)');
+      assert.equal(sampleValue(first, 'bae_bus_lag_seconds'), 0);
       assert.equal(sampleValue(first, 'bae_delay_line_frames_held'), 0);
       assert.equal(sampleValue(first, 'bae_blocks_active'), 0);
       assert.equal(sampleValue(first, 'bae_ringbuf_events_lost_total'), 0);

@@ -1,6 +1,7 @@
 // A real nats-server (the Debian package) for the tests of one file: on a free loopback port,
 // JetStream on with a store directory of its own, killed and its store removed after, also when
-// a test failed. restart() stops it and starts it again on the same port and store.
+// a test failed. kill() then start() restarts it on the same port and store (start(args) with other
+// options: new credentials, say). Options (credentials, TLS, a cluster) come as nats-server flags.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +17,8 @@ export interface NatsServer {
   log(): string;
   /** Kills the server (SIGKILL, as a crash); stop() then start() again keeps the port and store. */
   kill(): Promise<void>;
-  start(): Promise<void>;
+  /** Starts it again on its port and store, with `args` instead of the extra flags it had (when given). */
+  start(args?: readonly string[]): Promise<void>;
   /** Kills it and removes its store; safe twice. */
   stop(): Promise<void>;
 }
@@ -58,16 +60,28 @@ async function waitListening(port: number, child: ChildProcess, deadlineMs: numb
   throw new Error(`nats-server did not listen on ${port} within ${deadlineMs} ms`);
 }
 
-export async function startNatsServer(): Promise<NatsServer> {
+export interface NatsServerOptions {
+  /** More nats-server flags: --user/--pass, --auth, --tls..., --cluster/--routes. */
+  args?: readonly string[];
+  /** The port (default: a free one). */
+  port?: number;
+  /** The server's name (default bae-test-<pid>); a cluster's servers need distinct ones. */
+  name?: string;
+}
+
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-nats-'));
+  let extra = [...(opts.args ?? [])];
+  const name = opts.name ?? `bae-test-${process.pid}`;
+  const argv = (p: number) => ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', storeDir, '-n', name, ...extra];
   let child: ChildProcess | undefined;
   let out = '';
-  let port = 0;
+  let port = opts.port ?? 0;
   const start = async () => {
     // A port can be taken between freePort() and the server's bind: a few attempts.
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (port === 0 || attempt > 0) port = await freePort();
-      const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '-n', `bae-test-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      if (port === 0 || (attempt > 0 && opts.port === undefined)) port = await freePort();
+      const c = spawn('nats-server', argv(port), { stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -102,10 +116,10 @@ export async function startNatsServer(): Promise<NatsServer> {
     storeDir,
     log: () => out,
     kill,
-    start: async () => {
+    start: async (args?: readonly string[]) => {
+      if (args) extra = [...args];
       const keep = port;
-      port = keep;
-      const c = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(keep), '-js', '-sd', storeDir, '-n', `bae-test-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn('nats-server', argv(keep), { stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
