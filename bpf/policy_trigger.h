@@ -252,14 +252,18 @@ __noinline __u64 policy_escalate_ttl(const struct policy_rule *r, const struct p
 				     __u64 now, int record)
 {
 	struct policy_offence fresh = {}, *o;
+	struct policy_block_key k;
 	__u64 ttl, max, factor, n = 0;
 
 	if (!r || !key)
 		return 0;
+	/* Verifier (6.1): a global function's pointer argument is PTR_TO_MEM, which 6.1's map
+	 * helpers refuse as a key (6.12 takes it): the key goes through the stack. */
+	__builtin_memcpy(&k, key, sizeof(k));
 	ttl = r->block_ttl_ns;
 	max = r->escalate.max_ns;
 	factor = r->escalate.factor;
-	o = bpf_map_lookup_elem(&policy_offences, key);
+	o = bpf_map_lookup_elem(&policy_offences, &k);
 	if (o && (now < o->last_expiry_ns || now - o->last_expiry_ns < r->escalate.forget_ns))
 		n = o->count;
 	for (__u32 i = 0; i < POLICY_ESCALATE_STEPS && i < n && ttl < max && factor > 1; i++)
@@ -274,7 +278,7 @@ __noinline __u64 policy_escalate_ttl(const struct policy_rule *r, const struct p
 	} else {
 		fresh.count = 1;
 		fresh.last_expiry_ns = now + ttl;
-		bpf_map_update_elem(&policy_offences, key, &fresh, BPF_ANY);
+		bpf_map_update_elem(&policy_offences, &k, &fresh, BPF_ANY);
 	}
 	return ttl;
 }
