@@ -1,6 +1,7 @@
 // The agent's store (docs/store.md): kernel events (handed in by the bus bridge, which is the
-// ring's one reader), a profile snapshot every snapshotMs, and each policy set applied (its YAML,
-// numbered by generation) go to the SQLite store through a StoreWriter, which batches them on
+// ring's one reader), the frames policies capture (this bridge is the capture ring's reader), a
+// profile snapshot every snapshotMs, and each policy set applied (its YAML, numbered by
+// generation) go to the SQLite store through a StoreWriter, which batches them on
 // its own thread. A store that fails (disk full) is counted and logged; the agent goes on.
 import * as fs from 'node:fs';
 import { stringify } from 'yaml';
@@ -9,6 +10,7 @@ import { toJson } from '../json';
 import { moduleLogger } from '../log';
 import { stateFile, type PolicyEventView, type StoredSet } from '../policy';
 import { readProfiles } from '../profiles';
+import { CaptureReader } from '../reconstruct';
 import { Store, StoreWriter, type StoreWriterState } from '../store';
 
 const log = moduleLogger('agent/store');
@@ -29,6 +31,8 @@ export interface StoreBridgeOptions {
 export interface StoreBridgeState extends StoreWriterState {
   snapshotMs: number;
   policyGeneration: number;
+  /** Frames read from the capture ring and handed to the writer. */
+  capturedFrames: number;
 }
 
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
@@ -43,6 +47,7 @@ export class StoreBridge {
   #generation: number;
   #lastYaml: string | undefined;
   #policyMtime = 0;
+  #capture: CaptureReader | undefined;
 
   private constructor(o: StoreBridgeOptions, writer: StoreWriter, convs: BpfMap | undefined, last: { generation: number; yaml: string | undefined }) {
     this.db = o.db;
@@ -69,7 +74,15 @@ export class StoreBridge {
       const convs = openLoadedMap(MAPS.convs, o.pinDir, 'bae agent');
       const bridge = new StoreBridge(o, writer, convs, { generation: last?.generation ?? 0, yaml: last?.yaml });
       bridge.#pollPolicy();
-      log.info({ db: o.db, snapshotMs: bridge.#snapshotMs }, 'storing events, profile snapshots and policy versions');
+      // The capture ring has one reader: the agent, while it stores (bae capture then finds it
+      // empty; bae export reads what was stored).
+      try {
+        bridge.#capture = new CaptureReader({ pinDir: o.pinDir }, (r) => bridge.#writer.writePacket(r));
+        bridge.#capture.consume();
+      } catch (err) {
+        log.warn({ err }, 'the capture ring cannot be read: captured frames are not stored');
+      }
+      log.info({ db: o.db, snapshotMs: bridge.#snapshotMs }, 'storing events, captured frames, profile snapshots and policy versions');
       return bridge;
     } catch (err) {
       await writer.close();
@@ -124,12 +137,14 @@ export class StoreBridge {
   }
 
   state(): StoreBridgeState {
-    return { ...this.#writer.state(), snapshotMs: this.#snapshotMs, policyGeneration: this.#generation };
+    return { ...this.#writer.state(), snapshotMs: this.#snapshotMs, policyGeneration: this.#generation, capturedFrames: this.#capture?.records ?? 0 };
   }
 
   /** A last snapshot, then everything written and the store closed. */
   async stop(): Promise<void> {
     this.#timers.forEach((t) => clearInterval(t));
+    this.#capture?.consume();
+    this.#capture?.close();
     this.snapshot();
     this.#convs?.close();
     await this.#writer.close();

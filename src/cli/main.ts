@@ -24,6 +24,10 @@ import * as protectCommand from './protect';
 import * as statusCommand from './status';
 import * as topCommand from './top';
 import * as storeCommand from './store';
+import * as reconstructCommand from './reconstruct';
+import * as recordCommand from './record';
+import * as replayCommand from './replay';
+import * as scenariosCommand from './scenarios';
 import * as unloadCommand from './unload';
 
 const log = moduleLogger('cli');
@@ -50,6 +54,10 @@ const commands: Register[] = [
   importCommand.register,
   storeCommand.register,
   nodesCommand.register,
+  reconstructCommand.register,
+  recordCommand.register,
+  replayCommand.register,
+  scenariosCommand.register,
 ];
 
 export function buildProgram(): Command {

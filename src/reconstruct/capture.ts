@@ -1,7 +1,8 @@
 // The reader of the kernel's capture ring (bpf/capture.h): each record becomes a PacketRecord,
 // 'dropped' when the capturing policy removed the frame (drop, block, loss, rate) and 'captured'
 // when it only matched, with the policy's name resolved from its stable id through the applied
-// set. The ring has one reader: `bae capture`, or later the agent handing records to the store.
+// set. The ring has one reader: the agent while it stores (src/agent/store-bridge.ts), else
+// `bae capture` (or `bae record`).
 import { CAPTURE, CAPTURE_MAPS, decodeCaptureRecord, ENUMS, openLoadedMap, RingBuffer, type BpfMap, type CaptureRecord } from '../datapath';
 import { ACTIONS, storedNames } from '../policy';
 import type { PacketRecord } from './packet-record';

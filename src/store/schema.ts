@@ -64,6 +64,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX packets_scenario ON packets(scenario_id) WHERE scenario_id IS NOT NULL;
       CREATE INDEX events_ts ON events(ts_ns);`,
   },
+  {
+    // bae record / bae replay (src/scenario): each policy's seed, and the baseline decision log.
+    name: 'scenario seeds and baseline decisions',
+    sql: `
+      ALTER TABLE scenarios ADD COLUMN seeds TEXT;
+      ALTER TABLE scenarios ADD COLUMN baseline TEXT;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

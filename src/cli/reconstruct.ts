@@ -1,0 +1,82 @@
+// `bae reconstruct [--policy NAME] [--since T] [--after DUR] [--rate PPS]`: the frames the
+// policies removed and captured (`capture: { drops: true }`, stored by the agent) sent again,
+// byte-exact, out of the port they were headed for, now or after a delay: packets "lost" to
+// emulated trouble arrive late instead of never (docs/inject.md).
+import { Command } from 'commander';
+import { status } from '../datapath';
+import { UsageError } from '../errors';
+import { toJson } from '../json';
+import { parseDuration } from '../policy';
+import { DEFAULT_RECONSTRUCT_RATE, resendDropped, type PacketRecord } from '../reconstruct';
+import { Store } from '../store';
+import { dbOption, parseSince, pinDirOf, wholeNumber } from './options';
+
+/** Frames re-sent by one call at most (the store may hold millions). */
+export const RECONSTRUCT_MAX = 1_000_000;
+
+export function register(program: Command): void {
+  program
+    .command('reconstruct')
+    .description('send the frames a policy dropped (and captured) again, byte for byte, now or after a delay')
+    .option('--policy <name>', 'only the frames this policy removed')
+    .option('--since <time>', 'only frames dropped at or after this time (ISO time, or a duration ago: 30s, 5m)')
+    .option('--after <duration>', 'wait this long before sending (e.g. 2s): the lost frames arrive late', '0s')
+    .option('--rate <pps>', 'frames per second at most', wholeNumber(1, 10_000_000), DEFAULT_RECONSTRUCT_RATE)
+    .option('--limit <n>', `frames at most (default and maximum ${RECONSTRUCT_MAX})`, wholeNumber(1, RECONSTRUCT_MAX), RECONSTRUCT_MAX)
+    .addOption(dbOption())
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+A policy keeps what it removes with \`capture: { drops: true, snaplen: 1536 }\`; the agent stores
+those frames (kind dropped). bae reconstruct sends them again in the order they were dropped,
+through BPF_PROG_RUN live frames out of the other port of an inline bae (towards where they
+were going), and stores each frame it sent (kind reconstructed, same policy). Frames cut short
+by a snaplen cannot be rebuilt and are skipped with their reason. Needs bae loaded inline.
+
+Examples:
+  sudo bae reconstruct --policy lossy-link --since 1m
+  sudo bae reconstruct --policy lossy-link --after 2s --rate 1000 --json
+  sudo bae export --pcap /tmp/r.pcapng --kind reconstructed`,
+    )
+    .action(async (opts: { policy?: string; since?: string; after: string; rate: number; limit: number; db: string; json?: boolean }, command: Command) => {
+      const after = parseDuration(opts.after);
+      if (typeof after === 'string') throw new UsageError(`--after ${opts.after}: ${after}`);
+      const afterMs = Number(after / 1_000_000n);
+      const sinceNs = opts.since === undefined ? undefined : parseSince(opts.since);
+      const st = status({ pinDir: pinDirOf(command) });
+      if (!st.loaded || st.mode !== 'inline' || st.ports.length !== 2) {
+        throw new UsageError(`bae reconstruct needs bae loaded inline (two ports) at ${st.pinDir}: dropped frames leave by the port they were headed for`);
+      }
+      const [a, b] = st.ports as [(typeof st.ports)[0], (typeof st.ports)[0]];
+      // A frame that arrived on one port was headed out of the other.
+      const egress = (r: PacketRecord) => (r.ifindex === a.ifindex ? b.ifindex : a.ifindex);
+
+      const store = Store.open(opts.db, { readonly: true });
+      const records: PacketRecord[] = [];
+      try {
+        for (const p of store.packets({ kind: 'dropped', ...(opts.policy !== undefined ? { policy: opts.policy } : {}), ...(sinceNs !== undefined ? { sinceNs } : {}) })) {
+          if (records.length >= opts.limit) break;
+          records.push(p);
+        }
+      } finally {
+        store.close();
+      }
+      const res = await resendDropped(records, { egress, afterMs, rate: opts.rate });
+      if (res.sent.length) {
+        const w = Store.open(opts.db);
+        try {
+          w.insertPackets(res.sent);
+        } finally {
+          w.close();
+        }
+      }
+      const out = { found: records.length, sent: res.sent.length, skipped: res.skipped.map((s) => ({ index: s.index, why: s.why })) };
+      if (opts.json) process.stdout.write(toJson(out) + '\n');
+      else {
+        process.stdout.write(`${out.sent} of ${out.found} dropped frames sent again${afterMs ? ` after ${opts.after}` : ''}\n`);
+        for (const s of out.skipped.slice(0, 10)) process.stdout.write(`  skipped frame ${s.index}: ${s.why}\n`);
+        if (out.skipped.length > 10) process.stdout.write(`  ... and ${out.skipped.length - 10} more skipped\n`);
+      }
+    });
+}
