@@ -112,12 +112,16 @@ __noinline int capture_emit(struct xdp_md *ctx, const struct pkt_meta *m, const 
 	cap = r->emul.capture_snaplen;
 	if (cap > len)
 		cap = len;
-	/* Verifier: bounds the copy length (1..CAPTURE_SNAPLEN_MAX) for bpf_xdp_load_bytes. */
-	barrier_var(cap);
 	if (cap > CAPTURE_SNAPLEN_MAX)
 		cap = CAPTURE_SNAPLEN_MAX;
-	if (cap < 1)
+	/* Verifier: bounds the copy length to 1..CAPTURE_SNAPLEN_MAX for bpf_xdp_load_bytes. Through
+	 * cap - 1, because 6.1's verifier does not raise a lower bound from `cap != 0` (6.12 does):
+	 * 0 wraps to a large value and fails the one unsigned test. */
+	cap -= 1;
+	barrier_var(cap);
+	if (cap >= CAPTURE_SNAPLEN_MAX)
 		return 0;
+	cap += 1;
 	if (bpf_xdp_load_bytes(ctx, 0, rec->data, cap))
 		return 0;
 	rec->hdr.time_ns = m->now_ns;

@@ -10,6 +10,9 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/lab';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
+import { pcapFrames as pcapFileFrames, until } from '../lib/pcap-file';
+
+const pcapFrames = (file: string): Buffer[] => pcapFileFrames(file).map((f) => f.data);
 
 const PORT = 9100;
 const COUNT = 400;
@@ -40,27 +43,6 @@ for i in range(${first}, ${first + count}):
     s.sendto(i.to_bytes(4, "big") + bytes((i * 31 + k) & 0xff for k in range(n - 4)), ("${server}", ${PORT}))
     time.sleep(0.001)
 `;
-
-/** The frames of a classic pcap file (either byte order of the magic, µs or ns). */
-function pcapFrames(file: string): Buffer[] {
-  const buf = fs.readFileSync(file);
-  const magic = buf.readUInt32LE(0);
-  assert.ok(magic === 0xa1b2c3d4 || magic === 0xa1b23c4d, `a little-endian pcap file (magic ${magic.toString(16)})`);
-  const frames: Buffer[] = [];
-  for (let at = 24; at + 16 <= buf.length; ) {
-    const incl = buf.readUInt32LE(at + 8);
-    frames.push(buf.subarray(at + 16, at + 16 + incl));
-    at += 16 + incl;
-  }
-  return frames;
-}
-
-const until = async (what: string, ok: () => boolean, ms = 10_000) => {
-  for (const end = Date.now() + ms; !ok(); ) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 describe('capture in the lab', () => {
   let bl: BaeLab;

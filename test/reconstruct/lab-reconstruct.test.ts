@@ -5,11 +5,11 @@
 // the delay asked for.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/lab';
 import { createAgentLab, type AgentLab } from '../agent/agent-lab';
+import { pcapFrames, until } from '../lib/pcap-file';
 
 const PORT = 9200;
 const COUNT = 300;
@@ -36,28 +36,6 @@ for i in range(${COUNT}):
     s.sendto(i.to_bytes(4, "big") + bytes((i * 31 + k) & 0xff for k in range(n - 4)), ("${server}", ${PORT}))
     time.sleep(0.001)
 `;
-
-/** Frames and their capture times (s) of a classic little-endian pcap file (µs or ns). */
-function pcapFrames(file: string): { t: number; data: Buffer }[] {
-  const buf = fs.readFileSync(file);
-  const magic = buf.readUInt32LE(0);
-  assert.ok(magic === 0xa1b2c3d4 || magic === 0xa1b23c4d, `a little-endian pcap file (magic ${magic.toString(16)})`);
-  const div = magic === 0xa1b2c3d4 ? 1e6 : 1e9;
-  const frames: { t: number; data: Buffer }[] = [];
-  for (let at = 24; at + 16 <= buf.length; ) {
-    const incl = buf.readUInt32LE(at + 8);
-    frames.push({ t: buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) / div, data: buf.subarray(at + 16, at + 16 + incl) });
-    at += 16 + incl;
-  }
-  return frames;
-}
-
-const until = async (what: string, ok: () => boolean, ms = 15_000) => {
-  for (const end = Date.now() + ms; !ok(); ) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 /** tshark on `iface` in `ns` for UDP to PORT, until `count` frames or 60 s; resolves when it stops. */
 async function tsharkOn(ns: string, iface: string, count: number, file: string): Promise<() => Promise<void>> {
