@@ -11,6 +11,7 @@ import { DEFAULT_MAX_LATE_MS, DELAY_MAX_MS } from '../emulation';
 import { toJson, type Json } from '../json';
 import { parseDuration } from '../policy';
 import { DETECTOR_DEFAULTS } from '../profiles';
+import { Store } from '../store';
 import { WebServer, isLoopbackHost, loadToken, parseHttpListen, type WebListen } from '../web';
 import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, numberIn, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 import { addAgentStoreOptions, startAgentStore, storeStatusLines, type AgentStoreOpts } from './agent-store';
@@ -132,7 +133,7 @@ function startAgent(opts: AgentOpts, command: Command): Promise<Agent> {
 }
 
 /** The live view (--http): the token read or written beside the control socket when it listens beyond loopback. */
-async function startWeb(listen: WebListen, opts: AgentOpts, running: Agent, bus: Bus, node: string): Promise<WebServer> {
+async function startWeb(listen: WebListen, opts: AgentOpts, running: Agent, bus: Bus, node: string, db: string | undefined): Promise<WebServer> {
   const tokenFile = running.socketPath.replace(/\.sock$/, '') + '.http-token';
   const token = opts.httpToken !== undefined ? loadToken({ file: opts.httpToken }) : isLoopbackHost(listen.host) ? undefined : loadToken({ generateAt: tokenFile });
   const web = await WebServer.start({
@@ -140,7 +141,24 @@ async function startWeb(listen: WebListen, opts: AgentOpts, running: Agent, bus:
     bus,
     admin: opts.httpAdmin ?? false,
     ...(token !== undefined ? { token } : {}),
-    sources: { pinDir: running.pinDir, node, agentStatus: () => running.status() },
+    sources: {
+      pinDir: running.pinDir,
+      node,
+      agentStatus: () => running.status(),
+      // History: the kernel events the agent stored (a read-only connection per query, beside the writer).
+      ...(db !== undefined
+        ? {
+            history: (q: { fromMs: number; toMs: number; kind?: string; limit: number }) => {
+              const store = Store.open(db, { readonly: true });
+              try {
+                return store.eventsBetween(BigInt(q.fromMs) * 1_000_000n, BigInt(q.toMs) * 1_000_000n, q.limit, q.kind).map((e) => JSON.parse(e.body) as unknown);
+              } finally {
+                store.close();
+              }
+            },
+          }
+        : {}),
+    },
   });
   if (token !== undefined) {
     webLog.info({ tokenFile: opts.httpToken ?? tokenFile, login: web.loginUrl(token) }, 'live view: beyond loopback a client needs the token (Authorization: Bearer), or a browser opens the login URL once');
@@ -302,7 +320,7 @@ Examples:
       let web: WebServer | undefined;
       if (opts.http) {
         try {
-          web = await startWeb(opts.http, opts, running, bus, node);
+          web = await startWeb(opts.http, opts, running, bus, node, store?.db);
         } catch (err) {
           bridge.stop();
           await store?.stop();

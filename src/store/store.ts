@@ -280,6 +280,15 @@ export class Store {
     return rows.map((r) => ({ id: Number(r.id), tsNs: r.ts_ns, kind: r.kind, policy: r.policy, src: r.src, dst: r.dst, body: r.body }));
   }
 
+  /** Events between two times (ns since the epoch, both included), oldest first, at most `limit`. */
+  eventsBetween(fromNs: bigint, toNs: bigint, limit: number, kind?: string): StoredEvent[] {
+    const rows = this.db
+      .prepare(`SELECT id, ts_ns, kind, policy, src, dst, body FROM events WHERE ts_ns BETWEEN ? AND ?${kind !== undefined ? ' AND kind = ?' : ''} ORDER BY ts_ns, id LIMIT ?`)
+      .safeIntegers(true)
+      .all(...(kind !== undefined ? [fromNs, toNs, kind, limit] : [fromNs, toNs, limit])) as { id: bigint; ts_ns: bigint; kind: string; policy: string | null; src: string | null; dst: string | null; body: string }[];
+    return rows.map((r) => ({ id: Number(r.id), tsNs: r.ts_ns, kind: r.kind, policy: r.policy, src: r.src, dst: r.dst, body: r.body }));
+  }
+
   policyVersions(): (PolicyVersionRow & { id: number })[] {
     const rows = this.db.prepare('SELECT id, ts_ns, generation, yaml FROM policy_versions ORDER BY id').safeIntegers(true).all() as { id: bigint; ts_ns: bigint; generation: bigint; yaml: string }[];
     return rows.map((r) => ({ id: Number(r.id), tsNs: r.ts_ns, generation: Number(r.generation), yaml: r.yaml }));

@@ -157,6 +157,10 @@ describe('the live view in a browser, in the lab', () => {
     t.diagnostic(`kernel block event at ${block.time}; the page's blocklist row appeared ${latencyMs} ms later`);
     assert.ok(latencyMs > -5, `the row cannot come before the event (${latencyMs} ms)`);
     assert.ok(latencyMs < BLOCK_BUDGET_MS, `the block showed ${latencyMs} ms after the kernel's event`);
+    // The history (the agent's store) has the block too.
+    const history = (await page.evaluate(`fetch('/api/history?from=' + (Date.now() - 600000)).then((r) => r.json())`)) as { stored: boolean; rows: { kind: string; src: string }[] };
+    assert.equal(history.stored, true, 'the agent hands its store to the live view');
+    assert.ok(history.rows.some((r) => r.kind === 'block' && r.src === clientIp), `the stored history has the block: ${JSON.stringify(history).slice(0, 500)}`);
     // The events list shows the trigger's fire and the block.
     await page.waitForFunction(`[...document.querySelectorAll('#events .kind-block')].some((d) => d.textContent.includes('${clientIp}'))`, { timeout: 5000 });
     await page.waitForFunction(`document.querySelector('#policies tr[data-policy="syn-flood"] td.fired')?.textContent === '1'`, { timeout: 5000 });
