@@ -32,8 +32,8 @@ struct {
 
 /* The capture decision of the candidate loop for capture_emit(). */
 struct loop_capture {
-	__u32 slot1;  /* 1 + the capturing rule's slot; 0: nothing to capture */
-	__u32 action; /* enum policy_action to record */
+	__u16 slot1;  /* 1 + the capturing rule's slot (< 2 * POLICY_MAX_RULES); 0: nothing to capture */
+	__u16 action; /* enum policy_action to record */
 };
 
 /*
