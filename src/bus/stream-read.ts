@@ -41,6 +41,9 @@ export function storedEventOf(m: JsMsg): StoredEvent {
 }
 
 /** Calls `onEvent` for each message of `stream` that `opts` selects, in stream order; resolves with the count. */
+/** A read without follow ends after this long without a message. */
+export const READ_IDLE_MS = 5000;
+
 export async function readStream(js: JetStreamClient, stream: string, opts: StreamReadOptions, onEvent: (e: StoredEvent) => void): Promise<number> {
   const consumer = await js.consumers.get(stream, {
     filterSubjects: opts.filter,
@@ -57,14 +60,26 @@ export async function readStream(js: JetStreamClient, stream: string, opts: Stre
   const iter = await consumer.consume({ max_messages: 1000 });
   const stop = () => iter.stop();
   opts.signal?.addEventListener('abort', stop, { once: true });
+  // Without --follow a read ends when it has caught up; should the server stop delivering before
+  // the last message says so (a busy or restarting server), it ends after READ_IDLE_MS of silence
+  // instead of waiting for ever.
+  let idle: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (opts.follow) return;
+    clearTimeout(idle);
+    idle = setTimeout(stop, READ_IDLE_MS);
+  };
+  arm();
   let n = 0;
   try {
     for await (const m of iter) {
+      arm();
       onEvent(storedEventOf(m));
       n++;
       if (n >= max || (!opts.follow && m.info.pending === 0)) break;
     }
   } finally {
+    clearTimeout(idle);
     opts.signal?.removeEventListener('abort', stop);
     iter.stop();
     await consumer.delete().catch(() => {});

@@ -65,7 +65,7 @@ describe('the agent in the fleet', { skip: !natsServerAvailable() && 'nats-serve
     agentUrl = `nats://127.0.0.1:${fwd.port}`;
     // The password through the environment, as a unit file would pass it.
     agent = await al.startCommand(
-      [process.execPath, BAE_BIN, 'agent', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort, '--pin-dir', al.pinDir, '--nats', agentUrl, '--nats-user', 'fleet', '--node', 'f1', '--heartbeat', '500ms'],
+      [process.execPath, BAE_BIN, 'agent', '--iface', al.lab.bae.clientPort, '--peer', al.lab.bae.serverPort, '--pin-dir', al.pinDir, '--nats', agentUrl, '--nats-user', 'fleet', '--node', 'f1', '--heartbeat', '1s'],
       { BAE_NATS_PASS: 'right-pass' },
     );
     const policy = al.write('event-icmp.yaml', `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: event-icmp }\nspec:\n  match: { src: ${al.lab.client.ipv4}/32, proto: icmp }\n  actions:\n    - event: {}\n`);
@@ -90,7 +90,7 @@ describe('the agent in the fleet', { skip: !natsServerAvailable() && 'nats-serve
     }
     assert.equal(nodes.length, 1, JSON.stringify(nodes));
     const n = nodes[0]!;
-    assert.deepEqual([n.node, n.live, n.state, n.mode, n.ifaces, n.intervalMs, n.bus.connected], ['f1', true, 'running', 'inline', ['to-client', 'to-server'], 500, true]);
+    assert.deepEqual([n.node, n.live, n.state, n.mode, n.ifaces, n.intervalMs, n.bus.connected], ['f1', true, 'running', 'inline', ['to-client', 'to-server'], 1000, true]);
     assert.ok(n.generation !== null && n.generation >= 1, `generation ${n.generation}`);
     const text = bae(['nodes', '--nats', server.url, ...AUTH]);
     assert.match(text.stdout, /^f1 +live +inline +to-client,to-server +gen \d+/);
