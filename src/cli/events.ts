@@ -133,7 +133,8 @@ Examples:
       if (opts.node !== undefined) throw new UsageError('--node reads the fleet\'s event stream: it goes with --nats');
       const pinDir = pinDirOf(command);
       const print = (v: PolicyEventView) => process.stdout.write((opts.json ? toJson(v) : formatEvent(v)) + '\n');
-      const dbGiven = ['cli', 'env'].includes(command.getOptionValueSource('db') ?? '');
+      // BAE_DB alone names where a store would be; reading one is asked for by --db, or by an agent that stores.
+      const dbGiven = command.getOptionValueSource('db') === 'cli';
       const file = dbGiven ? opts.db : await agentStore(pinDir);
       if (file !== undefined) return fromStore(file, opts, print);
       if (opts.since !== undefined) throw new UsageError('--since reads the store, and no running agent stores events here (bae agent --db), nor was --db given');
