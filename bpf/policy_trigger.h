@@ -35,14 +35,16 @@ static __always_inline __u64 policy_metric_value(const struct pkt_meta *m, __u8 
 		       (m->parse == BAE_PARSE_ICMPV6 && m->icmp_type == 1);
 	case POLICY_METRIC_NEW_CONVERSATIONS:
 		return !!(m->facts & BAE_FACT_NEW_CONV);
+	/* A retransmitted segment repeats a request or response already counted (a server that
+	 * resends its 404 under load must not bring the client's block one error closer). */
 	case POLICY_METRIC_HTTP_REQUESTS:
-		return !!(m->facts & BAE_FACT_HTTP_REQUEST);
+		return (m->facts & (BAE_FACT_HTTP_REQUEST | BAE_FACT_RETRANSMIT)) == BAE_FACT_HTTP_REQUEST;
 	case POLICY_METRIC_HTTP_RESPONSES:
-		return !!(m->facts & BAE_FACT_HTTP_RESPONSE);
+		return (m->facts & (BAE_FACT_HTTP_RESPONSE | BAE_FACT_RETRANSMIT)) == BAE_FACT_HTTP_RESPONSE;
 	case POLICY_METRIC_HTTP_ERRORS:
-		return !!(m->facts & BAE_FACT_HTTP_ERROR);
+		return (m->facts & (BAE_FACT_HTTP_ERROR | BAE_FACT_RETRANSMIT)) == BAE_FACT_HTTP_ERROR;
 	case POLICY_METRIC_HTTP_5XX:
-		return !!(m->facts & BAE_FACT_HTTP_5XX);
+		return (m->facts & (BAE_FACT_HTTP_5XX | BAE_FACT_RETRANSMIT)) == BAE_FACT_HTTP_5XX;
 	}
 	return 0;
 }

@@ -82,14 +82,15 @@ export function metricContribution(metricId: number, p: PacketFacts): number {
       return (p.proto === ICMP && p.icmpType === 3) || (p.proto === ICMPV6 && p.icmpType === 1) ? 1 : 0;
     case 9:
       return p.newConversation ? 1 : 0;
+    // A retransmission repeats a line already counted (bpf/policy_trigger.h).
     case 10:
-      return p.httpRequest ? 1 : 0;
+      return p.httpRequest && !p.retransmit ? 1 : 0;
     case 11:
-      return p.httpStatus ? 1 : 0;
+      return p.httpStatus && !p.retransmit ? 1 : 0;
     case 12:
-      return p.httpStatus !== undefined && p.httpStatus >= 400 && p.httpStatus <= 599 ? 1 : 0;
+      return p.httpStatus !== undefined && p.httpStatus >= 400 && p.httpStatus <= 599 && !p.retransmit ? 1 : 0;
     case 13:
-      return p.httpStatus !== undefined && p.httpStatus >= 500 && p.httpStatus <= 599 ? 1 : 0;
+      return p.httpStatus !== undefined && p.httpStatus >= 500 && p.httpStatus <= 599 && !p.retransmit ? 1 : 0;
     default:
       return 0;
   }

@@ -22,12 +22,23 @@ const secbeat = policies(fs.readFileSync(path.join(repoRoot, 'policies/secbeat.y
 const errorsPolicy = secbeat.find((p) => p.name === 'secbeat-http-errors')!;
 const requestsPolicy = secbeat.find((p) => p.name === 'secbeat-http-requests')!;
 
+// Each segment of a flow starts where the last one ended: a repeated sequence number is a
+// retransmission, which HTTP metrics do not count again.
+const nextSeq = new Map<string, number>();
+function seqFor(flow: string, len: number): number {
+  const seq = nextSeq.get(flow) ?? 1000;
+  nextSeq.set(flow, (seq + len) >>> 0);
+  return seq;
+}
+
 function request(client: string, sport = 40000): Buffer {
-  return frame({ ip: { version: 4, src: client, dst: SERVER }, l4: { proto: 'tcp', sport, dport: 80, flags: TCP_PSH | TCP_ACK, payload: Buffer.from('GET /missing HTTP/1.1\r\nHost: x\r\n\r\n') } });
+  const payload = Buffer.from('GET /missing HTTP/1.1\r\nHost: x\r\n\r\n');
+  return frame({ ip: { version: 4, src: client, dst: SERVER }, l4: { proto: 'tcp', sport, dport: 80, flags: TCP_PSH | TCP_ACK, seq: seqFor(`${client}:${sport}>`, payload.length), payload } });
 }
 
 function response(client: string, status: number, dport = 40000): Buffer {
-  return frame({ ip: { version: 4, src: SERVER, dst: client }, l4: { proto: 'tcp', sport: 80, dport, flags: TCP_PSH | TCP_ACK, payload: Buffer.from(`HTTP/1.1 ${status} Whatever\r\nContent-Length: 0\r\n\r\n`) } });
+  const payload = Buffer.from(`HTTP/1.1 ${status} Whatever\r\nContent-Length: 0\r\n\r\n`);
+  return frame({ ip: { version: 4, src: SERVER, dst: client }, l4: { proto: 'tcp', sport: 80, dport, flags: TCP_PSH | TCP_ACK, seq: seqFor(`<${client}:${dport}`, payload.length), payload } });
 }
 
 describe('HTTP triggers (policies/secbeat.yaml)', () => {
@@ -117,5 +128,27 @@ describe('HTTP triggers (policies/secbeat.yaml)', () => {
     assert.equal(bae.run(request(client)), XDP.drop);
     assert.ok(blockedAddrs().some((b) => b.addr === client));
     assert.equal(readCounters(bae.maps).get(requestsPolicy.id)!.blocks, 1n);
+  });
+
+  it('a retransmitted error response does not count again', () => {
+    const client = '10.60.4.1';
+    let t = 3000n * S;
+    for (let i = 0; i < 49; i++) {
+      t += 100_000_000n;
+      bae.setClock(t);
+      assert.equal(bae.run(response(client, 404)), XDP.pass);
+    }
+    // The 49th error sent again five times (same sequence number): still 49 errors.
+    const again = frame({ ip: { version: 4, src: SERVER, dst: client }, l4: { proto: 'tcp', sport: 80, dport: 40000, flags: TCP_PSH | TCP_ACK, seq: nextSeq.get(`<${client}:40000`)! - 44, payload: Buffer.from('HTTP/1.1 404 Whatever\r\nContent-Length: 0\r\n\r\n') } });
+    for (let i = 0; i < 5; i++) {
+      t += 100_000_000n;
+      bae.setClock(t);
+      assert.equal(bae.run(again), XDP.pass);
+    }
+    assert.ok(!blockedAddrs().some((b) => b.addr === client), 'retransmissions did not bring the block');
+    t += 100_000_000n;
+    bae.setClock(t);
+    bae.run(response(client, 404));
+    assert.ok(blockedAddrs().some((b) => b.addr === client), 'the 50th distinct error blocks');
   });
 });
