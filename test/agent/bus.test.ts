@@ -38,7 +38,7 @@ async function waitBlocks(al: AgentLab, want: (addrs: string[]) => boolean): Pro
   return addrs;
 }
 
-describe('the agent on the bus', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('the agent on the bus', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   let server: NatsServer;
   let al: AgentLab;
   let bus: NatsBus;

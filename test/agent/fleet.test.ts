@@ -51,7 +51,7 @@ async function storedOn(url: string, subject: string): Promise<number> {
   }
 }
 
-describe('the agent in the fleet', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('the agent in the fleet', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   let server: NatsServer;
   let al: AgentLab;
   let fwd: NsForward;

@@ -15,7 +15,7 @@ import { createAgentLab, type AgentLab, type AgentProcess } from './agent-lab';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('two agents on one host', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('two agents on one host', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   let server: NatsServer;
   const labs: AgentLab[] = [];
   const fwds: NsForward[] = [];

@@ -42,7 +42,7 @@ async function roundTrip(url: string, auth: NatsAuth): Promise<void> {
   }
 }
 
-describe('NATS credentials and TLS', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('NATS credentials and TLS', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-test-natsauth-'));
   const servers: NatsServer[] = [];
   const start = async (args: string[]) => {

@@ -9,7 +9,7 @@ import { BusError, EVENT_STREAM, NatsBus, SUBJECTS, checkNatsUrl, openBus, type 
 import { freePort, natsServerAvailable, startNatsServer, type NatsServer } from '../lib/nats-server';
 import { busContract } from './contract';
 
-describe('the bus over NATS', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('the bus over NATS', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   let server: NatsServer;
   const buses: Bus[] = [];
   before(async () => {

@@ -27,7 +27,7 @@ async function disconnected(bus: NatsBus): Promise<void> {
   assert.equal(bus.state().connected, false, 'the bus noticed the server is gone');
 }
 
-describe('events while NATS is down', { skip: !natsServerAvailable() && 'nats-server is not installed' }, () => {
+describe('events while NATS is down', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
   let server: NatsServer;
   before(async () => {
     server = await startNatsServer();
