@@ -84,15 +84,19 @@ export async function recordScenario(o: RecordOptions): Promise<RecordResult> {
   const { file, cleanup } = recordPolicyFile();
   const startNs = BigInt(Date.now()) * 1_000_000n;
   const started = Date.now();
+  let applied = false;
   try {
     reader?.consume(); // what an earlier capture left is not this recording's
     frames.length = 0;
     await applyPolicyFiles([file], { pinDir: o.pinDir, delayLine: o.delayLine });
+    applied = true;
     say(`recording '${o.name}' for ${o.durationMs} ms (policies: ${policies.map((p) => p.name).join(', ') || 'none'})`);
     await sleep(o.durationMs, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
   } finally {
     try {
-      await deletePolicies([RECORD_POLICY], { pinDir: o.pinDir, delayLine: o.delayLine });
+      // Only what this call applied: an apply that failed (the set too large with one more
+      // policy) changed nothing, and its error is the one to report.
+      if (applied) await deletePolicies([RECORD_POLICY], { pinDir: o.pinDir, delayLine: o.delayLine });
     } finally {
       cleanup();
       reader?.consume();
