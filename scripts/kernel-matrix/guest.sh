@@ -30,7 +30,6 @@ TEST_FILES=(
   dist/test/policy/blocks.test.js
   dist/test/policy/escalate.test.js
   dist/test/reconstruct/capture-kernel.test.js
-  dist/test/scenario/replay.test.js
   'dist/test/addon/*.test.js'
   dist/test/bpf/verifier-budget.test.js
 )
