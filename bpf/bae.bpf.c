@@ -216,16 +216,20 @@ static __always_inline __u32 size_bucket(__u32 len)
 	return len < 4096 ? 6 : 7;
 }
 
-/* Counts one frame in its direction: volume, sizes, timing, TTL and TCP flags. */
+/* Counts one frame in its direction: volume, sizes, timing, TTL and TCP flags. The packet's
+ * fields are read into registers first and d is pinned in one (barrier_var): otherwise clang
+ * recomputes d from the conversation and the direction before each field and spills them. */
 static __always_inline void conv_dir_count(struct bae_conv_dir *d, struct pkt_meta *m)
 {
 	__u32 len = m->frame_len;
 	__u64 now = m->now_ns;
+	__u8 ttl = m->ttl, facts = m->facts;
 
+	barrier_var(d);
 	if (d->packets == 0) {
 		d->first_seen_ns = now;
 		d->size_min = len;
-		d->ttl_min = m->ttl;
+		d->ttl_min = ttl;
 	} else {
 		/* A test clock may go backwards; a gap is never negative. */
 		__u64 gap = now > d->last_seen_ns ? now - d->last_seen_ns : 0;
@@ -237,14 +241,14 @@ static __always_inline void conv_dir_count(struct bae_conv_dir *d, struct pkt_me
 		PROFILE_ADD(d->iat_sum_sq_1024ns, units * units);
 		if (len < d->size_min)
 			d->size_min = len;
-		if (m->ttl < d->ttl_min)
-			d->ttl_min = m->ttl;
+		if (ttl < d->ttl_min)
+			d->ttl_min = ttl;
 	}
 	if (len > d->size_max)
 		d->size_max = len;
-	if (m->ttl > d->ttl_max)
-		d->ttl_max = m->ttl;
-	d->ttl_last = m->ttl;
+	if (ttl > d->ttl_max)
+		d->ttl_max = ttl;
+	d->ttl_last = ttl;
 	d->last_seen_ns = now;
 
 	PROFILE_ADD(d->packets, 1);
@@ -252,11 +256,11 @@ static __always_inline void conv_dir_count(struct bae_conv_dir *d, struct pkt_me
 	PROFILE_ADD(d->size_sum_sq, (__u64)len * len);
 	PROFILE_ADD(d->size_hist[size_bucket(len)], 1);
 
-	if (m->facts & (BAE_FACT_HTTP_REQUEST | BAE_FACT_HTTP_RESPONSE)) {
-		PROFILE_ADD(d->http_requests, !!(m->facts & BAE_FACT_HTTP_REQUEST));
-		PROFILE_ADD(d->http_responses, !!(m->facts & BAE_FACT_HTTP_RESPONSE));
-		PROFILE_ADD(d->http_errors, !!(m->facts & BAE_FACT_HTTP_ERROR));
-		PROFILE_ADD(d->http_5xx, !!(m->facts & BAE_FACT_HTTP_5XX));
+	if (facts & (BAE_FACT_HTTP_REQUEST | BAE_FACT_HTTP_RESPONSE)) {
+		PROFILE_ADD(d->http_requests, !!(facts & BAE_FACT_HTTP_REQUEST));
+		PROFILE_ADD(d->http_responses, !!(facts & BAE_FACT_HTTP_RESPONSE));
+		PROFILE_ADD(d->http_errors, !!(facts & BAE_FACT_HTTP_ERROR));
+		PROFILE_ADD(d->http_5xx, !!(facts & BAE_FACT_HTTP_5XX));
 	}
 	if (m->parse == BAE_PARSE_TCP && m->tcp_flags) {
 		__u8 f = m->tcp_flags;
