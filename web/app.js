@@ -32,6 +32,7 @@ function age(ns) {
 }
 
 /** A uPlot chart that follows `data` ([xs, ...ys]); created once per set of series. */
+// Bars of two series stand side by side (A->B left of its bucket, B->A right), not on top of each other.
 function Chart({ title, labels, data, height = 150, bars = false, xLabels }) {
   const el = useRef(null);
   const plot = useRef(null);
@@ -41,7 +42,7 @@ function Chart({ title, labels, data, height = 150, bars = false, xLabels }) {
     const opts = {
       title, width, height,
       scales: { x: { time: !bars } },
-      series: [{}, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, ...(bars ? { fill: colors[i % colors.length] + '55', paths: uPlot.paths.bars({ size: [0.4, 40] }) } : {}) }))],
+      series: [{}, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, ...(bars ? { fill: colors[i % colors.length] + '55', paths: uPlot.paths.bars({ size: [0.4, 40], align: labels.length === 2 ? (i === 0 ? -1 : 1) : 0 }) } : {}) }))],
       axes: bars ? [{ values: (_u, vals) => vals.map((v) => xLabels?.[v] ?? '') }, {}] : [{}, {}],
       legend: { live: false },
     };
