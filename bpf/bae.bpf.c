@@ -216,6 +216,20 @@ static __always_inline __u32 size_bucket(__u32 len)
 	return len < 4096 ? 6 : 7;
 }
 
+/* Lower edge of inter-arrival bucket 1 (10 us): shorter gaps are bucket 0, never stored. */
+#define BAE_IAT_STORED_NS 10000ULL
+
+/* Inter-arrival bucket (1..7) of a gap of at least BAE_IAT_STORED_NS, see BAE_IAT_BUCKETS; a
+ * compare tree, no loop, no division. */
+static __always_inline __u32 iat_bucket(__u64 gap)
+{
+	if (gap < 10000000ULL) /* 10 ms */
+		return gap < 100000ULL ? 1 : gap < 1000000ULL ? 2 : 3;
+	if (gap < 1000000000ULL) /* 1 s */
+		return gap < 100000000ULL ? 4 : 5;
+	return gap < 10000000000ULL ? 6 : 7;
+}
+
 /* Counts one frame in its direction: volume, sizes, timing, TTL and TCP flags. The packet's
  * fields are read into registers first and d is pinned in one (barrier_var): otherwise clang
  * recomputes d from the conversation and the direction before each field and spills them. */
@@ -239,6 +253,8 @@ static __always_inline void conv_dir_count(struct bae_conv_dir *d, struct pkt_me
 			units = 0xFFFFFFFFULL;
 		PROFILE_ADD(d->iat_sum_ns, gap);
 		PROFILE_ADD(d->iat_sum_sq_1024ns, units * units);
+		if (gap >= BAE_IAT_STORED_NS)
+			PROFILE_ADD(d->iat_hist[iat_bucket(gap) - 1], 1);
 		if (len < d->size_min)
 			d->size_min = len;
 		if (ttl < d->ttl_min)

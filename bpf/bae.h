@@ -32,6 +32,11 @@ enum bae_bounds {
 	/* Frame-size histogram buckets (log2): bucket 0 holds frames < 64 bytes, bucket i (1..6)
 	 * holds [2^(i+5), 2^(i+6)), bucket 7 holds frames of 4096 bytes and more. */
 	BAE_SIZE_BUCKETS = 8,
+	/* Inter-arrival histogram buckets (decades of ns): bucket 0 holds gaps < 10 us, bucket i
+	 * (1..6) holds [10^(i+3), 10^(i+4)) ns, i.e. 10-100 us ... 1-10 s, bucket 7 holds gaps of
+	 * 10 s and more. Only buckets 1..7 are stored (struct bae_conv_dir iat_hist); bucket 0 is
+	 * the rest of the gaps (packets - 1 per CPU copy), so the fastest packets store nothing. */
+	BAE_IAT_BUCKETS = 8,
 	/* TCP flags counted per direction, in the bit order of the TCP header's flag byte. */
 	BAE_TCP_FLAGS = 8,
 	/* XDP verdicts are counted by their action code: XDP_ABORTED 0, DROP 1, PASS 2, TX 3,
@@ -148,6 +153,9 @@ struct bae_conv_dir {
 	__u8 ttl_max;
 	__u8 ttl_last;
 	__u8 pad[5];
+	/* Inter-arrival gaps per bucket 1..7 of BAE_IAT_BUCKETS: iat_hist[i - 1] counts bucket i.
+	 * Written only for gaps of 10 us and more; bucket 0 is derived (layout.ts decodeConvDir). */
+	__u64 iat_hist[BAE_IAT_BUCKETS - 1];
 };
 
 struct bae_conv {

@@ -12,6 +12,8 @@ const html = htm.bind(h);
 const HISTORY = 240; // chart points kept: one minute at four pushes a second
 const PAGE = 25;
 const SIZE_BUCKETS = ['<64', '64-127', '128-255', '256-511', '512-1023', '1024-2047', '2048-4095', '>=4096'];
+// Inter-arrival buckets by decade (docs/profiles.md "Inter-arrival histogram").
+const IAT_BUCKETS = ['<10us', '10-100us', '100us-1ms', '1-10ms', '10-100ms', '100ms-1s', '1-10s', '>=10s'];
 
 const num = (s) => (s === undefined || s === null ? 0 : Number(s));
 function human(n) {
@@ -30,6 +32,7 @@ function age(ns) {
 }
 
 /** A uPlot chart that follows `data` ([xs, ...ys]); created once per set of series. */
+// Bars of two series stand side by side (A->B left of its bucket, B->A right), not on top of each other.
 function Chart({ title, labels, data, height = 150, bars = false, xLabels }) {
   const el = useRef(null);
   const plot = useRef(null);
@@ -39,7 +42,7 @@ function Chart({ title, labels, data, height = 150, bars = false, xLabels }) {
     const opts = {
       title, width, height,
       scales: { x: { time: !bars } },
-      series: [{}, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, ...(bars ? { fill: colors[i % colors.length] + '55', paths: uPlot.paths.bars({ size: [0.4, 40] }) } : {}) }))],
+      series: [{}, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, ...(bars ? { fill: colors[i % colors.length] + '55', paths: uPlot.paths.bars({ size: [0.4, 40], align: labels.length === 2 ? (i === 0 ? -1 : 1) : 0 }) } : {}) }))],
       axes: bars ? [{ values: (_u, vals) => vals.map((v) => xLabels?.[v] ?? '') }, {}] : [{}, {}],
       legend: { live: false },
     };
@@ -94,6 +97,7 @@ function Profile({ selected, profile, hist, close }) {
   if (!selected) return null;
   const p = profile;
   const sizeData = useMemo(() => [SIZE_BUCKETS.map((_, i) => i), (p?.aToB.sizeHist ?? []).map(num), (p?.bToA.sizeHist ?? []).map(num)], [p]);
+  const iatData = useMemo(() => [IAT_BUCKETS.map((_, i) => i), (p?.aToB.iatHist ?? []).map(num), (p?.bToA.iatHist ?? []).map(num)], [p]);
   return html`<section id="profile" class="wide">
     <h2>Conversation ${selected.a} ⇄ ${selected.b} <button onClick=${close}>close</button></h2>
     ${p === null && html`<p class="muted">not in the map (any more)</p>`}
@@ -106,6 +110,7 @@ function Profile({ selected, profile, hist, close }) {
     <div style="display:flex;gap:12px;flex-wrap:wrap">
       <${Chart} title="frame sizes (packets per bucket)" labels=${['A→B', 'B→A']} data=${sizeData} bars xLabels=${SIZE_BUCKETS} />
       <${Chart} title="bytes/s" labels=${['A→B', 'B→A']} data=${[hist.xs, ...(hist.ys.length ? hist.ys.slice(0, 2) : [[], []])]} />
+      <div id="iat-hist" data-values=${JSON.stringify(iatData.slice(1))}><${Chart} title="inter-arrival gaps (gaps per bucket)" labels=${['A→B', 'B→A']} data=${iatData} bars xLabels=${IAT_BUCKETS} /></div>
       <${Chart} title="mean inter-arrival gap (ms)" labels=${['A→B', 'B→A']} data=${[hist.gapXs, hist.gapA, hist.gapB]} />
     </div>`}
   </section>`;

@@ -3,11 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { MAPS, openLoadedMap } from '../datapath';
 import { toJson } from '../json';
-import { SORT_KEYS, SortKey, readProfiles, renderTable, sortProfiles } from '../profiles';
+import { SORT_KEYS, SortKey, readProfiles, renderHistograms, renderTable, sortProfiles } from '../profiles';
 import { pinDirOf, wholeNumber } from './options';
 
 interface ProfilesOpts {
   json?: boolean;
+  hist?: boolean;
   top?: number;
   sort: SortKey;
   watch?: boolean;
@@ -30,7 +31,8 @@ function snapshot(opts: ProfilesOpts, pinDir: string): string {
   if (opts.json) return toJson({ nowNs, total, conversations: profiles }, 2);
   if (total === 0) return 'no conversations yet';
   const shown = profiles.length < total ? ` (top ${profiles.length} by ${opts.sort})` : '';
-  return `${total} conversations${shown}\n${renderTable(profiles, nowNs)}`;
+  const table = `${total} conversations${shown}\n${renderTable(profiles, nowNs)}`;
+  return opts.hist ? [table, ...profiles.map(renderHistograms)].join('\n\n') : table;
 }
 
 export function register(program: Command): void {
@@ -38,6 +40,7 @@ export function register(program: Command): void {
     .command('profiles')
     .description('show the behavioral profile of every conversation bae has seen')
     .option('--json', 'print JSON with every field (counters and nanosecond timestamps as exact decimal strings)')
+    .option('--hist', "after the table, each conversation's frame-size and inter-arrival histograms")
     .option('--top <n>', 'only the first N after sorting', wholeNumber(1, 1_000_000))
     .addOption(new Option('--sort <key>', 'order, largest first').choices([...SORT_KEYS]).default('bytes'))
     .option('--watch', 'print again every --interval seconds until interrupted')
@@ -50,9 +53,16 @@ A conversation is one pair of addresses (both directions). A is the lower addres
 what A sent. SIZE is the mean frame size (min-max), RETX counts TCP retransmissions both ways,
 IDLE is the time since the last packet and AGE the time since the first.
 
+--hist adds, per conversation and direction, frames per size bucket (SIZE, bytes) and gaps
+between consecutive frames per decade (GAP: <10us, 10-100us, ... 1-10s, >=10s), exact counts;
+a gap is measured between packets of one direction handled by the same CPU (docs/profiles.md).
+In --json the same are sizeHist and iatHist of aToB and bToA, always present.
+
 Examples:
   sudo bae profiles
   sudo bae profiles --top 10 --sort packets
+  sudo bae profiles --top 3 --hist
+  sudo bae profiles --json | jq '.conversations[0].aToB.iatHist'
   sudo bae profiles --watch --interval 2
   sudo bae profiles --json | jq '.conversations[] | {a, b, bytes}'`,
     )

@@ -47,14 +47,14 @@ export const STRUCTS = {
   },
   bae_conv: {
     name: 'bae_conv',
-    size: 512,
+    size: 624,
     fields: {
-      dir: { offset: 0, size: 512, type: 'struct bae_conv_dir', dims: [2], elemSize: 256 },
+      dir: { offset: 0, size: 624, type: 'struct bae_conv_dir', dims: [2], elemSize: 312 },
     },
   },
   bae_conv_dir: {
     name: 'bae_conv_dir',
-    size: 256,
+    size: 312,
     fields: {
       packets: { offset: 0, size: 8, type: 'u64' },
       bytes: { offset: 8, size: 8, type: 'u64' },
@@ -78,6 +78,7 @@ export const STRUCTS = {
       ttl_max: { offset: 249, size: 1, type: 'u8' },
       ttl_last: { offset: 250, size: 1, type: 'u8' },
       pad: { offset: 251, size: 5, type: 'u8', dims: [5], elemSize: 1 },
+      iat_hist: { offset: 256, size: 56, type: 'u64', dims: [7], elemSize: 8 },
     },
   },
   bae_conv_key: {
@@ -458,6 +459,7 @@ export const ENUMS = {
     BAE_VLAN_MAX: 2,
     BAE_IPV6_EXT_MAX: 6,
     BAE_SIZE_BUCKETS: 8,
+    BAE_IAT_BUCKETS: 8,
     BAE_TCP_FLAGS: 8,
     BAE_VERDICTS: 5,
     BAE_HTTP_PORT_WORDS: 1024,

@@ -14,6 +14,7 @@ import { formatAddress, parseAddress, type IpVersion } from './address';
 export const VLAN_MAX = ENUMS.bae_bounds.BAE_VLAN_MAX;
 export const IPV6_EXT_MAX = ENUMS.bae_bounds.BAE_IPV6_EXT_MAX;
 export const SIZE_BUCKETS = ENUMS.bae_bounds.BAE_SIZE_BUCKETS;
+export const IAT_BUCKETS = ENUMS.bae_bounds.BAE_IAT_BUCKETS;
 export const TCP_FLAGS = ENUMS.bae_bounds.BAE_TCP_FLAGS;
 export const VERDICTS = ENUMS.bae_bounds.BAE_VERDICTS;
 
@@ -167,6 +168,12 @@ export interface ConvDir {
   /** Sum of (gap_ns >> 10)^2. */
   iatSumSq1024ns: bigint;
   sizeHist: bigint[];
+  /**
+   * Inter-arrival gaps by decade bucket (IAT_BUCKET_EDGES_NS, docs/profiles.md). The kernel
+   * stores buckets 1..7; bucket 0 (< 10 us) is the rest of the copy's iatCount. Encoding writes
+   * buckets 1..7 only.
+   */
+  iatHist: bigint[];
   /** By TCP_FLAG_NAMES. */
   tcpFlags: bigint[];
   retransmits: bigint;
@@ -204,6 +211,9 @@ export function decodeConvDir(buf: Buffer, at = 0): ConvDir {
   const u32 = (f: string): number => buf.readUInt32LE(at + L.fields[f]!.offset);
   const u8 = (f: string): number => buf[at + L.fields[f]!.offset]!;
   const packets = u64('packets');
+  const iatCount = packets > 0n ? packets - 1n : 0n;
+  const stored = u64s(buf, at + L.fields.iat_hist!.offset, IAT_BUCKETS - 1);
+  const rest = iatCount - stored.reduce((x, y) => x + y, 0n);
   return {
     packets,
     bytes: u64('bytes'),
@@ -213,6 +223,8 @@ export function decodeConvDir(buf: Buffer, at = 0): ConvDir {
     iatSumNs: u64('iat_sum_ns'),
     iatSumSq1024ns: u64('iat_sum_sq_1024ns'),
     sizeHist: u64s(buf, at + L.fields.size_hist!.offset, SIZE_BUCKETS),
+    // Never below 0, even for a copy seeded by hand or raced in the shared (atomic) variant.
+    iatHist: [rest > 0n ? rest : 0n, ...stored],
     tcpFlags: u64s(buf, at + L.fields.tcp_flags!.offset, TCP_FLAGS),
     retransmits: u64('retransmits'),
     outOfOrder: u64('out_of_order'),
@@ -226,7 +238,7 @@ export function decodeConvDir(buf: Buffer, at = 0): ConvDir {
     ttlMin: u8('ttl_min'),
     ttlMax: u8('ttl_max'),
     ttlLast: u8('ttl_last'),
-    iatCount: packets > 0n ? packets - 1n : 0n,
+    iatCount,
   };
 }
 
@@ -260,6 +272,7 @@ export function mergeConvDirs(parts: readonly ConvDir[]): ConvDir {
     out.httpErrors += p.httpErrors;
     out.http5xx += p.http5xx;
     p.sizeHist.forEach((v, i) => (out.sizeHist[i]! += v));
+    p.iatHist.forEach((v, i) => (out.iatHist[i]! += v));
     p.tcpFlags.forEach((v, i) => (out.tcpFlags[i]! += v));
   }
   out.firstSeenNs = seen.reduce((m, p) => (p.firstSeenNs < m ? p.firstSeenNs : m), seen[0]!.firstSeenNs);
@@ -298,6 +311,7 @@ export function encodeConvDir(d: ConvDir, buf: Buffer = Buffer.alloc(LAYOUTS.bae
   u64('iat_sum_sq_1024ns', d.iatSumSq1024ns);
   d.sizeHist.forEach((v, i) => buf.writeBigUInt64LE(v, at + L.fields.size_hist!.offset + 8 * i));
   d.tcpFlags.forEach((v, i) => buf.writeBigUInt64LE(v, at + L.fields.tcp_flags!.offset + 8 * i));
+  d.iatHist.slice(1).forEach((v, i) => buf.writeBigUInt64LE(v, at + L.fields.iat_hist!.offset + 8 * i));
   u64('retransmits', d.retransmits);
   u64('out_of_order', d.outOfOrder);
   u64('zero_window', d.zeroWindow);
@@ -325,6 +339,19 @@ export function encodeConv(conv: Conv): Buffer {
 export function sizeBucket(len: number): number {
   if (len < 64) return 0;
   return Math.min(SIZE_BUCKETS - 1, Math.floor(Math.log2(len)) - 5);
+}
+
+/**
+ * Lower edges of the inter-arrival buckets in ns (see BAE_IAT_BUCKETS in bae.h): bucket i holds
+ * gaps in [IAT_BUCKET_EDGES_NS[i], IAT_BUCKET_EDGES_NS[i + 1]); the last has no upper edge.
+ */
+export const IAT_BUCKET_EDGES_NS: readonly bigint[] = Array.from({ length: IAT_BUCKETS }, (_, i) => (i === 0 ? 0n : 10n ** BigInt(i + 3)));
+
+/** The inter-arrival histogram bucket of a gap in ns. */
+export function iatBucket(gapNs: bigint): number {
+  let b = 0;
+  while (b + 1 < IAT_BUCKETS && gapNs >= IAT_BUCKET_EDGES_NS[b + 1]!) b++;
+  return b;
 }
 
 // ---- TCP flows --------------------------------------------------------------------------------

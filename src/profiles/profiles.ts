@@ -24,6 +24,7 @@ export interface DirectionProfile
     | 'sizeMin'
     | 'sizeMax'
     | 'sizeHist'
+    | 'iatHist'
     | 'iatSumNs'
     | 'iatCount'
     | 'retransmits'
@@ -80,6 +81,7 @@ function direction(d: ConvDir): DirectionProfile {
     iatSumNs: d.iatSumNs,
     iatCount: d.iatCount,
     sizeHist: d.sizeHist,
+    iatHist: d.iatHist,
     tcpFlags: Object.fromEntries(TCP_FLAG_NAMES.map((f, i) => [f, d.tcpFlags[i] ?? 0n])) as DirectionProfile['tcpFlags'],
     retransmits: d.retransmits,
     outOfOrder: d.outOfOrder,

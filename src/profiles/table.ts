@@ -1,5 +1,15 @@
-// The human view of conversation profiles: one row per conversation, a->b and b->a side by side.
+// The human view of conversation profiles: one row per conversation, a->b and b->a side by side,
+// and (bae profiles --hist) each conversation's size and inter-arrival histograms.
+import { IAT_BUCKETS, SIZE_BUCKETS } from '../datapath';
 import type { ConversationProfile, DirectionProfile } from './profiles';
+
+/** Column heads of the frame-size histogram (BAE_SIZE_BUCKETS, docs/profiles.md). */
+export const SIZE_BUCKET_LABELS = ['<64', '64-127', '128-255', '256-511', '512-1023', '1024-2047', '2048-4095', '>=4096'] as const;
+/** Column heads of the inter-arrival histogram (BAE_IAT_BUCKETS, IAT_BUCKET_EDGES_NS). */
+export const IAT_BUCKET_LABELS = ['<10us', '10-100us', '100us-1ms', '1-10ms', '10-100ms', '100ms-1s', '1-10s', '>=10s'] as const;
+if (SIZE_BUCKET_LABELS.length !== SIZE_BUCKETS || IAT_BUCKET_LABELS.length !== IAT_BUCKETS) {
+  throw new Error('table.ts: histogram labels do not match the bucket counts of bae.h');
+}
 
 /** 1234567 -> "1.2M"; exact below 10000 so small counts can be checked by eye. */
 export function humanCount(n: bigint): string {
@@ -67,4 +77,22 @@ export function renderTable(profiles: readonly ConversationProfile[], nowNs: big
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** Right-aligned rows under a header row, two spaces apart. */
+function aligned(rows: readonly string[][]): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+}
+
+/**
+ * One conversation's histograms, both directions: frames per size bucket and gaps per
+ * inter-arrival bucket (exact counts), indented under a line naming the conversation.
+ */
+export function renderHistograms(p: ConversationProfile): string {
+  const lines = [`${p.a} - ${p.b}`];
+  const block = (head: string, labels: readonly string[], pick: (d: DirectionProfile) => bigint[]) =>
+    aligned([[head, ...labels], ...([['A>B', p.aToB], ['B>A', p.bToA]] as const).map(([n, d]) => [n, ...pick(d).map(String)])]).map((l) => `  ${l}`);
+  lines.push(...block('SIZE', SIZE_BUCKET_LABELS, (d) => d.sizeHist), ...block('GAP', IAT_BUCKET_LABELS, (d) => d.iatHist));
+  return lines.join('\n');
 }

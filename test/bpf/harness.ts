@@ -18,6 +18,7 @@ import {
   encodeConvKey,
   encodeFlowKey,
   flowKeyFor,
+  iatBucket,
   mergeConvPerCpu,
   parseOutcomeHasL3,
   sizeBucket,
@@ -171,6 +172,7 @@ export function modelDir(sent: readonly Sent[]): ConvDir {
       d.sizeMin = Math.min(d.sizeMin, s.len);
       d.ttlMin = Math.min(d.ttlMin, s.ttl);
       d.iatCount += 1n;
+      d.iatHist[iatBucket(gap)]! += 1n;
     }
     d.sizeMax = Math.max(d.sizeMax, s.len);
     d.ttlMax = Math.max(d.ttlMax, s.ttl);

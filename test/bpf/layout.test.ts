@@ -4,18 +4,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadCollection } from '../../src/datapath';
 import {
+  IAT_BUCKETS,
+  IAT_BUCKET_EDGES_NS,
   LAYOUTS,
   MAPS,
   PARSE_OUTCOMES,
   VERDICTS,
   convKeyFor,
+  decodeConvDir,
   decodeConvKey,
   decodeFlowKey,
   emptyConvDir,
   encodeConv,
+  encodeConvDir,
   encodeConvKey,
   encodeFlowKey,
   flowKeyFor,
+  iatBucket,
   mergeConvPerCpu,
   sumStatsPerCpu,
   type ConvDir,
@@ -70,6 +75,8 @@ describe('layout.ts codecs', () => {
     const cpu0 = copy({
       packets: 3n, bytes: 300n, firstSeenNs: 100n, lastSeenNs: 900n, sizeSumSq: 30000n, iatSumNs: 800n, iatSumSq1024ns: 5n,
       sizeHist: [0n, 3n, 0n, 0n, 0n, 0n, 0n, 0n], tcpFlags: [1n, 1n, 0n, 0n, 3n, 0n, 0n, 0n], retransmits: 1n,
+      // Bucket 0 is not stored: whatever is given here, the decoded copy has the rest of its gaps.
+      iatHist: [9n, 1n, 0n, 0n, 0n, 0n, 0n, 1n],
       httpRequests: 2n, httpResponses: 1n, httpErrors: 1n,
       sizeMin: 60, sizeMax: 140, ttlMin: 60, ttlMax: 64, ttlLast: 61,
     });
@@ -84,10 +91,24 @@ describe('layout.ts codecs', () => {
     assert.deepEqual(merged.dir[0], {
       packets: 5n, bytes: 2300n, firstSeenNs: 50n, lastSeenNs: 900n, sizeSumSq: 2030000n, iatSumNs: 1450n, iatSumSq1024ns: 6n,
       sizeHist: [0n, 3n, 0n, 0n, 0n, 2n, 0n, 0n], tcpFlags: [1n, 1n, 1n, 0n, 5n, 0n, 0n, 0n], retransmits: 1n, outOfOrder: 2n, zeroWindow: 1n,
+      iatHist: [1n, 1n, 0n, 0n, 0n, 0n, 0n, 1n], // cpu0: its 2 gaps stored; cpu1: its 1 gap in bucket 0
       httpRequests: 2n, httpResponses: 4n, httpErrors: 3n, http5xx: 1n,
       sizeMin: 60, sizeMax: 1000, ttlMin: 30, ttlMax: 64, ttlLast: 61, iatCount: 3n,
     });
     assert.deepEqual(merged.dir[1], emptyConvDir());
+  });
+
+  test('inter-arrival bucket 0 is the rest of the gaps, never below 0', () => {
+    const d = (over: Partial<ConvDir>) => decodeConvDir(encodeConvDir({ ...emptyConvDir(), ...over }));
+    assert.deepEqual(d({ packets: 10n, iatHist: [0n, 2n, 0n, 3n, 0n, 0n, 1n, 0n] }).iatHist, [3n, 2n, 0n, 3n, 0n, 0n, 1n, 0n]);
+    assert.deepEqual(d({ packets: 1n }).iatHist, Array(IAT_BUCKETS).fill(0n), 'one packet, no gap');
+    assert.deepEqual(d({ packets: 2n, iatHist: [0n, 5n, 0n, 0n, 0n, 0n, 0n, 0n] }).iatHist, [0n, 5n, 0n, 0n, 0n, 0n, 0n, 0n], 'seeded past its gaps');
+  });
+
+  test('inter-arrival buckets are decades from 10 us to 10 s', () => {
+    assert.deepEqual(IAT_BUCKET_EDGES_NS, [0n, 10_000n, 100_000n, 1_000_000n, 10_000_000n, 100_000_000n, 1_000_000_000n, 10_000_000_000n]);
+    const gaps = [0n, 9_999n, 10_000n, 99_999n, 100_000n, 999_999n, 1_000_000n, 9_999_999n, 10_000_000n, 99_999_999n, 100_000_000n, 999_999_999n, 1_000_000_000n, 9_999_999_999n, 10_000_000_000n, 2n ** 64n - 1n];
+    assert.deepEqual(gaps.map(iatBucket), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]);
   });
 
   test('global counters sum over CPUs', () => {

@@ -45,6 +45,20 @@ describe('conversation profiles', () => {
     assert.equal(d.iatSumNs, 1_000_000n + 3n + 0n + 10n ** 9n * 5000n);
     assert.equal(d.iatSumSq1024ns, (1_000_000n >> 10n) ** 2n + 0n + 0n + 0xffffffffn ** 2n);
     assert.equal(d.iatCount, 4n);
+    assert.deepEqual(d.iatHist, [2n, 0n, 0n, 1n, 0n, 0n, 0n, 1n], '0 and 3 ns, 1 ms, 5000 s');
+  });
+
+  test('inter-arrival gaps land in their decade bucket, edges included', () => {
+    // Each gap once, in this order: below and at every edge from 10 us to 10 s.
+    const gaps = [9_999n, 10_000n, 99_999n, 100_000n, 999_999n, 1_000_000n, 9_999_999n, 10_000_000n, 99_999_999n, 100_000_000n, 999_999_999n, 1_000_000_000n, 9_999_999_999n, 10_000_000_000n, 0n];
+    const send = (advanceNs: bigint, what: string) =>
+      golden.send(udp('10.9.3.1', '10.9.3.2', 80), { outcome: 'udp', ip: { src: '10.9.3.1', dst: '10.9.3.2', ttl: 64 }, advanceNs }, what);
+    send(1n, 'first');
+    for (const g of gaps) send(g, `a gap of ${g} ns`);
+    const d = bae.conv('10.9.3.1', '10.9.3.2').conv!.dir[0];
+    assert.deepEqual(d.iatHist, [2n, 2n, 2n, 2n, 2n, 2n, 2n, 1n]);
+    assert.equal(d.iatCount, BigInt(gaps.length));
+    assert.deepEqual(bae.conv('10.9.3.1', '10.9.3.2').conv!.dir[1].iatHist, Array(8).fill(0n), 'nothing sent the other way');
   });
 
   test('TTL minimum, maximum and latest per direction', () => {

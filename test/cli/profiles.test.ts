@@ -18,7 +18,7 @@ interface JsonConv {
   a: string;
   b: string;
   packets: string;
-  aToB: { packets: string; bytes: string; sizeMin: number; sizeMax: number; ttlLast: number };
+  aToB: { packets: string; bytes: string; sizeMin: number; sizeMax: number; ttlLast: number; iatCount: string; iatHist: string[] };
   bToA: { packets: string; bytes: string };
 }
 
@@ -57,6 +57,25 @@ describe('bae profiles and status in ingress mode', () => {
     assert.deepEqual([first.aToB.sizeMin, first.aToB.sizeMax, first.aToB.ttlLast], [98, 98, 64]);
     const counts = out.conversations.map((c) => BigInt(c.packets));
     assert.deepEqual(counts, [...counts].sort((x, y) => (y > x ? 1 : y < x ? -1 : 0)), 'sorted by packets, largest first');
+  });
+
+  test('the inter-arrival histogram holds the pings 50 ms apart, in --json and with --hist', () => {
+    const out = JSON.parse(inBae(['profiles', '--json']).stdout) as { conversations: JsonConv[] };
+    const conv = out.conversations.find((c) => c.a === lab.client.ipv4 && c.b === lab.server.ipv4);
+    assert.ok(conv, 'the client-server conversation');
+    const hist = conv.aToB.iatHist.map(BigInt);
+    const gaps = BigInt(conv.aToB.iatCount);
+    // 4 requests, ping -i 0.05: gaps of 50 ms, or multiples of it between packets of one CPU copy.
+    assert.equal(hist.length, 8);
+    assert.ok(gaps >= 1n, `gaps: ${gaps}`);
+    assert.deepEqual(hist.slice(0, 4), [0n, 0n, 0n, 0n], `no gap under 10 ms: ${hist}`);
+    assert.equal(hist[4]! + hist[5]!, gaps, `every gap in 10 ms - 1 s: ${hist}`);
+    const text = inBae(['profiles', '--hist', '--sort', 'packets', '--top', '1']).stdout;
+    const block = text.split('\n\n')[1]!.split('\n');
+    assert.equal(block[0], `${lab.client.ipv4} - ${lab.server.ipv4}`, text);
+    assert.match(block[4]!, /^ {2}GAP\s+<10us\s+10-100us\s+100us-1ms\s+1-10ms\s+10-100ms\s+100ms-1s\s+1-10s\s+>=10s$/, text);
+    assert.deepEqual(block[5]!.trim().split(/\s+/), ['A>B', ...hist.map(String)], text);
+    assert.deepEqual(block[2]!.trim().split(/\s+/), ['A>B', '0', '4', '0', '0', '0', '0', '0', '0'], `98-byte requests: ${text}`);
   });
 
   test('--top limits the rows and the table shows addresses and counts', () => {

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Conv, LAYOUTS, convKeyFor, emptyConvDir, encodeConv, encodeConvKey } from '../../src/datapath/layout';
-import { findProfile, humanAge, humanCount, profileFromEntry, renderTable, sortProfiles } from '../../src/profiles';
+import { findProfile, humanAge, humanCount, profileFromEntry, renderHistograms, renderTable, sortProfiles } from '../../src/profiles';
 
-function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint; httpRequests?: bigint; httpErrors?: bigint }>) {
+function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes: bigint; last: bigint; retx?: bigint; httpRequests?: bigint; httpErrors?: bigint; iatHist?: bigint[] }>) {
   const { key, dir } = convKeyFor(src, dst);
   const values = perCpu.map((p) => {
     const conv: Conv = { dir: [emptyConvDir(), emptyConvDir()] };
@@ -22,6 +22,7 @@ function entry(src: string, dst: string, perCpu: Array<{ packets: bigint; bytes:
       retransmits: p.retx ?? 0n,
       httpRequests: p.httpRequests ?? 0n,
       httpErrors: p.httpErrors ?? 0n,
+      ...(p.iatHist ? { iatHist: p.iatHist } : {}),
     });
     return encodeConv(conv);
   });
@@ -51,6 +52,26 @@ describe('conversation profiles', () => {
     assert.deepEqual(names(sortProfiles([big, v6, heavy], 'retransmits')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
     assert.deepEqual(names(sortProfiles([big, v6, heavy], 'last-seen')), ['10.0.0.3', 'fd00::2', '10.0.0.2']);
     assert.equal(findProfile([big, heavy], '10.0.0.3', '10.0.0.1'), heavy);
+  });
+
+  test('inter-arrival histograms add over CPUs, bucket 0 from each copy\'s gaps, and render per direction', () => {
+    const p = entry('10.0.0.1', '10.0.0.2', [
+      { packets: 5n, bytes: 500n, last: 5000n, iatHist: [0n, 1n, 0n, 0n, 0n, 0n, 0n, 2n] },
+      { packets: 3n, bytes: 300n, last: 6000n, iatHist: [0n, 0n, 0n, 1n, 0n, 0n, 0n, 0n] },
+    ]);
+    // Copy 0: 4 gaps, 3 stored; copy 1: 2 gaps, 1 stored.
+    assert.deepEqual(p.aToB.iatHist, [2n, 1n, 0n, 1n, 0n, 0n, 0n, 2n]);
+    assert.equal(p.aToB.iatCount, 6n);
+    assert.deepEqual(p.bToA.iatHist, Array(8).fill(0n));
+    const lines = renderHistograms(p).split('\n');
+    assert.equal(lines[0], '10.0.0.1 - 10.0.0.2');
+    assert.match(lines[1]!, /^ {2}SIZE\s+<64\s+64-127\s+128-255\s+256-511\s+512-1023\s+1024-2047\s+2048-4095\s+>=4096$/);
+    assert.match(lines[4]!, /^ {2}GAP\s+<10us\s+10-100us\s+100us-1ms\s+1-10ms\s+10-100ms\s+100ms-1s\s+1-10s\s+>=10s$/);
+    assert.deepEqual(lines[5]!.trim().split(/\s+/), ['A>B', '2', '1', '0', '1', '0', '0', '0', '2']);
+    assert.deepEqual(lines[6]!.trim().split(/\s+/), ['B>A', '0', '0', '0', '0', '0', '0', '0', '0']);
+    // Columns line up: every count ends where its head ends.
+    const ends = (l: string) => [...l.matchAll(/\S+/g)].map((m) => m.index! + m[0].length);
+    assert.deepEqual(ends(lines[5]!), ends(lines[4]!));
   });
 
   test('the table aligns columns and shows ages and sizes', () => {

@@ -131,6 +131,29 @@ describe('the live view in a browser, in the lab', () => {
     await page.waitForSelector('#profile .facts', { timeout: 5000 });
     const facts = await page.$eval('#profile .facts', (el) => el.textContent ?? '');
     assert.match(facts, /A→B\s*6\d packets/, `the profile shows the client's packets: ${facts}`);
+    // The inter-arrival histogram: the requests (A->B) and replies (B->A), 50 ms apart, land in
+    // 10-100 ms, or 100 ms-1 s between packets of one CPU copy when a CPU was skipped.
+    const iatSum = `JSON.parse(document.querySelector('#iat-hist')?.dataset.values ?? '[[],[]]').map((d) => (d[4] ?? 0) + (d[5] ?? 0))`;
+    await page.waitForFunction(`${iatSum}.every((n) => n >= 50)`, { timeout: 5000 }).catch(() => undefined);
+    const iat = JSON.parse(String(await page.evaluate(`document.querySelector('#iat-hist')?.dataset.values ?? '[]'`))) as number[][];
+    for (const [i, name] of ['A→B', 'B→A'].entries()) {
+      assert.equal(iat[i]?.length, 8, `${name}: 8 inter-arrival buckets: ${JSON.stringify(iat)}`);
+      assert.ok(iat[i]![4]! + iat[i]![5]! >= 50, `${name}: the 60 pings' gaps in 10 ms - 1 s: ${JSON.stringify(iat)}`);
+    }
+    // Drawn: uPlot paints the bars into its canvas in the series' colours (blue A->B, red B->A).
+    const painted = (await page.evaluate(`(() => {
+      const canvas = document.querySelector('#iat-hist canvas');
+      const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let blue = 0;
+      let red = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] === 0) continue;
+        if (px[i + 2] - px[i] > 60) blue++;
+        if (px[i] - px[i + 2] > 60) red++;
+      }
+      return { blue, red };
+    })()`)) as { blue: number; red: number };
+    assert.ok(painted.blue > 50 && painted.red > 50, `the inter-arrival chart has bars of both directions: ${JSON.stringify(painted)}`);
     await new Promise((r) => setTimeout(r, 1500)); // a few pushes into the profile's charts
     fs.mkdirSync(IMG_DIR, { recursive: true });
     await page.screenshot({ path: path.join(IMG_DIR, 'live-view-profile.png'), fullPage: true });

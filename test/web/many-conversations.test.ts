@@ -19,7 +19,7 @@ const BUDGET_MS = 200;
 function dir(packets: number, bytes: number, retransmits: number): ConvDir {
   return {
     packets: BigInt(packets), bytes: BigInt(bytes), firstSeenNs: 1_000_000n, lastSeenNs: 2_000_000n, sizeSumSq: 0n, iatSumNs: 0n, iatSumSq1024ns: 0n,
-    sizeHist: Array(8).fill(0n), tcpFlags: Array(8).fill(0n), retransmits: BigInt(retransmits), outOfOrder: 0n, zeroWindow: 0n,
+    sizeHist: Array(8).fill(0n), iatHist: Array(8).fill(0n), tcpFlags: Array(8).fill(0n), retransmits: BigInt(retransmits), outOfOrder: 0n, zeroWindow: 0n,
     httpRequests: 0n, httpResponses: 0n, httpErrors: 0n, http5xx: 0n, sizeMin: 60, sizeMax: 1500, ttlMin: 64, ttlMax: 64, ttlLast: 64, iatCount: 0n,
   };
 }
