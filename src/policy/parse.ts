@@ -466,6 +466,14 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   const monitor = monitorPair ? w.boolean(w.value(monitorPair, 'spec.monitor'), 'spec.monitor') : false;
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
+  const inject = actions.find((a) => a.kind === 'inject');
+  if (inject && !trigger) {
+    // The agent injects once per fire; without a trigger every matching packet would ask for it.
+    throw new PolicyError(
+      { ...inject.source!, policy: name },
+      "action 'inject' needs a trigger: the agent injects once per fire (to inject once per conversation: trigger: { when: packets >= 1, within: 1s, scope: conversation })",
+    );
+  }
 
   const policy: Policy = {
     name,
