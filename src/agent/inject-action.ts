@@ -38,9 +38,23 @@ export const STALE_FIRE_MS = 5000;
 /** Outcomes kept for the status. */
 const RECENT = 10;
 
+interface OutcomeBase {
+  time: string;
+  policy: string;
+  policyId: number;
+  /** The trigger's scope (as in the fire event). */
+  scope: string;
+  /** The forged kind. */
+  kind: string;
+  toward: string;
+  /** The injected packets' sender and receiver. */
+  src: string;
+  dst: string;
+}
+
 export type InjectOutcome =
-  | { outcome: 'injected'; time: string; policy: string; kind: string; toward: string; src: string; dst: string; sport: number; dport: number; port: string; frames: number; elapsedMs: number }
-  | { outcome: 'refused'; time: string; policy: string; kind: string; toward: string; src: string; dst: string; reason: string };
+  | (OutcomeBase & { outcome: 'injected'; sport: number; dport: number; port: string; frames: number; elapsedMs: number })
+  | (OutcomeBase & { outcome: 'refused'; reason: string });
 
 export interface InjectActionStatus {
   /** False when fires cannot reach the agent (it leaves the kernel's events in the ring). */
@@ -111,7 +125,7 @@ export class InjectAction {
     this.#counts.fires++;
     const toward = (action.params.toward as string | undefined) ?? 'source';
     const [src, dst] = toward === 'source' ? [v.dst, v.src] : [v.src, v.dst];
-    const base = { policy: policy.name, kind: action.params.kind as string, toward, src, dst };
+    const base: Omit<OutcomeBase, 'time'> = { policy: policy.name, policyId: policy.id, scope: v.scope, kind: action.params.kind as string, toward, src, dst };
     const key = `${policy.id}/${v.src}/${v.dst}`;
     const ageMs = Number(process.hrtime.bigint() - v.timeNs) / 1e6;
     let refusal: string | undefined;
@@ -130,7 +144,7 @@ export class InjectAction {
     this.#running.set(key, run);
   }
 
-  async #inject(policy: Policy, action: PolicyAction, v: PolicyEventView, base: { policy: string; kind: string; toward: string; src: string; dst: string }): Promise<void> {
+  async #inject(policy: Policy, action: PolicyAction, v: PolicyEventView, base: Omit<OutcomeBase, 'time'>): Promise<void> {
     const { src, dst } = base;
     const { port, dstMac } = this.#egress(dst);
     const { sport, dport } = this.#flow(policy, v, src);
@@ -249,7 +263,7 @@ export class InjectAction {
     return this.#policies.get(id);
   }
 
-  #refuse(base: { policy: string; kind: string; toward: string; src: string; dst: string }, reason: string): void {
+  #refuse(base: Omit<OutcomeBase, 'time'>, reason: string): void {
     this.#counts.refused++;
     const out: InjectOutcome = { outcome: 'refused', time: new Date().toISOString(), ...base, reason };
     this.#remember(out);

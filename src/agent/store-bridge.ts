@@ -101,10 +101,10 @@ export class StoreBridge {
     this.#writer.writePacket(r);
   }
 
-  /** An event of the agent's own (an `inject` action's outcome), beside the kernel's. */
-  agentEvent(kind: string, e: { time: string; policy: string; src: string; dst: string }): void {
-    const ms = Date.parse(e.time);
-    this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind, policy: e.policy, src: e.src, dst: e.dst, body: toJson({ event: kind, ...e }) });
+  /** An event of the agent's own (an `inject` action's outcome), in the kernel events' shape, beside them. */
+  agentEvent(kind: string, v: PolicyEventView): void {
+    const ms = Date.parse(v.time);
+    this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind, policy: v.policy, src: v.src || null, dst: v.dst || null, body: toJson(v) });
   }
 
   /** Stores the conversation profiles as they are now. */

@@ -2,13 +2,33 @@
 // agent's InjectAction, fed with the kernel's fire events, its packets to the store, its outcomes
 // to the bus (bae.events.<node>.injected / .inject-refused) and the store; and its status lines.
 import * as path from 'node:path';
-import { InjectAction, NoAgentError, agentRequest, agentSocketPath, hasInjectAction, type Agent, type InjectActionStatus, type StoreBridge } from '../agent';
+import { InjectAction, NoAgentError, agentRequest, agentSocketPath, hasInjectAction, type Agent, type InjectActionStatus, type InjectOutcome, type StoreBridge } from '../agent';
 import { DEFAULT_PIN_DIR } from '../datapath';
-import type { Policy } from '../policy';
+import type { Policy, PolicyEventView } from '../policy';
 import { SUBJECTS, type Bus } from '../bus';
 import { moduleLogger } from '../log';
 
 const log = moduleLogger('agent/inject');
+
+/**
+ * An injection as an event, in the shape of the kernel's (PolicyEventView, which `bae events`
+ * reads from the store and the stream): value = the frames sent (0 when refused), the outcome
+ * itself under `inject`.
+ */
+export function injectEventView(kind: 'injected' | 'inject-refused', o: InjectOutcome): PolicyEventView & { inject: InjectOutcome } {
+  return {
+    kind,
+    policy: o.policy,
+    policyId: o.policyId,
+    scope: o.scope,
+    src: o.src,
+    dst: o.dst,
+    value: BigInt(o.outcome === 'injected' ? o.frames : 0),
+    timeNs: process.hrtime.bigint(),
+    time: o.time,
+    inject: o,
+  };
+}
 
 /** `readsEvents`: whether the agent takes the kernel's events from the ring (else fires never reach it). */
 export function startInjectAction(running: Agent, o: { bus: Bus; node: string; store: StoreBridge | undefined; readsEvents: boolean }): InjectAction {
@@ -20,9 +40,10 @@ export function startInjectAction(running: Agent, o: { bus: Bus; node: string; s
     why: 'with --no-db and neither --nats nor --http the agent leaves the kernel\'s events in the ring for `bae events`',
     ...(o.store ? { onPacket: (r) => o.store!.packet(r) } : {}),
     onOutcome: (kind, outcome) => {
-      o.store?.agentEvent(kind, outcome);
+      const view = injectEventView(kind, outcome);
+      o.store?.agentEvent(kind, view);
       try {
-        o.bus.publishEvent(SUBJECTS.event(o.node, kind), { node: o.node, event: kind, ...outcome });
+        o.bus.publishEvent(SUBJECTS.event(o.node, kind), { node: o.node, ...view });
       } catch (err) {
         log.warn({ err, kind }, 'an injection event could not be published');
       }

@@ -17,6 +17,7 @@ import { createAgentLab, type AgentLab } from './agent-lab';
 const SERVER_PORT = 7100;
 const RST_PORT = 41001;
 const STORM_PORT = 41002;
+const WIDE_PORT = 41003;
 const STORM = 40;
 /** How long a helper process lives at most (s). */
 const CHILD_LIFETIME_S = 120;
@@ -138,7 +139,7 @@ spec:
     assert.equal(afterList.stdout, before.stdout, 'the applied set is unchanged');
   });
 
-  it('a fire on a live conversation resets the client with a RST, and a storm of 40 duplicate ACKs arrives as 40', async () => {
+  it('a fire on a live conversation resets the client with a RST, a storm of 40 duplicate ACKs arrives as 40, and a fire that fits several flows is refused', async () => {
     // bae inline has no address: the neighbour entries tell the agent where each host is.
     const clientMac = macOf(al.lab.client.ns, al.lab.client.iface);
     const serverMac = macOf(al.lab.server.ns, al.lab.server.iface);
@@ -191,9 +192,25 @@ spec:
     assert.equal(rows.length, STORM, `exactly ${STORM} frames from bae's port: ${JSON.stringify(rows.slice(0, 3))}`);
     assert.ok(rows.every((r) => r['tcp.srcport'] === String(STORM_PORT) && r['tcp.dstport'] === String(SERVER_PORT) && r['tcp.flags'] === '0x0010' && r['tcp.len'] === '0'));
 
-    const status = JSON.parse(al.cli(['agent', 'status', '--json']).stdout) as { extras: { inject: { fires: number; injected: number; refused: number; frames: number } } };
-    assert.deepEqual({ ...status.extras.inject, recent: undefined, running: undefined }, { enabled: true, why: null, fires: 2, injected: 2, refused: 0, frames: 1 + STORM, recent: undefined, running: undefined });
-    assert.match(al.cli(['agent', 'status']).stdout, /inject actions: 2 fires, 2 injected \(41 frames\), 0 refused/);
+    // A policy that does not name the client's port: three flows between the two fit it, and the
+    // fire event names no ports, so the agent refuses and says how to narrow it.
+    const wide = al.cli(['policy', 'apply', al.write('wide.yaml', policy('wide', 0, '{ kind: tcp-rst }').replace('sport: 0, ', ''))]);
+    assert.equal(wide.status, 0, wide.stderr);
+    const w = client(WIDE_PORT);
+    await w.waitFor((l) => (l.n ?? 0) >= 8, 'the third client past the trigger');
+    type InjectStatus = { enabled: boolean; why: string | null; fires: number; injected: number; refused: number; frames: number; running: number; recent: { outcome: string; policy: string; reason?: string }[] };
+    const injectStatus = () => (JSON.parse(al.cli(['agent', 'status', '--json']).stdout) as { extras: { inject: InjectStatus } }).extras.inject;
+    for (const deadline = Date.now() + 10_000; injectStatus().refused === 0; ) {
+      assert.ok(Date.now() < deadline, 'the wide policy\'s fire was not refused');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    w.child.kill('SIGKILL');
+    const status = injectStatus();
+    assert.deepEqual({ ...status, recent: undefined }, { enabled: true, why: null, fires: 3, injected: 2, refused: 1, frames: 1 + STORM, running: 0, recent: undefined });
+    const refusal = status.recent.at(-1)!;
+    assert.equal(refusal.policy, 'wide');
+    assert.match(refusal.reason!, /^3 TCP flows between 10\.199\.0\.1 and 10\.199\.0\.2 fit the policy's match \(.*41003->7100.*\), and a fire event names no ports: narrow match\.sport or match\.dport$/);
+    assert.match(al.cli(['agent', 'status']).stdout, /inject actions: 3 fires, 2 injected \(41 frames\), 1 refused, 0 running; last: refused tcp-rst of 'wide'/);
 
     assert.equal(await agent.stop(), 0);
     // The store: every packet with the policy, the action and the reason.
@@ -206,10 +223,16 @@ spec:
       assert.match(rstRows[0]!.reason!, /^tcp-rst toward source: packets >= 8 fired \(8\)$/);
       assert.ok(stormRows.every((r) => r.action === 'inject' && /^tcp-dup-ack-storm toward destination: packets >= 8 fired/.test(r.reason!)));
       assert.equal(stormRows[0]!.data.toString('hex'), stormRows[STORM - 1]!.data.toString('hex'));
-      const events = store.events({ limit: 1000 }).filter((e) => e.kind === 'injected');
-      assert.deepEqual(events.map((e) => e.policy).sort(), ['rst-client', 'storm-server']);
+      const events = store.events({ limit: 1000 }).filter((e) => e.kind === 'injected' || e.kind === 'inject-refused');
+      assert.deepEqual(events.map((e) => `${e.kind} ${e.policy}`).sort(), ['inject-refused wide', 'injected rst-client', 'injected storm-server']);
     } finally {
       store.close();
     }
+    // `bae events` reads them from the store beside the kernel's fires.
+    const ev = al.cli(['events', '--db', al.env.BAE_DB!]);
+    assert.equal(ev.status, 0, ev.stderr);
+    assert.match(ev.stdout, /injected storm-server 10\.199\.0\.1 -> 10\.199\.0\.2 scope=conversation: injected 40 frame\(s\) of tcp-dup-ack-storm \(ports 41002 -> 7100\) out of to-server/);
+    assert.match(ev.stdout, /injected rst-client 10\.199\.0\.2 -> 10\.199\.0\.1 scope=conversation: injected 1 frame\(s\) of tcp-rst \(ports 7100 -> 41001\) out of to-client/);
+    assert.match(ev.stdout, /fire +rst-client 10\.199\.0\.1 -> 10\.199\.0\.2/);
   });
 });
