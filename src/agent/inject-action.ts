@@ -12,7 +12,7 @@
 // STALE_FIRE_MS (the ring's backlog when the agent starts) is refused.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { MAPS, openLoadedMap, parseAddress, formatAddress } from '../datapath';
+import { ENUMS, MAPS, POLICY, POLICY_MAPS, decodePolicyCtl, decodePolicyRule, openLoadedMap, parseAddress, formatAddress } from '../datapath';
 import { moduleLogger } from '../log';
 import {
   INJECT_ACTION_LIMITS,
@@ -131,7 +131,18 @@ export class InjectAction {
     let refusal: string | undefined;
     if (!(this.#o.enabled ?? true)) refusal = `the agent does not read the kernel's events: ${this.#o.why ?? 'off'}`;
     else if (policy.monitor) refusal = 'the policy is monitor-only (spec.monitor): nothing is injected';
-    else if (ageMs > STALE_FIRE_MS) refusal = `the fire is ${Math.round(ageMs)} ms old (more than ${STALE_FIRE_MS} ms: the flow has moved on)`;
+    else {
+      try {
+        if (this.#monitorInKernel(policy.id)) refusal = 'the set was applied monitor-only (bae policy apply --monitor): nothing is injected';
+      } catch (err) {
+        refusal = `the policy's rule could not be read: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    if (refusal !== undefined) {
+      this.#refuse(base, refusal);
+      return;
+    }
+    if (ageMs > STALE_FIRE_MS) refusal = `the fire is ${Math.round(ageMs)} ms old (more than ${STALE_FIRE_MS} ms: the flow has moved on)`;
     else if (this.#running.has(key)) refusal = `an injection of this policy into ${v.src},${v.dst} is still running`;
     else if (this.#running.size >= MAX_RUNNING) refusal = `${MAX_RUNNING} injections are running already`;
     if (refusal !== undefined) {
@@ -235,6 +246,31 @@ export class InjectAction {
     }
     const f = flows[0]!;
     return from === src ? { sport: f.sport, dport: f.dport } : { sport: f.dport, dport: f.sport };
+  }
+
+  /**
+   * Whether the kernel's rule of this policy is monitor-only: `bae policy apply --monitor` sets
+   * the flag on every rule of the set, and only the kernel keeps it (the stored set does not).
+   */
+  #monitorInKernel(id: number): boolean {
+    const ctlMap = openLoadedMap(POLICY_MAPS.ctl, this.#o.pinDir, 'bae agent');
+    const rulesMap = openLoadedMap(POLICY_MAPS.rules, this.#o.pinDir, 'bae agent');
+    try {
+      const raw = ctlMap.lookup(Buffer.alloc(4));
+      if (!raw) return false;
+      const ctl = decodePolicyCtl(raw);
+      const gen = ctl.gen & 1;
+      const { values } = rulesMap.lookupRange(gen * POLICY.maxRules, ctl.g[gen]!.rules);
+      const size = values.length / Math.max(1, ctl.g[gen]!.rules);
+      for (let i = 0; i < ctl.g[gen]!.rules; i++) {
+        const rule = decodePolicyRule(values.subarray(i * size, (i + 1) * size));
+        if (rule.id === id) return ((rule.flags ?? 0) & ENUMS.policy_rule_flag.POLICY_RULE_MONITOR) !== 0;
+      }
+      return false;
+    } finally {
+      ctlMap.close();
+      rulesMap.close();
+    }
   }
 
   /** The applied policy with this stable id (the stored set, read again when it changed). */

@@ -2,7 +2,8 @@
 // a policy whose trigger fires on a live TCP conversation makes the agent inject into it. A RST
 // toward the client resets the client's socket (ECONNRESET), a duplicate-ACK storm of 40 toward
 // the server arrives there as exactly 40 (dumpcap on the server's interface, counted by tshark),
-// and the store holds every injected packet with its policy and reason. A bad `inject:` is refused
+// and the store holds every injected packet with its policy and reason; a fire that fits several
+// flows, and one of a set applied --monitor, are refused. A bad `inject:` is refused
 // with the field named and the applied set unchanged; an apply while no agent runs warns.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,6 +19,7 @@ const SERVER_PORT = 7100;
 const RST_PORT = 41001;
 const STORM_PORT = 41002;
 const WIDE_PORT = 41003;
+const MONITOR_PORT = 41004;
 const STORM = 40;
 /** How long a helper process lives at most (s). */
 const CHILD_LIFETIME_S = 120;
@@ -212,6 +214,22 @@ spec:
     assert.match(refusal.reason!, /^3 TCP flows between 10\.199\.0\.1 and 10\.199\.0\.2 fit the policy's match \(.*41003->7100.*\), and a fire event names no ports: narrow match\.sport or match\.dport$/);
     assert.match(al.cli(['agent', 'status']).stdout, /inject actions: 3 fires, 2 injected \(41 frames\), 1 refused, 0 running; last: refused tcp-rst of 'wide'/);
 
+    // `bae policy apply --monitor` makes every rule monitor-only in the kernel: a fire injects nothing.
+    const mon = al.cli(['policy', 'apply', '--monitor', al.write('mon.yaml', policy('mon', MONITOR_PORT, '{ kind: tcp-rst }'))]);
+    assert.equal(mon.status, 0, mon.stderr);
+    const m = client(MONITOR_PORT);
+    for (const deadline = Date.now() + 10_000; injectStatus().refused < 2; ) {
+      assert.ok(Date.now() < deadline, 'the monitor-only fire was not refused');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await m.waitFor((l) => (l.n ?? 0) >= 15, 'the monitored client well past its trigger');
+    assert.deepEqual(m.lines.filter((l) => l.ev === 'error' || l.ev === 'close'), [], 'the monitored client was not reset');
+    m.child.kill('SIGKILL');
+    const monStatus = injectStatus();
+    assert.equal(monStatus.fires, 4);
+    assert.equal(monStatus.injected, 2);
+    assert.match(monStatus.recent.at(-1)!.reason!, /^the set was applied monitor-only \(bae policy apply --monitor\): nothing is injected$/);
+
     assert.equal(await agent.stop(), 0);
     // The store: every packet with the policy, the action and the reason.
     const store = Store.open(al.env.BAE_DB!, { readonly: true });
@@ -224,7 +242,7 @@ spec:
       assert.ok(stormRows.every((r) => r.action === 'inject' && /^tcp-dup-ack-storm toward destination: packets >= 8 fired/.test(r.reason!)));
       assert.equal(stormRows[0]!.data.toString('hex'), stormRows[STORM - 1]!.data.toString('hex'));
       const events = store.events({ limit: 1000 }).filter((e) => e.kind === 'injected' || e.kind === 'inject-refused');
-      assert.deepEqual(events.map((e) => `${e.kind} ${e.policy}`).sort(), ['inject-refused wide', 'injected rst-client', 'injected storm-server']);
+      assert.deepEqual(events.map((e) => `${e.kind} ${e.policy}`).sort(), ['inject-refused mon', 'inject-refused wide', 'injected rst-client', 'injected storm-server']);
     } finally {
       store.close();
     }
