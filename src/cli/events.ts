@@ -110,7 +110,8 @@ export function register(program: Command): void {
 Each event names its kind (fire: a trigger switched its policy on; block: a source went on the
 blocklist; match: a packet met an \`event\` action; refused: a block of an address in a protected
 prefix was refused; would-block: a monitor-only policy would have blocked), the policy, the
-addresses (the client first for HTTP response metrics) and the scope.
+addresses (the client first for HTTP response metrics) and the scope. A storing agent adds its
+own: injected and inject-refused, what an \`inject\` action sent on a fire, or why not.
 
 Where they come from: a running \`bae agent\` that stores (--db, its default) reads the kernel's
 ring buffer itself and keeps every event in its store: bae events reads them there, all of them
