@@ -4,14 +4,18 @@
 // the server arrives there as exactly 40 (dumpcap on the server's interface, counted by tshark),
 // and the store holds every injected packet with its policy and reason; a fire that fits several
 // flows, and one of a set applied --monitor, are refused. A bad `inject:` is refused
-// with the field named and the applied set unchanged; an apply while no agent runs warns.
+// with the field named and the applied set unchanged; an apply while no agent runs warns. Each
+// injection is also a message on a real nats-server (bae.events.<node>.injected / inject-refused).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { NatsBus, type BusMessage } from '../../src/bus';
 import { run } from '../../src/lab';
 import { Store } from '../../src/store';
+import { startNatsServer, type NatsServer } from '../lib/nats-server';
+import { forwardIntoNamespace, type NsForward } from '../lib/ns-forward';
 import { macOf, makeTempDir, readFrames, startCapture } from '../reconstruct/inject-lab';
 import { createAgentLab, type AgentLab } from './agent-lab';
 
@@ -78,12 +82,27 @@ describe('the inject action of a policy, carried out by the agent', () => {
   const children: ChildProcess[] = [];
   const tmp = makeTempDir();
 
-  before(() => {
+  // A real nats-server: the agent publishes each injection on bae.events.<node>.<kind>.
+  let nats: NatsServer;
+  let fwd: NsForward;
+  let bus: NatsBus;
+  const published: { subject: string; value: Record<string, unknown> }[] = [];
+
+  before(async () => {
     al = createAgentLab('ia');
+    nats = await startNatsServer();
+    fwd = await forwardIntoNamespace(al.lab.ns.bae, nats.port);
+    bus = await NatsBus.open({ url: nats.url });
+    bus.subscribe('bae.events.ia1.>', (m: BusMessage) => {
+      published.push({ subject: m.subject, value: m.json() as Record<string, unknown> });
+    });
   });
-  after(() => {
+  after(async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await bus?.close();
+    await fwd?.stop();
     al?.teardown();
+    await nats?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -158,7 +177,7 @@ spec:
     children.push(server.child);
     await server.waitFor((l) => l.ev === 'listening', 'server listening');
 
-    const agent = await al.startAgent();
+    const agent = await al.startAgent(['--nats', `nats://127.0.0.1:${fwd.port}`, '--node', 'ia1']);
     const storm = al.cli(['policy', 'apply', al.write('storm.yaml', policy('storm-server', STORM_PORT, `{ kind: tcp-dup-ack-storm, count: ${STORM}, rate: 2000, toward: destination }`))]);
     assert.equal(storm.status, 0, storm.stderr);
     assert.doesNotMatch(storm.stderr, /warning/, 'an agent runs: no warning');
@@ -229,6 +248,14 @@ spec:
     assert.equal(monStatus.fires, 4);
     assert.equal(monStatus.injected, 2);
     assert.match(monStatus.recent.at(-1)!.reason!, /^the set was applied monitor-only \(bae policy apply --monitor\): nothing is injected$/);
+
+    // On the bus: one message per injection, done or refused, in the kernel events' shape.
+    const injections = published.filter((p) => /^bae\.events\.ia1\.inject(ed|-refused)$/.test(p.subject));
+    assert.deepEqual(
+      injections.map((p) => `${p.subject} ${String(p.value.policy)} ${String(p.value.value)}`),
+      ['bae.events.ia1.injected rst-client 1', `bae.events.ia1.injected storm-server ${STORM}`, 'bae.events.ia1.inject-refused wide 0', 'bae.events.ia1.inject-refused mon 0'],
+    );
+    assert.deepEqual((injections[1]!.value.inject as Record<string, unknown>).sport, STORM_PORT);
 
     assert.equal(await agent.stop(), 0);
     // The store: every packet with the policy, the action and the reason.
