@@ -63,6 +63,10 @@ export const INJECT_ACTION_KINDS = [
   'ip-overlapping-fragments', 'eth-truncated',
 ] as const;
 
+/** The agent injects once per fire: without a trigger every matching packet would ask for it (parse.ts). */
+export const INJECT_NEEDS_TRIGGER =
+  "action 'inject' needs a trigger: the agent injects once per fire (to inject once per conversation: trigger: { when: packets >= 1, within: 1s, scope: conversation })";
+
 /** Bounds of one `inject` (per fire): instances, frames per second, and seconds a send may take. */
 export const INJECT_ACTION_LIMITS = { countMax: 100_000, rateMin: 0.001, rateMax: 1_000_000, rateDefault: 1000, secondsMax: 60 } as const;
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
-import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
+import { ACTION_BY_KIND, ACTIONS, INJECT_NEEDS_TRIGGER, type ParamSpec } from './actions';
 import { parseTcpFlagList, TCP_FLAG_BITS } from './actions-model';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME, METRICS } from './metrics';
@@ -467,13 +467,7 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
   const inject = actions.find((a) => a.kind === 'inject');
-  if (inject && !trigger) {
-    // The agent injects once per fire; without a trigger every matching packet would ask for it.
-    throw new PolicyError(
-      { ...inject.source!, policy: name },
-      "action 'inject' needs a trigger: the agent injects once per fire (to inject once per conversation: trigger: { when: packets >= 1, within: 1s, scope: conversation })",
-    );
-  }
+  if (inject && !trigger) throw new PolicyError({ ...inject.source!, policy: name }, INJECT_NEEDS_TRIGGER);
 
   const policy: Policy = {
     name,
