@@ -16,3 +16,5 @@ export { feedBusMetrics } from './bus-metrics';
 export type { PolicyReply, PolicyRequest } from './bus-policy';
 export { DEFAULT_SNAPSHOT_MS, StoreBridge } from './store-bridge';
 export type { StoreBridgeOptions, StoreBridgeState } from './store-bridge';
+export { InjectAction, MAX_RUNNING, STALE_FIRE_MS, hasInjectAction } from './inject-action';
+export type { InjectActionOptions, InjectActionStatus, InjectOutcome } from './inject-action';

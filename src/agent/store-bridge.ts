@@ -11,7 +11,7 @@ import { moduleLogger } from '../log';
 import { stateFile, type PolicyEventView, type StoredSet } from '../policy';
 import { readProfiles } from '../profiles';
 import { CaptureReader } from '../reconstruct';
-import { Store, StoreWriter, type StoreWriterState } from '../store';
+import { Store, StoreWriter, type PacketRecord, type StoreWriterState } from '../store';
 
 const log = moduleLogger('agent/store');
 
@@ -94,6 +94,17 @@ export class StoreBridge {
   event(v: PolicyEventView): void {
     const ms = Date.parse(v.time);
     this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind: v.kind, policy: v.policy, src: v.src || null, dst: v.dst || null, body: toJson(v) });
+  }
+
+  /** A packet the agent sent itself (an `inject` action's), to the packets table. */
+  packet(r: PacketRecord): void {
+    this.#writer.writePacket(r);
+  }
+
+  /** An event of the agent's own (an `inject` action's outcome), in the kernel events' shape, beside them. */
+  agentEvent(kind: string, v: PolicyEventView): void {
+    const ms = Date.parse(v.time);
+    this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind, policy: v.policy, src: v.src || null, dst: v.dst || null, body: toJson(v) });
   }
 
   /** Stores the conversation profiles as they are now. */

@@ -2,7 +2,7 @@
 // foreground until SIGINT/SIGTERM; `bae agent status`: asks a running agent over its socket.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import os from 'node:os';
-import { ALL_NODES, Agent, AgentNotRunningError, feedBusMetrics, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type MetricsListen, type StoreBridge } from '../agent';
+import { ALL_NODES, Agent, AgentNotRunningError, feedBusMetrics, agentRequest, agentSocketPath, BusBridge, DEFAULT_DETECT_INTERVAL_MS, NoAgentError, parseMetricsListen, type AgentStatus, type InjectAction, type MetricsListen, type StoreBridge } from '../agent';
 import { checkToken, nodeNameOf, openBus, type Bus } from '../bus';
 import { checkIfaceName, unload } from '../datapath';
 import { UsageError } from '../errors';
@@ -15,6 +15,7 @@ import { Store } from '../store';
 import { WebServer, isLoopbackHost, loadToken, parseHttpListen, type WebListen } from '../web';
 import { blockSubjectOption, natsAuthOf, natsAuthOptions, natsOption, numberIn, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 import { addAgentStoreOptions, startAgentStore, storeStatusLines, type AgentStoreOpts } from './agent-store';
+import { injectStatusLines, startInjectAction } from './agent-inject';
 
 const webLog = moduleLogger('web');
 
@@ -68,6 +69,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
       `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
       ...(busLine ? [busLine] : []),
       ...storeStatusLines(s.extras),
+      ...injectStatusLines(s.extras),
     ].join('\n');
   }
   const lines = [
@@ -81,6 +83,7 @@ export function renderAgentStatus(s: AgentStatus | Json<AgentStatus>): string {
     `  metrics: ${s.metricsUrl ?? 'not served (--metrics HOST:PORT)'}`,
     ...(busLine ? [busLine] : []),
     ...storeStatusLines(s.extras),
+    ...injectStatusLines(s.extras),
   ];
   const d = s.detector;
   if (!d) lines.push('  detector: off (--detect)');
@@ -287,6 +290,7 @@ Examples:
       let running: Agent;
       let bridge: BusBridge;
       let store: StoreBridge | undefined;
+      let injectAction: InjectAction | undefined;
       try {
         running = await startAgent(opts, command);
       } catch (err) {
@@ -297,13 +301,18 @@ Examples:
         store = await startAgentStore(opts, running.pinDir);
         if (store) running.addStatus('store', () => store!.state());
         // Kernel events go out on NATS, into the store and to the live view; with none of them they stay in the ring for `bae events`.
+        const readEvents = opts.nats !== undefined || store !== undefined || opts.http !== undefined;
+        injectAction = startInjectAction(running, { bus, node, store, readsEvents: readEvents });
         bridge = BusBridge.start({
           bus,
           node,
           pinDir: running.pinDir,
           blockSubject: opts.blockSubject,
-          readEvents: opts.nats !== undefined || store !== undefined || opts.http !== undefined,
-          ...(store ? { onEvent: (v) => store!.event(v) } : {}),
+          readEvents,
+          onEvent: (v) => {
+            store?.event(v);
+            injectAction!.onEvent(v);
+          },
           identity: { mode: running.peer === undefined ? 'ingress' : 'inline', ifaces: running.peer === undefined ? [running.iface] : [running.iface, running.peer] },
           ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat } : {}),
         });
@@ -335,6 +344,7 @@ Examples:
       process.stdout.write(`bae agent running ${where}; socket ${running.socketPath}; bus ${busName(bus)} as node ${node}${metricsUrl ? `; metrics at ${metricsUrl}` : ''}${web ? `; live view at ${web.url}` : ''}\n`);
       const sig = await untilSignal();
       await web?.close();
+      await injectAction?.stop();
       bridge.stop();
       await store?.stop();
       await bus.drain();

@@ -16,6 +16,13 @@ export { viewEvent, type PolicyEventView };
 import { readEventStream } from './events-stream';
 import { addNatsOptions, dbOption, natsAuthOf, parseSince, pinDirOf, type NatsAuthOpts } from './options';
 
+/** The agent's injection events (src/cli/agent-inject.ts): the outcome rides along as `inject`. */
+function injectText(v: PolicyEventView): string {
+  const o = (v as { inject?: { kind?: string; reason?: string; sport?: number; dport?: number; port?: string } }).inject;
+  if (v.kind === 'inject-refused') return `did not inject ${o?.kind ?? '?'}: ${o?.reason ?? '?'}`;
+  return `injected ${v.value} frame(s) of ${o?.kind ?? '?'} (ports ${o?.sport ?? '?'} -> ${o?.dport ?? '?'}) out of ${o?.port ?? '?'}`;
+}
+
 export function formatEvent(v: PolicyEventView): string {
   const what =
     v.kind === 'fire'
@@ -26,7 +33,9 @@ export function formatEvent(v: PolicyEventView): string {
           ? `refused to block ${v.src}: it is in a protected prefix`
           : v.kind === 'would-block'
             ? `would block ${v.src} for ${(Number(v.value - v.timeNs) / 1e9).toFixed(3)}s (monitor only)`
-            : `matched (${v.value} bytes)`;
+            : v.kind === 'injected' || v.kind === 'inject-refused'
+              ? injectText(v)
+              : `matched (${v.value} bytes)`;
   return `${v.time} ${v.kind.padEnd(5)} ${v.policy} ${v.src} -> ${v.dst} scope=${v.scope}: ${what}`;
 }
 
@@ -101,7 +110,8 @@ export function register(program: Command): void {
 Each event names its kind (fire: a trigger switched its policy on; block: a source went on the
 blocklist; match: a packet met an \`event\` action; refused: a block of an address in a protected
 prefix was refused; would-block: a monitor-only policy would have blocked), the policy, the
-addresses (the client first for HTTP response metrics) and the scope.
+addresses (the client first for HTTP response metrics) and the scope. A storing agent adds its
+own: injected and inject-refused, what an \`inject\` action sent on a fire, or why not.
 
 Where they come from: a running \`bae agent\` that stores (--db, its default) reads the kernel's
 ring buffer itself and keeps every event in its store: bae events reads them there, all of them

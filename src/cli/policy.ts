@@ -8,6 +8,7 @@ import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { natsAuthOf, natsAuthOptions, natsOption, pinDirOf, wholeNumber, type NatsAuthOpts } from './options';
 import { applyOverBus } from './policy-fleet';
+import { warnInjectWithoutAgent } from './agent-inject';
 
 function matchText(spec: Record<string, unknown>): string {
   const m = (spec.match ?? {}) as Record<string, unknown>;
@@ -163,10 +164,9 @@ Examples:
         return;
       }
       if (opts.node !== undefined || opts.all) throw new UsageError('--node and --all go with --nats (the local bae needs neither)');
-      printOutcome(
-        await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, monitor: opts.monitor ?? false, delayLine: agentDelayLineStep }),
-        opts.json ?? false,
-      );
+      const outcome = await applyPolicyFiles(paths, { pinDir: pinDirOf(command), replace: opts.replace ?? false, monitor: opts.monitor ?? false, delayLine: agentDelayLineStep });
+      printOutcome(outcome, opts.json ?? false);
+      await warnInjectWithoutAgent(outcome.policies, pinDirOf(command));
     });
   for (const o of natsAuthOptions()) applyCommand.addOption(o);
 

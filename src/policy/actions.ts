@@ -42,6 +42,34 @@ const has = (q: Readonly<Record<string, unknown>>, k: string) => q[k] !== undefi
 const S = 1000n * MS;
 const DAY = 86_400n * S;
 
+/**
+ * Bit of `inject` in policy_rule.action_mask. The agent carries it out (src/agent/inject-action.ts)
+ * on the trigger's fire events; the kernel never tests it, like the delay-class bits 14 and 15.
+ * enum policy_action (bpf/policy_abi.h) leaves 12..13 free; test/policy/inject-action.test.ts
+ * checks that it still does.
+ */
+export const INJECT_BIT = 12;
+
+/**
+ * Kinds of the forged-packet catalogue (src/reconstruct/forge-catalogue.ts) that an `inject`
+ * action may send: those that fit a TCP flow of the conversation (the fire event names the
+ * addresses, the agent finds the flow). UDP kinds need ports that no event carries. The policy
+ * area does not import reconstruct (it imports policy): test/policy/inject-action.test.ts holds
+ * this list to the catalogue.
+ */
+export const INJECT_ACTION_KINDS = [
+  'tcp-rst', 'tcp-dup-ack-storm', 'tcp-in-window', 'tcp-bad-checksum', 'tcp-truncated', 'tcp-syn-fin', 'tcp-null', 'tcp-xmas',
+  'tcp-bad-options', 'tcp-out-of-window', 'ip-bad-checksum', 'ip-truncated', 'ip-bad-ihl', 'ip-bad-total-length', 'ip-tiny-fragment',
+  'ip-overlapping-fragments', 'eth-truncated',
+] as const;
+
+/** The agent injects once per fire: without a trigger every matching packet would ask for it (parse.ts). */
+export const INJECT_NEEDS_TRIGGER =
+  "action 'inject' needs a trigger: the agent injects once per fire (to inject once per conversation: trigger: { when: packets >= 1, within: 1s, scope: conversation })";
+
+/** Bounds of one `inject` (per fire): instances, frames per second, and seconds a send may take. */
+export const INJECT_ACTION_LIMITS = { countMax: 100_000, rateMin: 0.001, rateMax: 1_000_000, rateDefault: 1000, secondsMax: 60 } as const;
+
 export const ACTIONS: readonly ActionDef[] = [
   { kind: 'pass', bit: ACT.POLICY_ACT_PASS, verdict: 'pass', params: {}, kernel: true, description: 'let the packet through; lower-priority policies are not looked at' },
   { kind: 'drop', bit: ACT.POLICY_ACT_DROP, verdict: 'drop', params: {}, kernel: true, description: 'drop the packet' },
@@ -202,6 +230,29 @@ export const ACTIONS: readonly ActionDef[] = [
     description: `copy the frame as it arrived (its first snaplen bytes, default ${CAPTURE.snaplenDefault}, at most ${CAPTURE.snaplenMax}) to the capture ring, a seeded sample fraction 0 < sample <= 1 of them (default 1); with drops: true only the frames this policy's drop, block, loss or rate removes (\`bae capture\`)`,
     check: (q) => {
       if (q.sample === 0) return { param: 'sample', message: 'capture.sample must be above 0 (a fraction 0 < sample <= 1); remove the action to capture nothing' };
+      return undefined;
+    },
+  },
+  {
+    kind: 'inject',
+    bit: INJECT_BIT,
+    verdict: null,
+    params: {
+      kind: { type: 'enum', required: true, values: INJECT_ACTION_KINDS },
+      count: { type: 'number', required: false, min: 1, max: INJECT_ACTION_LIMITS.countMax, integer: true },
+      rate: { type: 'number', required: false, min: INJECT_ACTION_LIMITS.rateMin, max: INJECT_ACTION_LIMITS.rateMax, integer: false },
+      toward: { type: 'enum', required: false, values: ['source', 'destination'] },
+    },
+    kernel: true,
+    description:
+      'when the trigger fires, the agent forges count (default 1) packets of kind (bae inject --list) into the TCP flow of the conversation that fired it, ' +
+      `at rate frames/s (default ${INJECT_ACTION_LIMITS.rateDefault}), sent to its source (default) or destination; needs a trigger and a running \`bae agent\``,
+    check: (q) => {
+      const count = (q.count as number | undefined) ?? 1;
+      const rate = (q.rate as number | undefined) ?? INJECT_ACTION_LIMITS.rateDefault;
+      if (count / rate > INJECT_ACTION_LIMITS.secondsMax) {
+        return { param: has(q, 'rate') ? 'rate' : 'count', message: `inject: ${count} packets at ${rate}/s take ${Math.ceil(count / rate)} s, more than the ${INJECT_ACTION_LIMITS.secondsMax} s one fire may inject for` };
+      }
       return undefined;
     },
   },

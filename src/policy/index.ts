@@ -6,7 +6,7 @@ export type { Policy, PolicyMatch, PolicyTrigger, PolicyAction, PortRange, TcpFl
 export { MAX_CANDIDATES, WINDOW_BUCKETS, SCOPE_IDS } from './model';
 export { API_VERSION, LIMITS, parsePolicyText, parsePolicyValues, parsePolicyFiles, expandPolicyPaths, checkUniqueNames } from './parse';
 export { parseDuration, formatDuration, policySpec } from './spec';
-export { ACTIONS, ACTION_BY_KIND } from './actions';
+export { ACTIONS, ACTION_BY_KIND, INJECT_ACTION_KINDS, INJECT_ACTION_LIMITS, INJECT_BIT } from './actions';
 export type { ActionDef, ParamSpec } from './actions';
 export { METRICS, METRIC_BY_NAME, metricContribution, metricReversed } from './metrics';
 export type { MetricInfo, PacketFacts } from './metrics';

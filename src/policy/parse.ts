@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode, Pair, Scalar, YAMLMap } from 'yaml';
-import { ACTION_BY_KIND, ACTIONS, type ParamSpec } from './actions';
+import { ACTION_BY_KIND, ACTIONS, INJECT_NEEDS_TRIGGER, type ParamSpec } from './actions';
 import { parseTcpFlagList, TCP_FLAG_BITS } from './actions-model';
 import { PolicyError } from './errors';
 import { METRIC_BY_NAME, METRICS } from './metrics';
@@ -466,6 +466,8 @@ function parseOne(w: Walker, node: YamlNode): Policy {
   const monitor = monitorPair ? w.boolean(w.value(monitorPair, 'spec.monitor'), 'spec.monitor') : false;
   const actionsPair = w.required(spec, 'actions', 'spec', specNode);
   const actions = parseActions(w, w.value(actionsPair, 'spec.actions'));
+  const inject = actions.find((a) => a.kind === 'inject');
+  if (inject && !trigger) throw new PolicyError({ ...inject.source!, policy: name }, INJECT_NEEDS_TRIGGER);
 
   const policy: Policy = {
     name,

@@ -21,7 +21,7 @@ export {
   sendFrames,
 } from './inject-send';
 export type { FrameSender, OutFrame, SendOptions, SendReport } from './inject-send';
-export { DEFAULT_INJECT_RATE, NoConversationError, drawFrameSize, flowsBetween, inject, planInjection, spacingFromProfile } from './inject';
+export { DEFAULT_INJECT_RATE, NoConversationError, drawFrameSize, flowsBetween, inject, neighbourEntry, planInjection, spacingFromProfile } from './inject';
 export type { InjectPlan, InjectRequest, InjectResult } from './inject';
 export { DEFAULT_RECONSTRUCT_RATE, resendDropped, unsendable } from './inject-replay';
 export type { ResendOptions, ResendResult } from './inject-replay';

@@ -160,17 +160,23 @@ function macOfPort(port: string): Buffer {
   }
 }
 
-/** The neighbour table's MAC of `addr` (this network namespace), if it has a usable one. */
-export function neighbourMac(addr: string): Buffer | undefined {
+/** The neighbour table's entry of `addr` (this network namespace): its MAC and the device it
+ *  is on, if it has a usable one. */
+export function neighbourEntry(addr: string): { mac: Buffer; dev: string } | undefined {
   let out: string;
   try {
     out = execFileSync('ip', ['-j', 'neigh', 'show', 'to', addr], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
     return undefined;
   }
-  const entries = JSON.parse(out || '[]') as { lladdr?: string; state?: string[] }[];
+  const entries = JSON.parse(out || '[]') as { lladdr?: string; dev?: string; state?: string[] }[];
   const e = entries.find((n) => n.lladdr && !(n.state ?? []).includes('FAILED'));
-  return e?.lladdr ? parseMac(e.lladdr) : undefined;
+  return e?.lladdr ? { mac: parseMac(e.lladdr), dev: e.dev ?? '' } : undefined;
+}
+
+/** The neighbour table's MAC of `addr` (this network namespace), if it has a usable one. */
+export function neighbourMac(addr: string): Buffer | undefined {
+  return neighbourEntry(addr)?.mac;
 }
 
 function macOption(what: string, text: string): Buffer {
