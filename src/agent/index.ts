@@ -16,3 +16,5 @@ export { feedBusMetrics } from './bus-metrics';
 export type { PolicyReply, PolicyRequest } from './bus-policy';
 export { DEFAULT_SNAPSHOT_MS, StoreBridge } from './store-bridge';
 export type { StoreBridgeOptions, StoreBridgeState } from './store-bridge';
+export { MAX_PACKET_EVENTS, PACKET_EVENT_KINDS, REPORT_TIMEOUT_MS, checkPacketEvent, reportPacketEvents } from './packet-events';
+export type { PacketEvent, PacketEventKind } from './packet-events';
