@@ -135,6 +135,7 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
     const { lab } = a;
     run(['ip', 'netns', 'exec', lab.client.ns, 'ping', '-n', '-c', '3', '-i', '0.2', '-W', '2', lab.server.ipv4]);
     const latencies: number[] = [];
+    const parts: string[] = [];
     const serverMac = macOf(lab.server.ns, lab.server.iface);
     for (let i = 0; i < 3; i++) {
       // Stamped in the page the moment one more injected row is in the DOM (the host's clock, as the frame's).
@@ -151,9 +152,13 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
       await page.waitForFunction('window.injectSeenAt !== null', { timeout: 5000 });
       const rowAt = (await page.evaluate('window.injectSeenAt')) as number;
       // The frame's time (wall clock when it left, ns) against the row's stamp.
-      latencies.push(rowAt - Number(BigInt(sent.frames[0]!.tsNs) / 1_000_000n));
+      const frameMs = Number(BigInt(sent.frames[0]!.tsNs) / 1_000_000n);
+      latencies.push(rowAt - frameMs);
+      // Where the time went: the command until it built its event, the agent and the page after.
+      const ev = ((await page.evaluate(`fetch('/api/events').then((r) => r.json())`)) as { events: { kind: string; time: string }[] }).events.filter((e) => e.kind === 'injected').pop()!;
+      parts.push(`${Date.parse(ev.time) - frameMs}+${rowAt - Date.parse(ev.time)}`);
     }
-    t.diagnostic(`the frame left, its event was on the page after ${latencies.map((x) => x.toFixed(0)).join(', ')} ms`);
+    t.diagnostic(`the frame left, its event was on the page after ${latencies.map((x) => x.toFixed(0)).join(', ')} ms (the command until its event + the agent and the page: ${parts.join(', ')} ms)`);
     for (const ms of latencies) {
       assert.ok(ms > -5, `the row cannot come before the frame (${ms} ms)`);
       assert.ok(ms < INJECT_BUDGET_MS, `the injected packet showed ${ms} ms after it left`);
