@@ -4,6 +4,7 @@
 // stream within a second (measured); `bae top --url` prints the conversation rising, from the bae
 // namespace (loopback) and from the client's (beyond loopback: the token). Screenshot: docs/img/.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -222,6 +223,19 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^bae top — \\d+ conversations`));
     assert.match(text.stdout, new RegExp(lab.client.ipv4.replace(/\./g, '\\.') + ' +' + lab.server.ipv4.replace(/\./g, '\\.')));
+    // The live screen (not a terminal here: no raw keys) redraws each --interval until SIGTERM, then exits 0.
+    const live = spawn('ip', ['netns', 'exec', lab.ns.bae, process.execPath, BAE_BIN, 'top', '--url', url, '--interval', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let screens = '';
+    live.stdout!.on('data', (d: Buffer) => (screens += d.toString()));
+    const exited = new Promise<number | null>((resolve) => live.on('exit', (c) => resolve(c)));
+    const until = Date.now() + 15_000;
+    while ((screens.match(/bae top — /g) ?? []).length < 3 && Date.now() < until && live.exitCode === null) await sleep(100);
+    live.kill('SIGTERM');
+    const timer = setTimeout(() => live.kill('SIGKILL'), 5000);
+    assert.equal(await exited, 0, 'bae top --url ends cleanly on SIGTERM');
+    clearTimeout(timer);
+    const cleared = screens.split('\u001b[H\u001b[2J').filter((x) => /^bae top — \d+ conversations/.test(x));
+    assert.ok(cleared.length >= 3, `three screens or more, each after a clear: ${screens.slice(0, 300)}`);
     // From the client's namespace, beyond loopback: 401 without the token (exit 1, BAE_AGENT), served with it.
     const far = `http://${BAE_ADDR}:${port}`;
     const refused = top(lab.ns.client, ['--url', far, '--once']);
