@@ -25,6 +25,8 @@ interface FrameSource {
   /** What --once --json prints: {nowNs, page, datapath, blocks}, the same in both modes. */
   json(q: ConversationQuery): Promise<string>;
   close(): void;
+  /** A failed read after the first screen is shown and tried again (an agent restarting), not the end. */
+  retries: boolean;
 }
 
 /** A refresh reads at most this long of the next walk of the map (100k conversations take a few refreshes). */
@@ -46,6 +48,7 @@ function localSource(pinDir: string): FrameSource {
     frame: (q, whole) => Promise.resolve(frame(state, q, whole)),
     json: (q) => Promise.resolve(toJson(frame(state, q, true), 2)),
     close: () => state.close(),
+    retries: false,
   };
 }
 
@@ -58,6 +61,7 @@ function remoteSource(url: string, token: string | undefined): FrameSource {
       return toJson({ nowNs: v.nowNs, page: v.conversations, datapath: v.datapath, blocks: v.blocks }, 2);
     },
     close: () => undefined,
+    retries: true,
   };
 }
 
@@ -115,17 +119,21 @@ Examples:
           const stdin = process.stdin;
           // One draw at a time: a slow answer from a remote agent is not asked again meanwhile.
           let drawing = false;
+          let drawn = false;
+          let finished = false;
           const draw = () => {
-            if (drawing) return;
+            if (drawing || finished) return;
             drawing = true;
             source.frame(query(), false).then(
               (f) => {
                 drawing = false;
-                process.stdout.write('\x1b[H\x1b[2J' + renderTop(f, process.stdout.columns || 160) + '\n');
+                drawn = true;
+                if (!finished) process.stdout.write('\x1b[H\x1b[2J' + renderTop(f, process.stdout.columns || 160) + '\n');
               },
               (err: unknown) => {
                 drawing = false;
-                finish(err);
+                if (!drawn || !source.retries) return finish(err);
+                if (!finished) process.stdout.write(`\x1b[H\x1b[2Jbae top: ${err instanceof Error ? err.message : String(err)}; trying again every ${opts.interval} ms\n`);
               },
             );
           };
@@ -140,6 +148,7 @@ Examples:
           };
           const onSignal = () => finish();
           function finish(err?: unknown) {
+            finished = true;
             clearInterval(timer);
             stdin.off('data', onKey);
             process.off('SIGINT', onSignal);

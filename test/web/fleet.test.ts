@@ -255,8 +255,22 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
     const [a] = labs as [AgentLab, AgentLab];
     await agents[1]!.stop('SIGTERM');
     await page.waitForFunction(`document.querySelector('#nodes tr[data-node="web-2"] td.status')?.textContent === 'stopped'`, { timeout: 5000 });
-    // The first lab's agent again, without NATS: its page has no fleet.
-    await agents[0]!.stop('SIGTERM');
+    // A live `bae top --url` of the first agent shows it gone, and goes on asking.
+    const live = spawn('ip', ['netns', 'exec', a.lab.ns.bae, process.execPath, BAE_BIN, 'top', '--url', `http://127.0.0.1:${port}`, '--interval', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let screens = '';
+    live.stdout!.on('data', (d: Buffer) => (screens += d.toString()));
+    const exited = new Promise<number | null>((resolve) => live.on('exit', (c) => resolve(c)));
+    try {
+      for (let i = 0; i < 150 && !screens.includes('bae top — '); i++) await sleep(100);
+      // The first lab's agent again, without NATS: its page has no fleet.
+      await agents[0]!.stop('SIGTERM');
+      for (let i = 0; i < 50 && (screens.match(/trying again every 200 ms/g) ?? []).length < 2; i++) await sleep(100);
+    } finally {
+      live.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, 'it ends cleanly on SIGTERM');
+    assert.match(screens, /bae top: no live view answers at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*; trying again every 200 ms/);
+    assert.ok((screens.match(/trying again every 200 ms/g) ?? []).length >= 2, 'asked again at each refresh');
     const solo = await a.startAgent(['--node', 'solo', '--http', '127.0.0.1:0']);
     agents.push(solo);
     const m = /live view at http:\/\/[^:]+:(\d+)\//.exec(solo.stdout());
