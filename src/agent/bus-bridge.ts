@@ -304,10 +304,10 @@ export class BusBridge {
     };
   }
 
-  /** Entries in the blocklist for the heartbeat (null when unreadable: not said as 0). */
+  /** Entries in the blocklist for the heartbeat (null when unreadable: not said as 0); a count, cheap at every beat. */
   #blockCount(): number | null {
     try {
-      return this.#blocklist.list().length;
+      return this.#blocklist.count();
     } catch {
       return null;
     }

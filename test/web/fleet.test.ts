@@ -124,11 +124,17 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
       await sleep(700);
     }
     assert.ok(ages.every((ms) => ms >= 0 && ms <= 1500), `web-2's heartbeat stays fresh on the page: ${ages.join(', ')} ms`);
+    // The second node's blocks (an address and a prefix, in its own kernel) show with its next heartbeat.
+    for (const target of ['192.0.2.9', '198.51.100.0/24']) {
+      const res = b.cli(['block', target, '--ttl', '60s']);
+      assert.equal(res.status, 0, res.stderr);
+    }
+    await page.waitForFunction(`document.querySelector('#nodes tr[data-node="web-2"] td.blocks')?.textContent === '2'`, { timeout: 5000 });
     // The API says the same.
     const nodes = (await page.evaluate(`fetch('/api/nodes').then((r) => r.json())`)) as { bus: string; standalone: boolean; nodes: { node: string; live: boolean; blocks: number }[] };
     assert.equal(nodes.bus, 'nats');
     assert.equal(nodes.standalone, false);
-    assert.deepEqual(nodes.nodes.map((n) => [n.node, n.live, n.blocks]), [['web-1', true, 0], ['web-2', true, 0]]);
+    assert.deepEqual(nodes.nodes.map((n) => [n.node, n.live, n.blocks]), [['web-1', true, 0], ['web-2', true, 2]]);
   });
 
   it(`shows a packet of \`bae inject\` in the page's event stream within ${INJECT_BUDGET_MS} ms, with its reason, filterable`, async (t) => {
