@@ -186,6 +186,43 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
     await page.select('#events select', '');
   });
 
+  it('shows the frames `bae reconstruct` sent again as a reconstructed event, with the policy, reason and count', async () => {
+    const [a] = labs as [AgentLab];
+    const { lab } = a;
+    const policy = a.write('lossy.yaml', `apiVersion: bae/v1
+kind: Policy
+metadata: { name: lossy-capture }
+spec:
+  match: { proto: udp, dst: ${lab.server.ipv4}/32, dport: 9300 }
+  actions:
+    - loss: { probability: 100 }
+    - capture: { drops: true, snaplen: 1536 }
+`);
+    const applied = a.cli(['policy', 'apply', policy]);
+    assert.equal(applied.status, 0, `policy apply: ${applied.stderr}`);
+    const send = tryRun(['ip', 'netns', 'exec', lab.client.ns, 'python3', '-c', `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(5): s.sendto(bytes([i]) * 100, ('${lab.server.ipv4}', 9300))`]);
+    assert.equal(send.status, 0, send.stderr);
+    // The agent stores the five captured drops (its store, --db in the lab's run directory).
+    let stored = 0;
+    for (let i = 0; i < 50 && stored < 5; i++) {
+      const info = a.cli(['store', 'info', '--json']);
+      stored = info.status === 0 ? (JSON.parse(info.stdout) as { counts: { packets: number } }).counts.packets : 0;
+      if (stored < 5) await sleep(100);
+    }
+    assert.equal(stored, 5, 'the agent stored the five dropped datagrams');
+    const res = a.cli(['reconstruct', '--policy', 'lossy-capture', '--json']);
+    assert.equal(res.status, 0, `bae reconstruct: ${res.stderr}`);
+    assert.equal((JSON.parse(res.stdout) as { sent: number }).sent, 5);
+    await page.waitForFunction(`document.querySelector('#events .kind-reconstructed')?.textContent.includes('×5 (bae reconstruct)')`, { timeout: 5000 });
+    const events = (await page.evaluate(`fetch('/api/events').then((r) => r.json())`)) as { events: { kind: string; policy: string; reason: string; src: string; dst: string; frames: number; port: string }[] };
+    const ev = events.events.filter((e) => e.kind === 'reconstructed');
+    assert.equal(ev.length, 1, JSON.stringify(ev));
+    assert.deepEqual([ev[0]!.policy, ev[0]!.src, ev[0]!.dst, ev[0]!.frames, ev[0]!.port], ['lossy-capture', lab.client.ipv4, lab.server.ipv4, 5, lab.bae.serverPort]);
+    assert.ok(ev[0]!.reason.length > 0, `the drop's reason: ${ev[0]!.reason}`);
+    const del = a.cli(['policy', 'delete', 'lossy-capture']);
+    assert.equal(del.status, 0, del.stderr);
+  });
+
   it('refuses a malformed packet event on the control socket, naming the field; nothing is published', async () => {
     const [a] = labs as [AgentLab];
     const before = ((await page.evaluate(`fetch('/api/events').then((r) => r.json())`)) as { events: unknown[] }).events.length;
