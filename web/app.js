@@ -7,6 +7,7 @@ import htm from 'htm';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './app.css';
+import { Nodes } from './nodes.js';
 
 const html = htm.bind(h);
 const HISTORY = 240; // chart points kept: one minute at four pushes a second
@@ -150,7 +151,7 @@ function Events({ events }) {
     <h2>Events</h2>
     <div class="controls"><select value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="">all kinds</option>${kinds.map((k) => html`<option value=${k}>${k}</option>`)}</select>
       <span class="muted">${events.length} received</span></div>
-    <div class="events">${shown.map((e, i) => html`<div key=${i} class=${'kind-' + (e.kind ?? 'other')}>${(e.time ?? e.applied ?? '').slice(11, 23)} ${e.kind ?? e.subject} ${e.policy ?? ''} ${e.src ?? e.command?.ip ?? ''}${e.dst ? ' → ' + e.dst : ''}${e.kind === 'fire' ? ` (${e.value})` : ''}</div>`)}</div>
+    <div class="events">${shown.map((e, i) => html`<div key=${i} class=${'kind-' + (e.kind ?? 'other')}>${(e.time ?? e.applied ?? '').slice(11, 23)} ${e.kind ?? e.subject} ${e.policy ?? ''} ${e.src ?? e.command?.ip ?? ''}${e.dst ? ' → ' + e.dst : ''}${e.kind === 'fire' ? ` (${e.value})` : ''}${e.reason ? html` <span class="reason">${e.reason}${e.frames !== undefined ? ` ×${e.frames}` : ''}${e.by ? ` (${e.by})` : ''}</span>` : ''}</div>`)}</div>
   </section>`;
 }
 
@@ -220,6 +221,7 @@ function App() {
       <${Profile} selected=${selected} profile=${view?.profile} hist=${{ ...H.conv }} close=${() => setSelected(null)} />
       <${Blocks} blocks=${blocks} admin=${session?.admin} csrf=${session?.csrf} />
       <${Events} events=${events} />
+      <${Nodes} fleet=${view?.fleet} self=${view?.node} />
       <${Policies} view=${view} hist=${{ ...H.policies }} />
       <${Datapath} view=${view} hist=${{ ...H.verdicts }} lineHist=${{ ...H.line }} />
     </main>`;

@@ -40,6 +40,7 @@ import { agentSocketPath, type AgentRequest, type DelayClassConfig } from './cli
 import { DetectLoop, type DetectOptions, type DetectStatus } from './detect';
 import { AgentMetrics } from './metrics';
 import { MetricsServer, type MetricsListen } from './metrics-server';
+import { MAX_PACKET_EVENTS, checkPacketEvent, type PacketEvent } from './packet-events';
 
 const log = moduleLogger('agent');
 
@@ -159,6 +160,7 @@ export class Agent {
   #xsks: BpfMap | undefined;
   #delayStats: BpfMap;
   #extras = new Map<string, () => unknown>();
+  #packetEventListener: ((event: PacketEvent) => void) | undefined;
   #server: net.Server | undefined;
   #metricsServer: MetricsServer | undefined;
   #detect: DetectLoop | undefined;
@@ -376,8 +378,13 @@ export class Agent {
           }
           this.setDelayClasses(req.classes);
           return { ok: true, result: null };
+        case 'event':
+          if (path.resolve(String(req.pinDir)) !== this.pinDir) {
+            return { ok: false, error: `this agent serves ${this.pinDir}, not ${String(req.pinDir)}` };
+          }
+          return { ok: true, result: this.packetEvents(req.events) };
         default:
-          return { ok: false, error: `unknown op ${JSON.stringify((req as { op?: unknown })?.op)} (status, delay-classes)` };
+          return { ok: false, error: `unknown op ${JSON.stringify((req as { op?: unknown })?.op)} (status, delay-classes, event)` };
       }
     } catch (err) {
       return { ok: false, error: err instanceof Error ? err.message : String(err) };
@@ -392,6 +399,25 @@ export class Agent {
   kernelDelayStats(): PolicyDelayStats {
     const perCpu = this.#delayStats.lookupPerCpu(Buffer.alloc(4));
     return perCpu ? sumPolicyDelayStatsPerCpu(perCpu) : { redirected: 0n, noSocket: 0n };
+  }
+
+  /** Who hears packet events (the bus bridge): one listener, set by the CLI. */
+  onPacketEvent(listener: (event: PacketEvent) => void): void {
+    this.#packetEventListener = listener;
+  }
+
+  /** Packet events of a command (op 'event'): all checked first (one bad: none taken), then handed on. */
+  packetEvents(events: unknown): { taken: number; published: boolean } {
+    if (!Array.isArray(events) || events.length === 0 || events.length > MAX_PACKET_EVENTS) throw new UsageError(`events: expected a list of 1 to ${MAX_PACKET_EVENTS} packet events`);
+    const checked = events.map((e, i) => {
+      const c = checkPacketEvent(e);
+      if (typeof c === 'string') throw new UsageError(`events[${i}]: ${c}`);
+      return c;
+    });
+    const listener = this.#packetEventListener;
+    for (const e of checked) listener?.(e);
+    log.info({ events: checked.length, kind: checked[0]!.kind, by: checked[0]!.by, frames: checked.reduce((n, e) => n + e.frames, 0) }, 'packet events taken');
+    return { taken: checked.length, published: listener !== undefined };
   }
 
   /** Adds a named part to status() (the bus bridge's state), read at each status. */

@@ -6,10 +6,11 @@
 // Kept apart from agent.ts: the agent hands in its pin directory and reads the bridge's state for
 // its status.
 import os from 'node:os';
-import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription } from '../bus';
+import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription, type Heartbeat } from '../bus';
 import { POLICY_MAPS, RingBuffer, decodePolicyCtl, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
 import { Blocklist, storedNames, viewEvent, type PolicyEventView } from '../policy';
+import type { PacketEvent } from './packet-events';
 import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, type PolicyRequest } from './bus-policy';
 
 const log = moduleLogger('agent/bus');
@@ -18,25 +19,8 @@ export const DEFAULT_TELEMETRY_MS = 5000;
 /** Heartbeat period; `bae nodes` counts a node live while its last heartbeat is under 3 periods old. */
 export const DEFAULT_HEARTBEAT_MS = 2000;
 
-/** What an agent says of itself on bae.heartbeat.<node> (docs/bus.md "Heartbeats"). */
-export interface Heartbeat {
-  node: string;
-  host: string;
-  pid: number;
-  time: string;
-  /** The period: a node whose last heartbeat is older than 3 of them is not live. */
-  intervalMs: number;
-  /** 'stopped' in the last heartbeat of an agent that stops. */
-  state: 'running' | 'stopped';
-  mode: 'inline' | 'ingress';
-  ifaces: string[];
-  pinDir: string;
-  /** The policy set's generation in the kernel (0: none applied yet). */
-  generation: number | null;
-  uptimeMs: number;
-  /** How far behind the bus is: events waiting for the stream, awaiting its acknowledgement, dropped; round trip. */
-  bus: { kind: 'memory' | 'nats'; connected: boolean; server: string | null; buffered: number; inFlight: number; dropped: number; lagMs: number; rttMs: number | null };
-}
+/** What an agent says of itself on bae.heartbeat.<node>: the bus area's Heartbeat (src/bus/heartbeat.ts). */
+export type { Heartbeat };
 
 export interface BusBridgeOptions {
   bus: Bus;
@@ -254,6 +238,11 @@ export class BusBridge {
     this.#safePublishEvent(v.kind, { node: this.node, ...v });
   }
 
+  /** A packet event (frames bae sent: src/agent/packet-events.ts) on bae.events.<node>.<kind>, like a kernel event. */
+  publishPacketEvent(e: PacketEvent): void {
+    this.#safePublishEvent(e.kind, { node: this.node, ...e });
+  }
+
   #safePublishEvent(kind: string, value: unknown): void {
     try {
       this.#bus.publishEvent(SUBJECTS.event(this.node, kind), value);
@@ -309,9 +298,19 @@ export class BusBridge {
       ifaces: this.#identity.ifaces,
       pinDir: this.#pinDir,
       generation,
+      blocks: this.#blockCount(),
       uptimeMs: Date.now() - this.#startedAt,
       bus: { kind: b.kind, connected: b.connected, server: b.server ?? null, buffered: b.eventsBuffered ?? 0, inFlight: b.eventsInFlight ?? 0, dropped: b.eventsDropped ?? 0, lagMs: b.eventLagMs ?? 0, rttMs: b.rttMs ?? null },
     };
+  }
+
+  /** Entries in the blocklist for the heartbeat (null when unreadable: not said as 0); a count, cheap at every beat. */
+  #blockCount(): number | null {
+    try {
+      return this.#blocklist.count();
+    } catch {
+      return null;
+    }
   }
 
   async #publishHeartbeat(state: Heartbeat['state']): Promise<void> {

@@ -57,7 +57,11 @@ export interface DelayClassConfig {
   params: DelayParams;
 }
 
-export type AgentRequest = { op: 'status' } | { op: 'delay-classes'; pinDir: string; classes: DelayClassConfig[] };
+export type AgentRequest =
+  | { op: 'status' }
+  | { op: 'delay-classes'; pinDir: string; classes: DelayClassConfig[] }
+  /** Packet events of a command (src/agent/packet-events.ts): published on the agent's bus. */
+  | { op: 'event'; pinDir: string; events: unknown[] };
 
 /** One request, one reply; rejects with NoAgentError when nothing listens on the socket. */
 export function agentRequest<T = unknown>(socketPath: string, req: AgentRequest, timeoutMs = 5000): Promise<T> {

@@ -18,3 +18,5 @@ export { DEFAULT_SNAPSHOT_MS, StoreBridge } from './store-bridge';
 export type { StoreBridgeOptions, StoreBridgeState } from './store-bridge';
 export { InjectAction, MAX_RUNNING, STALE_FIRE_MS, hasInjectAction } from './inject-action';
 export type { InjectActionOptions, InjectActionStatus, InjectOutcome } from './inject-action';
+export { MAX_PACKET_EVENTS, PACKET_EVENT_KINDS, REPORT_TIMEOUT_MS, checkPacketEvent, reportPacketEvents } from './packet-events';
+export type { PacketEvent, PacketEventKind } from './packet-events';

@@ -20,3 +20,5 @@ export { parseBlockCommand, newBlockCommand, SeenIds } from './block-command';
 export type { BlockCommand, CheckedBlockCommand } from './block-command';
 export { openBus } from './open';
 export type { OpenBusOptions } from './open';
+export { LIVE_PERIODS, isHeartbeat, viewNodes } from './heartbeat';
+export type { Heartbeat, NodeView } from './heartbeat';

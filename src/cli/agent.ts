@@ -317,6 +317,8 @@ Examples:
           ...(opts.heartbeat !== undefined ? { heartbeatMs: opts.heartbeat } : {}),
         });
         running.addStatus('bus', () => bridge.state());
+        // Frames sent by `bae inject` and `bae reconstruct` (over the control socket) join the event stream.
+        running.onPacketEvent((e) => bridge.publishPacketEvent(e));
         feedBusMetrics(bus, running.metrics);
       } catch (err) {
         // A start that fails undoes what it did: bae goes again if the agent loaded it.

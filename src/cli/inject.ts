@@ -1,6 +1,7 @@
 // `bae inject`: forged packets that fit a live conversation (valid ones and the malformed
 // catalogue), sent out of a port through live frames; `--list` shows the catalogue.
 import { Command, InvalidArgumentError } from 'commander';
+import { reportPacketEvents, type PacketEvent } from '../agent';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { FORGE_KINDS, INJECT_MAX_COUNT, INJECT_MAX_RATE, inject, type InjectResult } from '../reconstruct';
@@ -56,6 +57,12 @@ function resultJson(r: InjectResult): unknown {
       data: record.data.toString('hex'),
     })),
   };
+}
+
+/** The event the agent publishes for this injection (bae.events.<node>.injected, docs/inject.md). */
+export function injectedEvent(r: InjectResult): PacketEvent {
+  const ep = r.plan.endpoints;
+  return { kind: 'injected', time: new Date().toISOString(), by: 'bae inject', reason: r.plan.kind.name, policy: null, src: ep.src, dst: ep.dst, sport: ep.sport, dport: ep.dport, proto: ep.proto, port: r.plan.port, frames: r.report.frames };
 }
 
 export function register(program: Command): void {
@@ -123,6 +130,8 @@ Examples:
       } finally {
         process.off('SIGINT', stop);
       }
+      // The agent of this pin directory, if one runs, puts it on its event stream (and the live view).
+      if (result.report.frames > 0) await reportPacketEvents(pinDirOf(command), [injectedEvent(result)]);
       if (opts.json) {
         process.stdout.write(toJson(resultJson(result), 2) + '\n');
         return;

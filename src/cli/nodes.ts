@@ -2,35 +2,14 @@
 // (bae.heartbeat.<node>; the node stream BAE_NODES keeps the newest of each). A node is live while
 // its last heartbeat is younger than 3 of its periods and did not say it stopped.
 import { Command } from 'commander';
-import type { Heartbeat } from '../agent';
-import { BusError, NatsBus, openBus } from '../bus';
+import { BusError, LIVE_PERIODS, NatsBus, openBus, viewNodes, type NodeView } from '../bus';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { addNatsOptions, natsAuthOf, type NatsAuthOpts } from './options';
 
-/** Heartbeat periods after which a silent node is not live. */
-export const LIVE_PERIODS = 3;
-
-export interface NodeView extends Heartbeat {
-  /** How long ago the stream took its last heartbeat (ms). */
-  ageMs: number;
-  live: boolean;
-}
-
-/** The nodes of `beats` (newest heartbeat of each), live ones first, by name; `now` in ms. */
-export function viewNodes(beats: readonly { time: string; value: unknown }[], now: number): NodeView[] {
-  // One per node, the newest (a heartbeat that arrives while the stream is read comes too).
-  const newest = new Map<string, NodeView>();
-  for (const b of beats) {
-    const h = b.value as Heartbeat;
-    if (typeof h?.node !== 'string' || typeof h.intervalMs !== 'number') continue; // not an agent's heartbeat
-    const ageMs = Math.max(0, now - Date.parse(b.time));
-    const prev = newest.get(h.node);
-    if (prev && prev.ageMs <= ageMs) continue;
-    newest.set(h.node, { ...h, ageMs, live: h.state !== 'stopped' && ageMs <= LIVE_PERIODS * h.intervalMs });
-  }
-  return [...newest.values()].sort((a, b) => Number(b.live) - Number(a.live) || a.node.localeCompare(b.node));
-}
+// The liveness rule is the bus area's (src/bus/heartbeat.ts), shared with the live view.
+export { LIVE_PERIODS, viewNodes } from '../bus';
+export type { NodeView } from '../bus';
 
 function line(n: NodeView): string {
   const lag = n.bus.kind === 'nats' ? `bus ${n.bus.connected ? 'connected' : 'DISCONNECTED'}, ${n.bus.buffered} events buffered, ${n.bus.dropped} dropped${n.bus.rttMs !== null ? `, rtt ${n.bus.rttMs.toFixed(1)} ms` : ''}` : 'in-process bus';

@@ -3,16 +3,37 @@
 // byte-exact, out of the port they were headed for, now or after a delay: packets "lost" to
 // emulated trouble arrive late instead of never (docs/inject.md).
 import { Command } from 'commander';
+import { MAX_PACKET_EVENTS, reportPacketEvents, type PacketEvent } from '../agent';
 import { status } from '../datapath';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { parseDuration } from '../policy';
 import { DEFAULT_RECONSTRUCT_RATE, resendDropped, type PacketRecord } from '../reconstruct';
-import { Store } from '../store';
+import { Store, frameAddresses } from '../store';
 import { dbOption, parseSince, pinDirOf, wholeNumber } from './options';
 
 /** Frames re-sent by one call at most (the store may hold millions). */
 export const RECONSTRUCT_MAX = 1_000_000;
+
+/**
+ * The events the agent publishes for the frames sent (bae.events.<node>.reconstructed): one per
+ * conversation, policy, reason and port, in the order of their first frame; past
+ * MAX_PACKET_EVENTS groups the rest are one event with no addresses and reason 'mixed'.
+ */
+export function reconstructedEvents(sent: readonly PacketRecord[], portName: (ifindex: number) => string | null, now = new Date()): PacketEvent[] {
+  const groups = new Map<string, PacketEvent>();
+  const rest: PacketEvent = { kind: 'reconstructed', time: now.toISOString(), by: 'bae reconstruct', reason: 'mixed', policy: null, src: '', dst: '', sport: null, dport: null, proto: null, port: null, frames: 0 };
+  for (const r of sent) {
+    const ad = frameAddresses(r.data);
+    const e = { src: ad?.src ?? '', dst: ad?.dst ?? '', policy: r.policy, reason: r.reason ?? 'dropped', port: portName(r.ifindex) };
+    const key = JSON.stringify(e);
+    const g = groups.get(key);
+    if (g) g.frames++;
+    else if (groups.size < MAX_PACKET_EVENTS - 1) groups.set(key, { kind: 'reconstructed', time: now.toISOString(), by: 'bae reconstruct', sport: null, dport: null, proto: null, ...e, frames: 1 });
+    else rest.frames++;
+  }
+  return rest.frames ? [...groups.values(), rest] : [...groups.values()];
+}
 
 export function register(program: Command): void {
   program
@@ -71,6 +92,8 @@ Examples:
           w.close();
         }
       }
+      // The agent of this pin directory, if one runs, puts them on its event stream (and the live view).
+      await reportPacketEvents(pinDirOf(command), reconstructedEvents(res.sent, (i) => st.ports.find((p) => p.ifindex === i)?.iface ?? null));
       const out = { found: records.length, sent: res.sent.length, skipped: res.skipped.map((s) => ({ index: s.index, why: s.why })) };
       if (opts.json) process.stdout.write(toJson(out) + '\n');
       else {

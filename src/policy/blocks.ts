@@ -205,6 +205,13 @@ export class Blocklist {
     return out.sort((a, b) => (a.expiryNs < b.expiryNs ? -1 : a.expiryNs > b.expiryNs ? 1 : 0));
   }
 
+  /** How many entries list() would give (addresses and prefixes in force), without decoding them: one batch read per map. */
+  count(): number {
+    const now = this.#clock();
+    const inForce = (values: Buffer[]) => values.reduce((n, v) => n + (v.readBigUInt64LE(0) > now ? 1 : 0), 0);
+    return inForce(this.#entries.lookupBatch().values) + (this.#prefixes ? inForce(this.#prefixes.lookupBatch().values) : 0);
+  }
+
   #key(t: BlockTarget): Buffer {
     const addr = new Uint8Array(16);
     addr.set(t.addr);

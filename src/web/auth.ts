@@ -43,16 +43,17 @@ export function isLoopbackHost(host: string): boolean {
  * The token: read from `file` (--http-token: its first line, at least 16 characters), or, with
  * `generateAt`, a new random one written there with mode 0600 (replacing an earlier one).
  */
-export function loadToken(opts: { file?: string; generateAt?: string }): string {
+export function loadToken(opts: { file?: string; generateAt?: string; what?: string }): string {
+  const what = opts.what ?? '--http-token';
   if (opts.file !== undefined) {
     let text: string;
     try {
       text = fs.readFileSync(opts.file, 'utf8');
     } catch (err) {
-      throw new UsageError(`--http-token ${opts.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      throw new UsageError(`${what} ${opts.file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
     }
     const token = text.split('\n')[0]!.trim();
-    if (token.length < 16 || /\s/.test(token)) throw new UsageError(`--http-token ${opts.file}: the first line must be a token of at least 16 characters, no spaces`);
+    if (token.length < 16 || /\s/.test(token)) throw new UsageError(`${what} ${opts.file}: the first line must be a token of at least 16 characters, no spaces`);
     return token;
   }
   if (opts.generateAt === undefined) throw new RangeError('loadToken needs a file or a place to write one');

@@ -9,3 +9,7 @@ export { LiveState } from './view';
 export type { SharedView, WebSources } from './view';
 export { renderTop } from './top';
 export type { TopFrame } from './top';
+export { FleetWatch, MAX_FLEET_NODES } from './fleet';
+export type { FleetView } from './fleet';
+export { REMOTE_TIMEOUT_MS, fetchView, parseViewUrl, topFrameOf } from './remote';
+export type { RemoteView } from './remote';

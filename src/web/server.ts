@@ -14,6 +14,7 @@ import { moduleLogger } from '../log';
 import { WebAuth, isLoopbackHost, type AuthResult } from './auth';
 import { MAX_PAGE_ROWS, checkSortKey, parseFilter, type ConversationQuery } from './conversations';
 import { LiveState, type SharedView, type WebSources } from './view';
+import { FleetWatch } from './fleet';
 
 const log = moduleLogger('web');
 
@@ -139,6 +140,8 @@ export class WebServer {
   /** Events not streamed because more than MAX_EVENTS_PER_PUSH came in one interval. */
   eventsSkipped = 0;
   #sub: BusSubscription | undefined;
+  /** The fleet's nodes, from the heartbeats on the bus (absent without a bus). */
+  #fleet: FleetWatch | undefined;
   /** Server-side time of the pushes (ms): the last and the largest, and how many. */
   readonly pushStats = { count: 0, lastMs: 0, maxMs: 0 };
 
@@ -175,6 +178,7 @@ export class WebServer {
     const self = new WebServer(server, url, o, auth, state);
     ready.server = self;
     if (o.bus) self.#sub = o.bus.subscribe(SUBJECTS.allEvents, (msg) => self.#onEvent(msg.subject, msg.json()));
+    if (o.bus) self.#fleet = new FleetWatch(o.bus);
     self.#timer = setInterval(() => self.#tick(), self.#pushMs);
     self.#timer.unref();
     log.info({ url, admin: auth.admin, tokenRequired: auth.tokenRequired }, 'serving the live view');
@@ -297,8 +301,10 @@ export class WebServer {
         return { datapath: this.state.datapath(), agent: this.state.sources.agentStatus?.() ?? null };
       case '/api/events':
         return { events: this.#events };
+      case '/api/nodes':
+        return this.#fleetView();
       case '/api/view':
-        return { ...this.state.shared(), conversations: this.state.snapshot().query(queryOf(u)), pushStats: this.pushStats };
+        return { ...this.state.shared(), fleet: this.#fleetView(), conversations: this.state.snapshot().query(queryOf(u)), pushStats: this.pushStats };
       case '/api/history': {
         const h = this.state.sources.history;
         const num = (name: string, dflt: number) => {
@@ -405,6 +411,7 @@ export class WebServer {
       for (const c of list) this.#write(c, 'failure', { error: err instanceof Error ? err.message : String(err) });
       return;
     }
+    const fleet = this.#fleetView();
     const pages = new Map<string, unknown>();
     for (const c of list) {
       const key = JSON.stringify(c.query);
@@ -415,13 +422,18 @@ export class WebServer {
       }
       const profile = c.conv ? (snap.profile(c.conv.a, c.conv.b) ?? null) : undefined;
       const serverMs = performance.now() - started;
-      this.#write(c, 'view', { ...shared, conversations: page, ...(profile !== undefined ? { profile } : {}), eventsSkipped: this.eventsSkipped, serverMs, readMs: snap.readMs, batchMs: snap.batchMs });
+      this.#write(c, 'view', { ...shared, fleet, conversations: page, ...(profile !== undefined ? { profile } : {}), eventsSkipped: this.eventsSkipped, serverMs, readMs: snap.readMs, batchMs: snap.batchMs });
     }
     const ms = performance.now() - started;
     this.pushStats.count++;
     this.pushStats.lastMs = ms;
     this.pushStats.maxMs = Math.max(this.pushStats.maxMs, ms);
     log.debug({ clients: list.length, ms, conversations: snap.count }, 'pushed');
+  }
+
+  /** The fleet's nodes (docs/web.md "Nodes"); without a bus, this node alone and no heartbeat. */
+  #fleetView() {
+    return this.#fleet?.view() ?? { bus: 'memory' as const, url: null, standalone: true, nodes: [] };
   }
 
   #pushBlocks(): void {
@@ -451,6 +463,7 @@ export class WebServer {
   close(): Promise<void> {
     clearInterval(this.#timer);
     this.#sub?.unsubscribe();
+    this.#fleet?.close();
     for (const c of this.#clients) c.res.end();
     this.#clients.clear();
     this.state.close();

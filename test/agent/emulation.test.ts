@@ -125,7 +125,7 @@ describe('delay, jitter, duplicate and reorder through bae agent', () => {
     });
     assert.deepEqual(raw.trim().split('\n').map((l) => JSON.parse(l) as unknown), [
       { ok: false, error: 'a request is one JSON object on one line' },
-      { ok: false, error: 'unknown op "reboot" (status, delay-classes)' },
+      { ok: false, error: 'unknown op "reboot" (status, delay-classes, event)' },
     ]);
     const params = { ...DEFAULT_DELAY_PARAMS, delayMs: 5 };
     await assert.rejects(agentRequest(al.socket, { op: 'delay-classes', pinDir: al.pinDir, classes: [{ cls: 9, params }] }), /the agent refused: delay class 9 is outside 1\.\.7/);
