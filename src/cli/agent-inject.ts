@@ -30,6 +30,16 @@ export function injectEventView(kind: 'injected' | 'inject-refused', o: InjectOu
   };
 }
 
+/**
+ * The fields of a packet event (docs/inject.md "Packet events") that `bae inject` and `bae
+ * reconstruct` events carry, so that the live view shows a policy's injections like theirs.
+ */
+function packetEventFields(o: InjectOutcome): { by: string; reason: string; frames: number; port: string | null; sport: number | null; dport: number | null; proto: 'tcp' } {
+  return o.outcome === 'injected'
+    ? { by: 'policy', reason: o.kind, frames: o.frames, port: o.port, sport: o.sport, dport: o.dport, proto: 'tcp' }
+    : { by: 'policy', reason: o.reason, frames: 0, port: null, sport: null, dport: null, proto: 'tcp' };
+}
+
 /** `readsEvents`: whether the agent takes the kernel's events from the ring (else fires never reach it). */
 export function startInjectAction(running: Agent, o: { bus: Bus; node: string; store: StoreBridge | undefined; readsEvents: boolean }): InjectAction {
   const action = new InjectAction({
@@ -43,7 +53,7 @@ export function startInjectAction(running: Agent, o: { bus: Bus; node: string; s
       const view = injectEventView(kind, outcome);
       o.store?.agentEvent(kind, view);
       try {
-        o.bus.publishEvent(SUBJECTS.event(o.node, kind), { node: o.node, ...view });
+        o.bus.publishEvent(SUBJECTS.event(o.node, kind), { node: o.node, ...view, ...packetEventFields(outcome) });
       } catch (err) {
         log.warn({ err, kind }, 'an injection event could not be published');
       }

@@ -5,7 +5,8 @@ import { reportPacketEvents, type PacketEvent } from '../agent';
 import { UsageError } from '../errors';
 import { toJson } from '../json';
 import { FORGE_KINDS, INJECT_MAX_COUNT, INJECT_MAX_RATE, inject, type InjectResult } from '../reconstruct';
-import { numberIn, pinDirOf, wholeNumber } from './options';
+import { Store, StoreError, type PacketRecord } from '../store';
+import { dbOption, numberIn, pinDirOf, wholeNumber } from './options';
 
 interface InjectOpts {
   list?: boolean;
@@ -20,6 +21,8 @@ interface InjectOpts {
   dport?: number;
   srcMac?: string;
   dstMac?: string;
+  db: string;
+  store: boolean;
 }
 
 function conversationArg(value: string): [string, string] {
@@ -65,6 +68,25 @@ export function injectedEvent(r: InjectResult): PacketEvent {
   return { kind: 'injected', time: new Date().toISOString(), by: 'bae inject', reason: r.plan.kind.name, policy: null, src: ep.src, dst: ep.dst, sport: ep.sport, dport: ep.dport, proto: ep.proto, port: r.plan.port, frames: r.report.frames };
 }
 
+/**
+ * Every frame sent, a repeated one once per time it left (a storm of N: N rows), into the store;
+ * the frames are out already, so a failure says how many were sent and not kept.
+ */
+function storeSent(db: string, r: InjectResult): void {
+  const rows: PacketRecord[] = r.sent.flatMap(({ record, repeat }) => Array.from({ length: repeat }, () => record));
+  if (rows.length === 0) return;
+  try {
+    const store = Store.open(db);
+    try {
+      store.insertPackets(rows);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    throw new StoreError(`${rows.length} frame(s) were sent but not stored in ${db}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('inject')
@@ -81,6 +103,8 @@ export function register(program: Command): void {
     .option('--dport <port>', 'the receiver\'s port (chooses among TCP flows; needed for UDP kinds)', wholeNumber(1, 65535))
     .option('--src-mac <mac>', 'source MAC (default: the port\'s)')
     .option('--dst-mac <mac>', 'destination MAC (default: the neighbour table\'s entry of DST)')
+    .addOption(dbOption('the store that keeps every frame sent (kind injected, with its reason; `bae export` reads it)'))
+    .option('--no-store', 'keep nothing in the store')
     .addHelpText(
       'after',
       `
@@ -132,6 +156,7 @@ Examples:
       }
       // The agent of this pin directory, if one runs, puts it on its event stream (and the live view).
       if (result.report.frames > 0) await reportPacketEvents(pinDirOf(command), [injectedEvent(result)]);
+      if (opts.store) storeSent(opts.db, result);
       if (opts.json) {
         process.stdout.write(toJson(resultJson(result), 2) + '\n');
         return;

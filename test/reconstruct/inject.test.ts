@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { run, type Lab } from '../../src/lab';
+import { Store } from '../../src/store';
 import { assertFails } from '../lib/bae-cli';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 import { runNodeChild } from '../lib/child';
@@ -219,9 +220,18 @@ describe('bae inject in the lab', () => {
     await server.waitFor(() => received(sport) === 'hello' + data.join(''), 'the three segments at the server');
   });
 
-  test('count and rate bound a storm: 200 frames at 1000/s arrive, no more, over at least 190 ms', async () => {
+  test('count and rate bound a storm: 200 frames at 1000/s arrive, no more, over at least 190 ms, and all 200 are stored', async () => {
     const { sport } = await connect();
     const cap = await startCapture(lab, path.join(tmp, 'rate.pcapng'));
+    const storedStorm = (): number => {
+      const store = Store.open(bl.env.BAE_DB!, { readonly: true });
+      try {
+        return [...store.packets({ kind: 'injected' })].filter((p) => p.reason === 'tcp-dup-ack-storm' && p.action === 'inject').length;
+      } finally {
+        store.close();
+      }
+    };
+    const storedBefore = storedStorm();
     let out: InjectJson;
     try {
       out = inject(['--kind', 'tcp-dup-ack-storm', '--count', '200', '--rate', '1000', '--sport', String(sport), '--dport', String(TCP_PORT)]);
@@ -240,6 +250,7 @@ describe('bae inject in the lab', () => {
       assert.ok(t[i]! - t[0]! >= earliest, `frame ${i} at ${((t[i]! - t[0]!) * 1000).toFixed(2)} ms, not before ${(earliest * 1000).toFixed(1)} ms`);
     }
     assert.ok(Number(out.elapsedNs) >= 188e6, `elapsed ${out.elapsedNs} ns`);
+    assert.equal(storedStorm() - storedBefore, 200, 'every frame sent is stored, kind injected, with its reason');
   });
 
   test('bad requests change nothing and say what is wrong', async () => {
