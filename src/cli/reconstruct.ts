@@ -26,7 +26,7 @@ export function reconstructedEvents(sent: readonly PacketRecord[], portName: (if
   for (const r of sent) {
     const ad = frameAddresses(r.data);
     const e = { src: ad?.src ?? '', dst: ad?.dst ?? '', policy: r.policy, reason: r.reason ?? 'dropped', port: portName(r.ifindex) };
-    const key = JSON.stringify(e);
+    const key = [e.src, e.dst, e.policy ?? '', e.reason, e.port ?? ''].join('\u0000');
     const g = groups.get(key);
     if (g) g.frames++;
     else if (groups.size < MAX_PACKET_EVENTS - 1) groups.set(key, { kind: 'reconstructed', time: now.toISOString(), by: 'bae reconstruct', sport: null, dport: null, proto: null, ...e, frames: 1 });
