@@ -200,13 +200,18 @@ spec:
 `);
     const applied = a.cli(['policy', 'apply', policy]);
     assert.equal(applied.status, 0, `policy apply: ${applied.stderr}`);
+    // What the store holds already (the injected packets of the test before).
+    const packets = (): number => {
+      const info = a.cli(['store', 'info', '--json']);
+      return info.status === 0 ? (JSON.parse(info.stdout) as { counts: { packets: number } }).counts.packets : 0;
+    };
+    const before = packets();
     const send = tryRun(['ip', 'netns', 'exec', lab.client.ns, 'python3', '-c', `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor i in range(5): s.sendto(bytes([i]) * 100, ('${lab.server.ipv4}', 9300))`]);
     assert.equal(send.status, 0, send.stderr);
     // The agent stores the five captured drops (its store, --db in the lab's run directory).
     let stored = 0;
     for (let i = 0; i < 50 && stored < 5; i++) {
-      const info = a.cli(['store', 'info', '--json']);
-      stored = info.status === 0 ? (JSON.parse(info.stdout) as { counts: { packets: number } }).counts.packets : 0;
+      stored = packets() - before;
       if (stored < 5) await sleep(100);
     }
     assert.equal(stored, 5, 'the agent stored the five dropped datagrams');
