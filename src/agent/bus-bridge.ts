@@ -9,7 +9,7 @@ import os from 'node:os';
 import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription, type Heartbeat } from '../bus';
 import { POLICY_MAPS, RingBuffer, decodePolicyCtl, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
-import { Blocklist, storedNames, viewEvent, type PolicyEventView } from '../policy';
+import { Blocklist, monotonicNs, storedNames, viewEvent, type PolicyEventView } from '../policy';
 import type { PacketEvent } from './packet-events';
 import { ALL_NODES, applyPolicyRequest, checkPolicyRequest, type PolicyReply, type PolicyRequest } from './bus-policy';
 
@@ -194,12 +194,14 @@ export class BusBridge {
       msg.respond({ ok: false, node: this.node, command_id: cmd.command_id, errors: [(err as Error).message] } satisfies CommandReply);
       return;
     }
+    // Right after the map update returned: when the kernel enforces it (bench/block-propagation.ts reads it).
+    const appliedNs = monotonicNs();
     this.#seen.add(cmd.command_id);
     if (fromStream) this.#viaStream.add(cmd.command_id);
     this.#counts.applied++;
     log.info({ command_id: cmd.command_id, action: cmd.action, ip: target.address, seconds: cmd.duration_seconds, reason: cmd.reason, source: cmd.source }, `${cmd.action} applied`);
     msg.respond({ ok: true, node: this.node, command_id: cmd.command_id, duplicate: false } satisfies CommandReply);
-    this.#safePublishEvent('command', { node: this.node, command: cmd, applied: new Date().toISOString() });
+    this.#safePublishEvent('command', { node: this.node, command: cmd, applied: new Date().toISOString(), appliedNs });
   }
 
   #onPolicy(msg: BusMessage): void {

@@ -14,6 +14,7 @@ import {
   decodePolicyBlockKey,
   decodePolicyOffence,
   encodePolicyBlockKey,
+  encodePolicyBlockLpmKey,
   encodePolicyOffence,
   formatAddress,
   openLoadedMap,
@@ -125,6 +126,10 @@ export class Blocklist {
   /** The protected prefix that holds the target or lies inside it, if any. */
   protectedBy(target: BlockTarget): string | undefined {
     if (!this.#protected) return undefined;
+    // A single address: one longest-prefix lookup in the trie says whether any protected prefix
+    // holds it (a block command's path; the listing below reads the whole table), and the
+    // listing names that prefix only when one does.
+    if (!isPrefix(target) && !this.#protected.lookup(encodePolicyBlockLpmKey(addressFamilyOf(target.version), target.addr, target.len))) return undefined;
     const t: Prefix = { family: target.version, addr: target.addr, len: target.len };
     const hit = listProtectedIn(this.#protected).find((p) => p.family === t.family && (prefixContains(p, t) || prefixContains(t, p)));
     return hit ? formatPrefix(hit) : undefined;
@@ -153,7 +158,7 @@ export class Blocklist {
     }
     const now = this.#clock();
     const key = this.#key(target);
-    let offences = this.#offencesOf(key);
+    let offences: number | undefined;
     if (escalate) {
       if (!this.#offences) throw new UsageError(`${target.address}: this blocklist has no offence history to escalate with`);
       const raw = this.#offences.lookup(key);
@@ -166,6 +171,8 @@ export class Blocklist {
     const value = Buffer.alloc(8);
     value.writeBigUInt64LE(expiryNs);
     this.#entries.update(key, value);
+    // Without escalation the history is only reported: read after the update, off the path to it.
+    offences ??= this.#offencesOf(key);
     return { address: target.address, version: target.version, expiryNs, remainingNs: ttlNs, offences };
   }
 

@@ -71,9 +71,17 @@ describe('the agent on the bus', { skip: !natsServerAvailable() && process.env.C
 
       // As a SecBeat orchestrator does: a plain publish, no reply expected.
       const cmd = command(lab.client.ipv4);
+      const sentNs = process.hrtime.bigint();
       bus.publish(SUBJECTS.block, cmd);
       await bus.flush();
       assert.deepEqual(await waitBlocks(al, (a) => a.length > 0), [lab.client.ipv4]);
+      const blockedNs = process.hrtime.bigint();
+      // Its event has the agent's CLOCK_MONOTONIC stamp of the map update (the host's clock, every process's).
+      const [applied] = await bus.storedEvents({ filter: 'bae.events.n1.command', max: 1, waitMs: 2000 });
+      const stamp = (applied?.value as { command: BlockCommand; appliedNs: string } | undefined) ?? { command: undefined, appliedNs: '' };
+      assert.equal(stamp.command?.command_id, cmd.command_id);
+      assert.match(stamp.appliedNs, /^\d+$/);
+      assert.ok(BigInt(stamp.appliedNs) > sentNs && BigInt(stamp.appliedNs) < blockedNs, `${stamp.appliedNs} within [${sentNs}, ${blockedNs}]`);
       assert.equal(pingReplies(lab, lab.client.ipv4, lab.server.ipv4), 0, 'the blocked client gets no reply');
       assert.equal(pingReplies(lab, lab.client.ipv4Second, lab.server.ipv4), 3, 'its other address does');
 
