@@ -202,6 +202,8 @@ async function main(): Promise<void> {
           agentStamps: stamped.length,
           stampBeforePollerSighting: stampFirst,
           stampBeforeLastMiss: contradictions,
+          // Every command stamped by the agent, and no stamp before a lookup that missed its entry.
+          crossCheckOk: contradictions === 0 && stamped.length === sent.length,
         },
         propagationMs: spread(upper),
         propagationLowerBoundMs: spread(lower),
