@@ -12,8 +12,9 @@
 // missed it (`notBefore`) and was there by the end of the one that found it (`seenBy`).
 // `propagationMs` is min(appliedNs, seenBy) - publish: an upper bound of the moment the kernel had
 // the entry, whichever observer came first; `propagationLowerBoundMs` is notBefore - publish. A
-// stamp before notBefore would be a contradiction and is counted. With --observe busy the worker
-// spins instead of sleeping (the old way, for comparison: one core is gone).
+// stamp before notBefore would be a contradiction and is counted. Controls: --observe busy, the
+// worker spins instead of sleeping (the old way: one core is gone); --observe stamp, no poller at
+// all, the agent's stamps alone (nothing of this process runs while a command is on its way).
 //
 // Baseline in the same run, interleaved with the commands so that both meet the same machine: a
 // core NATS request to a responder in another node process (the same client library the agent
@@ -22,7 +23,7 @@
 // trip. And the CPU time each process used while the commands ran, and the load average: the
 // machine is shared.
 //
-//   node dist/bench/block-propagation.js [--commands N] [--poll-us US] [--observe sleep|busy]
+//   node dist/bench/block-propagation.js [--commands N] [--poll-us US] [--observe sleep|busy|stamp]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -38,7 +39,7 @@ import { MapWatch, type Sighting, type WatchMode } from './lib/map-watch';
 const BENCH = 'block-propagation';
 const commands = wholeOption(BENCH, 'commands', 1000);
 const pollUs = wholeOption(BENCH, 'poll-us', 50);
-const observe = optionOf('observe', ['sleep', 'busy'], 'sleep') as WatchMode;
+const observe = optionOf('observe', ['sleep', 'busy', 'stamp'], 'sleep') as WatchMode | 'stamp';
 const WARMUP = 50;
 const TARGET_P99_MS = 2;
 /** Bound on one command's wait: a lost command fails the run rather than hanging it. */
@@ -110,20 +111,33 @@ async function main(): Promise<void> {
   try {
     await new Promise<void>((resolve) => responder.stdout!.once('data', () => resolve()));
     const bus = await NatsBus.open({ url: bench.server.url });
-    watch = new MapWatch({ mapPath: path.join(bench.pinDir, POLICY_MAPS.blocklist), mode: observe, pollUs, maxWaitMs: MAX_WAIT_MS });
+    if (observe !== 'stamp') watch = new MapWatch({ mapPath: path.join(bench.pinDir, POLICY_MAPS.blocklist), mode: observe, pollUs, maxWaitMs: MAX_WAIT_MS });
     try {
       // The agent's stamps, by command id (their events may trail the map update).
       const stamps = new Map<string, bigint>();
+      const waiting = new Map<string, () => void>();
       const stampSub = bus.subscribe(SUBJECTS.event(bench.node, 'command'), (m) => {
         const v = m.json() as { command?: { command_id?: string }; appliedNs?: string };
-        if (v.command?.command_id && v.appliedNs) stamps.set(v.command.command_id, BigInt(v.appliedNs));
+        if (!v.command?.command_id || !v.appliedNs) return;
+        stamps.set(v.command.command_id, BigInt(v.appliedNs));
+        waiting.get(v.command.command_id)?.();
       });
+      /** Resolves when the agent's stamp of command `id` is here (--observe stamp). */
+      const stampOf = (id: string) =>
+        new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`no event of command ${id} within ${MAX_WAIT_MS} ms`)), MAX_WAIT_MS);
+          waiting.set(id, () => {
+            clearTimeout(t);
+            waiting.delete(id);
+            resolve();
+          });
+        });
       await bus.flush();
       const pids = { agent: bench.agent.pid!, natsServer: pidByArg(bench.server.storeDir), responder: responder.pid! };
-      note(`${commands} commands, one at a time, each after a request/reply; map watched (${observe}, ${pollUs} µs)`);
+      note(`${commands} commands, one at a time, each after a request/reply; observed: ${observe === 'stamp' ? 'the agent\'s stamps alone' : `stamps and the map (${observe}, ${pollUs} µs)`}`);
       const oneWay: number[] = [];
       const rtt: number[] = [];
-      const sent: { id: string; t0: bigint; seen: Sighting }[] = [];
+      const sent: { id: string; t0: bigint; seen: Sighting | undefined }[] = [];
       const interval: number[] = [];
       const lookups: number[] = [];
       let cpu0: Record<string, number | undefined> = {};
@@ -140,15 +154,18 @@ async function main(): Promise<void> {
         const reply = await bus.request('bench.echo', { i }, { timeoutMs: 2000 });
         const tReply = process.hrtime.bigint();
         const ip = `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-        const seen = watch.watch(encodeBlockKey(ip));
         const id = randomUUID();
+        const seen = watch?.watch(encodeBlockKey(ip));
+        const stamp = watch ? undefined : stampOf(id);
         const t0 = process.hrtime.bigint();
         bus.publish(SUBJECTS.block, { command_id: id, ip, action: 'block', duration_seconds: 600, source: 'bench' });
         const s = await seen;
+        await stamp;
         if (i < WARMUP) continue;
         oneWay.push(ms(BigInt(reply.json() as string) - tReq));
         rtt.push(ms(tReply - tReq));
         sent.push({ id, t0, seen: s });
+        if (!s) continue;
         if (s.lookups > 1) interval.push(ms(s.byNs - s.firstLookupNs) / (s.lookups - 1));
         lookups.push(s.lookups);
       }
@@ -164,8 +181,14 @@ async function main(): Promise<void> {
       let contradictions = 0;
       let stampFirst = 0;
       for (const { id, t0, seen } of sent) {
-        const notBefore = seen.notBeforeNs > t0 ? seen.notBeforeNs : t0;
         const applied = stamps.get(id);
+        if (!seen) {
+          if (applied === undefined) throw new Error(`command ${id}: no stamp`); // stampOf waited for it
+          stamped.push(ms(applied - t0));
+          upper.push(ms(applied - t0));
+          continue;
+        }
+        const notBefore = seen.notBeforeNs > t0 ? seen.notBeforeNs : t0;
         seenBy.push(ms(seen.byNs - t0));
         lower.push(ms(notBefore - t0));
         if (applied === undefined) {
@@ -191,24 +214,28 @@ async function main(): Promise<void> {
         applied: st.extras.bus.commands.applied,
         observation: {
           span: 'from the publish call until the entry is in the agent\'s kernel blocklist',
-          how: 'min(the agent\'s CLOCK_MONOTONIC stamp right after the map update returned, the end of the map lookup that first found the entry) - the publish call\'s stamp',
-          poller: observe === 'sleep'
-            ? `a worker thread of this process looks the entry up in the pinned map, sleeping ${pollUs} µs between lookups (Atomics.wait)`
-            : 'a worker thread of this process looks the entry up in the pinned map without pause (one core busy)',
+          how: watch
+            ? 'min(the agent\'s CLOCK_MONOTONIC stamp right after the map update returned, the end of the map lookup that first found the entry) - the publish call\'s stamp'
+            : 'the agent\'s CLOCK_MONOTONIC stamp right after the map update returned - the publish call\'s stamp (no poller)',
+          poller: {
+            sleep: `a worker thread of this process looks the entry up in the pinned map, sleeping ${pollUs} µs between lookups (Atomics.wait)`,
+            busy: 'a worker thread of this process looks the entry up in the pinned map without pause (one core busy)',
+            stamp: null,
+          }[observe],
           mode: observe,
-          pollUs,
+          pollUs: observe === 'sleep' ? pollUs : null,
           lookupIntervalUs: interval.length ? { p50: round2(percentile(interval, 50) * 1000), p99: round2(percentile(interval, 99) * 1000) } : null,
-          lookupsPerCommand: { p50: percentile(lookups, 50), max: Math.max(...lookups) },
+          lookupsPerCommand: lookups.length ? { p50: percentile(lookups, 50), max: Math.max(...lookups) } : null,
           agentStamps: stamped.length,
-          stampBeforePollerSighting: stampFirst,
-          stampBeforeLastMiss: contradictions,
+          stampBeforePollerSighting: watch ? stampFirst : null,
+          stampBeforeLastMiss: watch ? contradictions : null,
           // Every command stamped by the agent, and no stamp before a lookup that missed its entry.
-          crossCheckOk: contradictions === 0 && stamped.length === sent.length,
+          crossCheckOk: watch ? contradictions === 0 && stamped.length === sent.length : null,
         },
         propagationMs: spread(upper),
-        propagationLowerBoundMs: spread(lower),
+        propagationLowerBoundMs: lower.length ? spread(lower) : null,
         agentStampMs: stamped.length ? spread(stamped) : null,
-        pollerSightingMs: spread(seenBy),
+        pollerSightingMs: seenBy.length ? spread(seenBy) : null,
         baseline: { oneWayMs: spread(oneWay), requestReplyMs: spread(rtt) },
         cpuPercentOfCore,
         loadAverage: { before: load0.map(round2), after: os.loadavg().map(round2) },
@@ -217,7 +244,7 @@ async function main(): Promise<void> {
         meetsTarget: p99 <= TARGET_P99_MS,
       });
     } finally {
-      await watch.close();
+      await watch?.close();
       await bus.close();
     }
   } finally {
