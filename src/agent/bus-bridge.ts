@@ -256,14 +256,14 @@ export class BusBridge {
 
   /** The digest published on bae.telemetry.<node>. */
   telemetry(): Record<string, unknown> {
-    const blocks = this.#blocklist.list();
     const perCpu = this.#statsMap.lookupPerCpu(Buffer.alloc(4));
     return {
       node: this.node,
       host: os.hostname(),
       time: new Date().toISOString(),
       uptimeMs: Date.now() - this.#startedAt,
-      blocks: { active: blocks.length },
+      // A count, not the list: this runs between block commands (Blocklist.count).
+      blocks: { active: this.#blocklist.count() },
       policy: perCpu ? sumPolicyStatsPerCpu(perCpu) : null,
       commands: { applied: this.#counts.applied, duplicates: this.#counts.duplicates, refused: this.#counts.refused, failed: this.#counts.failed },
       events: { published: this.#counts.events },

@@ -2,7 +2,8 @@
 // of a single address is one longest-prefix lookup in policy_protected (the block command's path),
 // which must refuse exactly what the full listing refused, naming the covering prefix, for IPv4
 // and IPv6; a prefix is still checked both ways (it may hold a protected one). A block without
-// escalation reports the address's history, read after the entry is written.
+// escalation reports the address's history, read after the entry is written. count(), what
+// the agent's telemetry asks between block commands, agrees with list() without reading it out.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { AF_INET6, formatAddress } from '../../src/datapath';
@@ -19,7 +20,7 @@ const prefix = (p: string) => parsePrefix(p) as Prefix;
 describe('the blocklist and protected prefixes', () => {
   let bae: PolicyBae;
   let list: Blocklist;
-  const t = 1000n * S;
+  let t = 1000n * S;
   before(() => {
     bae = new PolicyBae();
     list = new Blocklist(bae.maps.blocklist, bae.maps.blockUsed, { prefixes: bae.maps.blockPrefixes, protected: bae.maps.protected, offences: bae.maps.offences, clock: () => t });
@@ -64,5 +65,30 @@ describe('the blocklist and protected prefixes', () => {
     assert.equal(plain.expiryNs, t + 10n * S, 'no escalation');
     assert.deepEqual(readOffences(bae.maps).find((o) => formatAddress(4, o.addr) === addr), history);
     assert.equal(list.block(target('10.84.0.2'), 10n * S).offences, 0);
+  });
+
+  it('counts the entries in force as list() lists them, each with its history, and not the expired ones', () => {
+    t += 10_000n * S; // past every block of the cases before
+    assert.equal(list.count(), 0);
+    assert.deepEqual(list.list(), []);
+    const esc = { factor: 2, maxNs: 3600n * S, forgetNs: 86_400n * S };
+    list.block(target('10.85.0.1'), 10n * S, esc);
+    list.block(target('10.85.0.1'), 10n * S, esc); // history 2, 20 s
+    list.block(target('10.85.0.2'), 5n * S);
+    list.block(target('2001:db8:85::2'), 30n * S);
+    list.block(target('10.85.1.0/24'), 40n * S);
+    assert.equal(list.count(), 4);
+    assert.deepEqual(
+      list.list().map((b) => [b.address, b.remainingNs / S, b.offences]),
+      [
+        ['10.85.0.2', 5n, 0],
+        ['10.85.0.1', 20n, 2],
+        ['2001:db8:85::2', 30n, 0],
+        ['10.85.1.0/24', 40n, 0],
+      ],
+    );
+    t += 25n * S;
+    assert.equal(list.count(), 2, 'two expired');
+    assert.deepEqual(list.list().map((b) => b.address), ['2001:db8:85::2', '10.85.1.0/24']);
   });
 });
