@@ -23,14 +23,18 @@
 // trip. And the CPU time each process used while the commands ran, and the load average: the
 // machine is shared.
 //
-//   node dist/bench/block-propagation.js [--commands N] [--poll-us US] [--observe sleep|busy|stamp]
+// --preload N puts N other blocks into the kernel map first (an edge that holds a fleet's bans),
+// and --commands above ~2500 makes the run outlast the agent's 5 s telemetry period, which reads
+// the blocklist on the thread that applies commands.
+//
+//   node dist/bench/block-propagation.js [--commands N] [--poll-us US] [--observe sleep|busy|stamp] [--preload N]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NatsBus, SUBJECTS } from '../src/bus';
-import { AF_INET, POLICY_MAPS, encodePolicyBlockKey, parseIPv4 } from '../src/datapath';
+import { AF_INET, POLICY_MAPS, encodePolicyBlockKey, openPinnedMap, parseIPv4 } from '../src/datapath';
 import { round2, wholeOption } from './lib/args';
 import { percentile, startBusBench } from './lib/bus-bench';
 import { note, printResult } from './lib/lab';
@@ -40,6 +44,9 @@ const BENCH = 'block-propagation';
 const commands = wholeOption(BENCH, 'commands', 1000);
 const pollUs = wholeOption(BENCH, 'poll-us', 50);
 const observe = optionOf('observe', ['sleep', 'busy', 'stamp'], 'sleep') as WatchMode | 'stamp';
+const preload = wholeOption(BENCH, 'preload', 0);
+/** The blocklist holds 65536 entries (bpf/policy_maps.h); room for the preloaded ones and the commands'. */
+const BLOCKLIST_ROOM = 65_000;
 const WARMUP = 50;
 const TARGET_P99_MS = 2;
 /** Bound on one command's wait: a lost command fails the run rather than hanging it. */
@@ -103,13 +110,30 @@ function pidByArg(arg: string): number | undefined {
   return undefined;
 }
 
+/** N blocks of 172.16.0.0/12 addresses, an hour long, written straight into the kernel map. */
+function preloadBlocks(pinDir: string, n: number): void {
+  const map = openPinnedMap(path.join(pinDir, POLICY_MAPS.blocklist));
+  try {
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64LE(process.hrtime.bigint() + 3600n * 1_000_000_000n);
+    for (let i = 0; i < n; i++) map.update(encodeBlockKey(`172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`), value);
+  } finally {
+    map.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (preload + commands + WARMUP > BLOCKLIST_ROOM) {
+    process.stderr.write(`${BENCH}: --preload plus --commands is at most ${BLOCKLIST_ROOM - WARMUP} (the blocklist holds 65536 entries)\n`);
+    process.exit(2);
+  }
   const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-bench-bp-db-'));
   const bench = await startBusBench('bp', ['--db', path.join(dbDir, 'bae.db')]);
   const responder = spawn(process.execPath, ['-e', RESPONDER, bench.server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let watch: MapWatch | undefined;
   try {
     await new Promise<void>((resolve) => responder.stdout!.once('data', () => resolve()));
+    if (preload > 0) preloadBlocks(bench.pinDir, preload);
     const bus = await NatsBus.open({ url: bench.server.url });
     if (observe !== 'stamp') watch = new MapWatch({ mapPath: path.join(bench.pinDir, POLICY_MAPS.blocklist), mode: observe, pollUs, maxWaitMs: MAX_WAIT_MS });
     try {
@@ -211,6 +235,7 @@ async function main(): Promise<void> {
       printResult({
         bench: BENCH,
         commands,
+        preloadedBlocks: preload,
         applied: st.extras.bus.commands.applied,
         observation: {
           span: 'from the publish call until the entry is in the agent\'s kernel blocklist',
