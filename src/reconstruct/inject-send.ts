@@ -145,10 +145,13 @@ export async function sendFrames(injector: FrameSender, frames: Iterable<OutFram
     // A drawn gap spaces distinct frames; the rate is the floor of every gap.
     if (opts.gapNs && sent > 0) dueNs += Math.max(0, opts.gapNs() - perFrameNs);
     while (left > 0) {
-      if (opts.signal?.aborted) return { ifindex: opts.ifindex, frames: sent, calls, elapsedNs: process.hrtime.bigint() - start };
+      const stopped = () => ({ ifindex: opts.ifindex, frames: sent, calls, elapsedNs: process.hrtime.bigint() - start });
+      if (opts.signal?.aborted) return stopped();
       // Never early: a timer fires at the earliest after the whole milliseconds asked for.
       const wait = scheduleStart + BigInt(Math.round(dueNs)) - process.hrtime.bigint();
       if (wait > 0n) await sleep(Number((wait + 999_999n) / 1_000_000n));
+      // An abort while waiting sends nothing more.
+      if (opts.signal?.aborted) return stopped();
       const batch = Math.min(left, maxBatch);
       if (batch > 1) await injector.sendAsync(f.data, opts.ifindex, batch);
       else injector.sendNow(f.data, opts.ifindex);
