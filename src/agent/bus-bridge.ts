@@ -6,7 +6,7 @@
 // Kept apart from agent.ts: the agent hands in its pin directory and reads the bridge's state for
 // its status.
 import os from 'node:os';
-import { NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription } from '../bus';
+import { JsonText, NatsBus, SUBJECTS, SeenIds, makeMessage, parseBlockCommand, type Bus, type BusMessage, type BusSubscription, type DurableSubscription } from '../bus';
 import { POLICY_MAPS, RingBuffer, decodePolicyCtl, decodePolicyEvent, openLoadedMap, sumPolicyStatsPerCpu, type BpfMap } from '../datapath';
 import { moduleLogger } from '../log';
 import { Blocklist, storedNames, viewEvent, type PolicyEventView } from '../policy';
@@ -53,8 +53,8 @@ export interface BusBridgeOptions {
    * one reader: without a NATS server nobody hears them on the bus, so the CLI leaves them to
    * `bae events` then. */
   readEvents?: boolean;
-  /** Also hands each event read to this (the store), besides the bus. */
-  onEvent?: (event: PolicyEventView) => void;
+  /** Also hands each event read to this (the store), besides the bus, with its JSON (as toJson writes it). */
+  onEvent?: (event: PolicyEventView, json: string) => void;
   /** Heartbeat period (default DEFAULT_HEARTBEAT_MS; 0: none). */
   heartbeatMs?: number;
   /** The agent's mode and ports, for the heartbeat. */
@@ -74,6 +74,14 @@ export interface BusBridgeState {
 
 /** The answer to a block command sent as a request (a plain publish gets none). */
 export type CommandReply = { ok: true; node: string; command_id: string; duplicate: boolean } | { ok: false; node: string; command_id?: string; errors: string[] };
+
+/**
+ * The view as toJson(v) writes it (its two bigints as decimal strings), without the replacer: at
+ * 100k events/s the replacer alone took a fifth of the agent's time per event.
+ */
+export function viewJson(v: PolicyEventView): string {
+  return JSON.stringify({ ...v, value: v.value.toString(), timeNs: v.timeNs.toString() });
+}
 
 export class BusBridge {
   readonly node: string;
@@ -95,7 +103,7 @@ export class BusBridge {
   readonly #heartbeatTimer: NodeJS.Timeout | undefined;
   readonly #ring: RingBuffer | undefined;
   readonly #subs: BusSubscription[];
-  readonly #onEventHook: ((event: PolicyEventView) => void) | undefined;
+  readonly #onEventHook: ((event: PolicyEventView, json: string) => void) | undefined;
   /** Applies one after the other (the apply lock would refuse a second one meanwhile). */
   #applying: Promise<unknown> = Promise.resolve();
   readonly #timer: NodeJS.Timeout | undefined;
@@ -250,8 +258,10 @@ export class BusBridge {
       this.#namesAt = Date.now();
     }
     const v = viewEvent(e, this.#names, process.hrtime.bigint(), Date.now());
-    this.#onEventHook?.(v);
-    this.#safePublishEvent(v.kind, { node: this.node, ...v });
+    const json = viewJson(v);
+    this.#onEventHook?.(v, json);
+    // {"node":..., ...the view}: the node is a subject token (no escaping needed).
+    this.#safePublishEvent(v.kind, new JsonText(`{"node":"${this.node}",${json.slice(1)}`));
   }
 
   #safePublishEvent(kind: string, value: unknown): void {

@@ -9,8 +9,16 @@ export const MAX_PAYLOAD = 1 << 20;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A value already encoded as JSON (as src/json.ts writes it): published as it is. For the agent's
+ * event path, which encodes each event once for the bus and the store.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export function encodePayload(value: unknown): Uint8Array {
-  const data = encoder.encode(toJson(value));
+  const data = encoder.encode(value instanceof JsonText ? value.text : toJson(value));
   if (data.length > MAX_PAYLOAD) throw new BusError(`message of ${data.length} bytes is over the bus's ${MAX_PAYLOAD}-byte limit`);
   return data;
 }

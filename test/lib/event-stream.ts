@@ -1,0 +1,42 @@
+// Counting the events that the event stream BAE_EVENTS holds, as a reader that is not bae would:
+// the nats client alone and the documented format (docs/bus.md "The event stream's format"):
+// messages on bae.eventbatch.<node>, each {"v":1,"node":..,"events":[{"kind":..,"event":{..}},..]}.
+// It does not use bae's own reader (src/bus/event-batch.ts), so a test that counts with it also
+// checks that the format is what the docs say.
+import assert from 'node:assert/strict';
+import { connect, type ConnectionOptions } from 'nats';
+
+export interface StoredCount {
+  /** Events of the kind asked for. */
+  events: number;
+  /** Stream messages (batches) read. */
+  messages: number;
+}
+
+/**
+ * Counts `node`'s events of `kind` in BAE_EVENTS (every kind when omitted); bounded by
+ * `timeoutMs` (an assertion fails when the stream does not deliver what it holds within it).
+ */
+export async function storedEventCount(servers: string | string[], node: string, kind?: string, opts: Partial<ConnectionOptions> = {}, timeoutMs = 30_000): Promise<StoredCount> {
+  const nc = await connect({ servers: typeof servers === 'string' ? servers.split(',') : servers, timeout: 3000, ...opts });
+  try {
+    const js = nc.jetstream({ timeout: 5000 });
+    const consumer = await js.consumers.get('BAE_EVENTS', { filterSubjects: `bae.eventbatch.${node}` });
+    const count: StoredCount = { events: 0, messages: 0 };
+    if ((await consumer.info()).num_pending === 0) return count;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const m = await consumer.next({ expires: Math.max(1000, Math.min(5000, until - Date.now())) });
+      assert.ok(m || Date.now() < until, `BAE_EVENTS delivered ${count.messages} messages and then nothing within ${timeoutMs} ms`);
+      if (!m) continue;
+      const batch = JSON.parse(new TextDecoder().decode(m.data)) as { v: number; node: string; events: { kind: string; event: unknown }[] };
+      assert.equal(batch.v, 1, `message ${m.seq} of version 1`);
+      assert.equal(batch.node, node, `message ${m.seq} of node ${node}`);
+      count.messages++;
+      for (const e of batch.events) if (kind === undefined || e.kind === kind) count.events++;
+      if (m.info.pending === 0) return count;
+    }
+  } finally {
+    await nc.close();
+  }
+}
