@@ -3,11 +3,11 @@
 // and never waits, so the kernel ring's reader is never blocked; an event beyond the bound is
 // counted and let go. Events leave it in batches (event-publisher.ts).
 
-/** An event waiting for the stream: its node and kind (the batch it goes in), its JSON. */
+/** An event waiting for the stream: its node and kind (the batch it goes in), its JSON text. */
 export interface QueuedEvent {
   node: string;
   kind: string;
-  data: Uint8Array;
+  json: string;
   /** When it was published (Date.now()), for the bus's lag. */
   at: number;
 }

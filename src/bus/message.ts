@@ -17,8 +17,11 @@ export class JsonText {
   constructor(readonly text: string) {}
 }
 
+/** The JSON text of a payload (not yet checked against MAX_PAYLOAD). */
+export const payloadText = (value: unknown): string => (value instanceof JsonText ? value.text : toJson(value));
+
 export function encodePayload(value: unknown): Uint8Array {
-  const data = encoder.encode(value instanceof JsonText ? value.text : toJson(value));
+  const data = encoder.encode(payloadText(value));
   if (data.length > MAX_PAYLOAD) throw new BusError(`message of ${data.length} bytes is over the bus's ${MAX_PAYLOAD}-byte limit`);
   return data;
 }

@@ -18,7 +18,7 @@ import { consumeDurable, ensureCommandStream, keptSubject, type DurableSubscript
 import { ALL_EVENT_BATCHES, MAX_EVENT_BYTES, batchFilterOf } from './event-batch';
 import { DEFAULT_EVENT_BUFFER } from './event-queue';
 import { ACK_TIMEOUT_MS, EventPublisher } from './event-publisher';
-import { encodePayload, makeMessage } from './message';
+import { encodePayload, makeMessage, payloadText } from './message';
 import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
 import { readStream, storedEventsOf, type StoredEvent, type StreamReadOptions } from './stream-read';
 import { SUBJECTS, checkPattern, checkSubject, subjectMatches } from './subjects';
@@ -125,6 +125,8 @@ export class NatsBus implements Bus {
   #handlerErrors = 0;
   readonly #events: EventPublisher | undefined;
   readonly #liveEvents: boolean;
+  /** Event subjects seen, checked, as node and kind. */
+  readonly #eventSubjects = new Map<string, { node: string; kind: string }>();
   /** When the connection was lost (0: connected), for the reconnect back-off. */
   readonly #link: { lostAt: number };
   #reconnectAttempts = 0;
@@ -273,21 +275,31 @@ export class NatsBus implements Bus {
 
   publishEvent(subject: string, value: unknown): void {
     this.#check();
-    const data = encodePayload(value);
-    checkSubject(subject);
-    this.#published++;
     if (!this.#events) {
-      this.#nc.publish(subject, data);
+      this.#nc.publish(checkSubject(subject), encodePayload(value));
+      this.#published++;
       return;
     }
-    const t = subject.split('.');
-    if (t.length !== 4 || t[0] !== 'bae' || t[1] !== 'events') throw new BusError(`${subject} is not an event subject (bae.events.<node>.<kind>)`);
-    if (data.length > MAX_EVENT_BYTES) throw new BusError(`event on ${subject} of ${data.length} bytes is over the event stream's ${MAX_EVENT_BYTES}-byte limit`);
+    // The agent's hot path (up to 100k events/s): the subject checked once, the JSON kept as text
+    // until its batch is encoded.
+    let where = this.#eventSubjects.get(subject);
+    if (where === undefined) {
+      const t = checkSubject(subject).split('.');
+      if (t.length !== 4 || t[0] !== 'bae' || t[1] !== 'events') throw new BusError(`${subject} is not an event subject (bae.events.<node>.<kind>)`);
+      if (this.#eventSubjects.size >= 4096) this.#eventSubjects.clear();
+      where = { node: t[2]!, kind: t[3]! };
+      this.#eventSubjects.set(subject, where);
+    }
+    const json = payloadText(value);
+    if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json) > MAX_EVENT_BYTES) {
+      throw new BusError(`event on ${subject} of ${Buffer.byteLength(json)} bytes is over the event stream's ${MAX_EVENT_BYTES}-byte limit`);
+    }
+    this.#published++;
     // Live, at most once: while disconnected the client would only pile them up.
-    if (this.#liveEvents && this.#connected) this.#nc.publish(subject, data);
+    if (this.#liveEvents && this.#connected) this.#nc.publish(subject, json);
     // Never waits: queued (or counted as dropped when the queue is full), sent in batches as the window allows.
     const q = this.#events.queue;
-    if (!this.#events.push({ node: t[2]!, kind: t[3]!, data, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
+    if (!this.#events.push({ node: where.node, kind: where.kind, json, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
       log.warn({ url: this.url, buffered: q.length, dropped: q.dropped }, 'event buffer full: events dropped (counted)');
     }
   }
