@@ -65,8 +65,8 @@ export async function readStream(js: JetStreamClient, stream: string, opts: Stre
     await consumer.delete().catch(() => {});
     return 0;
   }
-  // Bounded in bytes: a message may hold a batch of up to 128 KiB.
-  const iter = await consumer.consume({ max_bytes: 4 << 20 });
+  // A message may hold a batch of up to 128 KiB: at most 64 of them buffered (8 MiB).
+  const iter = await consumer.consume({ max_messages: 64 });
   const stop = () => iter.stop();
   opts.signal?.addEventListener('abort', stop, { once: true });
   // Without --follow a read ends when it has caught up; should the server stop delivering before
