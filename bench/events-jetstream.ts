@@ -1,8 +1,10 @@
 // Kernel events into JetStream: the bae program run with BPF_PROG_TEST_RUN (repeat) over a UDP
 // packet that a policy's `event` action matches, so that each run writes one event into the
-// kernel's ring; the agent (with its store, as deployed) reads the ring, publishes each event live
-// on bae.events.<node>.match and in batches to the stream BAE_EVENTS. Runs are paced so that the
-// ring never overflows (at most SLACK events not yet seen live), and the rate is events stored
+// kernel's ring; the agent reads the ring and publishes the events in batches to the stream
+// BAE_EVENTS, three times: as deployed by default (live per-event subjects too, and its SQLite
+// store), with --no-live-events, and with --no-live-events --no-db (the bus path alone). Runs
+// are paced so that the ring never overflows (at most SLACK events made and not yet seen in a
+// batch on the bus), and the rate is events stored
 // per second, from the first run to the time the stream stored the last batch, none lost: kernel
 // ring losses 0, and the events counted in the stream by a reader that is not bae
 // (test/lib/event-stream.ts) equal to those made. Baselines in the same run, from this process,
@@ -138,10 +140,10 @@ interface AgentRun {
  * spinning (it shares two cores with the agent and the server), until they come within SLACK of
  * the events made.
  */
-async function agentRun(liveEvents: boolean): Promise<AgentRun> {
+async function agentRun(liveEvents: boolean, store: boolean): Promise<AgentRun> {
   const dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bae-bench-db-'));
-  const tag = liveEvents ? 'ejl' : 'ejb';
-  const bench = await startBusBench(tag, ['--db', path.join(dbDir, 'bae.db'), ...(liveEvents ? [] : ['--no-live-events'])]);
+  const tag = `ej${liveEvents ? 'l' : 'b'}${store ? 's' : 'n'}`;
+  const bench = await startBusBench(tag, [...(store ? ['--db', path.join(dbDir, 'bae.db')] : ['--no-db']), ...(liveEvents ? [] : ['--no-live-events'])]);
   try {
     const policy = path.join(bench.runDir, 'event-udp.yaml');
     fs.writeFileSync(policy, `apiVersion: bae/v1\nkind: Policy\nmetadata: { name: event-udp }\nspec:\n  match: { src: ${SRC}/32, proto: udp }\n  actions:\n    - event: {}\n`);
@@ -170,7 +172,7 @@ async function agentRun(liveEvents: boolean): Promise<AgentRun> {
     await watcher.flush();
     const lostBefore = lost();
     try {
-      note(`${events} kernel events through the agent into JetStream (${liveEvents ? 'with' : 'without'} the live per-event subjects)`);
+      note(`${events} kernel events through the agent into JetStream (${liveEvents ? 'with' : 'without'} the live per-event subjects, ${store ? 'with' : 'without'} its store)`);
       const t0 = nowMs();
       let made = 0;
       while (made < events) {
@@ -197,8 +199,9 @@ async function agentRun(liveEvents: boolean): Promise<AgentRun> {
 }
 
 async function main(): Promise<void> {
-  const live = await agentRun(true);
-  const batchOnly = await agentRun(false);
+  const live = await agentRun(true, true);
+  const batchOnly = await agentRun(false, true);
+  const bare = await agentRun(false, false);
 
   // Baselines: the same number of events of the same size, from this process, on a server of their own.
   note('baselines: core NATS, one event per JetStream message, the bus batched with and without live subjects');
@@ -231,6 +234,7 @@ async function main(): Promise<void> {
       agent: {
         withLiveSubjects: { eventsPerS: Math.round(live.perS), stored: live.stored, ringLost: live.ringLost, lost: events - live.stored + live.ringLost, streamMessages: live.messages, eventsPerMessage: round2(live.stored / Math.max(1, live.messages)) },
         batchesOnly: { eventsPerS: Math.round(batchOnly.perS), stored: batchOnly.stored, ringLost: batchOnly.ringLost, lost: events - batchOnly.stored + batchOnly.ringLost, streamMessages: batchOnly.messages, eventsPerMessage: round2(batchOnly.stored / Math.max(1, batchOnly.messages)) },
+        batchesOnlyNoStore: { eventsPerS: Math.round(bare.perS), stored: bare.stored, ringLost: bare.ringLost, lost: events - bare.stored + bare.ringLost, streamMessages: bare.messages, eventsPerMessage: round2(bare.stored / Math.max(1, bare.messages)) },
       },
       baselines: {
         coreNatsPublishPerS: Math.round(coreRate),
@@ -242,10 +246,11 @@ async function main(): Promise<void> {
         agentBatchesOnlyVsJetStreamOneEventPerMessage: round2(batchOnly.perS / singleRate),
         agentBatchesOnlyVsCoreNats: round2(batchOnly.perS / coreRate),
         agentWithLiveVsBatchesOnly: round2(live.perS / batchOnly.perS),
+        agentWithStoreVsWithout: round2(batchOnly.perS / bare.perS),
         busWithLiveVsWithout: round2(busLiveRate / busBatchOnlyRate),
       },
       targetPerS: TARGET_PER_S,
-      meetsTarget: { withLiveSubjects: live.perS >= TARGET_PER_S && ok(live), batchesOnly: batchOnly.perS >= TARGET_PER_S && ok(batchOnly) },
+      meetsTarget: { withLiveSubjects: live.perS >= TARGET_PER_S && ok(live), batchesOnly: batchOnly.perS >= TARGET_PER_S && ok(batchOnly), batchesOnlyNoStore: bare.perS >= TARGET_PER_S && ok(bare) },
     });
   } finally {
     await server.stop();
