@@ -217,7 +217,7 @@ export function register(program: Command): void {
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
     .option('--nats-replicas <n>', 'replicas of the event and node streams when this agent creates them (3 on a cluster; default 1)', wholeNumber(1, 5))
     .option('--event-buffer <n>', 'events held while NATS cannot take them (default 100000); more are counted and dropped', wholeNumber(1, 10_000_000))
-    .option('--no-live-events', 'on NATS, publish events only in batches (bae.eventbatch.<node>, kept by JetStream), not each on bae.events.<node>.<kind> too: about 3x cheaper per event (docs/bus.md)')
+    .option('--no-live-events', 'on NATS, publish events only in batches (bae.eventbatch.<node>, kept by JetStream), not each on bae.events.<node>.<kind> too (cheaper per event; the live view then shows none: docs/bus.md)')
     .option('--heartbeat <duration>', 'time between two heartbeats on bae.heartbeat.<node> (default 2s)', durationMs(100, 3_600_000))
     .addOption(blockSubjectOption())
     .option('--http <host:port>', 'serve the live view (docs/web.md) at http://HOST:PORT/ (PORT alone: on 127.0.0.1; port 0 picks a free one)', parseHttpListen)
