@@ -128,7 +128,8 @@ describe('the fleet on a three-server NATS cluster', { skip: !natsServerAvailabl
       let stored = 0;
       for (let i = 0; i < 150 && stored < want; i++) {
         await sleep(200);
-        stored = (await storedEventCount(urls, 'c1', 'match').catch(() => ({ events: 0 }))).events;
+        // Bounded (5 s) while the stream's leader is being elected; counted again after 200 ms.
+        stored = (await storedEventCount(urls, 'c1', 'match', {}, 5000).catch(() => ({ events: 0 }))).events;
       }
       await sleep(500);
       assert.equal((await storedEventCount(urls, 'c1', 'match')).events, want, `${before} + ${during} + ${after} events, each once`);
