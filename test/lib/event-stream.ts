@@ -4,7 +4,7 @@
 // It does not use bae's own reader (src/bus/event-batch.ts), so a test that counts with it also
 // checks that the format is what the docs say.
 import assert from 'node:assert/strict';
-import { connect, type ConnectionOptions } from 'nats';
+import { AckPolicy, DeliverPolicy, connect, type ConnectionOptions } from 'nats';
 
 export interface StoredCount {
   /** Events of the kind asked for. */
@@ -26,10 +26,15 @@ export async function storedEventCount(servers: string | string[], node: string,
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`BAE_EVENTS: ${count.messages} messages (${count.events} events) read, then nothing within ${timeoutMs} ms`)), timeoutMs);
   });
+  let made: string | undefined;
+  const jsm = await nc.jetstreamManager({ timeout: 5000 });
   const read = async (): Promise<StoredCount> => {
-    const js = nc.jetstream({ timeout: 5000 });
-    const consumer = await js.consumers.get('BAE_EVENTS', { filterSubjects: `bae.eventbatch.${node}` });
-    if ((await consumer.info()).num_pending === 0) return count;
+    // A plain ephemeral pull consumer, not the client's ordered one: that one retries by itself,
+    // forever, while a cluster elects a leader, and kept a test process from exiting.
+    const ci = await jsm.consumers.add('BAE_EVENTS', { ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, filter_subject: `bae.eventbatch.${node}`, inactive_threshold: 60_000_000_000 });
+    made = ci.name;
+    if (ci.num_pending === 0) return count;
+    const consumer = await nc.jetstream({ timeout: 5000 }).consumers.get('BAE_EVENTS', ci.name);
     for (;;) {
       const m = await consumer.next({ expires: 2000 });
       if (!m) continue;
@@ -47,6 +52,7 @@ export async function storedEventCount(servers: string | string[], node: string,
     return await Promise.race([reading, deadline]);
   } finally {
     clearTimeout(timer);
+    if (made) await jsm.consumers.delete('BAE_EVENTS', made).catch(() => {});
     // Closing ends the reader's loop too (a pending next() rejects; nothing then stays awaited).
     await nc.close();
   }
