@@ -91,9 +91,10 @@ export class StoreBridge {
   }
 
   /** A kernel event, as the bus bridge viewed it. */
-  event(v: PolicyEventView): void {
+  /** Stores `v`; `json` is toJson(v) when the caller has it already. */
+  event(v: PolicyEventView, json?: string): void {
     const ms = Date.parse(v.time);
-    this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind: v.kind, policy: v.policy, src: v.src || null, dst: v.dst || null, body: toJson(v) });
+    this.#writer.writeEvent({ tsNs: Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : nowNs(), kind: v.kind, policy: v.policy, src: v.src || null, dst: v.dst || null, body: json ?? toJson(v) });
   }
 
   /** A packet the agent sent itself (an `inject` action's), to the packets table. */

@@ -1,13 +1,13 @@
 // The events an agent holds while they cannot reach the event stream (NATS down, or more
 // awaiting the stream's acknowledgement than the window allows): a bounded FIFO. A push is O(1)
 // and never waits, so the kernel ring's reader is never blocked; an event beyond the bound is
-// counted and let go. A failed publish goes back to the front (retried first, same message id).
+// counted and let go. Events leave it in batches (event-publisher.ts).
 
+/** An event waiting for the stream: its node and kind (the batch it goes in), its JSON text. */
 export interface QueuedEvent {
-  subject: string;
-  data: Uint8Array;
-  /** The JetStream message id: a retry of an event the stream already took is dropped there. */
-  id: string;
+  node: string;
+  kind: string;
+  json: string;
   /** When it was published (Date.now()), for the bus's lag. */
   at: number;
 }
@@ -15,9 +15,9 @@ export interface QueuedEvent {
 /** Events held by default (issue 14: at least 100k while NATS is down). */
 export const DEFAULT_EVENT_BUFFER = 100_000;
 
-export class EventQueue {
+export class EventQueue<T = QueuedEvent> {
   readonly capacity: number;
-  #items: (QueuedEvent | undefined)[] = [];
+  #items: (T | undefined)[] = [];
   #head = 0;
   #dropped = 0;
 
@@ -36,7 +36,7 @@ export class EventQueue {
   }
 
   /** Adds at the back; false (counted) when full. */
-  push(e: QueuedEvent): boolean {
+  push(e: T): boolean {
     if (this.length >= this.capacity) {
       this.#dropped++;
       return false;
@@ -45,18 +45,18 @@ export class EventQueue {
     return true;
   }
 
-  /** Puts a retried event back at the front (it was counted when first pushed). */
-  unshift(e: QueuedEvent): void {
+  /** Puts an event back at the front (it was counted when first pushed). */
+  unshift(e: T): void {
     if (this.#head > 0) this.#items[--this.#head] = e;
     else this.#items.unshift(e);
   }
 
   /** The next event out, left in place. */
-  peek(): QueuedEvent | undefined {
+  peek(): T | undefined {
     return this.length ? this.#items[this.#head] : undefined;
   }
 
-  shift(): QueuedEvent | undefined {
+  shift(): T | undefined {
     if (this.length === 0) return undefined;
     const e = this.#items[this.#head];
     this.#items[this.#head++] = undefined;

@@ -9,8 +9,19 @@ export const MAX_PAYLOAD = 1 << 20;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A value already encoded as JSON (as src/json.ts writes it): published as it is. For the agent's
+ * event path, which encodes each event once for the bus and the store.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** The JSON text of a payload (not yet checked against MAX_PAYLOAD). */
+export const payloadText = (value: unknown): string => (value instanceof JsonText ? value.text : toJson(value));
+
 export function encodePayload(value: unknown): Uint8Array {
-  const data = encoder.encode(toJson(value));
+  const data = encoder.encode(payloadText(value));
   if (data.length > MAX_PAYLOAD) throw new BusError(`message of ${data.length} bytes is over the bus's ${MAX_PAYLOAD}-byte limit`);
   return data;
 }

@@ -1,6 +1,7 @@
 // The bus over NATS (npm `nats` 2.x; nats-server 2.9 and newer). Core NATS for telemetry,
-// commands and request/reply; events also go to a JetStream stream (EVENT_STREAM, subjects
-// bae.events.>, file storage) that keeps them for a consumer that was away.
+// commands and request/reply; events go live on bae.events.<node>.<kind> and, several to a
+// message, to a JetStream stream (EVENT_STREAM, subjects bae.eventbatch.>, file storage;
+// event-batch.ts) that keeps them for a consumer that was away.
 //
 // Opening is bounded: a server that refuses, does not answer or rejects the credentials gives a
 // BusError naming the URL within connectTimeoutMs, and nothing else has happened. Once connected,
@@ -14,12 +15,13 @@ import { moduleLogger } from '../log';
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Bus, type BusHandler, type BusMessage, type BusState, type BusSubscription, type RequestOptions } from './bus';
 import { BusError } from './errors';
 import { consumeDurable, ensureCommandStream, keptSubject, type DurableSubscription } from './durable';
+import { ALL_EVENT_BATCHES, MAX_EVENT_BYTES, batchFilterOf } from './event-batch';
 import { DEFAULT_EVENT_BUFFER } from './event-queue';
 import { ACK_TIMEOUT_MS, EventPublisher } from './event-publisher';
-import { decodePayload, encodePayload, makeMessage } from './message';
+import { encodePayload, makeMessage, payloadText } from './message';
 import { authOptions, failureReason, reconnectWait, type NatsAuth } from './nats-connect';
-import { readStream, type StoredEvent, type StreamReadOptions } from './stream-read';
-import { SUBJECTS, checkPattern, checkSubject } from './subjects';
+import { readStream, storedEventsOf, type StoredEvent, type StreamReadOptions } from './stream-read';
+import { SUBJECTS, checkPattern, checkSubject, subjectMatches } from './subjects';
 
 const log = moduleLogger('bus/nats');
 
@@ -54,6 +56,11 @@ export interface NatsBusOptions {
   auth?: NatsAuth;
   /** Events held while the stream cannot take them (default DEFAULT_EVENT_BUFFER); more are counted and dropped. */
   eventBuffer?: number;
+  /**
+   * Also publish each event on its own subject bae.events.<node>.<kind>, core NATS, while
+   * connected (default true): live subscribers (the live view, `nats sub`) get each event at once.
+   */
+  liveEvents?: boolean;
 }
 
 /** The URL(s) for messages: without user:password@. */
@@ -93,8 +100,10 @@ export interface NatsBusState extends BusState {
   eventsInFlight: number;
   /** Events dropped because eventBuffer were already waiting. */
   eventsDropped: number;
+  /** Stream messages (batches of events) the stream acknowledged. */
+  eventBatchesStored: number;
   eventBuffer: number;
-  /** Publishes the stream did not acknowledge, sent again. */
+  /** Batches the stream did not acknowledge, sent again. */
   eventRetries: number;
   /** Age of the oldest event the stream has not acknowledged (ms); 0 when none waits. */
   eventLagMs: number;
@@ -115,9 +124,9 @@ export class NatsBus implements Bus {
   #delivered = 0;
   #handlerErrors = 0;
   readonly #events: EventPublisher | undefined;
-  /** Message ids: this connection's random prefix and a counter. */
-  readonly #idPrefix = createInbox('').replace(/^\./, '');
-  #nextId = 0;
+  readonly #liveEvents: boolean;
+  /** Event subjects seen, checked, as node and kind. */
+  readonly #eventSubjects = new Map<string, { node: string; kind: string }>();
   /** When the connection was lost (0: connected), for the reconnect back-off. */
   readonly #link: { lostAt: number };
   #reconnectAttempts = 0;
@@ -129,8 +138,9 @@ export class NatsBus implements Bus {
   readonly #eventBuffer: number;
   #commandStream: Promise<string | null> | undefined;
 
-  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number, replicas: number) {
+  private constructor(url: string, nc: NatsConnection, js: JetStreamClient | undefined, link: { lostAt: number }, eventBuffer: number, replicas: number, liveEvents: boolean) {
     this.url = url;
+    this.#liveEvents = liveEvents;
     this.#replicas = replicas;
     this.#nc = nc;
     this.#js = js;
@@ -192,18 +202,24 @@ export class NatsBus implements Bus {
       }
     }
     log.debug({ url: shown, server: nc.info?.server_name, jetstream: js !== undefined }, 'connected to NATS');
-    return new NatsBus(shown, nc, js, link, eventBuffer, opts.streamReplicas ?? 1);
+    return new NatsBus(shown, nc, js, link, eventBuffer, opts.streamReplicas ?? 1, opts.liveEvents ?? true);
   }
 
   static async #ensureStream(nc: NatsConnection, replicas: number): Promise<JetStreamClient> {
     const jsm = await nc.jetstreamManager({ timeout: 5000 });
     const streams = [
-      { name: EVENT_STREAM, subjects: [SUBJECTS.allEvents], max_age: EVENT_MAX_AGE_MS * 1_000_000, duplicate_window: EVENT_DUPLICATE_WINDOW_MS * 1_000_000 },
+      { name: EVENT_STREAM, subjects: [ALL_EVENT_BATCHES], max_age: EVENT_MAX_AGE_MS * 1_000_000, duplicate_window: EVENT_DUPLICATE_WINDOW_MS * 1_000_000 },
       { name: NODE_STREAM, subjects: [SUBJECTS.allHeartbeats], max_age: NODE_MAX_AGE_MS * 1_000_000, max_msgs_per_subject: 1 },
     ];
     for (const cfg of streams) {
       try {
-        await jsm.streams.info(cfg.name);
+        const info = await jsm.streams.info(cfg.name);
+        // A stream an earlier bae made stores one event per message on bae.events.>: from now on
+        // it stores batches (and no longer the live subjects); what it holds stays readable.
+        if (cfg.name === EVENT_STREAM && !info.config.subjects.includes(ALL_EVENT_BATCHES)) {
+          await jsm.streams.update(cfg.name, { ...info.config, subjects: [ALL_EVENT_BATCHES] });
+          log.info({ stream: cfg.name, was: info.config.subjects }, 'event stream updated to store event batches');
+        }
       } catch (err) {
         if ((err as NatsError).code !== '404') throw err;
         try {
@@ -236,7 +252,7 @@ export class NatsBus implements Bus {
           if (this.#connected) this.#link.lostAt = 0;
         }, STABLE_MS);
         this.#stableTimer.unref();
-        log.info({ url: this.url, server: s.data, buffered: this.#events?.queue.length ?? 0 }, 'reconnected to NATS');
+        log.info({ url: this.url, server: s.data, buffered: this.#events?.waiting ?? 0 }, 'reconnected to NATS');
         this.#events?.setConnected(true);
       } else if (s.type === 'reconnecting') {
         this.#reconnectAttempts++;
@@ -259,16 +275,31 @@ export class NatsBus implements Bus {
 
   publishEvent(subject: string, value: unknown): void {
     this.#check();
-    const data = encodePayload(value);
-    checkSubject(subject);
-    this.#published++;
     if (!this.#events) {
-      this.#nc.publish(subject, data);
+      this.#nc.publish(checkSubject(subject), encodePayload(value));
+      this.#published++;
       return;
     }
-    // Never waits: queued (or counted as dropped when the queue is full), sent as the window allows.
+    // The agent's hot path (up to 100k events/s): the subject checked once, the JSON kept as text
+    // until its batch is encoded.
+    let where = this.#eventSubjects.get(subject);
+    if (where === undefined) {
+      const t = checkSubject(subject).split('.');
+      if (t.length !== 4 || t[0] !== 'bae' || t[1] !== 'events') throw new BusError(`${subject} is not an event subject (bae.events.<node>.<kind>)`);
+      if (this.#eventSubjects.size >= 4096) this.#eventSubjects.clear();
+      where = { node: t[2]!, kind: t[3]! };
+      this.#eventSubjects.set(subject, where);
+    }
+    const json = payloadText(value);
+    if (json.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(json) > MAX_EVENT_BYTES) {
+      throw new BusError(`event on ${subject} of ${Buffer.byteLength(json)} bytes is over the event stream's ${MAX_EVENT_BYTES}-byte limit`);
+    }
+    this.#published++;
+    // Live, at most once: while disconnected the client would only pile them up.
+    if (this.#liveEvents && this.#connected) this.#nc.publish(subject, json);
+    // Never waits: queued (or counted as dropped when the queue is full), sent in batches as the window allows.
     const q = this.#events.queue;
-    if (!this.#events.push({ subject, data, id: `${this.#idPrefix}-${this.#nextId++}`, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
+    if (!this.#events.push({ node: where.node, kind: where.kind, json, at: Date.now() }) && (q.dropped === 1 || q.dropped % 10_000 === 0)) {
       log.warn({ url: this.url, buffered: q.length, dropped: q.dropped }, 'event buffer full: events dropped (counted)');
     }
   }
@@ -357,18 +388,28 @@ export class NatsBus implements Bus {
   }
 
   async #fetchStored(js: JetStreamClient, max: number, opts: { filter?: string; since?: Date; waitMs?: number }): Promise<StoredEvent[]> {
+    const pattern = checkPattern(opts.filter ?? SUBJECTS.allEvents);
+    const streamFilter = batchFilterOf(pattern);
     const consumer = await js.consumers.get(EVENT_STREAM, {
-      filterSubjects: checkPattern(opts.filter ?? SUBJECTS.allEvents),
+      ...(streamFilter ? { filterSubjects: streamFilter } : {}),
       // Without a start time: from the stream's first message (the ordered consumer's default).
       ...(opts.since ? { opt_start_time: opts.since.toISOString() } : {}),
     });
     const out: StoredEvent[] = [];
-    const iter = await consumer.fetch({ max_messages: max, expires: Math.max(1000, opts.waitMs ?? 1000) });
-    for await (const m of iter) {
-      out.push({ subject: m.subject, seq: m.seq, time: new Date(Number(m.info.timestampNanos / 1_000_000)).toISOString(), value: decodePayload(m.subject, m.data) });
-      if (out.length >= max) break;
+    // Batches hold many events each: a message at a time, until `max` events or the stream's end.
+    const until = Date.now() + Math.max(1000, opts.waitMs ?? 1000);
+    try {
+      while (out.length < max && Date.now() < until) {
+        const m = await consumer.next({ expires: Math.max(1000, until - Date.now()) });
+        if (!m) break;
+        for (const e of storedEventsOf(m)) {
+          if (subjectMatches(pattern, e.subject) && out.length < max) out.push(e);
+        }
+        if (m.info.pending === 0) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => {});
     }
-    await consumer.delete().catch(() => {});
     return out;
   }
 
@@ -380,7 +421,7 @@ export class NatsBus implements Bus {
   /** Resolves once every queued event is acknowledged, or false after `timeoutMs`. */
   async settle(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (this.#events && this.#events.inFlight + this.#events.queue.length > 0) {
+    while (this.#events && this.#events.inFlight + this.#events.waiting > 0) {
       if (Date.now() >= until || this.#nc.isClosed()) return false;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -391,7 +432,7 @@ export class NatsBus implements Bus {
     if (this.#nc.isClosed()) return;
     // Events still queued or on their way: bounded wait (the stop of a process must not hang).
     if (!(await this.settle(this.#connected ? 2000 : 0)) && this.#events) {
-      log.warn({ url: this.url, buffered: this.#events.queue.length, inFlight: this.#events.inFlight }, 'closing with events the stream has not acknowledged');
+      log.warn({ url: this.url, buffered: this.#events.waiting, inFlight: this.#events.inFlight }, 'closing with events the stream has not acknowledged');
     }
     this.#events?.close();
     clearTimeout(this.#stableTimer);
@@ -411,7 +452,8 @@ export class NatsBus implements Bus {
     const js = this.#js;
     if (!js) throw new BusError(`NATS at ${this.url} has no JetStream: no events are kept (start nats-server with -js)`);
     try {
-      return await readStream(js, EVENT_STREAM, { ...opts, filter: checkPattern(opts.filter ?? SUBJECTS.allEvents) }, onEvent);
+      const filter = checkPattern(opts.filter ?? SUBJECTS.allEvents);
+      return await readStream(js, EVENT_STREAM, { ...opts, filter, streamFilter: batchFilterOf(filter) ?? null }, onEvent);
     } catch (err) {
       throw new BusError(`reading the event stream ${EVENT_STREAM} at NATS ${this.url} failed: ${reason(err)}`, { cause: err });
     }
@@ -500,9 +542,10 @@ export class NatsBus implements Bus {
       handlerErrors: this.#handlerErrors,
       jetstream: this.#js !== undefined,
       eventsStored: this.#events?.stored ?? 0,
-      eventsBuffered: this.#events?.queue.length ?? 0,
+      eventsBuffered: this.#events?.waiting ?? 0,
       eventsInFlight: this.#events?.inFlight ?? 0,
       eventsDropped: this.#events?.queue.dropped ?? 0,
+      eventBatchesStored: this.#events?.batches ?? 0,
       eventBuffer: this.#eventBuffer,
       eventRetries: this.#events?.retries ?? 0,
       eventLagMs: this.#events?.lagMs() ?? 0,

@@ -22,6 +22,7 @@ const webLog = moduleLogger('web');
 interface AgentOpts extends AgentStoreOpts, NatsAuthOpts {
   natsReplicas?: number;
   eventBuffer?: number;
+  liveEvents: boolean;
   heartbeat?: number;
   iface?: string;
   peer?: string;
@@ -219,6 +220,7 @@ export function register(program: Command): void {
     .option('--node <name>', 'this node\'s name in bus subjects (default: the host name)')
     .option('--nats-replicas <n>', 'replicas of the event and node streams when this agent creates them (3 on a cluster; default 1)', wholeNumber(1, 5))
     .option('--event-buffer <n>', 'events held while NATS cannot take them (default 100000); more are counted and dropped', wholeNumber(1, 10_000_000))
+    .option('--no-live-events', 'on NATS, publish events only in batches (bae.eventbatch.<node>, kept by JetStream), not each on bae.events.<node>.<kind> too (cheaper per event; the live view then shows none: docs/bus.md)')
     .option('--heartbeat <duration>', 'time between two heartbeats on bae.heartbeat.<node> (default 2s)', durationMs(100, 3_600_000))
     .addOption(blockSubjectOption())
     .option('--http <host:port>', 'serve the live view (docs/web.md) at http://HOST:PORT/ (PORT alone: on 127.0.0.1; port 0 picks a free one)', parseHttpListen)
@@ -236,7 +238,8 @@ in ingress mode on --iface, with no delay line.
 
 It is on the bus (NATS with --nats, else in-process): it applies block commands from
 --block-subject (SecBeat's BlockCommand; once per command_id), publishes the kernel's policy
-events to bae.events.<node>.<kind> (kept by JetStream on NATS) and a digest every 5 s to
+events to bae.events.<node>.<kind> (on NATS also in batches to bae.eventbatch.<node>, which
+JetStream keeps; --no-live-events: only those) and a digest every 5 s to
 bae.telemetry.<node>. A NATS server that cannot be reached stops the start before anything is
 loaded (exit 1, BAE_BUS). On SIGINT/SIGTERM it closes the delay line (held frames are sent at
 once, in due order; those that cannot leave within 200 ms are dropped), leaves the bus, removes
@@ -286,6 +289,7 @@ Examples:
         name: `bae-agent-${node}`,
         ...(opts.natsReplicas !== undefined ? { streamReplicas: opts.natsReplicas } : {}),
         ...(opts.eventBuffer !== undefined ? { eventBuffer: opts.eventBuffer } : {}),
+        liveEvents: opts.liveEvents,
       });
       let running: Agent;
       let bridge: BusBridge;
@@ -309,8 +313,8 @@ Examples:
           pinDir: running.pinDir,
           blockSubject: opts.blockSubject,
           readEvents,
-          onEvent: (v) => {
-            store?.event(v);
+          onEvent: (v, json) => {
+            store?.event(v, json);
             injectAction!.onEvent(v);
           },
           identity: { mode: running.peer === undefined ? 'ingress' : 'inline', ifaces: running.peer === undefined ? [running.iface] : [running.iface, running.peer] },

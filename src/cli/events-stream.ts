@@ -59,7 +59,7 @@ export async function readEventStream(o: ReadEventStreamOptions): Promise<number
   try {
     if (!(bus instanceof NatsBus)) throw new BusError('bae events --nats needs a NATS bus');
     return await bus.readEvents({ filter, follow: o.follow, signal: stop.signal, ...(o.since ? { since: o.since } : {}) }, (e) => {
-      write((o.json ? toJson({ seq: e.seq, stored: e.time, subject: e.subject, event: e.value }) : formatStoredEvent(e)) + '\n');
+      write((o.json ? toJson({ seq: e.seq, index: e.index, stored: e.time, subject: e.subject, event: e.value }) : formatStoredEvent(e)) + '\n');
     });
   } finally {
     process.off('SIGINT', onSignal);

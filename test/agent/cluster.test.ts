@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'nats';
 import { COMMAND_STREAM, EVENT_STREAM, NatsBus, SUBJECTS } from '../../src/bus';
+import { storedEventCount } from '../lib/event-stream';
 import { freePort, natsServerAvailable, startNatsServer, type NatsServer } from '../lib/nats-server';
 import { forwardIntoNamespace, type NsForward } from '../lib/ns-forward';
 import { createAgentLab, type AgentLab, type AgentProcess } from './agent-lab';
@@ -127,10 +128,11 @@ describe('the fleet on a three-server NATS cluster', { skip: !natsServerAvailabl
       let stored = 0;
       for (let i = 0; i < 150 && stored < want; i++) {
         await sleep(200);
-        stored = (await streamView(urls, EVENT_STREAM, match).catch(() => ({ subjects: {} as Record<string, number> }))).subjects[match] ?? 0;
+        // Bounded (5 s) while the stream's leader is being elected; counted again after 200 ms.
+        stored = (await storedEventCount(urls, 'c1', 'match', {}, 5000).catch(() => ({ events: 0 }))).events;
       }
       await sleep(500);
-      assert.equal((await streamView(urls, EVENT_STREAM, match)).subjects[match], want, `${before} + ${during} + ${after} events, each once`);
+      assert.equal((await storedEventCount(urls, 'c1', 'match')).events, want, `${before} + ${during} + ${after} events, each once`);
       let blocked: string[] = [];
       for (let i = 0; i < 100 && blocked.length < commands.length; i++) {
         blocked = (JSON.parse(al.cli(['blocks', '--json']).stdout) as { address: string }[]).map((b) => b.address);
@@ -154,7 +156,7 @@ describe('the fleet on a three-server NATS cluster', { skip: !natsServerAvailabl
       await sleep(300);
     }
     assert.ok(view && view.replicas.every((r) => r.current && !r.offline), `every replica current again: ${JSON.stringify(view)}`);
-    const fromRejoined = await streamView(servers[victim]!.url, EVENT_STREAM, match);
+    const fromRejoined = await streamView(servers[victim]!.url, EVENT_STREAM, 'bae.eventbatch.c1');
     assert.equal(Object.values(fromRejoined.subjects).reduce((a, b) => a + b, 0) > 0, true);
   });
 });

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'nats';
-import { EVENT_STREAM, NatsBus, SUBJECTS } from '../../src/bus';
+import { NatsBus, SUBJECTS } from '../../src/bus';
 import { bae, BAE_BIN } from '../lib/bae-cli';
+import { storedEventCount } from '../lib/event-stream';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../lib/nats-server';
 import { forwardIntoNamespace, type NsForward } from '../lib/ns-forward';
 import { pingReplies } from '../lib/ping';
@@ -41,14 +41,10 @@ function pingBurst(al: AgentLab, count: number): number {
   return Number(m[1]);
 }
 
+/** Events of node f1 and kind `match` that the event stream holds (in its batches). */
 async function storedOn(url: string, subject: string): Promise<number> {
-  const nc = await connect({ servers: url, user: 'fleet', pass: 'right-pass', timeout: 3000 });
-  try {
-    const info = await (await nc.jetstreamManager()).streams.info(EVENT_STREAM, { subjects_filter: subject });
-    return info.state.subjects?.[subject] ?? 0;
-  } finally {
-    await nc.close();
-  }
+  const kind = subject.split('.')[3];
+  return (await storedEventCount(url, 'f1', kind, { user: 'fleet', pass: 'right-pass' })).events;
 }
 
 describe('the agent in the fleet', { skip: !natsServerAvailable() && process.env.CI !== 'true' && 'nats-server is not installed (under CI=true the tests run and fail)' }, () => {
