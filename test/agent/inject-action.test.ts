@@ -7,7 +7,7 @@
 // with the field named and the applied set unchanged; an apply while no agent runs warns. Each
 // injection is also a message on a real nats-server (bae.events.<node>.injected / inject-refused).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { run } from '../../src/lab';
 import { Store } from '../../src/store';
 import { startNatsServer, type NatsServer } from '../lib/nats-server';
 import { forwardIntoNamespace, type NsForward } from '../lib/ns-forward';
-import { macOf, makeTempDir, readFrames, startCapture } from '../reconstruct/inject-lab';
+import { jsonLines, macOf, makeTempDir, readFrames, startCapture, type JsonLines } from '../reconstruct/inject-lab';
 import { createAgentLab, type AgentLab } from './agent-lab';
 
 const SERVER_PORT = 7100;
@@ -47,34 +47,10 @@ interface Line {
 }
 
 /** A node script in a namespace that prints JSON lines; killed by the test's after(). */
-function script(ns: string, code: string): { child: ChildProcess; lines: Line[]; waitFor(pred: (l: Line) => boolean, what: string, ms?: number): Promise<Line> } {
-  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Line[] = [];
-  let buf = '';
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (l.trim()) lines.push(JSON.parse(l) as Line);
-    }
-  });
-  return {
-    child,
-    lines,
-    async waitFor(pred, what, ms = 15_000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const l = lines.find(pred);
-        if (l) return l;
-        if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no ${what} within ${ms} ms: ${JSON.stringify(lines)} ${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
+function script(ns: string, code: string): JsonLines<Line> & { lines: Line[] } {
+  const j = jsonLines<Line>(ns, code);
+  // 15 s unless told: the agent injects after the trigger fired and the fire reached it.
+  return { ...j, lines: j.events, waitFor: (pred, what, ms = 15_000) => j.waitFor(pred, what, ms) };
 }
 
 describe('the inject action of a policy, carried out by the agent', () => {

@@ -23,19 +23,23 @@ export interface SocketEvent {
   atMs?: number;
 }
 
-export interface Reporter {
-  events: SocketEvent[];
+/** A node script in a namespace that prints one JSON object a line, and what it printed so far. */
+export interface JsonLines<T> {
+  events: T[];
   child: ChildProcess;
-  waitFor(pred: (e: SocketEvent) => boolean, what: string, timeoutMs?: number): Promise<SocketEvent>;
+  waitFor(pred: (e: T) => boolean, what: string, timeoutMs?: number): Promise<T>;
 }
+
+export type Reporter = JsonLines<SocketEvent>;
 
 const live = new Set<ChildProcess>();
 
-function reporter(ns: string, script: string): Reporter {
+/** Starts `script` with node in namespace `ns`; stopAll() kills it (also when a test failed). */
+export function jsonLines<T>(ns: string, script: string): JsonLines<T> {
   const child = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.on('close', () => live.delete(child));
-  const events: SocketEvent[] = [];
+  const events: T[] = [];
   let buf = '';
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -45,7 +49,7 @@ function reporter(ns: string, script: string): Reporter {
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      if (line.trim()) events.push(JSON.parse(line) as SocketEvent);
+      if (line.trim()) events.push(JSON.parse(line) as T);
     }
   });
   return {
@@ -62,6 +66,8 @@ function reporter(ns: string, script: string): Reporter {
     },
   };
 }
+
+const reporter = (ns: string, script: string): Reporter => jsonLines<SocketEvent>(ns, script);
 
 /** A TCP server on TCP_PORT of both server addresses, a UDP socket on UDP_PORT of its IPv4 one. */
 export function startServer(lab: Lab): Reporter {
