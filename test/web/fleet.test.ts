@@ -9,16 +9,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { AgentError, agentRequest } from '../../src/agent';
 import { run, tryRun } from '../../src/lab';
 import { BAE_BIN, REPO } from '../lib/bae-cli';
 import { natsServerAvailable, startNatsServer, type NatsServer } from '../lib/nats-server';
 import { forwardIntoNamespace, type NsForward } from '../lib/ns-forward';
 import { macOf } from '../reconstruct/inject-lab';
+import { CHROMIUM, openLiveView } from './browser';
 import { createAgentLab, type AgentLab, type AgentProcess } from '../agent/agent-lab';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** An injected packet's event must be on the page within this long of the frames leaving (the issue's figure). */
 const INJECT_BUDGET_MS = 1000;
 const BAE_ADDR = '10.199.78.1';
@@ -78,21 +78,7 @@ describe('the live view of a fleet on NATS, in a browser', { skip: !natsServerAv
     assert.ok(m, `the agent names the live view's address: ${agents[0]!.stdout()}`);
     port = Number(m[1]);
 
-    const wrapper = a.write('chromium.sh', `#!/bin/sh\nexec nsenter --net=/run/netns/${lab.ns.bae} ${CHROMIUM} "$@"\n`);
-    fs.chmodSync(wrapper, 0o755);
-    browser = await puppeteer.launch({
-      executablePath: wrapper,
-      pipe: true,
-      headless: true,
-      timeout: 30_000,
-      protocolTimeout: 30_000,
-      userDataDir: path.join(a.runDir, 'chromium'),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-      defaultViewport: { width: 1400, height: 1100 },
-    });
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`, { waitUntil: 'load', timeout: 15_000 });
-    await page.waitForSelector('#state.live', { timeout: 10_000 });
+    ({ browser, page } = await openLiveView(a, lab.ns.bae, port, 1100));
   });
 
   after(async () => {

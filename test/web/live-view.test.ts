@@ -9,12 +9,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { run, tryRun } from '../../src/lab';
+import { CHROMIUM, openLiveView } from './browser';
 import { createAgentLab, type AgentLab, type AgentProcess } from '../agent/agent-lab';
 import { REPO } from '../lib/bae-cli';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** The block must show on the page within this long after the kernel's event (the issue's figure). */
 const BLOCK_BUDGET_MS = 250;
 const BAE_ADDR = '10.199.77.1';
@@ -79,21 +79,7 @@ describe('the live view in a browser, in the lab', () => {
     const applied = al.cli(['policy', 'apply', al.write('syn-flood.yaml', SYN_FLOOD)]);
     assert.equal(applied.status, 0, `policy apply: ${applied.stderr}`);
 
-    const wrapper = al.write('chromium.sh', `#!/bin/sh\nexec nsenter --net=/run/netns/${lab.ns.bae} ${CHROMIUM} "$@"\n`);
-    fs.chmodSync(wrapper, 0o755);
-    browser = await puppeteer.launch({
-      executablePath: wrapper,
-      pipe: true,
-      headless: true,
-      timeout: 30_000,
-      protocolTimeout: 30_000,
-      userDataDir: path.join(al.runDir, 'chromium'),
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-      defaultViewport: { width: 1400, height: 1000 },
-    });
-    page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/`, { waitUntil: 'load', timeout: 15_000 });
-    await page.waitForSelector('#state.live', { timeout: 10_000 });
+    ({ browser, page } = await openLiveView(al, lab.ns.bae, port, 1000));
   });
 
   after(async () => {
