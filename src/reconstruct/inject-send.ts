@@ -147,9 +147,12 @@ export async function sendFrames(injector: FrameSender, frames: Iterable<OutFram
     while (left > 0) {
       const stopped = () => ({ ifindex: opts.ifindex, frames: sent, calls, elapsedNs: process.hrtime.bigint() - start });
       if (opts.signal?.aborted) return stopped();
-      // Never early: a timer fires at the earliest after the whole milliseconds asked for.
-      const wait = scheduleStart + BigInt(Math.round(dueNs)) - process.hrtime.bigint();
-      if (wait > 0n) await sleep(Number((wait + 999_999n) / 1_000_000n));
+      // Never early. A timer counts from the event loop's cached clock, which lags when the loop
+      // was busy, so it can fire before the time asked for: wait again until the clock says so.
+      const due = scheduleStart + BigInt(Math.round(dueNs));
+      for (let wait = due - process.hrtime.bigint(); wait > 0n; wait = due - process.hrtime.bigint()) {
+        await sleep(Number((wait + 999_999n) / 1_000_000n));
+      }
       // An abort while waiting sends nothing more.
       if (opts.signal?.aborted) return stopped();
       const batch = Math.min(left, maxBatch);

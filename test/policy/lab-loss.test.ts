@@ -1,7 +1,8 @@
 // A loss policy in the lab: bae inline between client and server, 3% loss (seeded) on the
 // client's TCP segments to one server port. A 4 MB transfer still completes with the same
 // SHA-256 on both ends, the client's TCP stack retransmits, and bae's profile of the
-// conversation counts retransmissions where the same transfer without the policy had none.
+// conversation counts retransmissions where the same transfer without the policy had at most
+// the few the stack itself made (none on a calm machine).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +94,7 @@ describe('a loss policy in the lab', () => {
     run(['ip', 'netns', 'exec', lab.client.ns, 'ping', '-c', '1', '-W', '2', lab.server.ipv4]);
 
     // Without the policy: the reference.
+    const stackBefore = tcpStat(lab.client.ns, 'RetransSegs');
     const plain = await transfer(lab, 1);
     assert.equal(plain.server, plain.client, 'the transfer without loss arrives whole');
     const before = clientToServer(bl);
@@ -122,8 +124,12 @@ spec:
     // Each lost segment is sent again; the policy loses at least n p - z sqrt(n p (1-p)) of the
     // n segments bae saw, and bae sees every resend that is not itself lost.
     const minLost = segments * 0.03 - Z * Math.sqrt(segments * 0.03 * 0.97);
-    process.stderr.write(`lab loss: ${segments} segments, ${retrans} retransmissions in the profile, ${stackRetrans} by the client's stack, at least ${minLost.toFixed(0)} lost\n`);
-    assert.equal(before.retransmits, 0, 'no retransmission without the policy');
+    process.stderr.write(`lab loss: ${segments} segments, ${retrans} retransmissions in the profile, ${stackRetrans} by the client's stack (${before.retransmits} and ${retransBefore - stackBefore} without the policy), at least ${minLost.toFixed(0)} lost\n`);
+    // Without the policy nothing is lost, but a loaded machine can still make the stack resend
+    // (a tail-loss probe fires when an ACK is a few ms late). bae counts what it sees resent, so
+    // it may count those and nothing more (the stack counts in segments, bae in frames).
+    const stackPlain = retransBefore - stackBefore;
+    assert.ok(before.retransmits <= stackPlain, `without the policy the profile counts ${before.retransmits} retransmissions, the client's stack made ${stackPlain}`);
     assert.ok(stackRetrans > 0, 'the client stack retransmitted');
     assert.ok(retrans >= minLost, `the profile counts the resends (${retrans}, at least ${minLost.toFixed(0)} lost)`);
 
