@@ -384,30 +384,29 @@ static __always_inline void profile_update(struct pkt_meta *m, struct bae_stats 
 }
 
 /* Forwarding stage: the verdict for a packet no earlier stage claimed. */
-static __always_inline int port_forward(struct xdp_md *ctx, struct bae_stats *stats)
+static __always_inline int port_forward(__u32 ifindex, struct bae_stats *stats)
 {
 	int verdict;
 
 	if (bae_mode != BAE_MODE_INLINE)
 		return XDP_PASS;
 	/* The low bits of flags are the verdict when the key is missing. */
-	verdict = bpf_redirect_map(&bae_ports, ctx->ingress_ifindex, XDP_PASS);
+	verdict = bpf_redirect_map(&bae_ports, ifindex, XDP_PASS);
 	if (verdict != XDP_REDIRECT)
 		stats->inline_no_port++;
 	return verdict;
 }
 
 /*
- * Parse stage. Verifier: a global function is checked once, on its own, with its arguments as
- * their types say; its caller sees one unknown outcome. Inlined, every parser path (VLAN depths,
- * IPv6 extension chains, L4 protocols) would carry its own constant outcome into the stages
- * after it, and those stages would be checked once per path.
+ * Parse stage. Inlined, not a global function: the call, its saved registers and its NULL check
+ * cost about 1.5 ns of a forwarded frame's 60 (bench/inline-pps, in place), and the verifier no
+ * longer needs the wall. Every parser path leaves its outcome in the map value `m`, not in a
+ * register or on the stack, and the stages after it read it from there: to the verifier one
+ * unknown number, so the paths meet (inlined: 95k instructions on 6.18, 79k on 6.1, against
+ * 87k and 78k as a global function).
  */
-__noinline int bae_parse(struct xdp_md *ctx, struct pkt_meta *m)
+static __always_inline __u32 parse_stage(struct xdp_md *ctx, struct pkt_meta *m)
 {
-	if (!m) /* Verifier: a global function's pointer argument may be NULL. */
-		return BAE_PARSE_NON_IP;
-	m->ingress_ifindex = ctx->ingress_ifindex;
 	m->parse = packet_parse(ctx, m);
 	l7_http(ctx, m);
 	return m->parse;
@@ -424,11 +423,11 @@ int bae_xdp(struct xdp_md *ctx)
 {
 	struct bae_stats *stats;
 	struct pkt_meta *meta;
-	__u32 slot = 0, parse;
+	__u32 slot = 0, parse, ifindex = ctx->ingress_ifindex;
 	int verdict;
 
 	/* The delay line transmitting its due frames (bpf/delay_tx.h), not a received packet. */
-	if (ctx->ingress_ifindex == DL_TX_INGRESS_IFINDEX && (verdict = dl_tx_frame(ctx)) >= 0)
+	if (ifindex == DL_TX_INGRESS_IFINDEX && (verdict = dl_tx_frame(ctx)) >= 0)
 		return verdict;
 
 	stats = bpf_map_lookup_elem(&bae_stats, &slot);
@@ -439,7 +438,9 @@ int bae_xdp(struct xdp_md *ctx)
 	/* Everything but the conversation key, which the profile stage writes whole before anyone
 	 * reads it (conv_key_build): 5 of 16 stores fewer per packet. */
 	__builtin_memset(meta, 0, offsetof(struct pkt_meta, conv_key));
-	parse = bae_parse(ctx, meta);
+	/* ctx->ingress_ifindex is three dependent loads (rxq, its device, the index): once a frame. */
+	meta->ingress_ifindex = ifindex;
+	parse = parse_stage(ctx, meta);
 	if (parse < BAE_PARSE_MAX) /* Verifier: bounds the index. */
 		stats->parse[parse]++;
 
@@ -456,7 +457,7 @@ int bae_xdp(struct xdp_md *ctx)
 	}
 #endif
 
-	verdict = port_forward(ctx, stats);
+	verdict = port_forward(meta->ingress_ifindex, stats);
 	goto out; /* the policy stage jumps here too */
 out:
 	slot = verdict;

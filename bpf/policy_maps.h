@@ -108,10 +108,10 @@ struct {
 	__type(value, struct policy_offence);
 } policy_offences SEC(".maps");
 
-/* Slot 0 turns 1 when a source is first put on the blocklist (by the program or by `bae
- * block`): until then the stage skips the blocklist lookup (a hash lookup, most of what the
- * stage costs when no rule is on). It only ever goes from 0 to 1. Slot 1 holds enum
- * policy_block_flag, written by user space only. Both share a cache line. */
+/* Slot 0 turns 1 when a source or a prefix is first blocked (by the program, by `bae block`
+ * ADDR or ADDR/LEN): until then the stage skips the blocklist lookup (a hash lookup, most of
+ * what the stage costs when no rule is on), and policy_idle the whole stage. It only ever goes
+ * from 0 to 1. Slot 1 holds enum policy_block_flag, written by user space only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);

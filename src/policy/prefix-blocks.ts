@@ -48,6 +48,10 @@ export interface BlockedPrefix {
 export function blockPrefixIn(prefixes: BpfMap, used: BpfMap, p: Prefix, expiryNs: bigint): void {
   const v = Buffer.alloc(8);
   v.writeBigUInt64LE(expiryNs);
+  // Slot 0 first: the kernel skips the whole policy stage while it is 0 and no rule is live
+  // (policy_idle in bpf/policy.h reads no flags). It stays set, like after an address block.
+  const listed = used.lookup(u32(0));
+  if (!listed || listed.readUInt32LE(0) === 0) used.update(u32(0), u32(1));
   // The entry before the flag: a packet that sees the flag finds the entry.
   prefixes.update(keyOf(p), v);
   syncFlag(used, prefixes, POLICY_BLOCK_FLAGS.prefixes);
