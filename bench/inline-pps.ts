@@ -7,10 +7,17 @@
 // Rounds alternate between the bridges; bae and the floor bridge run back to back in each round
 // and are compared round by round (median of the rounds' ratios). Prints one JSON object; target: bae >= 0.9x the floor
 // bridge (the plain bridge plus the one clock read and conversation lookup any profiler needs).
+//
+// After the rounds, one more pass of each bridge with the kernel's BPF run-time statistics on
+// (kernel.bpf_stats_enabled, put back as found): the ns each program spends per frame in place,
+// between the veth path's own work, where BPF_PROG_TEST_RUN (bench/prog-ns) runs it alone in a
+// loop. Those figures include the statistics' own two clock reads (the plain bridge's figure is
+// about that alone); the pps rounds run without them.
 import fs from 'node:fs';
 import path from 'node:path';
 import { openPinnedMap, sumPerCpu } from '../src/datapath';
 import { Lab, labDown, labUp, run } from '../src/lab';
+import { round2 } from './lib/args';
 import { baeOn, detachAll, median, note, printResult, worker } from './lib/lab';
 
 const SECONDS = Number(process.env.BENCH_PPS_SECONDS ?? 1.5);
@@ -70,6 +77,34 @@ interface Measurement {
   offeredPps: number;
 }
 
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/** The id of the XDP program attached to `iface` in namespace `ns`. */
+function xdpProgId(ns: string, iface: string): number {
+  const [link] = JSON.parse(run(['ip', '-n', ns, '-j', '-d', 'link', 'show', 'dev', iface])) as { xdp?: { prog?: { id: number }; attached?: { prog: { id: number } }[] } }[];
+  const id = link?.xdp?.prog?.id ?? link?.xdp?.attached?.[0]?.prog.id;
+  if (!id) throw new Error(`no XDP program on ${iface} in ${ns}`);
+  return id;
+}
+
+/** ns per run of program `id` while `fn` runs with the kernel's BPF statistics on. */
+function inPlaceNs(id: number, fn: () => void): number {
+  const before = fs.readFileSync(STATS_SYSCTL, 'utf8').trim();
+  const stats = () => JSON.parse(run(['bpftool', '-j', 'prog', 'show', 'id', String(id)])) as { run_time_ns?: number; run_cnt?: number };
+  fs.writeFileSync(STATS_SYSCTL, '1');
+  let a: ReturnType<typeof stats>, b: ReturnType<typeof stats>;
+  try {
+    a = stats();
+    fn();
+    b = stats();
+  } finally {
+    fs.writeFileSync(STATS_SYSCTL, before);
+  }
+  const runs = (b.run_cnt ?? 0) - (a.run_cnt ?? 0);
+  if (runs <= 0) throw new Error(`program ${id} did not run with statistics on`);
+  return ((b.run_time_ns ?? 0) - (a.run_time_ns ?? 0)) / runs;
+}
+
 function measure(lab: Lab, countDir: string, frameHex: string): Measurement {
   const before = delivered(countDir);
   const gen = worker(lab, 'client', ['generate', lab.client.iface, frameHex, String(SECONDS), String(REPEAT)], (SECONDS + 60) * 1000) as {
@@ -90,35 +125,40 @@ async function main(): Promise<void> {
   const bridge: Measurement[] = [];
   const floor: Measurement[] = [];
   const bae: Measurement[] = [];
+  /** ns per frame in place: devmap bridge, floor bridge, bae. */
+  const inPlace: number[] = [];
   try {
     worker(lab, 'server', ['attach', countDir, 'bench_count', lab.server.iface]);
     const frameHex = udpFrame(lab).toString('hex');
-    const runBridge = (program: string, into: Measurement[]) => {
+    const ppsRound = () => measure(lab, countDir, frameHex);
+    // The program's own ns per frame instead of a pps round.
+    const inPlaceRound = () => inPlace.push(inPlaceNs(xdpProgId(lab.ns.bae, lab.bae.clientPort), ppsRound));
+    const runBridge = (program: string, work: () => void) => {
       worker(lab, 'bae', ['attach', bridgeDir, program, lab.bae.clientPort, lab.bae.serverPort]);
       try {
-        into.push(measure(lab, countDir, frameHex));
+        work();
       } finally {
         detachAll(bridgeDir);
       }
     };
-    const runBae = () => {
+    const runBae = (work: () => void) => {
       baeOn(lab, 'bae', ['load', '--iface', lab.bae.clientPort, '--peer', lab.bae.serverPort, '--pin-dir', baeDir]);
       try {
-        bae.push(measure(lab, countDir, frameHex));
+        work();
       } finally {
         baeOn(lab, 'bae', ['unload', '--pin-dir', baeDir]);
       }
     };
     for (let round = 0; round < ROUNDS; round++) {
       note(`round ${round + 1}/${ROUNDS}: plain devmap bridge, ${SECONDS} s`);
-      runBridge('bench_bridge', bridge);
+      runBridge('bench_bridge', () => bridge.push(ppsRound()));
       // The least a profiling bridge does per frame: the plain bridge plus one clock read and
       // one conversation lookup (bench_floor_bridge). bae cannot do better than this. bae and
       // the floor run back to back, in turns first, and are compared round by round: the
       // machine's speed drifts over seconds (shared cores), less within a pair.
       const pair: [string, () => void][] = [
-        ['devmap bridge + clock + conversation lookup', () => runBridge('bench_floor_bridge', floor)],
-        ['bae inline', runBae],
+        ['devmap bridge + clock + conversation lookup', () => runBridge('bench_floor_bridge', () => floor.push(ppsRound()))],
+        ['bae inline', () => runBae(() => bae.push(ppsRound()))],
       ];
       if (round % 2) pair.reverse();
       for (const [what, fn] of pair) {
@@ -126,6 +166,10 @@ async function main(): Promise<void> {
         fn();
       }
     }
+    note(`in place, with the kernel's BPF statistics on: devmap bridge, floor bridge, bae, ${SECONDS} s each`);
+    runBridge('bench_bridge', inPlaceRound);
+    runBridge('bench_floor_bridge', inPlaceRound);
+    runBae(inPlaceRound);
   } finally {
     try {
       detachAll(countDir);
@@ -163,6 +207,10 @@ async function main(): Promise<void> {
     roundRatiosToFloorBridge: floorRatios.map((r) => Number(r.toFixed(3))),
     target: TARGET,
     meetsTarget: toFloor >= TARGET,
+    // The program's own time per frame in place (one pass each, statistics on), and what bae
+    // spends above the floor bridge's program: the part of the gap that is bae's instructions.
+    inPlaceNsPerFrame: { devmapBridge: round2(inPlace[0]!), floorBridge: round2(inPlace[1]!), bae: round2(inPlace[2]!) },
+    inPlaceBaeOverFloorNs: round2(inPlace[2]! - inPlace[1]!),
   });
 }
 
