@@ -237,15 +237,13 @@ export function pinNeighbours(lab: DelayLab): void {
   lab.server.exec('ip', ['neigh', 'replace', lab.clientIp, 'lladdr', hw(lab.client), 'dev', 'eth0', 'nud', 'permanent']);
 }
 
-/** Waits until `port` has its carrier back after `ip link set up` (a fixed sleep is too short on a loaded machine). */
+/**
+ * Waits until `port` is up again after `ip link set up`: its operstate, which the kernel's link
+ * watch sets some time after the carrier (IFF_RUNNING, what the delay line looks at once a
+ * millisecond, follows it). A fixed sleep is too short on a loaded machine.
+ */
 export const carrierUp = (port: string) =>
-  until(`${port} to have a carrier`, () => {
-    try {
-      return fs.readFileSync(`/sys/class/net/${port}/carrier`, 'utf8').trim() === '1';
-    } catch {
-      return false; // EINVAL while the link is still down
-    }
-  });
+  until(`${port} to be up`, () => ['up', 'unknown'].includes(fs.readFileSync(`/sys/class/net/${port}/operstate`, 'utf8').trim())); // netif_oper_up()
 
 // Packet-socket receiver in the server namespace: checks each frame's bytes and order (frames of
 // ethertype 0x88b5: a 4-byte sequence number, then bytes that follow from it and the position); it
