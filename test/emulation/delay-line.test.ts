@@ -427,7 +427,8 @@ describe('the delay line between two ports', () => {
     }
     // The receiver ends once it has every frame (or 1 s after the last): then the line is done too.
     const got = await rx.result();
-    const s = await settled('the line after the bursts', () => line.stats(), { ready: (x) => x.transmitted >= x.received && x.inFlight === 0, ms: 5000 });
+    await settled('the line after the bursts', () => [line.stats().received, line.stats().transmitted, line.stats().inFlight], { ready: ([r, t, f]) => t! >= r! && f === 0, ms: 5000 });
+    const s = line.stats();
     t.diagnostic(`${got.received} frames received; line: ${s.liveTransmitted} of ${s.transmitted} sent live in ${s.liveCalls} calls`);
     assert.equal(s.live, true);
     assert.equal(s.received, frames.length * BURST);
