@@ -2,9 +2,8 @@
 // 'dropped') go out again byte-exact, now or after a delay, rate-bounded, so that "lost" packets
 // arrive late. Which records is the store's question (the caller passes them); where each goes
 // is the caller's too (`egress`: in inline mode the peer of the port it arrived on).
-import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../errors';
-import { INJECT_MAX_FRAME, INJECT_MIN_FRAME, Injector, sendFrames, type FrameSender, type OutFrame, type SendReport } from './inject-send';
+import { INJECT_MAX_FRAME, INJECT_MIN_FRAME, Injector, sendFrames, sleepUntilNs, type FrameSender, type OutFrame, type SendReport } from './inject-send';
 import type { PacketRecord } from './packet-record';
 
 /** The longest --after: a day. */
@@ -45,6 +44,7 @@ export function unsendable(r: PacketRecord): string | undefined {
  * after `afterMs`, at most `rate` frames/s over all ports.
  */
 export async function resendDropped(records: readonly PacketRecord[], opts: ResendOptions): Promise<ResendResult> {
+  const calledNs = process.hrtime.bigint();
   const afterMs = opts.afterMs ?? 0;
   if (!Number.isFinite(afterMs) || afterMs < 0 || afterMs > MAX_AFTER_MS) throw new UsageError(`after must be 0 to ${MAX_AFTER_MS} ms, got ${afterMs}`);
   const skipped: ResendResult['skipped'] = [];
@@ -68,7 +68,8 @@ export async function resendDropped(records: readonly PacketRecord[], opts: Rese
   const own = opts.injector ? undefined : new Injector();
   const injector = opts.injector ?? own!;
   try {
-    if (afterMs > 0) await sleep(afterMs, undefined, { signal: opts.signal }).catch(() => undefined);
+    // --after counts from this call, and never runs short (see sleepUntilNs).
+    if (afterMs > 0) await sleepUntilNs(calledNs + BigInt(Math.round(afterMs * 1e6)), opts.signal);
     for (const run of runs) {
       if (opts.signal?.aborted) break;
       reports.push(

@@ -27,6 +27,17 @@ export const INJECT_MAX_FRAME = 3500;
 /** Repeated frames go out in batches of at most rate x this window: the burst a rate allows. */
 const BATCH_WINDOW_NS = 10_000_000n;
 
+/**
+ * Resolves when process.hrtime.bigint() has reached `dueNs`, never before (or at once on an abort
+ * of `signal`). A timer counts from the event loop's cached clock, which lags when the loop was
+ * busy, so it can fire before the time asked for: wait again until the clock says so.
+ */
+export async function sleepUntilNs(dueNs: bigint, signal?: AbortSignal): Promise<void> {
+  for (let wait = dueNs - process.hrtime.bigint(); wait > 0n && !signal?.aborted; wait = dueNs - process.hrtime.bigint()) {
+    await sleep(Number((wait + 999_999n) / 1_000_000n), undefined, signal ? { signal } : {}).catch(() => undefined);
+  }
+}
+
 export interface OutFrame {
   data: Buffer;
   /** Times this frame goes out back to back (default 1). */
@@ -147,12 +158,7 @@ export async function sendFrames(injector: FrameSender, frames: Iterable<OutFram
     while (left > 0) {
       const stopped = () => ({ ifindex: opts.ifindex, frames: sent, calls, elapsedNs: process.hrtime.bigint() - start });
       if (opts.signal?.aborted) return stopped();
-      // Never early. A timer counts from the event loop's cached clock, which lags when the loop
-      // was busy, so it can fire before the time asked for: wait again until the clock says so.
-      const due = scheduleStart + BigInt(Math.round(dueNs));
-      for (let wait = due - process.hrtime.bigint(); wait > 0n; wait = due - process.hrtime.bigint()) {
-        await sleep(Number((wait + 999_999n) / 1_000_000n));
-      }
+      await sleepUntilNs(scheduleStart + BigInt(Math.round(dueNs)));
       // An abort while waiting sends nothing more.
       if (opts.signal?.aborted) return stopped();
       const batch = Math.min(left, maxBatch);

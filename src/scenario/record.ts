@@ -14,6 +14,20 @@ import { replayFrames, type ReplayResult } from './replay';
 import { saveRecording } from './scenario-store';
 import { policiesToYaml, readKernelSeeds, seedsByName, withSeeds } from './seeds';
 
+/** How long the store's packet count must stand still before a recording reads it, and at most how long to wait for that. */
+const STORE_QUIET_MS = 1000;
+const STORE_WAIT_MS = 10_000;
+
+async function storeStill(store: Store): Promise<void> {
+  const end = Date.now() + STORE_WAIT_MS;
+  let last = store.info().counts.packets;
+  for (let since = Date.now(); Date.now() - since < STORE_QUIET_MS && Date.now() < end; ) {
+    await sleep(100);
+    const now = store.info().counts.packets;
+    if (now !== last) [last, since] = [now, Date.now()];
+  }
+}
+
 /** The recording's own policy: applied for the recording, removed after it. */
 export const RECORD_POLICY = 'bae-record';
 /** Bytes kept of each frame: the capture record's maximum (bpf/capture.h). */
@@ -106,8 +120,9 @@ export async function recordScenario(o: RecordOptions): Promise<RecordResult> {
   const durationMs = Date.now() - started;
 
   if (o.agentStores) {
-    // The agent writes in batches: give its last batch time to land.
-    await sleep(1500);
+    // The agent writes in batches (every 100 ms, later on a loaded machine): read once its store
+    // has stood still for ten of them, rather than after a fixed time that a busy agent outlasts.
+    await storeStill(o.store);
     for (const p of o.store.packets({ policy: RECORD_POLICY, sinceNs: startNs })) if (p.scenarioId === null) frames.push(p);
   }
   frames.sort((a, b) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : 0));

@@ -5,9 +5,9 @@
 // pinger that migrated would show one long gap on the other CPU.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { assertFails, assertNothingLeft, bae } from '../lib/bae-cli';
+import { until } from '../lib/wait';
 import { createAgentLab, type AgentLab } from './agent-lab';
 
 interface AnomalyJson {
@@ -56,17 +56,22 @@ describe('bae agent --detect', () => {
     const agent = await al.startAgent(['--detect', '--detect-interval', '1s']);
     const pingers: ChildProcess[] = [];
     try {
-      pingers.push(steadyPing(al, flooder, 125), steadyPing(al, steady, 125));
-      // Warm-up: 10 samples of 1 s after the first snapshot with the sources, and a margin.
-      await sleep(14_000);
-      const calm = detectorStatus(al);
+      // 300 pings (60 s, killed at the end): they outlast the polls below also on a slow machine,
+      // where a steady source that stopped early would itself look anomalous.
+      pingers.push(steadyPing(al, flooder, 300), steadyPing(al, steady, 300));
+      // Warm-up: 10 samples of 1 s after the first snapshot with the sources, and a margin. Counted
+      // in snapshots, not slept: on a loaded machine the agent's 1 s timer runs late.
+      let calm = detectorStatus(al);
+      await until('13 snapshots of the detector', () => (calm = detectorStatus(al)).snapshots >= 13 && calm.sources >= 3, 40_000, 1000);
       assert.deepEqual(calm.recent.filter((a) => a.source === flooder || a.source === steady), [], 'no anomaly while both ping steadily');
       assert.ok(calm.snapshots >= 13 && calm.sources >= 3, `snapshots ${calm.snapshots}, sources ${calm.sources} (both clients and the server)`);
 
       const flood = spawnSync('ip', ['netns', 'exec', client.ns, 'taskset', '-c', '1', 'ping', '-n', '-q', '-f', '-c', '3000', '-w', '5', '-I', flooder, al.lab.server.ipv4], { encoding: 'utf8', timeout: 15_000 });
       assert.equal(flood.status, 0, `flood ping: ${flood.stdout}${flood.stderr}`);
-      await sleep(2_500); // the snapshots that cover the flood's end
-      const after = detectorStatus(al);
+      // The snapshots that cover the flood's end: two more (2.5 s on a calm machine).
+      const atFloodEnd = detectorStatus(al).snapshots;
+      let after = detectorStatus(al);
+      await until('two snapshots after the flood', () => (after = detectorStatus(al)).snapshots >= atFloodEnd + 2, 20_000, 500);
       const mine = after.recent.filter((a) => a.source === flooder);
       t.diagnostic(`flood: ${flood.stdout.trim().split('\n').slice(-2).join(' / ')}`);
       for (const a of mine) t.diagnostic(`anomaly ${a.metric} ${a.value.toPrecision(4)} baseline ${a.mean.toPrecision(4)} ± ${a.stddev.toPrecision(3)} z ${a.z.toFixed(1)}`);

@@ -9,6 +9,7 @@ import { Lab, ping, run, tcpTransfer } from '../../src/lab';
 import { BAE_BIN, assertNothingLeft, bae } from '../lib/bae-cli';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
 import { testPinDir } from '../lib/fixtures';
+import { settled } from '../lib/wait';
 
 const pinDir = testPinDir('lab');
 const pcapDir = fs.mkdtempSync(`/tmp/bae-test-${process.pid}-`);
@@ -164,18 +165,25 @@ describe('bae inline in the lab', () => {
       assert.equal(t.receivedBytes, TRANSFER_BYTES);
       assert.equal(t.receivedSha256, t.sentSha256, 'the bytes arrived unchanged');
 
-      // The last ACKs of the connection close follow the transfer by well under this.
-      await new Promise((r) => setTimeout(r, 500));
-      const profiles = baeOnNode(lab, 'bae', ['profiles', '--json']);
-      assert.equal(profiles.status, 0, profiles.stderr);
+      // The last ACKs of the connection close follow the transfer, and on a loaded machine a
+      // resend may follow later than a fixed wait: read the profiles once their counts have stood
+      // still for 1 s (which also lets libpcap hand over its last block before the captures stop).
+      let profilesJson = '';
+      const counts = () => {
+        const profiles = baeOnNode(lab, 'bae', ['profiles', '--json']);
+        assert.equal(profiles.status, 0, profiles.stderr);
+        profilesJson = profiles.stdout;
+        return (JSON.parse(profiles.stdout) as { conversations: JsonConv[] }).conversations.map((c) => [c.a, c.b, c.aToB.packets, c.aToB.bytes, c.bToA.packets, c.bToA.bytes]);
+      };
+      await settled('the profiles after the traffic', counts, { quietMs: 1000, ms: 30_000, everyMs: 0 });
       for (const c of captures) await stopCapture(c);
 
-      const convs = (JSON.parse(profiles.stdout) as { conversations: JsonConv[] }).conversations;
+      const convs = (JSON.parse(profilesJson) as { conversations: JsonConv[] }).conversations;
       const fromClient = tallyFrom(captures[0]!.file, lab.client, lab.server);
       const fromServer = tallyFrom(captures[1]!.file, lab.server, lab.client);
       for (const family of ['ipv4', 'ipv6'] as const) {
         const c = convs.find((p) => p.family === family && [p.a, p.b].sort().join() === [lab.client[family], lab.server[family]].sort().join());
-        assert.ok(c, `no ${family} conversation between client and server in ${profiles.stdout}`);
+        assert.ok(c, `no ${family} conversation between client and server in ${profilesJson}`);
         // a is the lower address: the client's in both families of this lab.
         assert.equal(c.a, lab.client[family]);
         assert.deepEqual(

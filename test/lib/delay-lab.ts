@@ -5,10 +5,12 @@
 //
 //   client ns: eth0 10.201.0.1/24  <-veth->  portA  [delay line]  portB  <-veth->  server ns: eth0 10.201.0.2/24
 import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { attachXdp, loadCollection, resolveIfindex, type BpfMap, type Collection, type Link } from '../../src/datapath';
 import { DELAY_CLASSES_MAX } from '../../src/emulation';
 import { bpfFixture } from './fixtures';
 import { createNetns, type Netns } from './netns';
+import { until } from './wait';
 
 export interface DelayLab {
   client: Netns;
@@ -140,9 +142,14 @@ export function pingThrough(lab: DelayLab, count: number, intervalS: number, opt
 // bounded number, paced. Both are Node children entered with nsenter.
 // A bigger receive buffer than the default: a frame that crossed as an XDP frame becomes an skb
 // of a whole page, so a burst of them fills the default buffer (~200 KB) after about 50.
+// It reports its count as it goes (at most every 10 ms), so that a test waits for datagrams to
+// arrive instead of sleeping a fixed time that a loaded machine outlasts.
 const UDP_RECEIVER = `
-const s = require('dgram').createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }); let n = 0;
-s.on('message', () => { n++; });
+const s = require('dgram').createSocket({ type: 'udp4', recvBufferSize: 4 << 20 }); let n = 0; let told = false;
+s.on('message', () => {
+  n++;
+  if (!told) { told = true; setTimeout(() => { told = false; console.log(JSON.stringify({ progress: n })); }, 10); }
+});
 s.bind(Number(process.argv[2]), process.argv[1], () => console.log('ready'));
 const stop = () => { console.log(JSON.stringify({ received: n })); process.exit(0); };
 process.on('SIGTERM', stop); setTimeout(stop, Number(process.argv[3]));
@@ -160,6 +167,8 @@ tick();
 `;
 
 export interface UdpReceiver {
+  /** How many datagrams it has reported so far (up to 10 ms behind). */
+  count(): number;
   /** Stops the receiver and returns how many datagrams it counted. */
   stop(): Promise<number>;
 }
@@ -174,7 +183,7 @@ export function startUdpReceiver(lab: DelayLab, port: number, limitMs = 30_000):
     let out = '';
     const done = new Promise<number>((res, rej) => {
       child.on('close', () => {
-        const line = out.split('\n').find((l) => l.startsWith('{'));
+        const line = out.split('\n').find((l) => l.startsWith('{"received"'));
         if (line) res((JSON.parse(line) as { received: number }).received);
         else rej(new Error(`UDP receiver printed no count: ${out}`));
       });
@@ -185,6 +194,10 @@ export function startUdpReceiver(lab: DelayLab, port: number, limitMs = 30_000):
       out += d;
       if (!wasReady && out.includes('ready')) {
         resolve({
+          count() {
+            const progress = out.match(/\{"progress":\d+\}/g);
+            return progress ? (JSON.parse(progress[progress.length - 1]!) as { progress: number }).progress : 0;
+          },
           stop() {
             child.kill('SIGTERM');
             return done;
@@ -222,4 +235,82 @@ export function pinNeighbours(lab: DelayLab): void {
   const hw = (ns: Netns) => /link\/ether ([0-9a-f:]+)/.exec(ns.exec('ip', ['-o', 'link', 'show', 'eth0']))![1]!;
   lab.client.exec('ip', ['neigh', 'replace', lab.serverIp, 'lladdr', hw(lab.server), 'dev', 'eth0', 'nud', 'permanent']);
   lab.server.exec('ip', ['neigh', 'replace', lab.clientIp, 'lladdr', hw(lab.client), 'dev', 'eth0', 'nud', 'permanent']);
+}
+
+/**
+ * Waits until `port` is up again after `ip link set up`: its operstate, which the kernel's link
+ * watch sets some time after the carrier (IFF_RUNNING, what the delay line looks at once a
+ * millisecond, follows it). A fixed sleep is too short on a loaded machine.
+ */
+export const carrierUp = (port: string) =>
+  until(`${port} to be up`, () => ['up', 'unknown'].includes(fs.readFileSync(`/sys/class/net/${port}/operstate`, 'utf8').trim())); // netif_oper_up()
+
+// Packet-socket receiver in the server namespace: checks each frame's bytes and order (frames of
+// ethertype 0x88b5: a 4-byte sequence number, then bytes that follow from it and the position); it
+// ends after `want` frames, or 1 s after the last one, or `limit` s without any.
+const FRAME_RECEIVER = String.raw`
+import json, socket, sys
+want, limit, idle = int(sys.argv[1]), float(sys.argv[2]), 1.0
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+s.bind(("eth0", 0))
+s.settimeout(limit)
+got = bad = disorder = 0
+last = -1
+lengths = set()
+expected = {}
+print("ready", flush=True)
+try:
+    while got < want:
+        f = s.recv(4096)
+        s.settimeout(idle)  # after the first frame: done when the frames stop coming
+        got += 1
+        seq = int.from_bytes(f[14:18], "big")
+        lengths.add(len(f))
+        if seq < last:
+            disorder += 1
+        last = max(last, seq)
+        key = (seq, len(f))
+        if key not in expected:
+            expected[key] = bytes((seq * 31 + i * 7) & 0xff for i in range(18, len(f)))
+        if f[18:] != expected[key]:
+            bad += 1
+except socket.timeout:
+    pass
+print(json.dumps({"received": got, "bad": bad, "outOfOrder": disorder, "lengths": sorted(lengths)}), flush=True)
+`;
+
+export interface FrameReceipt {
+  received: number;
+  bad: number;
+  outOfOrder: number;
+  lengths: number[];
+}
+
+export function startFrameReceiver(lab: DelayLab, want: number, limitS = 20): Promise<{ result(): Promise<FrameReceipt> }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('nsenter', [`--net=${lab.server.path}`, 'python3', '-c', FRAME_RECEIVER, String(want), String(limitS)], {
+      encoding: 'utf8',
+      timeout: (limitS + 5) * 1000,
+      killSignal: 'SIGKILL',
+    });
+    let out = '';
+    const done = new Promise<FrameReceipt>((res, rej) => {
+      child.on('close', () => {
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) res(JSON.parse(line) as FrameReceipt);
+        else rej(new Error(`frame receiver printed no result: ${out}`));
+      });
+    });
+    done.catch(() => undefined);
+    child.stdout!.on('data', (d: string) => {
+      const wasReady = out.includes('ready');
+      out += d;
+      if (!wasReady && out.includes('ready')) resolve({ result: () => done });
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      if (!out.includes('ready')) reject(new Error(`frame receiver did not start: ${out}`));
+    });
+  });
 }

@@ -4,6 +4,7 @@
 // options: new credentials, say). Options (credentials, TLS, a cluster) come as nats-server flags.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,16 +24,39 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** A loopback TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether a loopback TCP listener can bind `port` right now (0: any); the port it got, or undefined. */
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => {
+      const got = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A loopback TCP port nobody listens on right now, below the kernel's ephemeral range
+ * (net.ipv4.ip_local_port_range): a port from that range can be handed to any outgoing
+ * connection while a server is down between kill() and start() (and a client reconnecting to
+ * 127.0.0.1:P from port P connects to itself), and the restart then fails with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // no procfs: the default range
+  }
+  const [from, to] = [Math.max(1024, low - 12_000), low - 1];
+  for (let i = 0; to > from && i < 100; i++) {
+    const port = await tryListen(randomInt(from, to + 1));
+    if (port !== undefined) return port;
+  }
+  const any = await tryListen(0);
+  if (any === undefined) throw new Error('no free loopback port');
+  return any;
 }
 
 /** Whether nats-server is installed; under CI=true a missing one is a failure, not a skip. */

@@ -23,11 +23,3 @@ export function pcapFrames(file: string): PcapFrame[] {
   }
   return frames;
 }
-
-/** Polls `ok` every 50 ms until it holds; fails naming `what` after `ms`. */
-export async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok(); ) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -171,7 +171,9 @@ describe("SecBeat's scenario in the lab", () => {
     // Probes are 100 ms apart plus a 200 ms timeout each: the first one after the expiry answers.
     const lateMs = Number(BigInt(ok.endNs) - expiry1) / 1e6;
     assert.ok(lateMs < 1500, `served ${lateMs.toFixed(0)} ms after the expiry`);
-    assert.ok(lift.slice(0, -1).every((r) => r.status === 0 && BigInt(r.startNs) < expiry1), 'every probe before the expiry went unanswered');
+    // Every probe before went unanswered. One that started after the expiry may have, too: a
+    // loaded machine can take longer than its 200 ms to answer (lateMs above bounds how long).
+    assert.ok(lift.slice(0, -1).every((r) => r.status === 0), `every probe before the one served went unanswered: ${JSON.stringify(statuses(lift))}`);
 
     // Second offence: the same again, blocked twice as long.
     const second = await requests(bl, { local: client, urlPath: '/missing', count: 60 });

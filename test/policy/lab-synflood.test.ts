@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { run, tryRun, type Lab } from '../../src/lab';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
+import { settled } from '../lib/wait';
 
 /** TCP segments the server's stack received (its network namespace's Tcp InSegs). */
 function serverInSegs(lab: Lab): number {
@@ -54,19 +55,22 @@ spec:
     // Neighbours resolved before counting (ARP passes through bae; it is not TCP).
     run(['ip', 'netns', 'exec', lab.client.ns, 'ping', '-c', '1', '-W', '2', lab.server.ipv4]);
 
+    // The server's count is read once it stands still (not after a fixed sleep, which a loaded
+    // machine outlasts), and at least at what should arrive, so that a late segment is counted.
+    const inSegsSettled = (what: string, atLeast: number) =>
+      settled(what, () => serverInSegs(lab), { ready: (n) => n >= atLeast, quietMs: 300, ms: 10_000 });
     const before = serverInSegs(lab);
     synFlood(lab, 300); // 300 SYNs in about 0.6 s: all in one 1 s window
-    await new Promise((r) => setTimeout(r, 300));
-    const afterFlood = serverInSegs(lab);
+    const afterFlood = await inSegsSettled('the first flood at the server', before + 100);
     assert.equal(afterFlood - before, 100, 'the server received exactly the first 100 SYNs');
 
     synFlood(lab, 50, lab.client.ipv4Second);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(serverInSegs(lab) - afterFlood, 50, 'the other client address is not blocked');
+    const afterOther = await inSegsSettled('the other address\'s SYNs at the server', afterFlood + 50);
+    assert.equal(afterOther - afterFlood, 50, 'the other client address is not blocked');
 
     synFlood(lab, 10); // still banned, also in a new window
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(serverInSegs(lab) - afterFlood, 50, 'the flooding address stays blocked');
+    // Nothing is to arrive: the count stands still where it was (300 ms, as for the floods above).
+    assert.equal((await inSegsSettled('the server after the banned address\'s SYNs', afterOther)) - afterFlood, 50, 'the flooding address stays blocked');
 
     const show = cli(['policy', 'show', 'syn-flood', '--json']);
     assert.equal(show.status, 0, show.stderr);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ping, run, type Lab } from '../../src/lab';
+import { settled } from '../lib/wait';
 
 /** How long any helper process lives at most (s): longer than the test file's budget. */
 const CHILD_LIFETIME_S = 240;
@@ -136,8 +137,10 @@ export async function startCapture(lab: Lab, file: string): Promise<Capture> {
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const stop = async () => {
     // libpcap hands frames over in blocks, retired by a timeout: give the last one time to fill
-    // in before SIGINT, or the frames of the last moment are missing from the file.
-    await new Promise((r) => setTimeout(r, 1000));
+    // in before SIGINT, or the frames of the last moment are missing from the file. dumpcap's
+    // count must stand still for 1 s (not a fixed 1 s: frames may still come in on a loaded machine).
+    const packets = () => Number(/.*Packets: (\d+)/s.exec(err)?.[1] ?? 0);
+    await settled('dumpcap\'s packet count', packets, { quietMs: 1000, ms: 15_000 }).catch(() => undefined);
     child.kill('SIGINT');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/lab';
 import { createBaeLab, type BaeLab } from '../lib/bae-lab';
-import { pcapFrames as pcapFileFrames, until } from '../lib/pcap-file';
+import { pcapFrames as pcapFileFrames } from '../lib/pcap-file';
+import { until } from '../lib/wait';
 
 const pcapFrames = (file: string): Buffer[] => pcapFileFrames(file).map((f) => f.data);
 

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/lab';
 import { createAgentLab, type AgentLab } from '../agent/agent-lab';
-import { pcapFrames, until } from '../lib/pcap-file';
+import { pcapFrames } from '../lib/pcap-file';
+import { settled, until } from '../lib/wait';
 
 const PORT = 9200;
 const COUNT = 300;
@@ -21,10 +22,10 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
 s.bind(("0.0.0.0", ${PORT})); s.settimeout(30.0); got = []
 print("ready", flush=True)
-while True:
+while len(set(got)) < ${COUNT}:
     try: b, _ = s.recvfrom(65536)
     except socket.timeout: break
-    got.append(int.from_bytes(b[:4], "big")); s.settimeout(10.0)
+    got.append(int.from_bytes(b[:4], "big"))
 print(json.dumps(got), flush=True)
 `;
 
@@ -100,10 +101,13 @@ spec:
         const r = cli(['store', 'info', '--json']);
         return r.status === 0 ? (JSON.parse(r.stdout) as { counts: { packets: number } }).counts.packets : -1;
       };
-      // The server is still listening (10 s without a datagram ends it). Re-send, 1 s late, while the server listens; tshark on the server counts what arrives.
+      // The server is still listening (until it has every datagram, or 30 s without one: the waits
+      // below take longer on a loaded machine). Re-send, 1 s late, while the server listens; tshark on the server counts what arrives.
       const serverPcap = path.join(runDir, 'server.pcap');
-      let dropped = 0;
-      await until('the agent to store the dropped frames', () => (dropped = storedDropped()) > 0 && dropped === storedDropped());
+      // Two reads in a row agree also while batches are still coming (the agent's writer posts one
+      // every 100 ms, later under load), and tshark below stops after `dropped` frames: wait until
+      // the count has stood still for ten batch intervals.
+      const dropped = await settled('the dropped frames in the store', storedDropped, { ready: (n) => n > 0, quietMs: 1000, ms: 20_000, everyMs: 100 });
       const stopServerCap = await tsharkOn(lab.server.ns, lab.server.iface, dropped, serverPcap);
       const startedAt = Date.now() / 1000;
       const res = cli(['reconstruct', '--policy', 'lossy-capture', '--after', '1s', '--json']);
