@@ -14,16 +14,16 @@ import { replayFrames, type ReplayResult } from './replay';
 import { saveRecording } from './scenario-store';
 import { policiesToYaml, readKernelSeeds, seedsByName, withSeeds } from './seeds';
 
-/** How long the store's packet count must stand still before a recording reads it, and at most how long to wait for that. */
+/** How long the store's newest packet must stay the newest before a recording reads it, and at most how long to wait for that. */
 const STORE_QUIET_MS = 1000;
 const STORE_WAIT_MS = 10_000;
 
 async function storeStill(store: Store): Promise<void> {
   const end = Date.now() + STORE_WAIT_MS;
-  let last = store.info().counts.packets;
+  let last = store.lastPacketId();
   for (let since = Date.now(); Date.now() - since < STORE_QUIET_MS && Date.now() < end; ) {
     await sleep(100);
-    const now = store.info().counts.packets;
+    const now = store.lastPacketId();
     if (now !== last) [last, since] = [now, Date.now()];
   }
 }

@@ -309,6 +309,11 @@ export class Store {
     return (pages - free) * size;
   }
 
+  /** The id of the newest packet row, 0 for none: a cheap "has anything been written since" (MAX of the key, no count). */
+  lastPacketId(): number {
+    return (this.db.prepare('SELECT MAX(id) AS id FROM packets').get() as { id: number | null }).id ?? 0;
+  }
+
   info(): StoreInfo {
     const count = (table: string) => (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
     const span = this.db
